@@ -29,6 +29,7 @@ Image.MAX_IMAGE_PIXELS = MAX_LONG_SIDE * MAX_SHORT_SIDE + 1
 _EXIF_ORIENTATION = 0x0112
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,")
 _WHITESPACE = re.compile(r"[\r\n\t]")
+_URLSAFE = str.maketrans("-_", "+/")
 
 
 @dataclass(frozen=True)
@@ -48,8 +49,8 @@ def b64decode(text: str) -> bytes:
     try:
         data = base64.b64decode(cleaned, validate=True)
     except (binascii.Error, ValueError) as exc:
-        try:
-            data = base64.urlsafe_b64decode(cleaned)
+        try:  # the URL-safe alphabet, still strictly validated
+            data = base64.b64decode(cleaned.translate(_URLSAFE), validate=True)
         except (binascii.Error, ValueError):
             raise FaceError(ERRORS.IMAGE_DECODE, "invalid base64") from exc
     if not data:

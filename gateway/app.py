@@ -1,0 +1,52 @@
+"""The Starlette gateway: dialect routes, health, and the dispatcher's life cycle.
+
+    uvicorn gateway.app:create_app --factory
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway.dialects import cloudwalk, native
+from gateway.dispatch import Dispatcher
+from shared.settings import Settings, get_settings
+
+log = logging.getLogger("facegate.gateway")
+
+
+async def healthz(request: Request) -> JSONResponse:
+    return JSONResponse({"status": "ok"})
+
+
+async def readyz(request: Request) -> JSONResponse:
+    try:
+        await request.app.state.dispatcher.ping()
+    except Exception as exc:
+        return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
+    return JSONResponse({"status": "ready"})
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or get_settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette):
+        dispatcher = Dispatcher(settings)
+        await dispatcher.start()
+        app.state.dispatcher = dispatcher
+        yield
+        await dispatcher.stop()
+
+    app = Starlette(
+        routes=[Route("/healthz", healthz), Route("/readyz", readyz),
+                *native.routes, *cloudwalk.routes],
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    return app

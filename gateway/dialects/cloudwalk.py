@@ -1,0 +1,126 @@
+"""CloudWalk face server dialect (seed 000, sections 2.1-2.12): /face/tool/*.
+
+Every answer is HTTP 200 with `result` (0 or an error code) and `info`, as the original server
+does; clients branch on `result`. Parameters may come form-encoded, multipart or as JSON.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway import usecases
+from gateway.inputs import image_input
+from gateway.params import Params, flag, read_params, text
+from shared.canonical import Face
+from shared.errors import ERRORS, FaceError
+from shared.features import to_base64
+
+log = logging.getLogger("facegate.gateway")
+SUCCESS_INFO = "成功"
+
+
+def error_body(exc: FaceError) -> dict:
+    info = exc.kind.cloudwalk_message
+    return {"result": exc.kind.cloudwalk_code, "info": f"{info}: {exc.detail}" if exc.detail
+            else info}
+
+
+def endpoint(handler: Callable[[Request, Params], Awaitable[dict]]):
+    async def route(request: Request) -> JSONResponse:
+        app = request.app.state
+        try:
+            # Protocol header (2.1): app_id / app_secret; checked once apps exist.
+            request.state.app_id = request.headers.get("app_id", "")
+            params = await read_params(request, app.settings.max_body_bytes)
+            body = {"result": 0, "info": SUCCESS_INFO, **await handler(request, params)}
+        except FaceError as exc:
+            body = error_body(exc)
+        except Exception:
+            log.exception("cloudwalk %s failed", request.url.path)
+            body = error_body(FaceError(ERRORS.SYSTEM))
+        return JSONResponse(body)
+
+    return route
+
+
+def _box(face: Face) -> dict:
+    x, y, w, h = face.box
+    return {"x": x, "y": y, "width": w, "height": h}
+
+
+def _score(value: float) -> float:
+    return round(float(value), 6)
+
+
+async def _image(request: Request, params: Params, data_key: str = "img",
+                 url_key: str = "url") -> bytes:
+    return await image_input(params, data_key, url_key, request.app.state.settings)
+
+
+@endpoint
+async def detect(request: Request, params: Params) -> dict:
+    crops = flag(params, "mode")
+    result = await usecases.run(request.app.state.dispatcher, usecases.DETECT,
+                                [await _image(request, params)], {"crops": crops})
+    if not result.image.faces:
+        raise FaceError(ERRORS.NO_FACE)
+    faces = []
+    for face in result.image.faces:
+        encoded = base64.b64encode(face.crop).decode() if crops and face.crop else "null"
+        faces.append({**_box(face), "img": encoded})
+    return {"faces": faces}
+
+
+@endpoint
+async def feature(request: Request, params: Params) -> dict:
+    result = await usecases.run(request.app.state.dispatcher, usecases.FEATURE,
+                                [await _image(request, params)])
+    return {"feature": to_base64(result.model, result.face.embedding)}
+
+
+async def _pair(request: Request, params: Params) -> list[bytes]:
+    return [await _image(request, params, "imgA", "urlA"),
+            await _image(request, params, "imgB", "urlB")]
+
+
+@endpoint
+async def compare(request: Request, params: Params) -> dict:
+    result = await usecases.run(request.app.state.dispatcher, usecases.COMPARE,
+                                await _pair(request, params))
+    return {"score": _score(result.score)}
+
+
+@endpoint
+async def compare_ext1(request: Request, params: Params) -> dict:
+    result = await usecases.run(request.app.state.dispatcher, usecases.COMPARE_MANY,
+                                await _pair(request, params))
+    return {"score": _score(result.score),
+            "faces": [{"score": _score(score), **_box(face)} for face, score in result.faces]}
+
+
+@endpoint
+async def similarity_by_feature(request: Request, params: Params) -> dict:
+    score = usecases.similarity_by_feature(text(params, "featureA"), text(params, "featureB"))
+    return {"score": _score(score)}
+
+
+@endpoint
+async def unsupported(request: Request, params: Params) -> dict:
+    raise FaceError(ERRORS.NOT_SUPPORTED, request.url.path)
+
+
+_METHODS = ["GET", "POST"]
+routes = [
+    Route("/face/tool/detect", detect, methods=_METHODS),
+    Route("/face/tool/feature", feature, methods=_METHODS),
+    Route("/face/tool/compare", compare, methods=_METHODS),
+    Route("/face/tool/compare/ext1", compare_ext1, methods=_METHODS),
+    Route("/face/tool/similarityByFeature", similarity_by_feature, methods=_METHODS),
+    Route("/face/{rest:path}", unsupported, methods=_METHODS),
+]

@@ -1,0 +1,165 @@
+"""The native API, /v1: JSON in and out, HTTP status codes, and asynchronous jobs.
+
+Every operation can run synchronously (POST /v1/<op>) or as a job (`"async": true`, or POST
+/v1/jobs with an "op"): the job id comes back at once and GET /v1/jobs/{id} reports queued,
+running, done (with the result) or failed (with the error).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections.abc import Awaitable, Callable
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from gateway import usecases
+from gateway.inputs import image_input
+from gateway.params import Params, flag, read_params, text
+from shared.canonical import Face
+from shared.errors import ERRORS, FaceError
+from shared.features import to_base64
+from shared.models import MODELS, RECOMMENDED_SCORE
+
+log = logging.getLogger("facegate.gateway")
+
+
+def error_response(exc: FaceError) -> JSONResponse:
+    return JSONResponse({"error": {
+        "code": exc.kind.name, "cloudwalk_code": exc.kind.cloudwalk_code,
+        "baidu_code": exc.kind.baidu_code,
+        "message": exc.detail or exc.kind.baidu_message}}, status_code=exc.kind.http_status)
+
+
+def endpoint(handler: Callable[[Request, Params], Awaitable[tuple[dict, int]]]):
+    async def route(request: Request) -> JSONResponse:
+        try:
+            params = await read_params(request, request.app.state.settings.max_body_bytes)
+            body, status = await handler(request, params)
+            return JSONResponse(body, status_code=status)
+        except FaceError as exc:
+            return error_response(exc)
+        except Exception:
+            log.exception("native %s failed", request.url.path)
+            return error_response(FaceError(ERRORS.SYSTEM))
+
+    return route
+
+
+def face_json(face: Face, score: float | None = None) -> dict:
+    x, y, w, h = face.box
+    out = {"box": {"x": x, "y": y, "width": w, "height": h},
+           "probability": round(face.prob, 6),
+           "landmarks": [{"x": round(px, 2), "y": round(py, 2)} for px, py in face.points]}
+    if face.crop is not None:
+        out["crop"] = base64.b64encode(face.crop).decode()
+    if score is not None:
+        out["score"] = round(score, 6)
+    return out
+
+
+def render(result: object) -> dict:
+    if isinstance(result, usecases.DetectResult):
+        image = result.image
+        return {"width": image.width, "height": image.height,
+                "faces": [face_json(face) for face in image.faces]}
+    if isinstance(result, usecases.FeatureResult):
+        return {"model": result.model.key, "rotation": result.rotation,
+                "feature": to_base64(result.model, result.face.embedding),
+                "face": face_json(result.face)}
+    if isinstance(result, usecases.CompareResult):
+        return {"score": round(result.score, 6), "model": result.model.key,
+                "same_person": result.score >= RECOMMENDED_SCORE,
+                "threshold": RECOMMENDED_SCORE,
+                "face_a": face_json(result.a), "face_b": face_json(result.b)}
+    if isinstance(result, usecases.CompareManyResult):
+        return {"score": round(result.score, 6), "model": result.model.key,
+                "threshold": RECOMMENDED_SCORE, "face_a": face_json(result.a),
+                "faces": [face_json(face, score) for face, score in result.faces]}
+    raise TypeError(type(result))
+
+
+_IMAGE_KEYS = {1: [("image", "image_url")],
+               2: [("image_a", "image_a_url"), ("image_b", "image_b_url")]}
+
+
+async def _images(request: Request, params: Params, op: str) -> list[bytes]:
+    settings = request.app.state.settings
+    return [await image_input(params, data_key, url_key, settings)
+            for data_key, url_key in _IMAGE_KEYS[usecases.IMAGE_COUNT[op]]]
+
+
+def _options(op: str, params: Params) -> dict:
+    return {"crops": flag(params, "crops")} if op == "detect" else {}
+
+
+async def _operate(request: Request, params: Params, op_name: str) -> tuple[dict, int]:
+    op = usecases.OPERATIONS[op_name]
+    images = await _images(request, params, op_name)
+    dispatcher = request.app.state.dispatcher
+    if flag(params, "async"):
+        job_id = await usecases.submit(dispatcher, op, images, _options(op_name, params))
+        return {"job_id": job_id, "status": "queued", "poll": f"/v1/jobs/{job_id}"}, 202
+    return render(await usecases.run(dispatcher, op, images, _options(op_name, params))), 200
+
+
+def _op_route(op_name: str):
+    @endpoint
+    async def handler(request: Request, params: Params) -> tuple[dict, int]:
+        return await _operate(request, params, op_name)
+
+    return handler
+
+
+@endpoint
+async def create_job(request: Request, params: Params) -> tuple[dict, int]:
+    op_name = text(params, "op")
+    if op_name not in usecases.OPERATIONS:
+        raise FaceError(ERRORS.PARAM_INVALID, f"op must be one of {sorted(usecases.OPERATIONS)}")
+    params["async"] = "true"
+    return await _operate(request, params, op_name)
+
+
+@endpoint
+async def get_job(request: Request, params: Params) -> tuple[dict, int]:
+    state = await request.app.state.dispatcher.job(request.path_params["job_id"])
+    body = {"job_id": state.job_id, "op": state.op, "status": state.status,
+            "created": state.created}
+    if state.status == "done":
+        try:
+            op = usecases.OPERATIONS[state.op]
+            body["result"] = render(op.finish(state.result, state.options))
+        except FaceError as exc:
+            body["status"] = "failed"
+            body["error"] = {"code": exc.kind.name, "cloudwalk_code": exc.kind.cloudwalk_code,
+                             "message": exc.detail or exc.kind.baidu_message}
+    return body, 200
+
+
+@endpoint
+async def models(request: Request, params: Params) -> tuple[dict, int]:
+    active = request.app.state.settings.embedder
+    return {"recommended_score": RECOMMENDED_SCORE, "models": [
+        {"name": name, "key": spec.key, "dimension": spec.dim, "active": name == active,
+         "cosine_threshold": spec.cos_threshold, "description": spec.description}
+        for name, spec in MODELS.items()]}, 200
+
+
+@endpoint
+async def similarity(request: Request, params: Params) -> tuple[dict, int]:
+    score = usecases.similarity_by_feature(text(params, "feature_a"), text(params, "feature_b"))
+    return {"score": round(score, 6), "same_person": score >= RECOMMENDED_SCORE}, 200
+
+
+routes = [
+    Route("/v1/detect", _op_route("detect"), methods=["POST"]),
+    Route("/v1/feature", _op_route("feature"), methods=["POST"]),
+    Route("/v1/compare", _op_route("compare"), methods=["POST"]),
+    Route("/v1/compare/many", _op_route("compare_many"), methods=["POST"]),
+    Route("/v1/similarity", similarity, methods=["POST"]),
+    Route("/v1/jobs", create_job, methods=["POST"]),
+    Route("/v1/jobs/{job_id}", get_job, methods=["GET"]),
+    Route("/v1/models", models, methods=["GET"]),
+]

@@ -1,0 +1,158 @@
+"""Sending vision tasks and getting their results back, without a thread per waiting request.
+
+Celery's Redis result backend SETs each result under `celery-task-meta-<id>` and PUBLISHes it
+on a channel of the same name. The gateway keeps one pub/sub connection: a waiting request
+subscribes to its task's channel, checks the key once (the result may already be there), and
+sleeps on a future that the reader task resolves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+
+import redis.asyncio as aioredis
+from celery import states
+
+from shared.errors import ERRORS, FaceError
+from shared.settings import Settings
+from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, JOB_KEY_PREFIX, VISION_TASK, make_celery
+
+log = logging.getLogger("facegate.gateway")
+
+
+@dataclass
+class JobState:
+    job_id: str
+    status: str  # queued, running, done, failed
+    op: str
+    options: dict
+    created: float
+    result: dict | None = None
+
+
+class Dispatcher:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.celery = make_celery(settings, "facegate-gateway")
+        self.backend = self.celery.backend
+        self._waiting: dict[bytes, list[asyncio.Future]] = {}
+        self._redis: aioredis.Redis | None = None
+        self._pubsub = None
+        self._reader: asyncio.Task | None = None
+
+    async def start(self) -> None:
+        self._redis = aioredis.from_url(self.settings.redis_url)
+        self._pubsub = self._redis.pubsub()
+        self._reader = asyncio.create_task(self._read())
+
+    async def stop(self) -> None:
+        if self._reader:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._pubsub:
+            await self._pubsub.aclose()
+        if self._redis:
+            await self._redis.aclose()
+
+    async def ping(self) -> bool:
+        return bool(await self._redis.ping())
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                if not self._pubsub.subscribed:
+                    await asyncio.sleep(0.01)
+                    continue
+                message = await self._pubsub.get_message(ignore_subscribe_messages=True,
+                                                         timeout=1.0)
+                if message and message["type"] == "message":
+                    self._deliver(message["channel"], message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a dropped connection must not stop every waiter for good
+                log.exception("result reader failed; retrying")
+                await asyncio.sleep(0.5)
+
+    def _deliver(self, channel: bytes, payload: bytes) -> None:
+        meta = self.backend.decode_result(payload)
+        if meta["status"] not in states.READY_STATES:
+            return
+        for future in self._waiting.pop(channel, []):
+            if not future.done():
+                future.set_result(meta)
+
+    def submit(self, request: dict, bulk: bool = False) -> str:
+        task_id = str(uuid.uuid4())
+        self.celery.send_task(VISION_TASK, args=[request], task_id=task_id,
+                              queue=BULK_QUEUE if bulk else INTERACTIVE_QUEUE)
+        return task_id
+
+    async def wait(self, task_id: str, timeout: float | None = None) -> dict:
+        """The task's return value; FaceError(SYSTEM_BUSY) if it is not done in time."""
+        key = self.backend.get_key_for_task(task_id)
+        future = asyncio.get_running_loop().create_future()
+        self._waiting.setdefault(key, []).append(future)
+        try:
+            await self._pubsub.subscribe(key)
+            raw = await self._redis.get(key)
+            if raw is not None:
+                meta = self.backend.decode_result(raw)
+                if meta["status"] in states.READY_STATES and not future.done():
+                    future.set_result(meta)
+            meta = await asyncio.wait_for(future, timeout or self.settings.sync_timeout_s)
+        except TimeoutError:
+            raise FaceError(ERRORS.SYSTEM_BUSY,
+                            f"no result within {timeout or self.settings.sync_timeout_s:.0f} s; "
+                            f"job {task_id} is still queued or running") from None
+        finally:
+            waiters = self._waiting.get(key)
+            if waiters and future in waiters:
+                waiters.remove(future)
+            if not self._waiting.get(key):
+                self._waiting.pop(key, None)
+                await self._pubsub.unsubscribe(key)
+        return _task_value(meta)
+
+    async def call(self, request: dict) -> dict:
+        return await self.wait(self.submit(request))
+
+    # Jobs: a task plus what the gateway needs to render its result later.
+    async def submit_job(self, op: str, options: dict, request: dict, bulk: bool = False) -> str:
+        task_id = self.submit(request, bulk=bulk)
+        record = {"op": op, "options": options, "created": time.time()}
+        await self._redis.set(JOB_KEY_PREFIX + task_id, json.dumps(record),
+                              ex=self.settings.result_ttl_s)
+        return task_id
+
+    async def job(self, job_id: str) -> JobState:
+        raw = await self._redis.get(JOB_KEY_PREFIX + job_id)
+        if raw is None:
+            raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")
+        record = json.loads(raw)
+        state = JobState(job_id, "queued", record["op"], record["options"], record["created"])
+        meta_raw = await self._redis.get(self.backend.get_key_for_task(job_id))
+        if meta_raw is None:
+            return state
+        meta = self.backend.decode_result(meta_raw)
+        if meta["status"] == states.STARTED:
+            state.status = "running"
+        elif meta["status"] in states.READY_STATES:
+            state.status = "done"
+            state.result = _task_value(meta)
+        return state
+
+
+def _task_value(meta: dict) -> dict:
+    if meta["status"] != states.SUCCESS:
+        raise FaceError(ERRORS.ENGINE, f"task {meta['status'].lower()}: {meta.get('result')}")
+    value = meta["result"]
+    if "error" in value:
+        raise FaceError.from_dict(value["error"])
+    return value

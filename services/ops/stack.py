@@ -1,0 +1,124 @@
+"""Start and stop the whole stack on one host: Redis and PostgreSQL (embedded unless URLs are
+given), Celery workers and the gateway, each worker and the gateway a child process.
+
+`facegate run` uses it, and so does the test suite, so tests start the service the way users do.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import httpx
+
+from services.ops.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from shared.settings import Settings
+from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, make_celery
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@dataclass
+class Stack:
+    settings: Settings
+    env: dict[str, str] = field(default_factory=dict)
+    log_dir: Path | None = None
+    redis: EmbeddedRedis | None = None
+    postgres: EmbeddedPostgres | None = None
+    workers: list[subprocess.Popen] = field(default_factory=list)
+    gateway: subprocess.Popen | None = None
+    redis_url: str = ""
+    database_url: str = ""
+    base_url: str = ""
+    _worker_count: int = 0
+
+    def start_services(self) -> None:
+        data = self.settings.data_dir
+        self.log_dir = self.log_dir or data / "logs"
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.redis_url = self.settings.redis_url
+        if not self.redis_url:
+            self.redis = EmbeddedRedis(data / "redis")
+            self.redis_url = self.redis.url
+        self.database_url = self.settings.database_url
+        if not self.database_url:
+            self.postgres = EmbeddedPostgres(data / "postgres")
+            self.database_url = self.postgres.url
+        self.env = {**os.environ, **self.env, "FACEGATE_REDIS_URL": self.redis_url,
+                    "FACEGATE_DATABASE_URL": self.database_url, "PYTHONUNBUFFERED": "1"}
+
+    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
+        log = open(self.log_dir / log_name, "ab")  # noqa: SIM115 - handed to the child
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env, stdout=log,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+    def start_worker(self, concurrency: int | None = None) -> subprocess.Popen:
+        self._worker_count += 1
+        name = f"worker{self._worker_count}"
+        process = self._spawn(
+            ["-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "threads",
+             "--concurrency", str(concurrency or self.settings.worker_concurrency),
+             "-Q", f"{INTERACTIVE_QUEUE},{BULK_QUEUE}", "-n", f"{name}@%h",
+             "--loglevel", self.settings.log_level, "--without-gossip", "--without-mingle"],
+            f"{name}.log")
+        self.workers.append(process)
+        return process
+
+    def start_gateway(self, port: int | None = None) -> None:
+        port = port if port is not None else self.settings.port
+        port = port or free_port()
+        self.gateway = self._spawn(
+            ["-m", "uvicorn", "gateway.app:create_app", "--factory", "--host",
+             self.settings.host, "--port", str(port), "--log-level",
+             self.settings.log_level.lower(), "--no-access-log"], "gateway.log")
+        self.base_url = f"http://{self.settings.host}:{port}"
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            if self.gateway.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gateway did not start, see {self.log_dir}/gateway.log")
+            time.sleep(0.2)
+
+    def wait_for_workers(self, timeout: float = 180.0) -> None:
+        """Until every worker has loaded its models and listens on the queue."""
+        probe = make_celery(replace(self.settings, redis_url=self.redis_url), "facegate-probe")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            alive = [w for w in self.workers if w.poll() is None]
+            if not alive:
+                raise RuntimeError(f"workers exited, see {self.log_dir}")
+            replies = probe.control.ping(timeout=1.0) or []
+            if len(replies) >= len(alive):
+                return
+            time.sleep(0.5)
+        raise RuntimeError(f"workers not ready after {timeout:.0f} s, see {self.log_dir}")
+
+    def kill_worker(self, process: subprocess.Popen) -> None:
+        """SIGKILL, no chance to clean up: what a crash or an OOM kill looks like."""
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+    def stop(self) -> None:
+        children = [p for p in [self.gateway, *self.workers] if p is not None]
+        for process in children:
+            if process.poll() is None:
+                os.killpg(process.pid, signal.SIGTERM)
+        for process in children:
+            try:
+                process.wait(20)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        if self.postgres:
+            self.postgres.stop()
+        if self.redis:
+            self.redis.stop()

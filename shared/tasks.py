@@ -1,0 +1,41 @@
+"""The contract between gateway and workers: task names, queues and the Celery configuration
+both sides share. The gateway sends tasks by name; it never imports worker code.
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from kombu import Queue
+
+from shared.settings import Settings
+
+VISION_TASK = "facegate.vision.run"
+INTERACTIVE_QUEUE = "facegate.interactive"
+BULK_QUEUE = "facegate.bulk"
+JOB_KEY_PREFIX = "facegate:job:"
+
+
+def make_celery(settings: Settings, name: str = "facegate") -> Celery:
+    app = Celery(name, broker=settings.redis_url, backend=settings.redis_url)
+    app.conf.update(
+        # Images and embeddings are binary: msgpack carries them without base64 inflation.
+        task_serializer="msgpack",
+        result_serializer="msgpack",
+        accept_content=["msgpack", "json"],  # json: Celery's own control messages (ping)
+        result_accept_content=["msgpack"],
+        # A task is acknowledged only when it is done, so a worker that dies mid-task leaves it
+        # on the broker, and Redis hands it to another worker after the visibility timeout.
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        result_expires=settings.result_ttl_s,
+        task_track_started=True,
+        task_queues=[Queue(INTERACTIVE_QUEUE), Queue(BULK_QUEUE)],
+        task_default_queue=INTERACTIVE_QUEUE,
+        broker_connection_retry_on_startup=True,
+        worker_hijack_root_logger=False,
+        worker_cancel_long_running_tasks_on_connection_loss=False,
+    )
+    return app
