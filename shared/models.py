@@ -45,16 +45,16 @@ FACENET = ModelSpec(
     key="facenet-vggface2",
     code=1,
     dim=512,
-    cos_threshold=0.4283,
-    slope=14.29,
+    cos_threshold=0.3677,
+    slope=24.24,
     description="FaceNet Inception-ResNet-v1, VGGFace2 (Sandberg 20180402-114759), 160x160 crop",
 )
 ARCFACE = ModelSpec(
     key="arcface-mbf-w600k",
     code=2,
     dim=512,
-    cos_threshold=0.2650,
-    slope=18.77,
+    cos_threshold=0.2247,
+    slope=32.64,
     description="ArcFace MobileFaceNet w600k_mbf (InsightFace), 5-point aligned 112x112",
 )
 

@@ -10,6 +10,7 @@ from kombu import Queue
 from shared.settings import Settings
 
 VISION_TASK = "facegate.vision.run"
+STATS_TASK = "facegate.worker.stats"
 INTERACTIVE_QUEUE = "facegate.interactive"
 BULK_QUEUE = "facegate.bulk"
 JOB_KEY_PREFIX = "facegate:job:"

@@ -13,7 +13,7 @@ from celery.signals import worker_init
 
 from shared.errors import ERRORS, FaceError
 from shared.settings import get_settings
-from shared.tasks import VISION_TASK, make_celery
+from shared.tasks import STATS_TASK, VISION_TASK, make_celery
 from workers.engine import get_engine
 
 log = logging.getLogger("facegate.worker")
@@ -38,3 +38,13 @@ def run_vision(request: dict) -> dict:
     except Exception as exc:
         log.exception("vision task failed")
         return {"error": FaceError(ERRORS.ENGINE, type(exc).__name__).to_dict()}
+
+
+@app.task(name=STATS_TASK)
+def worker_stats() -> dict:
+    """Batching figures of the worker that runs it: how many passes, how many items each."""
+    engine = get_engine(settings)
+    return {name: {"batches": b.stats.batches, "items": b.stats.items,
+                   "mean_batch": b.stats.mean_batch, "busy_s": b.stats.busy_s,
+                   "recent_sizes": b.stats.sizes}
+            for name, b in (("detect", engine.detect_batcher), ("embed", engine.embed_batcher))}

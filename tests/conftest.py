@@ -1,0 +1,70 @@
+"""Shared fixtures: real faces from PyPI packages, and the real stack (embedded Redis and
+PostgreSQL + pgvector, a Celery worker process, the gateway process) started once per session
+by the same code `facegate run` uses."""
+
+from __future__ import annotations
+
+import base64
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from services.ops.stack import Stack
+from shared.settings import Settings
+from tests.support import faces as face_files
+
+# Loopback image servers in tests are allowed; everything else private stays refused.
+TEST_ENV = {
+    "FACEGATE_URL_ALLOW": "127.0.0.0/8",
+    "FACEGATE_VISIBILITY_TIMEOUT": "8",  # so the killed-worker test sees redelivery quickly
+    "FACEGATE_SYNC_TIMEOUT": "120",
+    "FACEGATE_WORKER_CONCURRENCY": "8",
+    "FACEGATE_REDIS_URL": "",
+    "FACEGATE_DATABASE_URL": "",
+}
+
+
+@pytest.fixture(scope="session")
+def face_paths() -> dict[str, Path]:
+    return face_files.fetch()
+
+
+@pytest.fixture(scope="session")
+def faces(face_paths: dict[str, Path]) -> dict[str, bytes]:
+    return {name: path.read_bytes() for name, path in face_paths.items()}
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    data_dir = tmp_path_factory.mktemp("facegate")
+    saved = {key: os.environ.get(key) for key in TEST_ENV}
+    os.environ.update(TEST_ENV)
+    os.environ["FACEGATE_DATA_DIR"] = str(data_dir)
+    settings = Settings()
+    stack = Stack(settings)
+    try:
+        stack.start_services()
+        stack.start_worker()
+        stack.wait_for_workers()
+        stack.start_gateway(port=0)
+        yield stack
+    finally:
+        stack.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+@pytest.fixture(scope="session")
+def client(stack: Stack) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=stack.base_url, timeout=180) as http:
+        yield http

@@ -1,0 +1,85 @@
+"""The native /v1 API: synchronous calls, jobs polled to completion, batching across tasks in
+one worker, and a job that survives its worker being killed mid-task."""
+
+import io
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
+
+import pytest
+from PIL import Image
+
+from shared.tasks import STATS_TASK, make_celery
+from tests.conftest import b64
+
+
+def _poll(client, job_id, until=("done", "failed"), timeout=120.0):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        body = client.get(f"/v1/jobs/{job_id}").json()
+        seen.append(body["status"])
+        if body["status"] in until:
+            return body, seen
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {seen[-1]} after {timeout} s")
+
+
+def test_native_sync_compare(client, faces):
+    response = client.post("/v1/compare", json={"image_a": b64(faces["obama.jpg"]),
+                                               "image_b": b64(faces["biden.jpg"])})
+    assert response.status_code == 200
+    body = response.json()
+    assert body["same_person"] is False and body["model"] == "facenet-vggface2"
+    assert len(body["face_a"]["landmarks"]) == 5
+
+
+def test_job_submitted_polled_and_finished(client, faces):
+    response = client.post("/v1/jobs", json={"op": "detect", "image": b64(faces["t1.jpg"])})
+    assert response.status_code == 202
+    job_id = response.json()["job_id"]
+    body, seen = _poll(client, job_id)
+    assert body["status"] == "done" and len(body["result"]["faces"]) == 6
+    assert seen[0] in ("queued", "running", "done")
+
+
+def test_failed_job_reports_its_error_and_unknown_job_is_404(client, faces):
+    job_id = client.post("/v1/jobs", json={"op": "feature", "image": b64(faces["coffee.png"])}
+                         ).json()["job_id"]
+    body, _ = _poll(client, job_id)
+    assert body["status"] == "failed" and body["error"]["cloudwalk_code"] == 8464
+    missing = client.get("/v1/jobs/00000000-0000-0000-0000-000000000000")
+    assert missing.status_code == 404
+    assert client.post("/v1/jobs", json={"op": "dance"}).status_code == 400
+
+
+def test_worker_batches_faces_of_concurrent_tasks(stack, client, faces):
+    payload = {"image_a": b64(faces["obama.jpg"]), "image_b": b64(faces["obama2.jpg"])}
+    with ThreadPoolExecutor(12) as pool:
+        bodies = list(pool.map(lambda _: client.post("/v1/compare", json=payload).json(),
+                               range(12)))
+    assert all(body["same_person"] for body in bodies)
+    app = make_celery(replace(stack.settings, redis_url=stack.redis_url), "test-stats")
+    stats = app.send_task(STATS_TASK).get(timeout=60)
+    # 12 requests x 2 faces went through in fewer passes than faces: tasks shared passes.
+    assert max(stats["embed"]["recent_sizes"]) >= 2
+    assert stats["embed"]["batches"] < stats["embed"]["items"]
+
+
+@pytest.mark.slow
+def test_job_survives_its_worker_being_killed_mid_task(stack, client, faces):
+    # A large group photo keeps the CPU detector busy for seconds: time to kill the worker.
+    group = Image.open(io.BytesIO(faces["t1.jpg"])).resize((3200, 2215))
+    buffer = io.BytesIO()
+    group.save(buffer, "JPEG", quality=90)
+    job_id = client.post("/v1/jobs", json={"op": "detect", "image": b64(buffer.getvalue())}
+                         ).json()["job_id"]
+    _poll(client, job_id, until=("running",), timeout=60)
+    victim = next(w for w in stack.workers if w.poll() is None)
+    stack.kill_worker(victim)
+    assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
+    stack.start_worker()
+    stack.wait_for_workers()
+    body, _ = _poll(client, job_id, timeout=240)
+    assert body["status"] == "done"
+    assert len(body["result"]["faces"]) >= 6  # upscaled, MTCNN may add a few non-faces

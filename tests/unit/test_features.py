@@ -1,0 +1,60 @@
+import base64
+
+import numpy as np
+import pytest
+
+from shared.errors import ERRORS, FaceError
+from shared.features import from_base64, pack, similarity, to_base64, unpack
+from shared.models import ARCFACE, FACENET, RECOMMENDED_SCORE
+
+
+def _unit(seed: int) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=512).astype(np.float32)
+    return v / np.linalg.norm(v)
+
+
+def test_round_trip_keeps_model_and_vector():
+    vector = _unit(1)
+    feature = from_base64(to_base64(FACENET, vector))
+    assert feature.model is FACENET
+    np.testing.assert_array_equal(feature.vector, vector)
+
+
+def test_identical_features_score_near_one_and_threshold_maps_to_recommended():
+    v = _unit(2)
+    assert similarity(from_base64(to_base64(FACENET, v)), from_base64(to_base64(FACENET, v))) > 0.99
+    for model in (FACENET, ARCFACE):
+        assert model.score(model.cos_threshold) == pytest.approx(RECOMMENDED_SCORE)
+        assert model.cosine_for_score(RECOMMENDED_SCORE) == pytest.approx(model.cos_threshold)
+
+
+def test_damaged_feature_is_refused_with_8514():
+    blob = bytearray(pack(FACENET, _unit(3)))
+    blob[100] ^= 0xFF
+    with pytest.raises(FaceError) as err:
+        unpack(bytes(blob))
+    assert err.value.kind.cloudwalk_code == 8514
+
+
+def test_truncated_feature_is_refused_with_8515():
+    blob = pack(FACENET, _unit(4))
+    with pytest.raises(FaceError) as err:
+        from_base64(base64.b64encode(blob[:-12]).decode())
+    assert err.value.kind is ERRORS.FEATURE_LENGTH
+
+
+def test_features_of_two_models_are_never_compared():
+    a = from_base64(to_base64(FACENET, _unit(5)))
+    b = from_base64(to_base64(ARCFACE, _unit(5)))
+    with pytest.raises(FaceError) as err:
+        similarity(a, b)
+    assert err.value.kind.cloudwalk_code == 8514
+
+
+def test_not_base64_and_foreign_blobs_are_8514():
+    with pytest.raises(FaceError) as err:
+        from_base64("%%%not base64%%%")
+    assert err.value.kind is ERRORS.FEATURE_DATA
+    with pytest.raises(FaceError) as err:
+        from_base64(base64.b64encode(b"X" * 2060).decode())
+    assert err.value.kind is ERRORS.FEATURE_DATA
