@@ -37,7 +37,8 @@ def main() -> None:
     train = read_pairs(args.root, "pairsDevTrain.txt")
     test = read_pairs(args.root, "pairsDevTest.txt")
     if args.limit:
-        train, test = train[:args.limit] + train[-args.limit:], test[:args.limit] + test[-args.limit:]
+        n = args.limit
+        train, test = train[:n] + train[-n:], test[:n] + test[-n:]
 
     def embed_batch(jpegs: list[bytes]) -> list[np.ndarray | None]:
         result = pipeline.run({"images": [canonical.image_spec(j, canonical.LARGEST, embed=True)

@@ -18,12 +18,25 @@ from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from celery import states
+from celery.backends.redis import RedisBackend
 
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
 from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, JOB_KEY_PREFIX, VISION_TASK, make_celery
 
 log = logging.getLogger("facegate.gateway")
+
+
+class ResultReader(RedisBackend):
+    """Celery's Redis result backend minus the SUBSCRIBE it issues on every send_task.
+
+    That subscription is for AsyncResult.get(), which the gateway never calls: it would cost a
+    blocking Redis round trip inside the event loop per request, and its never-read pub/sub
+    buffer grows until Redis drops the connection. The Dispatcher reads results itself.
+    """
+
+    def on_task_call(self, producer, task_id) -> None:
+        return None
 
 
 @dataclass
@@ -40,6 +53,7 @@ class Dispatcher:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.celery = make_celery(settings, "facegate-gateway")
+        self.celery.conf.result_backend = f"{__name__}:ResultReader+{settings.redis_url}"
         self.backend = self.celery.backend
         self._waiting: dict[bytes, list[asyncio.Future]] = {}
         self._redis: aioredis.Redis | None = None

@@ -69,7 +69,9 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "embedder": ("FACEGATE_EMBEDDER", "`facenet` (FaceNet VGGFace2, the default) or `arcface` "
                  "(ArcFace MobileFaceNet w600k_mbf)"),
     "device": ("FACEGATE_DEVICE", "`auto` (CUDA when torch sees a GPU), `cpu` or `cuda`"),
-    "torch_threads": ("FACEGATE_TORCH_THREADS", "intra-op CPU threads per worker; 0: all cores"),
+    "torch_threads": ("FACEGATE_TORCH_THREADS",
+                      "intra-op CPU threads for each model stage (detection, embedding); "
+                      "0: half the cores each"),
     "workers": ("FACEGATE_WORKERS", "worker processes `facegate run` starts"),
     "worker_concurrency": ("FACEGATE_WORKER_CONCURRENCY",
                            "tasks one worker holds at once; their faces share forward passes"),

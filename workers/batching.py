@@ -32,8 +32,10 @@ class BatchStats:
 
 class MicroBatcher:
     def __init__(self, fn: Callable[[list[Any]], Sequence[Any]], max_items: int,
-                 max_wait_s: float, name: str) -> None:
+                 max_wait_s: float, name: str,
+                 setup: Callable[[], None] | None = None) -> None:
         self.fn = fn
+        self.setup = setup
         self.max_items = max_items
         self.max_wait_s = max_wait_s
         self.stats = BatchStats()
@@ -63,6 +65,8 @@ class MicroBatcher:
         return batch
 
     def _loop(self) -> None:
+        if self.setup:
+            self.setup()  # per-thread state, e.g. torch's intra-op thread count
         while True:
             batch = self._collect()
             items = [item for request, _ in batch for item in request]

