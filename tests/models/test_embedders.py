@@ -1,0 +1,76 @@
+"""Both embedders on real faces, in-process: same person above the model's calibrated threshold,
+different people below, and the pipeline's rotation search and face rules."""
+
+import io
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from services.vision.embedders import load_embedder
+from services.vision.mtcnn import MTCNN
+from services.vision.pipeline import FacePipeline
+from shared import canonical
+from shared.models import RECOMMENDED_SCORE
+from shared.settings import get_settings
+
+
+@pytest.fixture(scope="module")
+def detector():
+    return MTCNN(torch.device("cpu"), min_face=24)
+
+
+def _vectors(pipeline: FacePipeline, images: list[bytes]) -> list[np.ndarray]:
+    result = pipeline.run({"images": [canonical.image_spec(
+        data, canonical.LARGEST, rotate=True, embed=True) for data in images]})
+    return [np.frombuffer(r["faces"][0]["embedding"], "<f4") for r in result["images"]]
+
+
+@pytest.mark.parametrize("name", ["facenet", "arcface"])
+def test_embedder_separates_people_at_its_threshold(name, detector, faces):
+    embedder = load_embedder(name, torch.device("cpu"), get_settings().model_dir)
+    pipeline = FacePipeline(detector.detect, embedder)
+    obama, obama2, obama3, biden = _vectors(
+        pipeline, [faces[n] for n in ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg")])
+    spec = embedder.spec
+    for other in (obama2, obama3):
+        assert spec.score(float(obama @ other)) > RECOMMENDED_SCORE
+    assert spec.score(float(obama @ biden)) < RECOMMENDED_SCORE
+    assert np.linalg.norm(obama) == pytest.approx(1.0, abs=1e-5)
+
+
+def test_rotation_search_finds_turned_faces_and_maps_boxes_back(detector, faces):
+    embedder = load_embedder("facenet", torch.device("cpu"), get_settings().model_dir)
+    pipeline = FacePipeline(detector.detect, embedder)
+    upright = Image.open(io.BytesIO(faces["obama2.jpg"]))
+    results = {}
+    for angle in (0, 90, 180, 270):
+        buffer = io.BytesIO()
+        upright.rotate(angle, expand=True).save(buffer, "JPEG", quality=92)
+        result = pipeline.run({"images": [canonical.image_spec(
+            buffer.getvalue(), canonical.LARGEST, rotate=True, embed=True)]})["images"][0]
+        results[angle] = result
+        x, y, w, h = result["faces"][0]["box"]
+        assert x >= 0 and y >= 0
+        assert x + w <= result["width"] and y + h <= result["height"]
+    base = np.frombuffer(results[0]["faces"][0]["embedding"], "<f4")
+    for angle in (90, 180, 270):
+        assert results[angle]["rotation"] != 0
+        turned = np.frombuffer(results[angle]["faces"][0]["embedding"], "<f4")
+        assert embedder.spec.score(float(base @ turned)) > RECOMMENDED_SCORE
+
+
+def test_faces_under_the_minimum_do_not_count(detector, faces):
+    embedder = load_embedder("facenet", torch.device("cpu"), get_settings().model_dir)
+    image = Image.open(io.BytesIO(faces["obama2.jpg"]))
+    small = image.resize((image.width // 12, image.height // 12))  # face about 25 px wide
+    canvas = Image.new("RGB", (200, 200), (120, 120, 120))
+    canvas.paste(small, (50, 50))
+    buffer = io.BytesIO()
+    canvas.save(buffer, "PNG")
+    strict = FacePipeline(detector.detect, embedder, min_face=30)
+    lenient = FacePipeline(detector.detect, embedder, min_face=12)
+    request = {"images": [canonical.image_spec(buffer.getvalue())]}
+    assert strict.run(request)["images"][0]["faces"] == []
+    assert len(lenient.run(request)["images"][0]["faces"]) == 1
