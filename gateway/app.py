@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.dialects import cloudwalk, native
+from gateway.dialects import cloudwalk, cloudwalk_gallery, native
 from gateway.dispatch import Dispatcher
+from services.gallery.repository import Gallery
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("facegate.gateway")
@@ -40,12 +41,18 @@ def create_app(settings: Settings | None = None) -> Starlette:
         dispatcher = Dispatcher(settings)
         await dispatcher.start()
         app.state.dispatcher = dispatcher
+        # Migrations run here too (under an advisory lock), so a new version's gateway brings
+        # its schema with it.
+        app.state.gallery = (await Gallery.open(settings.database_url, settings.hnsw_min_faces)
+                             if settings.database_url else None)
         yield
+        if app.state.gallery:
+            await app.state.gallery.close()
         await dispatcher.stop()
 
     app = Starlette(
         routes=[Route("/healthz", healthz), Route("/readyz", readyz),
-                *native.routes, *cloudwalk.routes],
+                *native.routes, *cloudwalk_gallery.routes, *cloudwalk.routes],
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -133,7 +133,19 @@ def _finish_compare_many(result: dict, options: dict) -> CompareManyResult:
     return CompareManyResult(best, model, a, scored)
 
 
+def _plan_embed_all(images: list[bytes], options: dict) -> dict:
+    return {"images": [canonical.image_spec(images[0], canonical.ALL, rotate=False, embed=True)]}
+
+
+def _finish_embed_all(result: dict, options: dict) -> tuple[ModelSpec, ImageFaces]:
+    image = _image(result, 0)
+    if not image.faces:
+        raise FaceError(ERRORS.NO_FACE)
+    return _model(result), image
+
+
 DETECT = Operation("detect", _plan_detect, _finish_detect)
+EMBED_ALL = Operation("embed_all", _plan_embed_all, _finish_embed_all)
 FEATURE = Operation("feature", _plan_feature, _finish_feature)
 COMPARE = Operation("compare", _plan_compare, _finish_compare)
 COMPARE_MANY = Operation("compare_many", _plan_compare_many, _finish_compare_many)

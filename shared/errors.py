@@ -72,6 +72,17 @@ class ERRORS:
     RECOGNITION = _kind("RECOGNITION", 8516, "人脸识别错误", 216400, "backend error", 500)
     COMPARE = _kind("COMPARE", 8517, "人脸比对错误", 216400, "backend error", 500)
     JOB_NOT_FOUND = _kind("JOB_NOT_FOUND", 4100, "操作不支持", 216102, "service not support", 404)
+    FACE_ADD = _kind("FACE_ADD", 12289, "添加人脸错误", 216617, "fail to add user", 500)
+    FACE_NOT_FOUND = _kind("FACE_NOT_FOUND", 12292, "人脸不存在", 216611, "user not exist", 404)
+    FACE_EXISTS = _kind("FACE_EXISTS", 12294, "人脸已经存在", 216616, "image existed", 409)
+    GROUP_CREATE = _kind("GROUP_CREATE", 12352, "创建组错误,可能组编号已经存在", 216100,
+                         "invalid param", 409)
+    GROUP_EXISTS = _kind("GROUP_EXISTS", 12360, "组已经存在", 216100, "invalid param", 409)
+    GROUP_NOT_FOUND = _kind("GROUP_NOT_FOUND", 12357, "组不存在", 216618, "no user in group", 404)
+    GROUP_EMPTY = _kind("GROUP_EMPTY", 12358, "组中没有人脸", 216618, "no user in group", 422)
+    GROUP_FULL = _kind("GROUP_FULL", 12368, "组中人脸数到达上限", 216631,
+                       "request add user overlimit", 422)
+    MODEL_MISMATCH = _kind("MODEL_MISMATCH", 12356, "组未建模", 216100, "invalid param", 409)
 
 
 BY_NAME: dict[str, ErrorKind] = {

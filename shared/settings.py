@@ -48,6 +48,7 @@ class Settings:
     result_ttl_s: int = field(default_factory=lambda: _int("RESULT_TTL", 3600))
     visibility_timeout_s: int = field(default_factory=lambda: _int("VISIBILITY_TIMEOUT", 300))
     min_face_px: int = field(default_factory=lambda: _int("MIN_FACE", 30))
+    hnsw_min_faces: int = field(default_factory=lambda: _int("HNSW_MIN_FACES", 20000))
     max_body_bytes: int = field(default_factory=lambda: _int("MAX_BODY_BYTES", 32 * 2**20))
     url_timeout_s: float = field(default_factory=lambda: _float("URL_TIMEOUT", 10.0))
     url_max_bytes: int = field(default_factory=lambda: _int("URL_MAX_BYTES", 16 * 2**20))
@@ -83,6 +84,9 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "visibility_timeout_s": ("FACEGATE_VISIBILITY_TIMEOUT",
                              "seconds before a task taken by a worker that died is redelivered"),
     "min_face_px": ("FACEGATE_MIN_FACE", "faces smaller than this (either side, px) do not count"),
+    "hnsw_min_faces": ("FACEGATE_HNSW_MIN_FACES",
+                       "a group this large gets its own HNSW index; smaller groups are "
+                       "searched exactly"),
     "max_body_bytes": ("FACEGATE_MAX_BODY_BYTES", "largest request body accepted"),
     "url_timeout_s": ("FACEGATE_URL_TIMEOUT", "seconds to fetch an image URL"),
     "url_max_bytes": ("FACEGATE_URL_MAX_BYTES", "largest image fetched from a URL"),

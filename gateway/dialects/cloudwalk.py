@@ -49,16 +49,16 @@ def endpoint(handler: Callable[[Request, Params], Awaitable[dict]]):
     return route
 
 
-def _box(face: Face) -> dict:
+def face_box(face: Face) -> dict:
     x, y, w, h = face.box
     return {"x": x, "y": y, "width": w, "height": h}
 
 
-def _score(value: float) -> float:
+def score_value(value: float) -> float:
     return round(float(value), 6)
 
 
-async def _image(request: Request, params: Params, data_key: str = "img",
+async def image_param(request: Request, params: Params, data_key: str = "img",
                  url_key: str = "url") -> bytes:
     return await image_input(params, data_key, url_key, request.app.state.settings)
 
@@ -67,47 +67,48 @@ async def _image(request: Request, params: Params, data_key: str = "img",
 async def detect(request: Request, params: Params) -> dict:
     crops = flag(params, "mode")
     result = await usecases.run(request.app.state.dispatcher, usecases.DETECT,
-                                [await _image(request, params)], {"crops": crops})
+                                [await image_param(request, params)], {"crops": crops})
     if not result.image.faces:
         raise FaceError(ERRORS.NO_FACE)
     faces = []
     for face in result.image.faces:
         encoded = base64.b64encode(face.crop).decode() if crops and face.crop else "null"
-        faces.append({**_box(face), "img": encoded})
+        faces.append({**face_box(face), "img": encoded})
     return {"faces": faces}
 
 
 @endpoint
 async def feature(request: Request, params: Params) -> dict:
     result = await usecases.run(request.app.state.dispatcher, usecases.FEATURE,
-                                [await _image(request, params)])
+                                [await image_param(request, params)])
     return {"feature": to_base64(result.model, result.face.embedding)}
 
 
 async def _pair(request: Request, params: Params) -> list[bytes]:
-    return [await _image(request, params, "imgA", "urlA"),
-            await _image(request, params, "imgB", "urlB")]
+    return [await image_param(request, params, "imgA", "urlA"),
+            await image_param(request, params, "imgB", "urlB")]
 
 
 @endpoint
 async def compare(request: Request, params: Params) -> dict:
     result = await usecases.run(request.app.state.dispatcher, usecases.COMPARE,
                                 await _pair(request, params))
-    return {"score": _score(result.score)}
+    return {"score": score_value(result.score)}
 
 
 @endpoint
 async def compare_ext1(request: Request, params: Params) -> dict:
     result = await usecases.run(request.app.state.dispatcher, usecases.COMPARE_MANY,
                                 await _pair(request, params))
-    return {"score": _score(result.score),
-            "faces": [{"score": _score(score), **_box(face)} for face, score in result.faces]}
+    return {"score": score_value(result.score),
+            "faces": [{"score": score_value(score), **face_box(face)}
+                      for face, score in result.faces]}
 
 
 @endpoint
 async def similarity_by_feature(request: Request, params: Params) -> dict:
     score = usecases.similarity_by_feature(text(params, "featureA"), text(params, "featureB"))
-    return {"score": _score(score)}
+    return {"score": score_value(score)}
 
 
 @endpoint
