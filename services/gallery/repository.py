@@ -78,9 +78,13 @@ class Gallery:
 
         async def configure(conn: psycopg.AsyncConnection) -> None:
             await register_vector_async(conn)
+            # Once per connection rather than SET LOCAL per query: a search is one round trip.
+            await conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
 
+        # Autocommit: a read is one round trip (no BEGIN, no ROLLBACK when the connection goes
+        # back to the pool); writes open explicit transactions.
         pool = AsyncConnectionPool(database_url, min_size=1, max_size=max_size,
-                                   configure=configure, open=False)
+                                   kwargs={"autocommit": True}, configure=configure, open=False)
         await pool.open(wait=True)
         return cls(pool, hnsw_min_faces)
 
@@ -235,15 +239,17 @@ class Gallery:
 
     async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
         query = np.asarray(vector, np.float32)
-        async with self.pool.connection() as conn, conn.transaction():
-            if group.indexed:
-                await conn.execute(f"SET LOCAL hnsw.ef_search = {max(HNSW_EF_SEARCH, top_n)}")
+        async with self.pool.connection() as conn:
+            if group.indexed and top_n > HNSW_EF_SEARCH:  # HNSW returns at most ef_search rows
+                await conn.execute(f"SET hnsw.ef_search = {top_n}")
             # The group id is an integer from our own row, inlined so the planner can match
             # the group's partial index (a bind parameter would hide it from a generic plan).
             rows = await (await conn.execute(
                 "SELECT id, 1 - (embedding <=> %s) AS cosine, tag FROM faces "
                 f"WHERE group_id = {int(group.id)} ORDER BY embedding <=> %s LIMIT %s",
                 (query, query, top_n))).fetchall()
+            if group.indexed and top_n > HNSW_EF_SEARCH:
+                await conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
         return [Match(row[0], float(row[1]), row[2]) for row in rows]
 
     async def ensure_index(self, group: Group) -> bool:
