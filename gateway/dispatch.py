@@ -47,6 +47,7 @@ class JobState:
     options: dict
     created: float
     result: dict | None = None
+    progress: dict | None = None
 
 
 class Dispatcher:
@@ -102,9 +103,9 @@ class Dispatcher:
             if not future.done():
                 future.set_result(meta)
 
-    def submit(self, request: dict, bulk: bool = False) -> str:
+    def submit(self, request: dict, bulk: bool = False, task: str = VISION_TASK) -> str:
         task_id = str(uuid.uuid4())
-        self.celery.send_task(VISION_TASK, args=[request], task_id=task_id,
+        self.celery.send_task(task, args=[request], task_id=task_id,
                               queue=BULK_QUEUE if bulk else INTERACTIVE_QUEUE)
         return task_id
 
@@ -138,8 +139,9 @@ class Dispatcher:
         return await self.wait(self.submit(request))
 
     # Jobs: a task plus what the gateway needs to render its result later.
-    async def submit_job(self, op: str, options: dict, request: dict, bulk: bool = False) -> str:
-        task_id = self.submit(request, bulk=bulk)
+    async def submit_job(self, op: str, options: dict, request: dict, bulk: bool = False,
+                         task: str = VISION_TASK) -> str:
+        task_id = self.submit(request, bulk=bulk, task=task)
         record = {"op": op, "options": options, "created": time.time()}
         await self._redis.set(JOB_KEY_PREFIX + task_id, json.dumps(record),
                               ex=self.settings.result_ttl_s)
@@ -157,6 +159,9 @@ class Dispatcher:
         meta = self.backend.decode_result(meta_raw)
         if meta["status"] == states.STARTED:
             state.status = "running"
+        elif meta["status"] == "PROGRESS":  # a long task reporting how far it got
+            state.status = "running"
+            state.progress = meta["result"]
         elif meta["status"] in states.READY_STATES:
             state.status = "done"
             state.result = _task_value(meta)

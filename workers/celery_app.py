@@ -7,13 +7,17 @@ process share its models and its batchers; scale out with more processes or host
 
 from __future__ import annotations
 
+import hashlib
 import logging
 
+import numpy as np
 from celery.signals import worker_init
 
+from services.gallery import enrol
+from shared import canonical
 from shared.errors import ERRORS, FaceError
 from shared.settings import get_settings
-from shared.tasks import STATS_TASK, VISION_TASK, make_celery
+from shared.tasks import BULK_ENROL_TASK, STATS_TASK, VISION_TASK, make_celery
 from workers.engine import get_engine
 
 log = logging.getLogger("facegate.worker")
@@ -48,3 +52,41 @@ def worker_stats() -> dict:
                    "mean_batch": b.stats.mean_batch, "busy_s": b.stats.busy_s,
                    "recent_sizes": b.stats.sizes}
             for name, b in (("detect", engine.detect_batcher), ("embed", engine.embed_batcher))}
+
+
+@app.task(name=BULK_ENROL_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def bulk_enrol(self, request: dict) -> dict:
+    """Enrol many images into one group. Images go through the engine a chunk at a time (so
+    they share forward passes); each face is its own transaction with an idempotency key, so a
+    task redelivered after a crash, or a client's retry, enrols nothing twice."""
+    engine = get_engine(settings)
+    model = engine.embedder.spec.code
+    app_id, group, items = request["app"], request["group"], request["items"]
+    outcomes: list[dict] = []
+    try:
+        with enrol.connect(settings.database_url) as conn:
+            enrol.check_group(conn, app_id, group, model)
+            for start in range(0, len(items), settings.batch_max):
+                chunk = items[start:start + settings.batch_max]
+                result = engine.run({"images": [canonical.image_spec(
+                    item["data"], canonical.LARGEST, rotate=True, embed=True) for item in chunk]})
+                for item, image in zip(chunk, result["images"], strict=True):
+                    outcomes.append(_enrol_one(conn, app_id, group, model, item, image))
+                self.update_state(state="PROGRESS",
+                                  meta={"done": len(outcomes), "total": len(items)})
+    except FaceError as exc:
+        return {"error": exc.to_dict()}
+    return {"items": outcomes}
+
+
+def _enrol_one(conn, app_id: int, group: str, model: int, item: dict, image: dict) -> dict:
+    outcome = {"index": item["index"], "key": item["key"]}
+    if "error" in image:
+        return {**outcome, "status": "bad_image", "error": image["error"]}
+    if not image["faces"]:
+        return {**outcome, "status": "no_face"}
+    face = image["faces"][0]
+    face_id, created = enrol.enrol(
+        conn, app_id, group, model, np.frombuffer(face["embedding"], "<f4"), face["box"],
+        face["prob"], item.get("tag", ""), hashlib.sha256(item["data"]).digest(), item["key"])
+    return {**outcome, "status": "enrolled", "face_id": face_id, "created": created}

@@ -15,9 +15,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway import usecases
+from gateway import bulk, usecases
 from gateway.inputs import image_input
 from gateway.params import Params, flag, read_params, text
+from services.gallery.repository import DEFAULT_APP
 from shared.canonical import Face
 from shared.errors import ERRORS, FaceError
 from shared.features import to_base64
@@ -122,20 +123,39 @@ async def create_job(request: Request, params: Params) -> tuple[dict, int]:
     return await _operate(request, params, op_name)
 
 
+def _render_job(op_name: str, result: dict, options: dict) -> dict:
+    if op_name == bulk.OP:
+        return bulk.render(result, options)
+    return render(usecases.OPERATIONS[op_name].finish(result, options))
+
+
 @endpoint
 async def get_job(request: Request, params: Params) -> tuple[dict, int]:
     state = await request.app.state.dispatcher.job(request.path_params["job_id"])
     body = {"job_id": state.job_id, "op": state.op, "status": state.status,
             "created": state.created}
+    if state.progress:
+        body["progress"] = state.progress
     if state.status == "done":
         try:
-            op = usecases.OPERATIONS[state.op]
-            body["result"] = render(op.finish(state.result, state.options))
+            body["result"] = _render_job(state.op, state.result, state.options)
         except FaceError as exc:
             body["status"] = "failed"
             body["error"] = {"code": exc.kind.name, "cloudwalk_code": exc.kind.cloudwalk_code,
                              "message": exc.detail or exc.kind.baidu_message}
     return body, 200
+
+
+@endpoint
+async def bulk_enrol(request: Request, params: Params) -> tuple[dict, int]:
+    state = request.app.state
+    if state.gallery is None:
+        raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
+    job_id, total = await bulk.submit(state.dispatcher, state.gallery, state.settings,
+                                      DEFAULT_APP, request.path_params["group"],
+                                      text(params, "items"))
+    return {"job_id": job_id, "status": "queued", "total": total,
+            "poll": f"/v1/jobs/{job_id}"}, 202
 
 
 @endpoint
@@ -162,4 +182,5 @@ routes = [
     Route("/v1/jobs", create_job, methods=["POST"]),
     Route("/v1/jobs/{job_id}", get_job, methods=["GET"]),
     Route("/v1/models", models, methods=["GET"]),
+    Route("/v1/groups/{group}/faces/bulk", bulk_enrol, methods=["POST"]),
 ]

@@ -27,6 +27,7 @@ from pgvector.psycopg import register_vector_async
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from services.gallery import sql
 from services.gallery.migrate import migrate
 from shared.errors import ERRORS, FaceError
 
@@ -143,26 +144,20 @@ class Gallery:
                 raise FaceError(ERRORS.MODEL_MISMATCH,
                                 f"group {group_name} holds model {group.model}, face is {model}")
             if request_key:
-                row = await (await conn.execute(
-                    "SELECT id FROM faces WHERE group_id = %s AND request_key = %s",
-                    (group.id, request_key))).fetchone()
+                row = await (await conn.execute(sql.FACE_BY_KEY, (group.id, request_key))
+                             ).fetchone()
                 if row:
                     return row[0]
-            row = await (await conn.execute(
-                "INSERT INTO faces (app_id, group_id, model, embedding, box, quality, tag, "
-                "image_sha256, request_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
-                "RETURNING id", (app, group.id, model, np.asarray(vector, np.float32), box,
-                                 quality, tag, sha256, request_key))).fetchone()
-            await conn.execute("UPDATE groups SET face_count = face_count + 1, "
-                               "updated_at = now() WHERE id = %s", (group.id,))
+            row = await (await conn.execute(sql.INSERT_FACE, (
+                app, group.id, model, np.asarray(vector, np.float32), box, quality, tag, sha256,
+                request_key))).fetchone()
+            await conn.execute(sql.COUNT_UP, (1, group.id))
             return row[0]
 
     async def _lock_group(self, conn, app: int, name: str) -> Group:
         # FOR UPDATE: concurrent enrolments into one group serialise on the group row, so the
         # count stays exact and a group deleted meanwhile is noticed.
-        row = await (await conn.execute(
-            "SELECT id, name, tag, model, face_count, indexed FROM groups "
-            "WHERE app_id = %s AND name = %s FOR UPDATE", (app, name))).fetchone()
+        row = await (await conn.execute(sql.LOCK_GROUP, (app, name))).fetchone()
         if row is None:
             raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
         return Group(*row)
@@ -175,8 +170,7 @@ class Gallery:
                 (face_id, group.id))).fetchone()
             if row is None:
                 raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
-            await conn.execute("UPDATE groups SET face_count = face_count - 1, "
-                               "updated_at = now() WHERE id = %s", (group.id,))
+            await conn.execute(sql.COUNT_UP, (-1, group.id))
 
     async def edit_face(self, app: int, group_name: str, face_id: int, tag: str | None = None,
                         vector: np.ndarray | None = None, model: int | None = None,

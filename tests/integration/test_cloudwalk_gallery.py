@@ -186,3 +186,49 @@ def test_deleting_a_group_deletes_its_faces(stack, client, faces):
     assert left == 0
     assert _post(client, "/face/recog/group/identify", groupId=group,
                  img=b64(faces["obama2.jpg"]))["result"] == 12357
+
+
+def test_bulk_enrolment_job_reports_each_image_and_is_idempotent(client, faces):
+    import time
+
+    group = _new_group(client)
+    items = [{"image": b64(faces["obama.jpg"]), "tag": "obama"},
+             {"image": b64(faces["coffee.png"]), "tag": "cup"},
+             {"image": "%%% not base64 %%%", "tag": "junk"},
+             {"image": b64(faces["biden.jpg"]), "tag": "biden", "key": "joe-1"},
+             {"image": b64(faces["astronaut.png"])}]
+
+    def run_job() -> dict:
+        response = client.post(f"/v1/groups/{group}/faces/bulk", json={"items": items})
+        assert response.status_code == 202 and response.json()["total"] == 5
+        job_id = response.json()["job_id"]
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            body = client.get(f"/v1/jobs/{job_id}").json()
+            if body["status"] in ("done", "failed"):
+                return body
+            time.sleep(0.2)
+        raise AssertionError("bulk job did not finish")
+
+    first = run_job()
+    assert first["status"] == "done"
+    result = first["result"]
+    assert [o["status"] for o in result["items"]] == [
+        "enrolled", "no_face", "bad_image", "enrolled", "enrolled"]
+    assert result["counts"] == {"enrolled": 3, "no_face": 1, "bad_image": 1}
+    assert result["items"][2]["error"]["cloudwalk_code"] == 8497
+    assert result["items"][3]["key"] == "joe-1"
+    assert all(o["created"] for o in result["items"] if o["status"] == "enrolled")
+
+    again = run_job()["result"]  # a client retry: nothing enrolled twice
+    enrolled = [o for o in again["items"] if o["status"] == "enrolled"]
+    assert [o["face_id"] for o in enrolled] == [
+        o["face_id"] for o in result["items"] if o["status"] == "enrolled"]
+    assert not any(o["created"] for o in enrolled)
+    count = _post(client, "/face/clustering/group/query", type="queryByGroupId", groupId=group,
+                  faceCount="true")["rows"][0]["count"]
+    assert count == 3
+    body = _post(client, "/face/recog/group/identify", groupId=group, img=b64(faces["obama2.jpg"]))
+    assert body["faces"][0]["faceId"] == result["items"][0]["face_id"]
+    missing = client.post("/v1/groups/nosuchgroup1/faces/bulk", json={"items": items})
+    assert missing.status_code == 404 and missing.json()["error"]["cloudwalk_code"] == 12357

@@ -1,0 +1,10 @@
+"""SQL shared by the async repository (gateway) and the synchronous enrolment path (workers),
+so a statement that changes the gallery is written once."""
+
+LOCK_GROUP = ("SELECT id, name, tag, model, face_count, indexed FROM groups "
+              "WHERE app_id = %s AND name = %s FOR UPDATE")
+FACE_BY_KEY = "SELECT id FROM faces WHERE group_id = %s AND request_key = %s"
+INSERT_FACE = ("INSERT INTO faces (app_id, group_id, model, embedding, box, quality, tag, "
+               "image_sha256, request_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+               "RETURNING id")
+COUNT_UP = "UPDATE groups SET face_count = face_count + %s, updated_at = now() WHERE id = %s"
