@@ -106,8 +106,11 @@ async def run(args: argparse.Namespace, url: str) -> None:
     print(f"load: {loaded:,} faces in {load_s:.1f} s = {loaded / load_s:,.0f} faces/s (COPY)")
     started = time.perf_counter()
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"SET maintenance_work_mem = '{args.maintenance_work_mem}'")
-        conn.execute("SET max_parallel_maintenance_workers = 2")
+        # Server-wide: the index builds run on their own connections. An HNSW build is fast
+        # only while its graph fits in maintenance_work_mem.
+        conn.execute(f"ALTER SYSTEM SET maintenance_work_mem = '{args.maintenance_work_mem}'")
+        conn.execute("ALTER SYSTEM SET max_parallel_maintenance_workers = 2")
+        conn.execute("SELECT pg_reload_conf()")
         conn.execute("ANALYZE faces")
     built = []
     for k in range(len(sizes)):
@@ -147,7 +150,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--total", type=int, default=1_000_000)
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--hnsw-min-faces", type=int, default=20_000)
+    parser.add_argument("--hnsw-min-faces", type=int, default=10_000)
     parser.add_argument("--maintenance-work-mem", default="2GB")
     parser.add_argument("--database-url", help="an empty database; default: embedded")
     args = parser.parse_args()

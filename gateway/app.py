@@ -30,7 +30,16 @@ async def readyz(request: Request) -> JSONResponse:
         await request.app.state.dispatcher.ping()
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
-    return JSONResponse({"status": "ready"})
+    body = {"status": "ready"}
+    gallery = request.app.state.gallery
+    if gallery is not None:
+        try:
+            async with gallery.pool.connection() as conn:
+                await conn.execute("SELECT 1")
+        except Exception as exc:
+            return JSONResponse({"status": "unavailable", "postgres": str(exc)}, status_code=503)
+        body["pgvector"] = ".".join(map(str, gallery.pgvector))
+    return JSONResponse(body)
 
 
 def create_app(settings: Settings | None = None) -> Starlette:

@@ -22,6 +22,7 @@ TEST_ENV = {
     "FACEGATE_VISIBILITY_TIMEOUT": "8",  # so the killed-worker test sees redelivery quickly
     "FACEGATE_SYNC_TIMEOUT": "120",
     "FACEGATE_WORKER_CONCURRENCY": "8",
+    "FACEGATE_HNSW_MIN_FACES": "4",  # so tests see a group get its own HNSW index
     "FACEGATE_REDIS_URL": "",
     "FACEGATE_DATABASE_URL": "",
 }

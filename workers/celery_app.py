@@ -74,6 +74,8 @@ def bulk_enrol(self, request: dict) -> dict:
                     outcomes.append(_enrol_one(conn, app_id, group, model, item, image))
                 self.update_state(state="PROGRESS",
                                   meta={"done": len(outcomes), "total": len(items)})
+            # A group that has grown large gets its HNSW index now, on the bulk queue.
+            enrol.index_large_groups(settings.database_url, settings.hnsw_min_faces)
     except FaceError as exc:
         return {"error": exc.to_dict()}
     return {"items": outcomes}

@@ -10,6 +10,7 @@ Choices where the seed is silent or ambiguous:
 
 from __future__ import annotations
 
+import asyncio
 import re
 
 from starlette.requests import Request
@@ -121,7 +122,19 @@ async def face_create(request: Request, params: Params) -> dict:
     face_id = await gallery.add_face(app, group_id, feature.face.embedding, feature.model.code,
                                      list(feature.face.box), feature.face.prob, tag,
                                      image_hash(data))
+    group = await gallery.group(app, group_id)
+    if not group.indexed and group.face_count >= gallery.hnsw_min_faces:
+        _background(gallery.ensure_index(group))
     return {"faceId": face_id}
+
+
+_tasks: set[asyncio.Task] = set()
+
+
+def _background(coroutine) -> None:
+    task = asyncio.create_task(coroutine)
+    _tasks.add(task)  # the loop keeps only weak references to tasks
+    task.add_done_callback(_tasks.discard)
 
 
 @endpoint

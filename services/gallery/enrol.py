@@ -43,3 +43,24 @@ def enrol(conn: psycopg.Connection, app: int, group_name: str, model: int, vecto
             key)).fetchone()
         conn.execute(sql.COUNT_UP, (1, group[0]))
     return face_id, True
+
+
+def build_index(conn: psycopg.Connection, group_pk: int) -> bool:
+    """Build a group's HNSW index unless another process is already at it. `conn` must be in
+    autocommit mode (CREATE INDEX CONCURRENTLY cannot run in a transaction)."""
+    locked = conn.execute("SELECT pg_try_advisory_lock(%s, %s)",
+                          (sql.INDEX_LOCK, group_pk)).fetchone()[0]
+    if not locked:
+        return False
+    try:
+        conn.execute(sql.HNSW_INDEX.format(id=int(group_pk)))
+        conn.execute(sql.MARK_INDEXED, (group_pk,))
+        return True
+    finally:
+        conn.execute("SELECT pg_advisory_unlock(%s, %s)", (sql.INDEX_LOCK, group_pk))
+
+
+def index_large_groups(database_url: str, min_faces: int) -> list[int]:
+    with connect(database_url) as conn:
+        groups = [row[0] for row in conn.execute(sql.GROUPS_TO_INDEX, (min_faces,))]
+        return [group for group in groups if build_index(conn, group)]

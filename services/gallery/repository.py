@@ -16,6 +16,7 @@ after an approximate search:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,8 +28,8 @@ from pgvector.psycopg import register_vector_async
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from services.gallery import sql
-from services.gallery.migrate import migrate
+from services.gallery import enrol, sql
+from services.gallery.migrate import migrate, pgvector_version
 from shared.errors import ERRORS, FaceError
 
 DEFAULT_APP = 1
@@ -68,26 +69,34 @@ def image_hash(data: bytes) -> bytes:
 
 
 class Gallery:
-    def __init__(self, pool: AsyncConnectionPool, hnsw_min_faces: int = 20000) -> None:
+    def __init__(self, pool: AsyncConnectionPool, hnsw_min_faces: int = 10000,
+                 pgvector: tuple[int, ...] = ()) -> None:
         self.pool = pool
         self.hnsw_min_faces = hnsw_min_faces
+        self.pgvector = pgvector
 
     @classmethod
-    async def open(cls, database_url: str, hnsw_min_faces: int = 20000,
+    async def open(cls, database_url: str, hnsw_min_faces: int = 10000,
                    max_size: int = 16) -> Gallery:
         migrate(database_url)
+        with psycopg.connect(database_url) as conn:
+            version = pgvector_version(conn)
 
         async def configure(conn: psycopg.AsyncConnection) -> None:
             await register_vector_async(conn)
             # Once per connection rather than SET LOCAL per query: a search is one round trip.
             await conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
+            if version >= (0, 8, 0):
+                # Safety net: should a plan ever filter after an index scan, 0.8 keeps scanning
+                # until enough rows pass instead of returning too few.
+                await conn.execute("SET hnsw.iterative_scan = relaxed_order")
 
         # Autocommit: a read is one round trip (no BEGIN, no ROLLBACK when the connection goes
         # back to the pool); writes open explicit transactions.
         pool = AsyncConnectionPool(database_url, min_size=1, max_size=max_size,
                                    kwargs={"autocommit": True}, configure=configure, open=False)
         await pool.open(wait=True)
-        return cls(pool, hnsw_min_faces)
+        return cls(pool, hnsw_min_faces, version)
 
     async def close(self) -> None:
         await self.pool.close()
@@ -114,14 +123,16 @@ class Gallery:
         return Group(*row)
 
     async def delete_group(self, app: int, name: str) -> None:
-        async with self.pool.connection() as conn, conn.transaction():
-            row = await (await conn.execute(
-                "DELETE FROM groups WHERE app_id = %s AND name = %s RETURNING id, indexed",
-                (app, name))).fetchone()
+        async with self.pool.connection() as conn:
+            async with conn.transaction():
+                row = await (await conn.execute(
+                    "DELETE FROM groups WHERE app_id = %s AND name = %s RETURNING id",
+                    (app, name))).fetchone()  # its faces go with it (ON DELETE CASCADE)
             if row is None:
                 raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
-            if row[1]:
-                await conn.execute(f"DROP INDEX IF EXISTS faces_hnsw_g{int(row[0])}")
+            # After the commit and CONCURRENTLY: a plain DROP INDEX would lock the whole faces
+            # table and stall every search while it waits.
+            await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS faces_hnsw_g{int(row[0])}")
 
     async def groups_page(self, app: int, page: int, size: int) -> tuple[int, list[Group]]:
         async with self.pool.connection() as conn:
@@ -247,13 +258,13 @@ class Gallery:
         return [Match(row[0], float(row[1]), row[2]) for row in rows]
 
     async def ensure_index(self, group: Group) -> bool:
-        """Give a large group its own HNSW index (built without blocking writes)."""
+        """Give a large group its own HNSW index (built CONCURRENTLY: writes go on meanwhile,
+        and searches stay exact until it is there). Runs in a thread: the build takes minutes."""
         if group.indexed or group.face_count < self.hnsw_min_faces:
             return False
-        async with await psycopg.AsyncConnection.connect(self.pool.conninfo,
-                                                         autocommit=True) as conn:
-            await conn.execute(
-                f"CREATE INDEX CONCURRENTLY IF NOT EXISTS faces_hnsw_g{int(group.id)} ON faces "
-                f"USING hnsw (embedding vector_cosine_ops) WHERE group_id = {int(group.id)}")
-            await conn.execute("UPDATE groups SET indexed = true WHERE id = %s", (group.id,))
-        return True
+
+        def build() -> bool:
+            with enrol.connect(self.pool.conninfo) as conn:
+                return enrol.build_index(conn, group.id)
+
+        return await asyncio.to_thread(build)

@@ -4,6 +4,8 @@
     facegate run         the whole stack on this host (embedded Redis/PostgreSQL unless URLs set)
     facegate worker      one Celery worker (uses FACEGATE_REDIS_URL)
     facegate gateway     the HTTP gateway (uses FACEGATE_REDIS_URL)
+    facegate migrate     apply gallery schema migrations (the gateway also does at start-up)
+    facegate index       build HNSW indexes for groups over FACEGATE_HNSW_MIN_FACES
     facegate settings    print the configuration table
 """
 
@@ -24,6 +26,24 @@ def _prepare() -> None:
 
     for path in prepare_models(get_settings().model_dir):
         print(f"prepared {path}")
+
+
+def _migrate() -> None:
+    from services.gallery.migrate import migrate
+
+    settings = get_settings()
+    if not settings.database_url:
+        raise SystemExit("FACEGATE_DATABASE_URL is not set")
+    applied = migrate(settings.database_url)
+    print("applied: " + (", ".join(applied) if applied else "nothing, schema is current"))
+
+
+def _index() -> None:
+    from services.gallery.enrol import index_large_groups
+
+    settings = get_settings()
+    built = index_large_groups(settings.database_url, settings.hnsw_min_faces)
+    print(f"built HNSW indexes for {len(built)} group(s)")
 
 
 def _run() -> None:
@@ -81,10 +101,12 @@ def _gateway() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="facegate")
-    parser.add_argument("command", choices=["prepare", "run", "worker", "gateway", "settings"])
+    parser.add_argument("command", choices=["prepare", "run", "worker", "gateway", "migrate",
+                                            "index", "settings"])
     args = parser.parse_args()
     logging.basicConfig(level=get_settings().log_level)
     {"prepare": _prepare, "run": _run, "worker": _worker, "gateway": _gateway,
+     "migrate": _migrate, "index": _index,
      "settings": lambda: print(settings_table())}[args.command]()
 
 

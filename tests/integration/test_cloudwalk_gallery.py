@@ -232,3 +232,30 @@ def test_bulk_enrolment_job_reports_each_image_and_is_idempotent(client, faces):
     assert body["faces"][0]["faceId"] == result["items"][0]["face_id"]
     missing = client.post("/v1/groups/nosuchgroup1/faces/bulk", json={"items": items})
     assert missing.status_code == 404 and missing.json()["error"]["cloudwalk_code"] == 12357
+
+
+def test_a_group_that_grows_large_gets_its_own_hnsw_index(stack, client, faces):
+    import time
+
+    group = _new_group(client)  # the test stack indexes groups from 4 faces
+    ids = [_enrol(client, group, faces[name], name) for name in
+           ("obama.jpg", "biden.jpg", "astronaut.png", "obama3.jpg", "yaoming.jpg")]
+    deadline = time.monotonic() + 60
+    with psycopg.connect(stack.database_url) as conn:
+        while True:
+            group_pk, indexed = conn.execute("SELECT id, indexed FROM groups WHERE name = %s",
+                                             (group,)).fetchone()
+            if indexed or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        index = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = %s",
+                             (f"faces_hnsw_g{group_pk}",)).fetchone()
+    assert indexed and "hnsw" in index[0] and f"group_id = {group_pk}" in index[0]
+    body = _post(client, "/face/recog/group/identify", groupId=group, topN=2,
+                 img=b64(faces["obama2.jpg"]))
+    assert body["faces"][0]["faceId"] in (ids[0], ids[3])
+    assert body["faces"][0]["score"] > RECOMMENDED_SCORE
+    assert _post(client, "/face/clustering/group/delete", groupId=group)["result"] == 0
+    with psycopg.connect(stack.database_url) as conn:
+        assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = %s",
+                            (f"faces_hnsw_g{group_pk}",)).fetchone()[0] == 0
