@@ -19,6 +19,14 @@ JOB_KEY_PREFIX = "facegate:job:"
 
 def make_celery(settings: Settings, name: str = "facegate") -> Celery:
     app = Celery(name, broker=settings.redis_url, backend=settings.redis_url)
+    visibility = settings.visibility_timeout_s
+    redelivery = {
+        "visibility_timeout": visibility,
+        # kombu sweeps for abandoned tasks every interval x throttle seconds, 100 s by
+        # default; with these a dead worker's task is back within visibility + 10 s at most.
+        "unacked_restore_interval": max(1, min(10, visibility // 4)),
+        "unacked_restore_throttle": 1,
+    }
     app.conf.update(
         # Images and embeddings are binary: msgpack carries them without base64 inflation.
         task_serializer="msgpack",
@@ -30,8 +38,8 @@ def make_celery(settings: Settings, name: str = "facegate") -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        broker_transport_options={"visibility_timeout": settings.visibility_timeout_s},
-        result_backend_transport_options={"visibility_timeout": settings.visibility_timeout_s},
+        broker_transport_options=redelivery,
+        result_backend_transport_options={"visibility_timeout": visibility},
         result_expires=settings.result_ttl_s,
         task_track_started=True,
         task_queues=[Queue(INTERACTIVE_QUEUE), Queue(BULK_QUEUE)],

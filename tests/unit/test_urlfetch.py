@@ -61,7 +61,7 @@ def _refused(url: str, settings: Settings) -> FaceError:
 
 
 def test_loopback_is_refused_unless_allow_listed(server):
-    assert _refused(f"{server}/a.jpg", _settings()).kind is ERRORS.PARAM_INVALID
+    assert _refused(f"{server}/a.jpg", _settings(url_allow=())).kind is ERRORS.PARAM_INVALID
     assert _fetch(f"{server}/a.jpg", _settings(url_allow=("127.0.0.0/8",))) == PAYLOAD
 
 
