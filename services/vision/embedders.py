@@ -20,6 +20,7 @@ from shared.models import ARCFACE, FACENET, ModelSpec
 
 class Embedder(Protocol):
     spec: ModelSpec
+    size: int  # side of the square crop it takes
 
     def crop(self, image: np.ndarray, box: np.ndarray, points: np.ndarray) -> np.ndarray: ...
 
@@ -38,15 +39,14 @@ class FaceNetEmbedder:
     spec = FACENET
     size = 160
 
-    def __init__(self, device: torch.device, model_dir: Path, half: bool = False) -> None:
+    def __init__(self, device: torch.device, model_dir: Path) -> None:
         weights = model_dir / "facenet-vggface2.pt"
         if not weights.is_file():
             raise FileNotFoundError(f"{weights} is missing: run `facegate prepare` first")
         self.device = device
-        self.dtype = torch.float16 if half and device.type == "cuda" else torch.float32
         model = InceptionResnetV1()
         model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
-        self.model = model.to(device=device, dtype=self.dtype).eval()
+        self.model = model.to(device).eval()
 
     def crop(self, image: np.ndarray, box: np.ndarray, points: np.ndarray) -> np.ndarray:
         return box_crop(image, box, self.size, margin=14)
@@ -56,8 +56,8 @@ class FaceNetEmbedder:
         if not crops:
             return np.zeros((0, self.spec.dim), np.float32)
         batch = torch.from_numpy(np.stack(crops)).to(self.device)
-        batch = (batch.permute(0, 3, 1, 2).to(self.dtype) - 127.5) / 128.0
-        return _unit(self.model(batch).float().cpu().numpy())
+        batch = (batch.permute(0, 3, 1, 2).float() - 127.5) / 128.0
+        return _unit(self.model(batch).cpu().numpy())
 
 
 class ArcFaceEmbedder:
@@ -67,7 +67,7 @@ class ArcFaceEmbedder:
     spec = ARCFACE
     size = 112
 
-    def __init__(self, device: torch.device, model_dir: Path, half: bool = False) -> None:
+    def __init__(self, device: torch.device, model_dir: Path) -> None:
         import onnxruntime as ort
 
         providers = ["CPUExecutionProvider"]
@@ -95,10 +95,9 @@ class ArcFaceEmbedder:
 EMBEDDERS = {"facenet": FaceNetEmbedder, "arcface": ArcFaceEmbedder}
 
 
-def load_embedder(name: str, device: torch.device, model_dir: Path,
-                  half: bool = False) -> Embedder:
+def load_embedder(name: str, device: torch.device, model_dir: Path) -> Embedder:
     try:
         cls = EMBEDDERS[name]
     except KeyError:
         raise ValueError(f"unknown embedder {name!r}; choose one of {sorted(EMBEDDERS)}") from None
-    return cls(device, model_dir, half)
+    return cls(device, model_dir)
