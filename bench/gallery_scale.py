@@ -206,7 +206,7 @@ def main() -> None:
     parser.add_argument("--total", type=int, default=1_000_000)
     parser.add_argument("--centres", choices=["lfw", "uniform"], default="lfw")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--hnsw-min-faces", type=int, default=10_000)
+    parser.add_argument("--hnsw-min-faces", type=int, default=2_000)
     parser.add_argument("--maintenance-work-mem", default="2GB")
     parser.add_argument("--database-url", help="an empty database; default: embedded")
     args = parser.parse_args()

@@ -48,7 +48,7 @@ class Settings:
     result_ttl_s: int = field(default_factory=lambda: _int("RESULT_TTL", 3600))
     visibility_timeout_s: int = field(default_factory=lambda: _int("VISIBILITY_TIMEOUT", 300))
     min_face_px: int = field(default_factory=lambda: _int("MIN_FACE", 30))
-    hnsw_min_faces: int = field(default_factory=lambda: _int("HNSW_MIN_FACES", 10000))
+    hnsw_min_faces: int = field(default_factory=lambda: _int("HNSW_MIN_FACES", 2000))
     max_body_bytes: int = field(default_factory=lambda: _int("MAX_BODY_BYTES", 32 * 2**20))
     url_timeout_s: float = field(default_factory=lambda: _float("URL_TIMEOUT", 10.0))
     url_max_bytes: int = field(default_factory=lambda: _int("URL_MAX_BYTES", 16 * 2**20))

@@ -69,14 +69,14 @@ def image_hash(data: bytes) -> bytes:
 
 
 class Gallery:
-    def __init__(self, pool: AsyncConnectionPool, hnsw_min_faces: int = 10000,
+    def __init__(self, pool: AsyncConnectionPool, hnsw_min_faces: int = 2000,
                  pgvector: tuple[int, ...] = ()) -> None:
         self.pool = pool
         self.hnsw_min_faces = hnsw_min_faces
         self.pgvector = pgvector
 
     @classmethod
-    async def open(cls, database_url: str, hnsw_min_faces: int = 10000,
+    async def open(cls, database_url: str, hnsw_min_faces: int = 2000,
                    max_size: int = 16) -> Gallery:
         migrate(database_url)
         with psycopg.connect(database_url) as conn:
