@@ -23,11 +23,6 @@ MAX_ITEMS = 1000
 OP = "bulk_enrol"
 
 
-def _error(exc: FaceError) -> dict:
-    return {"code": exc.kind.name, "cloudwalk_code": exc.kind.cloudwalk_code,
-            "message": exc.detail or exc.kind.baidu_message}
-
-
 async def submit(dispatcher: Dispatcher, gallery: Gallery, settings: Settings, app: int,
                  group: str, raw_items: str) -> tuple[str, int]:
     try:
@@ -47,7 +42,7 @@ async def submit(dispatcher: Dispatcher, gallery: Gallery, settings: Settings, a
             data = await image_input(item, "image", "image_url", settings)
         except FaceError as exc:
             rejected.append({"index": index, "key": item.get("key"), "status": "bad_image",
-                             "error": _error(exc)})
+                             "error": exc.describe()})
             continue
         tag = str(item.get("tag", ""))
         if len(tag.encode()) > 128:
@@ -64,7 +59,7 @@ def render(result: dict, options: dict) -> dict:
     outcomes = []
     for outcome in sorted(options["rejected"] + result["items"], key=lambda o: o["index"]):
         if "error" in outcome and "cloudwalk_code" not in outcome["error"]:
-            outcome = {**outcome, "error": _error(FaceError.from_dict(outcome["error"]))}
+            outcome = {**outcome, "error": FaceError.from_dict(outcome["error"]).describe()}
         outcomes.append(outcome)
     counts: dict[str, int] = {}
     for outcome in outcomes:

@@ -76,3 +76,18 @@ def text(params: Params, name: str, required: bool = True) -> str:
             raise FaceError(ERRORS.PARAM_MISSING, f"{name} is required")
         return ""
     return value
+
+
+def integer(params: Params, name: str, default: int | None = None, low: int = 1,
+            high: int | None = None) -> int:
+    """An integer parameter within [low, high]; required when there is no default."""
+    raw = text(params, name, required=default is None)
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise FaceError(ERRORS.PARAM_INVALID, f"{name} must be an integer") from None
+    if value < low or (high is not None and value > high):
+        raise FaceError(ERRORS.PARAM_INVALID, f"{name} must be in [{low}, {high or 'inf'}]")
+    return value

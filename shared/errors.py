@@ -26,7 +26,14 @@ class FaceError(Exception):
         self.detail = detail
 
     def to_dict(self) -> dict[str, str]:
+        """The form that crosses the queue."""
         return {"error": self.kind.name, "detail": self.detail}
+
+    def describe(self) -> dict:
+        """A dialect-neutral description: the error's name, its numbers, a message."""
+        return {"code": self.kind.name, "cloudwalk_code": self.kind.cloudwalk_code,
+                "baidu_code": self.kind.baidu_code,
+                "message": self.detail or self.kind.baidu_message}
 
     @classmethod
     def from_dict(cls, data: dict[str, str]) -> FaceError:

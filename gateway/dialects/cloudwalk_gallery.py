@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from gateway import usecases
 from gateway.dialects.cloudwalk import endpoint, face_box, image_param, score_value
-from gateway.params import Params, flag, text
+from gateway.params import Params, flag, integer, text
 from services.gallery.repository import DEFAULT_APP, Gallery, image_hash
 from shared.errors import ERRORS, FaceError
 from shared.models import model_for
@@ -57,20 +57,6 @@ def _tag(params: Params, required: bool = False) -> str | None:
     return value
 
 
-def _int(params: Params, name: str, default: int | None = None, low: int = 1,
-         high: int | None = None) -> int:
-    raw = text(params, name, required=default is None)
-    if not raw:
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise FaceError(ERRORS.PARAM_INVALID, f"{name} must be an integer") from None
-    if value < low or (high is not None and value > high):
-        raise FaceError(ERRORS.PARAM_INVALID, f"{name} must be in [{low}, {high or 'inf'}]")
-    return value
-
-
 def _group_row(group, with_count: bool) -> dict:
     row = {"groupId": group.name, "info": group.tag}
     if with_count:
@@ -98,8 +84,8 @@ async def group_query(request: Request, params: Params) -> dict:
     kind = text(params, "type")
     with_count = flag(params, "faceCount")
     if kind == "queryByPage":
-        page = _int(params, "pageNumber", 1)
-        size = _int(params, "pageSize", 20, high=1000)
+        page = integer(params, "pageNumber", 1)
+        size = integer(params, "pageSize", 20, high=1000)
         total, groups = await gallery.groups_page(app, page, size)
         return {"total": total, "rows": [_group_row(g, with_count) for g in groups]}
     if kind == "queryByGroupId":
@@ -140,14 +126,14 @@ def _background(coroutine) -> None:
 @endpoint
 async def face_delete(request: Request, params: Params) -> dict:
     await _gallery(request).delete_face(_app(request), _group_id(params),
-                                        _int(params, "faceId"))
+                                        integer(params, "faceId"))
     return {}
 
 
 @endpoint
 async def face_edit(request: Request, params: Params) -> dict:
     gallery, app = _gallery(request), _app(request)
-    group_id, face_id, tag = _group_id(params), _int(params, "faceId"), _tag(params)
+    group_id, face_id, tag = _group_id(params), integer(params, "faceId"), _tag(params)
     has_image = bool(params.get("img") or params.get("url"))
     if tag is None and not has_image:
         raise FaceError(ERRORS.PARAM_MISSING, "img, url or tag is required")
@@ -168,7 +154,7 @@ async def face_query(request: Request, params: Params) -> dict:
     if kind != "queryByFaceId":
         raise FaceError(ERRORS.PARAM_INVALID, "type must be queryByFaceId")
     face = await _gallery(request).face(_app(request), _group_id(params),
-                                        _int(params, "faceId"))
+                                        integer(params, "faceId"))
     return {"total": 1, "rows": [{"faceId": face.id, "tag": face.tag}]}
 
 
@@ -176,7 +162,7 @@ async def face_query(request: Request, params: Params) -> dict:
 async def identify(request: Request, params: Params) -> dict:
     gallery, app = _gallery(request), _app(request)
     group_id = _group_id(params)
-    top_n = _int(params, "topN", 1, high=_MAX_TOP_N)
+    top_n = integer(params, "topN", 1, high=_MAX_TOP_N)
     await gallery.group(app, group_id)
     feature, _ = await _enrolment(request, params)
     matches = await gallery.identify(app, group_id, feature.face.embedding, feature.model.code,
@@ -203,7 +189,7 @@ async def identify_ext1(request: Request, params: Params) -> dict:
 @endpoint
 async def group_compare(request: Request, params: Params) -> dict:
     gallery, app = _gallery(request), _app(request)
-    group_id, face_id = _group_id(params), _int(params, "faceId")
+    group_id, face_id = _group_id(params), integer(params, "faceId")
     model_code, stored = await gallery.face_vector(app, group_id, face_id)
     feature, _ = await _enrolment(request, params)
     if feature.model.code != model_code:

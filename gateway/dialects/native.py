@@ -28,10 +28,7 @@ log = logging.getLogger("facegate.gateway")
 
 
 def error_response(exc: FaceError) -> JSONResponse:
-    return JSONResponse({"error": {
-        "code": exc.kind.name, "cloudwalk_code": exc.kind.cloudwalk_code,
-        "baidu_code": exc.kind.baidu_code,
-        "message": exc.detail or exc.kind.baidu_message}}, status_code=exc.kind.http_status)
+    return JSONResponse({"error": exc.describe()}, status_code=exc.kind.http_status)
 
 
 def endpoint(handler: Callable[[Request, Params], Awaitable[tuple[dict, int]]]):
@@ -141,8 +138,7 @@ async def get_job(request: Request, params: Params) -> tuple[dict, int]:
             body["result"] = _render_job(state.op, state.result, state.options)
         except FaceError as exc:
             body["status"] = "failed"
-            body["error"] = {"code": exc.kind.name, "cloudwalk_code": exc.kind.cloudwalk_code,
-                             "message": exc.detail or exc.kind.baidu_message}
+            body["error"] = exc.describe()
     return body, 200
 
 
