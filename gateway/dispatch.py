@@ -60,6 +60,7 @@ class Dispatcher:
         self._redis: aioredis.Redis | None = None
         self._pubsub = None
         self._reader: asyncio.Task | None = None
+        self._listening = asyncio.Event()  # set while some request waits on a channel
 
     async def start(self) -> None:
         self._redis = aioredis.from_url(self.settings.redis_url)
@@ -83,7 +84,8 @@ class Dispatcher:
         while True:
             try:
                 if not self._pubsub.subscribed:
-                    await asyncio.sleep(0.01)
+                    self._listening.clear()
+                    await self._listening.wait()
                     continue
                 message = await self._pubsub.get_message(ignore_subscribe_messages=True,
                                                          timeout=1.0)
@@ -116,6 +118,7 @@ class Dispatcher:
         self._waiting.setdefault(key, []).append(future)
         try:
             await self._pubsub.subscribe(key)
+            self._listening.set()
             raw = await self._redis.get(key)
             if raw is not None:
                 meta = self.backend.decode_result(raw)

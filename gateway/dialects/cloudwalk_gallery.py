@@ -175,12 +175,13 @@ async def identify(request: Request, params: Params) -> dict:
 async def identify_ext1(request: Request, params: Params) -> dict:
     gallery, app = _gallery(request), _app(request)
     group_id = _group_id(params)
-    group = await gallery.group(app, group_id)
+    await gallery.group(app, group_id)  # 12357 before spending a model call
     model, image = await usecases.run(request.app.state.dispatcher, usecases.EMBED_ALL,
                                       [await image_param(request, params)])
+    group = await gallery.searchable_group(app, group_id, model.code)
     faces = []
     for face in image.faces:
-        best = (await gallery.identify(app, group_id, face.embedding, model.code, 1))[0]
+        best = (await gallery.search(group, face.embedding, 1))[0]
         faces.append({"faceId": best.face_id, "score": score_value(model.score(best.cosine)),
                       "tag": best.tag, **face_box(face)})
     return {"groupId": group.name, "faces": faces}

@@ -234,13 +234,18 @@ class Gallery:
     # search -----------------------------------------------------------------------------
     async def identify(self, app: int, group_name: str, vector: np.ndarray, model: int,
                        top_n: int) -> list[Match]:
+        group = await self.searchable_group(app, group_name, model)
+        return await self.search(group, vector, top_n)
+
+    async def searchable_group(self, app: int, group_name: str, model: int) -> Group:
+        """The group, if faces of `model` can be searched in it (else 12357, 12356, 12358)."""
         group = await self.group(app, group_name)
         if group.model != model:
             raise FaceError(ERRORS.MODEL_MISMATCH,
                             f"group {group_name} holds model {group.model}, face is {model}")
         if group.face_count == 0:
             raise FaceError(ERRORS.GROUP_EMPTY, f"group {group_name}")
-        return await self.search(group, vector, top_n)
+        return group
 
     async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
         query = np.asarray(vector, np.float32)
