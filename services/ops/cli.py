@@ -82,21 +82,16 @@ def _run() -> None:
 
 
 def _worker() -> None:
-    settings = get_settings()
-    from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE
+    from services.ops.stack import worker_args
 
-    os.execv(sys.executable, [sys.executable, "-m", "celery", "-A", "workers.celery_app",
-                              "worker", "--pool", "threads", "--concurrency",
-                              str(settings.worker_concurrency), "-Q",
-                              f"{INTERACTIVE_QUEUE},{BULK_QUEUE}", "--loglevel",
-                              settings.log_level])
+    os.execv(sys.executable, [sys.executable, *worker_args(get_settings())])
 
 
 def _gateway() -> None:
+    from services.ops.stack import gateway_args
+
     settings = get_settings()
-    os.execv(sys.executable, [sys.executable, "-m", "uvicorn", "gateway.app:create_app",
-                              "--factory", "--host", settings.host, "--port",
-                              str(settings.port)])
+    os.execv(sys.executable, [sys.executable, *gateway_args(settings, settings.port)])
 
 
 def main() -> None:

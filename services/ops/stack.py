@@ -22,6 +22,19 @@ from shared.settings import Settings
 from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, make_celery
 
 ROOT = Path(__file__).resolve().parents[2]
+def worker_args(settings: Settings, concurrency: int | None = None) -> list[str]:
+    """python arguments for one Celery worker on both queues (thread pool: see workers/)."""
+    return ["-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "threads",
+            "--concurrency", str(concurrency or settings.worker_concurrency),
+            "-Q", f"{INTERACTIVE_QUEUE},{BULK_QUEUE}", "--loglevel", settings.log_level]
+
+
+def gateway_args(settings: Settings, port: int) -> list[str]:
+    """python arguments for the gateway."""
+    return ["-m", "uvicorn", "gateway.app:create_app", "--factory", "--host", settings.host,
+            "--port", str(port)]
+
+
 @dataclass
 class Stack:
     settings: Settings
@@ -61,11 +74,8 @@ class Stack:
         self._worker_count += 1
         name = f"worker{self._worker_count}"
         process = self._spawn(
-            ["-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "threads",
-             "--concurrency", str(concurrency or self.settings.worker_concurrency),
-             "-Q", f"{INTERACTIVE_QUEUE},{BULK_QUEUE}", "-n", f"{name}@%h",
-             "--loglevel", self.settings.log_level, "--without-gossip", "--without-mingle"],
-            f"{name}.log")
+            [*worker_args(self.settings, concurrency), "-n", f"{name}@%h", "--without-gossip",
+             "--without-mingle"], f"{name}.log")
         self.workers.append(process)
         return process
 
@@ -73,9 +83,8 @@ class Stack:
         port = port if port is not None else self.settings.port
         port = port or free_port()
         self.gateway = self._spawn(
-            ["-m", "uvicorn", "gateway.app:create_app", "--factory", "--host",
-             self.settings.host, "--port", str(port), "--log-level",
-             self.settings.log_level.lower(), "--no-access-log"], "gateway.log")
+            [*gateway_args(self.settings, port), "--log-level", self.settings.log_level.lower(),
+             "--no-access-log"], "gateway.log")
         self.base_url = f"http://{self.settings.host}:{port}"
         deadline = time.monotonic() + 60
         while True:
