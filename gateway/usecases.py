@@ -8,6 +8,7 @@ options, and `finish` runs when the result is read.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -19,6 +20,9 @@ from shared.canonical import Face, ImageFaces
 from shared.errors import ERRORS, FaceError
 from shared.features import Feature, from_base64, similarity
 from shared.models import BY_CODE, ModelSpec
+from shared.quality_gate import GATE_FIELDS
+from shared.quality_gate import check as gate_check
+from shared.settings import get_settings
 
 
 @dataclass
@@ -35,6 +39,12 @@ class FeatureResult:
     @property
     def feature(self) -> Feature:
         return Feature(self.model, self.face.embedding)
+
+
+@dataclass
+class AnalyseResult:
+    image: ImageFaces
+    fields: tuple[str, ...]
 
 
 @dataclass
@@ -104,6 +114,43 @@ def _finish_feature(result: dict, options: dict) -> FeatureResult:
     return FeatureResult(_model(result), face, rotation)
 
 
+def _plan_enrol(images: list[bytes], options: dict) -> dict:
+    """A feature for the gallery: with the quality gate on, the face's quality and pose too."""
+    analyse = GATE_FIELDS if get_settings().quality_gate else ()
+    return {"images": [canonical.image_spec(images[0], canonical.LARGEST, rotate=True,
+                                            embed=True, analyse=analyse)]}
+
+
+def _finish_enrol(result: dict, options: dict) -> FeatureResult:
+    face, rotation = _largest(result, 0)
+    gate_check(face.box, face.analysis, rotation, get_settings())
+    return FeatureResult(_model(result), face, rotation)
+
+
+def _plan_analyse(images: list[bytes], options: dict) -> dict:
+    faces = canonical.LARGEST if options.get("max_faces") == 1 else canonical.ALL
+    return {"images": [canonical.image_spec(images[0], faces, analyse=options["fields"])]}
+
+
+def _finish_analyse(result: dict, options: dict) -> AnalyseResult:
+    image = _image(result, 0)
+    limit = options.get("max_faces")
+    if limit:
+        image.faces = image.faces[:limit]
+    return AnalyseResult(image, tuple(options["fields"]))
+
+
+def _plan_remove_mesh(images: list[bytes], options: dict) -> dict:
+    return {"images": [{**canonical.image_spec(images[0]), "remove_mesh": True}]}
+
+
+def _finish_remove_mesh(result: dict, options: dict) -> bytes:
+    item = result["images"][0]
+    if "error" in item:
+        raise FaceError.from_dict(item["error"])
+    return item["cleaned"]
+
+
 def _plan_compare(images: list[bytes], options: dict) -> dict:
     return {"images": [canonical.image_spec(image, canonical.LARGEST, rotate=True, embed=True)
                        for image in images[:2]]}
@@ -147,10 +194,31 @@ def _finish_embed_all(result: dict, options: dict) -> tuple[ModelSpec, ImageFace
 DETECT = Operation("detect", _plan_detect, _finish_detect)
 EMBED_ALL = Operation("embed_all", _plan_embed_all, _finish_embed_all)
 FEATURE = Operation("feature", _plan_feature, _finish_feature)
+ENROL = Operation("enrol", _plan_enrol, _finish_enrol)
+ANALYSE = Operation("analyse", _plan_analyse, _finish_analyse)
+REMOVE_MESH = Operation("remove_mesh", _plan_remove_mesh, _finish_remove_mesh)
 COMPARE = Operation("compare", _plan_compare, _finish_compare)
 COMPARE_MANY = Operation("compare_many", _plan_compare_many, _finish_compare_many)
-OPERATIONS = {op.name: op for op in (DETECT, FEATURE, COMPARE, COMPARE_MANY)}
-IMAGE_COUNT = {"detect": 1, "feature": 1, "compare": 2, "compare_many": 2}
+OPERATIONS = {op.name: op for op in (DETECT, FEATURE, COMPARE, COMPARE_MANY, ANALYSE)}
+IMAGE_COUNT = {"detect": 1, "feature": 1, "compare": 2, "compare_many": 2, "analyse": 1}
+
+
+def analysis_fields(raw: str) -> list[str]:
+    """A client's field list: comma-separated or a JSON list; unknown names are refused."""
+    text = raw.strip()
+    if text.startswith("["):
+        try:
+            names = [str(v).strip() for v in json.loads(text)]
+        except ValueError:
+            raise FaceError(ERRORS.PARAM_INVALID, "fields is not a JSON list") from None
+    else:
+        names = [part.strip() for part in text.split(",") if part.strip()]
+    unknown = sorted(set(names) - set(canonical.ANALYSIS_FIELDS))
+    if unknown or not names:
+        raise FaceError(ERRORS.PARAM_INVALID, f"fields must be among "
+                        f"{', '.join(canonical.ANALYSIS_FIELDS)}" +
+                        (f"; unknown: {', '.join(unknown)}" if unknown else ""))
+    return list(dict.fromkeys(names))
 
 
 async def run(dispatcher: Dispatcher, op: Operation, images: list[bytes],

@@ -4,14 +4,15 @@ They travel as plain dicts (msgpack: image bytes and embeddings go as raw binary
 
 Request:  {"images": [ImageSpec, ...]}
 ImageSpec: {"data": bytes, "faces": "all" | "largest", "rotate": bool, "embed": bool,
-            "crops": bool}
+            "crops": bool, "analyse": [field, ...] (ANALYSIS_FIELDS; empty: none)}
     rotate: when no upright face is found, also look at the image turned 90/180/270 degrees.
 Result:   {"model": int (shared.models code), "images": [ImageResult, ...]}
 ImageResult: {"width", "height", "rotation": 0|90|180|270, "faces": [FaceResult, ...]}
              or {"error": {"error": name, "detail": str}} (shared.errors.FaceError.to_dict)
 FaceResult: {"box": [x, y, w, h] (ints, original image coordinates), "prob": float,
              "points": [[x, y] * 5], "embedding": bytes float32 LE (if embed),
-             "crop": bytes JPEG (if crops)}
+             "crop": bytes JPEG (if crops),
+             "analysis": {field: value} (if analyse; see docs/api.md for each field)}
 """
 
 from __future__ import annotations
@@ -22,11 +23,15 @@ import numpy as np
 
 ALL = "all"
 LARGEST = "largest"
+# What a client may ask the analysis heads for (docs/api.md documents each).
+ANALYSIS_FIELDS = ("landmarks", "age", "gender", "emotion", "expression", "glasses",
+                   "face_shape", "beauty", "quality", "pose", "liveness")
 
 
 def image_spec(data: bytes, faces: str = ALL, rotate: bool = False, embed: bool = False,
-               crops: bool = False) -> dict:
-    return {"data": data, "faces": faces, "rotate": rotate, "embed": embed, "crops": crops}
+               crops: bool = False, analyse: tuple[str, ...] | list[str] = ()) -> dict:
+    return {"data": data, "faces": faces, "rotate": rotate, "embed": embed, "crops": crops,
+            "analyse": list(analyse)}
 
 
 @dataclass
@@ -36,6 +41,7 @@ class Face:
     points: list[tuple[float, float]]
     embedding: np.ndarray | None = None
     crop: bytes | None = None
+    analysis: dict = field(default_factory=dict)
 
     @classmethod
     def from_result(cls, data: dict) -> Face:
@@ -47,6 +53,7 @@ class Face:
             embedding=np.frombuffer(embedding, "<f4").astype(np.float32)
             if embedding is not None else None,
             crop=data.get("crop"),
+            analysis=data.get("analysis") or {},
         )
 
 

@@ -24,6 +24,10 @@ def _int(name: str, default: int) -> int:
     return int(_env(name, str(default)))
 
 
+def _bool(name: str, default: bool) -> bool:
+    return _env(name, "true" if default else "false").strip().lower() in ("1", "true", "yes", "on")
+
+
 def _list(name: str, default: str = "") -> tuple[str, ...]:
     return tuple(item.strip() for item in _env(name, default).split(",") if item.strip())
 
@@ -53,6 +57,18 @@ class Settings:
     url_timeout_s: float = field(default_factory=lambda: _float("URL_TIMEOUT", 10.0))
     url_max_bytes: int = field(default_factory=lambda: _int("URL_MAX_BYTES", 16 * 2**20))
     url_allow: tuple[str, ...] = field(default_factory=lambda: _list("URL_ALLOW"))
+    liveness_threshold: float = field(default_factory=lambda: _float("LIVENESS_THRESHOLD", 0.9))
+    quality_gate: bool = field(default_factory=lambda: _bool("QUALITY_GATE", True))
+    gate_min_face: int = field(default_factory=lambda: _int("GATE_MIN_FACE", 80))
+    gate_min_illumination: int = field(default_factory=lambda: _int("GATE_MIN_ILLUMINATION", 40))
+    gate_max_illumination: int = field(
+        default_factory=lambda: _int("GATE_MAX_ILLUMINATION", 225))
+    gate_max_blur: float = field(default_factory=lambda: _float("GATE_MAX_BLUR", 0.7))
+    gate_max_angle: float = field(default_factory=lambda: _float("GATE_MAX_ANGLE", 20.0))
+    gate_occlusion: tuple[str, ...] = field(default_factory=lambda: _list(
+        "GATE_OCCLUSION", "left_eye=0.6,right_eye=0.6,nose=0.7,mouth=0.7,left_cheek=0.8,"
+        "right_cheek=0.8,chin=0.6"))
+    gate_completeness: bool = field(default_factory=lambda: _bool("GATE_COMPLETENESS", True))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
 
 
@@ -93,6 +109,24 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "url_allow": ("FACEGATE_URL_ALLOW",
                   "comma-separated networks (CIDR) that image URLs may reach although private, "
                   "loopback or link-local, e.g. `127.0.0.0/8`"),
+    "liveness_threshold": ("FACEGATE_LIVENESS_THRESHOLD",
+                           "single-image liveness score at or above which a face reads live "
+                           "(docs/performance.md has what it catches and misses)"),
+    "quality_gate": ("FACEGATE_QUALITY_GATE",
+                     "enrolment refuses faces that fail the FACEGATE_GATE_* thresholds "
+                     "(Baidu's recommended ones); `false` enrols any detected face"),
+    "gate_min_face": ("FACEGATE_GATE_MIN_FACE", "smallest face side enrolled, px (8466)"),
+    "gate_min_illumination": ("FACEGATE_GATE_MIN_ILLUMINATION",
+                              "darkest mean face luma enrolled, 0-255 (8481)"),
+    "gate_max_illumination": ("FACEGATE_GATE_MAX_ILLUMINATION",
+                              "brightest mean face luma enrolled, 0-255 (8480)"),
+    "gate_max_blur": ("FACEGATE_GATE_MAX_BLUR", "most blur enrolled, 0-1 (8482)"),
+    "gate_max_angle": ("FACEGATE_GATE_MAX_ANGLE",
+                       "largest yaw, pitch or roll enrolled, degrees (8496)"),
+    "gate_occlusion": ("FACEGATE_GATE_OCCLUSION",
+                       "most occlusion enrolled per region, `region=limit` pairs (8496)"),
+    "gate_completeness": ("FACEGATE_GATE_COMPLETENESS",
+                          "refuse faces cut off by the image border (8496)"),
     "log_level": ("FACEGATE_LOG_LEVEL", "DEBUG, INFO, WARNING"),
 }
 

@@ -14,8 +14,9 @@ import numpy as np
 from celery.signals import worker_init
 
 from services.gallery import enrol
-from shared import canonical
+from shared import canonical, quality_gate
 from shared.errors import ERRORS, FaceError
+from shared.quality_gate import GATE_FIELDS
 from shared.settings import get_settings
 from shared.tasks import BULK_ENROL_TASK, STATS_TASK, VISION_TASK, make_celery
 from workers.engine import get_engine
@@ -51,7 +52,8 @@ def worker_stats() -> dict:
     return {name: {"batches": b.stats.batches, "items": b.stats.items,
                    "mean_batch": b.stats.mean_batch, "busy_s": b.stats.busy_s,
                    "recent_sizes": b.stats.sizes}
-            for name, b in (("detect", engine.detect_batcher), ("embed", engine.embed_batcher))}
+            for name, b in (("detect", engine.detect_batcher), ("embed", engine.embed_batcher),
+                            ("analyse", engine.analyse_batcher))}
 
 
 @app.task(name=BULK_ENROL_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
@@ -68,8 +70,10 @@ def bulk_enrol(self, request: dict) -> dict:
             enrol.check_group(conn, app_id, group, model)
             for start in range(0, len(items), settings.batch_max):
                 chunk = items[start:start + settings.batch_max]
+                analyse = GATE_FIELDS if settings.quality_gate else ()
                 result = engine.run({"images": [canonical.image_spec(
-                    item["data"], canonical.LARGEST, rotate=True, embed=True) for item in chunk]})
+                    item["data"], canonical.LARGEST, rotate=True, embed=True, analyse=analyse)
+                    for item in chunk]})
                 for item, image in zip(chunk, result["images"], strict=True):
                     outcomes.append(_enrol_one(conn, app_id, group, model, item, image))
                 self.update_state(state="PROGRESS",
@@ -88,7 +92,13 @@ def _enrol_one(conn, app_id: int, group: str, model: int, item: dict, image: dic
     if not image["faces"]:
         return {**outcome, "status": "no_face"}
     face = image["faces"][0]
+    analysis = face.get("analysis") or {}
+    try:
+        quality_gate.check(face["box"], analysis, image["rotation"], settings)
+    except FaceError as exc:
+        return {**outcome, "status": "low_quality", "error": exc.to_dict()}
     face_id, created = enrol.enrol(
         conn, app_id, group, model, np.frombuffer(face["embedding"], "<f4"), face["box"],
-        face["prob"], item.get("tag", ""), hashlib.sha256(item["data"]).digest(), item["key"])
+        quality_gate.quality_score(analysis, face["prob"]), item.get("tag", ""),
+        hashlib.sha256(item["data"]).digest(), item["key"])
     return {**outcome, "status": "enrolled", "face_id": face_id, "created": created}

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import torch
 
+from services.vision.analysis.analyser import Analyser, AnalysisJob
 from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN
 from services.vision.pipeline import FacePipeline
@@ -59,8 +60,13 @@ class Engine:
                                            "detect-batcher", setup)
         self.embed_batcher = MicroBatcher(self.embedder.embed, settings.batch_max, wait,
                                           "embed-batcher", setup)
+        self.analyser = Analyser(settings.model_dir, self.device, threads,
+                                 settings.liveness_threshold)
+        # Faces of many tasks share the analysis networks' forward passes, like the embedder's.
+        self.analyse_batcher = MicroBatcher(self.analyser, settings.batch_max, wait,
+                                            "analyse-batcher", setup)
         self.pipeline = FacePipeline(self.detect_batcher, self.embedder, self.embed_batcher,
-                                     settings.min_face_px)
+                                     settings.min_face_px, self.analyse_batcher)
         log.info("engine ready: device=%s embedder=%s threads per stage=%d", self.device,
                  self.embedder.spec.key, threads)
 
@@ -74,6 +80,10 @@ class Engine:
         noise = encode_jpeg(rng.integers(0, 255, (160, 160, 3), dtype=np.uint8))
         self.run({"images": [canonical.image_spec(noise, embed=True)]})
         self.embed_batcher([np.zeros((self.embedder.size, self.embedder.size, 3), np.uint8)])
+        blank = np.full((160, 160, 3), 128, np.uint8)
+        face = {"box": [40, 40, 80, 80], "prob": 1.0,
+                "points": [[65, 70], [95, 70], [80, 85], [68, 100], [92, 100]]}
+        self.analyse_batcher([AnalysisJob(blank, [face], frozenset(canonical.ANALYSIS_FIELDS))])
         return time.perf_counter() - started
 
 

@@ -111,6 +111,43 @@ async def similarity_by_feature(request: Request, params: Params) -> dict:
     return {"score": score_value(score)}
 
 
+async def _analyse(request: Request, params: Params, fields: list[str]) -> usecases.AnalyseResult:
+    result = await usecases.run(request.app.state.dispatcher, usecases.ANALYSE,
+                                [await image_param(request, params)], {"fields": fields})
+    if not result.image.faces:
+        raise FaceError(ERRORS.NO_FACE)
+    return result
+
+
+@endpoint
+async def attribute(request: Request, params: Params) -> dict:
+    """2.3: age (string, years) and gender (string, -1 female / 1 male) per face."""
+    result = await _analyse(request, params, ["age", "gender"])
+    return {"faces": [{**face_box(face), "age": str(round(face.analysis["age"])),
+                       "gender": "1" if face.analysis["gender"]["value"] == "male" else "-1"}
+                      for face in result.image.faces]}
+
+
+@endpoint
+async def keypt(request: Request, params: Params) -> dict:
+    """2.4: the 68 iBUG points per face, integer pixels."""
+    result = await _analyse(request, params, ["landmarks"])
+    faces = []
+    for face in result.image.faces:
+        points = face.analysis["landmarks"]["points68"]
+        faces.append({**face_box(face), "keypt": [{"x": round(x), "y": round(y)}
+                                                  for x, y in points]})
+    return {"faces": faces}
+
+
+@endpoint
+async def remove_water(request: Request, params: Params) -> dict:
+    """2.7: the image with the ID-card mesh removed, as base64 JPEG."""
+    cleaned = await usecases.run(request.app.state.dispatcher, usecases.REMOVE_MESH,
+                                 [await image_param(request, params)])
+    return {"img": base64.b64encode(cleaned).decode()}
+
+
 @endpoint
 async def unsupported(request: Request, params: Params) -> dict:
     raise FaceError(ERRORS.NOT_SUPPORTED, request.url.path)
@@ -123,5 +160,8 @@ routes = [
     Route("/face/tool/compare", compare, methods=_METHODS),
     Route("/face/tool/compare/ext1", compare_ext1, methods=_METHODS),
     Route("/face/tool/similarityByFeature", similarity_by_feature, methods=_METHODS),
+    Route("/face/tool/attribute", attribute, methods=_METHODS),
+    Route("/face/tool/keypt", keypt, methods=_METHODS),
+    Route("/face/tool/removeWater", remove_water, methods=_METHODS),
     Route("/face/{rest:path}", unsupported, methods=_METHODS),
 ]

@@ -20,8 +20,10 @@ from gateway import usecases
 from gateway.dialects.cloudwalk import endpoint, face_box, image_param, score_value
 from gateway.params import Params, flag, integer, text
 from services.gallery.repository import DEFAULT_APP, Gallery, image_hash
+from shared.canonical import Face
 from shared.errors import ERRORS, FaceError
 from shared.models import model_for
+from shared.quality_gate import quality_score as _quality
 
 _GROUP_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _MAX_TAG_BYTES = 128
@@ -94,9 +96,11 @@ async def group_query(request: Request, params: Params) -> dict:
     raise FaceError(ERRORS.PARAM_INVALID, "type must be queryByPage or queryByGroupId")
 
 
-async def _enrolment(request: Request, params: Params) -> tuple[usecases.FeatureResult, bytes]:
+async def _enrolment(request: Request, params: Params, op: usecases.Operation = usecases.FEATURE
+                     ) -> tuple[usecases.FeatureResult, bytes]:
+    """The face's feature; with usecases.ENROL the quality gate must pass too."""
     data = await image_param(request, params)
-    return await usecases.run(request.app.state.dispatcher, usecases.FEATURE, [data]), data
+    return await usecases.run(request.app.state.dispatcher, op, [data]), data
 
 
 @endpoint
@@ -104,14 +108,18 @@ async def face_create(request: Request, params: Params) -> dict:
     gallery, app = _gallery(request), _app(request)
     group_id, tag = _group_id(params), _tag(params) or ""
     await gallery.group(app, group_id)  # 12357 before spending a model call
-    feature, data = await _enrolment(request, params)
+    feature, data = await _enrolment(request, params, usecases.ENROL)
     face_id = await gallery.add_face(app, group_id, feature.face.embedding, feature.model.code,
-                                     list(feature.face.box), feature.face.prob, tag,
+                                     list(feature.face.box), quality_score(feature.face), tag,
                                      image_hash(data))
     group = await gallery.group(app, group_id)
     if not group.indexed and group.face_count >= gallery.hnsw_min_faces:
         _background(gallery.ensure_index(group))
     return {"faceId": face_id}
+
+
+def quality_score(face: Face) -> float:
+    return _quality(face.analysis, face.prob)
 
 
 _tasks: set[asyncio.Task] = set()
@@ -141,10 +149,10 @@ async def face_edit(request: Request, params: Params) -> dict:
     if not has_image:
         await gallery.edit_face(app, group_id, face_id, tag=tag)
         return {}
-    feature, data = await _enrolment(request, params)
+    feature, data = await _enrolment(request, params, usecases.ENROL)
     await gallery.edit_face(app, group_id, face_id, tag=tag, vector=feature.face.embedding,
                             model=feature.model.code, box=list(feature.face.box),
-                            quality=feature.face.prob, sha256=image_hash(data))
+                            quality=quality_score(feature.face), sha256=image_hash(data))
     return {}
 
 

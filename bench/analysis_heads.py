@@ -1,0 +1,154 @@
+"""What each analysis head costs per face, and the figures its estimators are calibrated on.
+
+    .venv/bin/python -m bench.analysis_heads [--faces 150] [--batch 16] [--lfw PATH]
+
+Part 1, cost: the LFW faces' detections are analysed in batches of --batch faces, one head at
+a time (plus the 68 landmarks every head starts from), and each head's time per face is
+printed. Part 2, calibration: on the same unoccluded LFW faces, and on copies with one of
+insightface's mask textures drawn over the lower face or with a Gaussian blur (sigma 2.5), it
+prints the distributions the constants in services/vision/analysis/ were set from (occlusion
+shares, Laplacian variance, face-shape ratios, glasses edge ratio, flat share, pitch, yaw).
+LFW is only measured here; it is never a test fixture.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import time
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from bench.lfw import DEFAULT_ROOT
+from services.vision.analysis import appearance, geometry, pose, quality
+from services.vision.analysis.analyser import Analyser, AnalysisJob
+from services.vision.analysis.landmarks import chip_transform, to_chip, warp_chip
+from services.vision.mtcnn import MTCNN
+from shared.canonical import ANALYSIS_FIELDS
+from shared.images import decode
+from shared.settings import get_settings
+from tests.support.faces import fetch
+from tests.support.masks import put_mask
+
+HEADS = ("landmarks", "pose", "quality", "glasses", "face_shape", "beauty", "age", "gender",
+         "emotion", "liveness")
+
+
+def _faces(root: Path, count: int, detector: MTCNN) -> list[tuple[np.ndarray, dict]]:
+    random.seed(3)
+    paths = random.sample(sorted(root.glob("*/*.jpg")), count)
+    out = []
+    for path in paths:
+        image = decode(path.read_bytes())
+        det = detector.detect([image])[0]
+        if not len(det.probs):
+            continue
+        # LFW's labelled person is the centred face
+        k = int(np.argmin(np.linalg.norm(det.points[:, 2] - np.array([125, 125]), axis=1)))
+        x1, y1, x2, y2 = det.boxes[k][:4]
+        out.append((image, {"box": [int(x1), int(y1), int(x2 - x1), int(y2 - y1)],
+                            "prob": float(det.probs[k]), "points": det.points[k].tolist()}))
+    return out
+
+
+def costs(analyser: Analyser, faces: list, batch: int) -> None:
+    print(f"cost per face, batches of {batch} faces (ms; each head includes the landmarks):")
+    timings = {}
+    analyser([AnalysisJob(image, [face], frozenset(ANALYSIS_FIELDS))
+              for image, face in faces[:batch]])  # warm every head
+    for head in ("landmarks", *HEADS[1:]):
+        fields = frozenset({head})
+        jobs = [AnalysisJob(image, [face], fields) for image, face in faces]
+        started = time.perf_counter()
+        for start in range(0, len(jobs), batch):
+            analyser(jobs[start:start + batch])
+        timings[head] = 1000 * (time.perf_counter() - started) / len(jobs)
+    every = [AnalysisJob(image, [face], frozenset(ANALYSIS_FIELDS)) for image, face in faces]
+    started = time.perf_counter()
+    for start in range(0, len(every), batch):
+        analyser(every[start:start + batch])
+    timings["all fields"] = 1000 * (time.perf_counter() - started) / len(every)
+    base = timings["landmarks"]
+    for head, ms in timings.items():
+        extra = ("" if head in ("landmarks", "all fields")
+                 else f"  ({ms - base:+.2f} over landmarks)")
+        print(f"  {head:12s} {ms:7.2f}{extra}")
+
+
+def _chip_stats(analyser: Analyser, image: np.ndarray, face: dict, p68=None) -> dict:
+    points5 = np.asarray(face["points"])
+    p68 = analyser.landmarker(image, points5) if p68 is None else p68
+    matrix = chip_transform(points5)
+    chip = warp_chip(image, matrix)
+    pc = to_chip(p68, matrix)
+    ycrcb = cv2.cvtColor(chip, cv2.COLOR_RGB2YCrCb)
+    inside = quality.face_mask(pc)
+    yaw, pitch = pose.yaw_pitch(p68, image.shape[1], image.shape[0])
+    return {"p68": p68, "raw": quality.raw_nonskin(ycrcb, pc),
+            "occlusion": quality.occlusion(ycrcb, pc),
+            "laplacian": quality.blur(ycrcb[..., 0], inside)[1],
+            "ratios": geometry.shape_ratios(p68), "asymmetry": geometry.asymmetry(p68),
+            "glasses": appearance.glasses_features(ycrcb[..., 0], pc, inside),
+            "flat": appearance.flat_share(ycrcb[..., 0], inside), "yaw": yaw, "pitch": pitch}
+
+
+def _pct(values, qs=(10, 50, 90)) -> str:
+    return " ".join(f"p{q} {np.percentile(values, q):.3f}" for q in qs)
+
+
+def calibration(analyser: Analyser, faces: list) -> None:
+    textures = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
+                for name, path in sorted(fetch().items()) if name.startswith("mask_")]
+    clean, masked, blurred = [], [], []
+    for i, (image, face) in enumerate(faces):
+        stats = _chip_stats(analyser, image, face)
+        clean.append(stats)
+        masked.append(_chip_stats(analyser, put_mask(image, stats["p68"],
+                                                     textures[i % len(textures)]),
+                                  face, stats["p68"]))
+        blurred.append(_chip_stats(analyser, cv2.GaussianBlur(image, (0, 0), 2.5), face))
+    print(f"\ncalibration on {len(clean)} LFW faces")
+    print("occlusion raw non-skin share (clean) and scaled occlusion (clean | masked):")
+    for name in quality.REGIONS:
+        raw = [s["raw"][name] for s in clean]
+        oc = [s["occlusion"][name] for s in clean]
+        om = [s["occlusion"][name] for s in masked]
+        print(f"  {name:12s} raw {_pct(raw)} | clean {_pct(oc, (50, 90, 97))} | "
+              f"masked {_pct(om, (10, 50))}")
+    for label, group in (("clean", clean), ("blurred", blurred)):
+        lap = [s["laplacian"] for s in group]
+        blur = [quality.BLUR_SCALE / (quality.BLUR_SCALE + v) for v in lap]
+        print(f"laplacian variance {label}: {_pct(lap)}; blur {_pct(blur)}")
+    ratios = np.array([s["ratios"] for s in clean])
+    print("face-shape ratios (length, jaw, chin / cheek): mean", np.round(ratios.mean(0), 3),
+          "sd", np.round(ratios.std(0), 3))
+    print("asymmetry:", _pct([s["asymmetry"] for s in clean]))
+    edges = np.array([s["glasses"] for s in clean])
+    print("glasses edge ratio:", _pct(edges[:, 0], (10, 50, 75, 90, 97)),
+          "| eye/cheek luma:", _pct(edges[:, 1], (3, 10, 50)))
+    print("flat share:", _pct([s["flat"] for s in clean], (50, 90, 99)))
+    print("pitch:", _pct([s["pitch"] for s in clean]), "mean", round(np.mean(
+        [s["pitch"] for s in clean]), 2), "| yaw:", _pct([s["yaw"] for s in clean]))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--faces", type=int, default=150)
+    parser.add_argument("--batch", type=int, default=16)
+    parser.add_argument("--lfw", type=Path, default=DEFAULT_ROOT)
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    settings = get_settings()
+    detector = MTCNN(torch.device("cpu"))
+    analyser = Analyser(settings.model_dir, torch.device("cpu"), torch.get_num_threads(),
+                        settings.liveness_threshold)
+    faces = _faces(args.lfw, args.faces, detector)
+    costs(analyser, faces, args.batch)
+    calibration(analyser, faces)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""Image-quality estimates for one face: occlusion per region, blur, illumination, completeness.
+
+No trained quality model exists offline, so these are measurements on the landmark chip (the
+face aligned onto 256 x 256 by its 5 points, see landmarks.py), documented as such:
+- illumination: mean luma (BT.601 Y, 0-255) inside the face outline, what Baidu defines.
+- blur: from the variance of the Laplacian inside the face, v, as BLUR_SCALE / (BLUR_SCALE + v),
+  so 0 is sharp and 1 is flat. Faces far smaller than the chip are upsampled and read blurrier,
+  which is right for recognition.
+- occlusion per region: the share of the region's pixels whose colour is not the face's own
+  skin colour. The skin colour is learnt per face from the pixels inside the face outline that a
+  strict YCrCb skin rule accepts (so a mask, scarf or sunglasses, rarely skin-coloured, do not
+  teach it), and a pixel is skin when its Cr and Cb are within CHROMA_TOLERANCE of that colour's
+  median and its luma is at least 0.4 of the median's. Each region's raw share is then rescaled
+  against what an unoccluded face shows there (eyes have whites and lashes, lips are redder):
+  REGION_BASE, about the 90th percentile over 150 LFW faces. On those faces with one of
+  insightface's four mask textures drawn over the lower face, nose read >= 0.86 and mouth,
+  cheeks and chin >= 0.9 in 90% of cases (bench/analysis_heads.py).
+  A beard or a skin-coloured occluder reads wrong; a grey image falls back to the face's
+  median colour.
+- completeness: 1 when the face (box and all 68 points) lies inside the image, else 0 (Baidu).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from services.vision.analysis.landmarks import CHIP
+
+BLUR_SCALE = 60.0
+CHROMA_TOLERANCE = 12.0
+REGION_BASE = {"left_eye": 0.65, "right_eye": 0.65, "nose": 0.2, "mouth": 0.45,
+               "left_cheek": 0.2, "right_cheek": 0.2, "chin": 0.2}
+REGIONS = tuple(REGION_BASE)
+
+
+def _polygon_mask(points: np.ndarray, shrink: float = 1.0) -> np.ndarray:
+    centre = points.mean(0)
+    scaled = centre + (points - centre) * shrink
+    mask = np.zeros((CHIP, CHIP), np.uint8)
+    cv2.fillPoly(mask, [np.round(scaled).astype(np.int32)], 1)
+    return mask.astype(bool)
+
+
+def _eye_frame_box(p: np.ndarray, half_width: float, top: float, bottom: float) -> np.ndarray:
+    """A box below the eyes in units of the inter-ocular distance, turned with the eye line."""
+    left, right = p[36:42].mean(0), p[42:48].mean(0)
+    across = right - left
+    iod = float(np.linalg.norm(across))
+    across /= iod
+    down = np.array([-across[1], across[0]])
+    centre = (left + right) / 2
+    return np.array([centre + iod * (sx * half_width * across + sy * down)
+                     for sx, sy in ((-1, top), (1, top), (1, bottom), (-1, bottom))])
+
+
+def region_masks(p: np.ndarray) -> dict[str, np.ndarray]:
+    """Region masks on the chip, from the 68 points in chip coordinates. Left = image left.
+
+    The nose and mouth are placed from the eyes (nose 0.3-0.7, mouth 0.95-1.35 inter-ocular
+    distances below the eye line, as on the ArcFace template), not from their own landmarks:
+    under a mask dlib guesses those, and put the nose tip 15 px (of a 98 px face) too high,
+    half above the mask. The eyes stay visible and their landmarks reliable."""
+    def eye(indices, brow):
+        outline = p[indices]
+        centre = outline.mean(0)
+        # the eye with its lids: the outline grown 1.8x, up to half way to the brow
+        grown = centre + (outline - centre) * np.array([1.5, 2.4])
+        top = min(grown[:, 1].min(), (centre[1] + p[brow][:, 1].mean()) / 2)
+        grown[:, 1] = np.maximum(grown[:, 1], top)
+        return _polygon_mask(grown)
+
+    return {
+        "left_eye": eye(range(36, 42), range(17, 22)),
+        "right_eye": eye(range(42, 48), range(22, 27)),
+        "nose": _polygon_mask(_eye_frame_box(p, 0.25, 0.3, 0.7)),
+        "mouth": _polygon_mask(_eye_frame_box(p, 0.45, 0.95, 1.35)),
+        "left_cheek": _polygon_mask(p[[1, 2, 3, 4, 48, 31, 40, 41, 36]], 0.8),
+        "right_cheek": _polygon_mask(p[[15, 14, 13, 12, 54, 35, 47, 46, 45]], 0.8),
+        "chin": _polygon_mask(p[[5, 6, 7, 8, 9, 10, 11, 55, 56, 57, 58, 59]], 0.85),
+    }
+
+
+def face_mask(p: np.ndarray) -> np.ndarray:
+    """Inside the jaw line and up to the brows."""
+    outline = np.vstack([p[0:17], p[26:16:-1]])
+    return _polygon_mask(outline)
+
+
+def _skin_seed(y: np.ndarray, cr: np.ndarray, cb: np.ndarray) -> np.ndarray:
+    # A strict YCrCb skin rule (after Chai and Ngan): clearly red-shifted chroma in pixels
+    # bright enough for chroma to mean something. Grey, white, black and blue cloth fail it.
+    return (cr >= 135) & (cr <= 176) & (cb >= 74) & (cb <= 125) & (cr - cb >= 15) & (y >= 50)
+
+
+def skin_map(ycrcb: np.ndarray, inside: np.ndarray) -> np.ndarray:
+    y, cr, cb = (ycrcb[..., i].astype(np.float32) for i in range(3))
+    seed = inside & _skin_seed(y, cr, cb)
+    if seed.sum() < 0.05 * inside.sum():
+        seed = inside  # grey or strongly tinted image: the face's median colour
+    ref_cr, ref_cb, ref_y = (float(np.median(c[seed])) for c in (cr, cb, y))
+    return ((np.abs(cr - ref_cr) < CHROMA_TOLERANCE) & (np.abs(cb - ref_cb) < CHROMA_TOLERANCE)
+            & (y > 0.4 * ref_y))
+
+
+def occlusion(ycrcb: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    skin = skin_map(ycrcb, face_mask(p))
+    out = {}
+    for name, region in region_masks(p).items():
+        count = int(region.sum())
+        raw = 1.0 - float(skin[region].sum()) / count if count else 0.0
+        base = REGION_BASE[name]
+        out[name] = round(float(np.clip((raw - base) / (1.0 - base), 0.0, 1.0)), 4)
+    return out
+
+
+def raw_nonskin(ycrcb: np.ndarray, p: np.ndarray) -> dict[str, float]:
+    """The unscaled shares, for calibrating REGION_BASE (bench/analysis_heads.py)."""
+    skin = skin_map(ycrcb, face_mask(p))
+    return {name: 1.0 - float(skin[r].mean()) if r.any() else 0.0
+            for name, r in region_masks(p).items()}
+
+
+def blur(grey_chip: np.ndarray, inside: np.ndarray) -> tuple[float, float]:
+    """(blur in [0, 1], the Laplacian variance it came from)."""
+    laplacian = cv2.Laplacian(grey_chip, cv2.CV_32F, ksize=3)
+    variance = float(laplacian[inside].var()) if inside.any() else 0.0
+    return round(BLUR_SCALE / (BLUR_SCALE + variance), 4), round(variance, 2)
+
+
+def illumination(ycrcb: np.ndarray, inside: np.ndarray) -> int:
+    return round(float(ycrcb[..., 0][inside].mean())) if inside.any() else 0
+
+
+def completeness(points68: np.ndarray, box: list[int], width: int, height: int) -> int:
+    x, y, w, h = box
+    inside_points = bool(((points68 >= 0) & (points68 < [width, height])).all())
+    inside_box = x > 0 and y > 0 and x + w < width - 1 and y + h < height - 1
+    return int(inside_points and inside_box)
