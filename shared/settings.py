@@ -146,5 +146,7 @@ def settings_table() -> str:
             value = os.path.relpath(value)
         if isinstance(value, tuple):
             value = ",".join(value)
+        if isinstance(value, bool):
+            value = str(value).lower()
         rows.append(f"| `{env}` | `{value}` | {meaning} |")
     return "\n".join(rows)

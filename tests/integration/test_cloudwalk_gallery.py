@@ -188,6 +188,16 @@ def test_deleting_a_group_deletes_its_faces(stack, client, faces):
                  img=b64(faces["obama2.jpg"]))["result"] == 12357
 
 
+def _blurred(data: bytes) -> bytes:
+    import io
+
+    from PIL import Image, ImageFilter
+
+    buffer = io.BytesIO()
+    Image.open(io.BytesIO(data)).filter(ImageFilter.GaussianBlur(12)).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 def test_bulk_enrolment_job_reports_each_image_and_is_idempotent(client, faces):
     import time
 
@@ -196,11 +206,12 @@ def test_bulk_enrolment_job_reports_each_image_and_is_idempotent(client, faces):
              {"image": b64(faces["coffee.png"]), "tag": "cup"},
              {"image": "%%% not base64 %%%", "tag": "junk"},
              {"image": b64(faces["biden.jpg"]), "tag": "biden", "key": "joe-1"},
-             {"image": b64(faces["astronaut.png"])}]
+             {"image": b64(faces["astronaut.png"])},
+             {"image": b64(_blurred(faces["obama2.jpg"])), "tag": "blurred"}]
 
     def run_job() -> dict:
         response = client.post(f"/v1/groups/{group}/faces/bulk", json={"items": items})
-        assert response.status_code == 202 and response.json()["total"] == 5
+        assert response.status_code == 202 and response.json()["total"] == 6
         job_id = response.json()["job_id"]
         deadline = time.monotonic() + 180
         while time.monotonic() < deadline:
@@ -214,9 +225,10 @@ def test_bulk_enrolment_job_reports_each_image_and_is_idempotent(client, faces):
     assert first["status"] == "done"
     result = first["result"]
     assert [o["status"] for o in result["items"]] == [
-        "enrolled", "no_face", "bad_image", "enrolled", "enrolled"]
-    assert result["counts"] == {"enrolled": 3, "no_face": 1, "bad_image": 1}
+        "enrolled", "no_face", "bad_image", "enrolled", "enrolled", "low_quality"]
+    assert result["counts"] == {"enrolled": 3, "no_face": 1, "bad_image": 1, "low_quality": 1}
     assert result["items"][2]["error"]["cloudwalk_code"] == 8497
+    assert result["items"][5]["error"]["cloudwalk_code"] == 8482  # the quality gate
     assert result["items"][3]["key"] == "joe-1"
     assert all(o["created"] for o in result["items"] if o["status"] == "enrolled")
 
