@@ -13,7 +13,7 @@ from PIL import Image
 
 from shared.canonical import ANALYSIS_FIELDS
 from tests.conftest import b64
-from tests.support.masks import put_mask, put_mesh
+from tests.support.masks import cartoonise, put_mask, put_mesh
 
 BAIDU_OCCLUSION = {"left_eye": 0.6, "right_eye": 0.6, "nose": 0.7, "mouth": 0.7,
                    "left_cheek": 0.8, "right_cheek": 0.8, "chin": 0.6}
@@ -149,6 +149,14 @@ def test_a_face_turned_in_the_image_plane_reads_that_roll(client, faces, angle):
     turned = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0), (w, h))
     roll = _largest(_analyse(client, _png(turned), ["pose"]))["pose"]["roll"]
     assert abs((roll - upright) - (-angle)) < 4, (angle, upright, roll)
+
+
+def test_a_cartoonised_face_reads_cartoon_and_the_photo_human(client, faces):
+    for name in ("obama.jpg", "astronaut.png"):
+        photo = _largest(_analyse(client, faces[name], ["quality"]))["quality"]["type"]
+        drawn = _largest(_analyse(client, _png(cartoonise(_rgb(faces[name]))), ["quality"]))
+        assert photo["human"] > 0.9, (name, photo)
+        assert drawn["quality"]["type"]["cartoon"] > 0.5, (name, drawn["quality"]["type"])
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -1,4 +1,4 @@
-"""Synthetic masked faces and meshed ID photos for the analysis tests.
+"""Synthetic masked faces, meshed ID photos and cartoons for the analysis tests.
 
 insightface ships surgical-mask textures (mask_white/black/blue/green.jpg) for exactly this: it
 renders them over the lower face to make masked training faces. We do the same with the 68
@@ -51,3 +51,14 @@ def put_mesh(image: np.ndarray, seed: int = 0, period: float = 9.0, amplitude: f
     colour = np.array([225, 225, 225], np.float32)
     blend = (strength * mask)[..., None]
     return np.clip(image * (1 - blend) + colour * blend, 0, 255).astype(np.uint8)
+
+
+def cartoonise(image: np.ndarray) -> np.ndarray:
+    """The classic OpenCV cartoon effect: flattened colours inside dark edge lines."""
+    smooth = image
+    for _ in range(4):
+        smooth = cv2.bilateralFilter(smooth, 9, 40, 9)
+    flat = (smooth // 48) * 48 + 24
+    grey = cv2.medianBlur(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), 7)
+    edges = cv2.adaptiveThreshold(grey, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 5)
+    return cv2.bitwise_and(flat, flat, mask=edges)

@@ -67,5 +67,7 @@ def _wrap(angle: float) -> float:
 
 def head_pose(points68: np.ndarray, width: int, height: int) -> dict[str, float]:
     yaw, pitch = yaw_pitch(points68, width, height)
-    return {"yaw": round(yaw, 2), "pitch": round(pitch, 2),
-            "roll": round(roll(points68), 2)}
+    angle = roll(points68)
+    # Baidu's rotation_angle: the face box's clockwise turn from upright, whole degrees
+    return {"yaw": round(yaw, 2), "pitch": round(pitch, 2), "roll": round(angle, 2),
+            "rotation_angle": round(angle)}
