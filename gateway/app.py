@@ -8,13 +8,16 @@ from __future__ import annotations
 import contextlib
 import logging
 
+import psycopg
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway.dialects import cloudwalk, cloudwalk_gallery, native
+from gateway.auth import Authenticator
+from gateway.dialects import baidu, cloudwalk, cloudwalk_gallery, native
 from gateway.dispatch import Dispatcher
+from services.gallery.apps import server_key
 from services.gallery.repository import Gallery
 from shared.settings import Settings, get_settings
 
@@ -42,6 +45,13 @@ async def readyz(request: Request) -> JSONResponse:
     return JSONResponse(body)
 
 
+def _token_key(settings: Settings) -> bytes:
+    if not settings.database_url:
+        return b""
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        return server_key(conn, "oauth-token")
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
 
@@ -54,6 +64,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # its schema with it.
         app.state.gallery = (await Gallery.open(settings.database_url, settings.hnsw_min_faces)
                              if settings.database_url else None)
+        app.state.auth = Authenticator(app.state.gallery, settings, _token_key(settings),
+                                       dispatcher.redis)
         yield
         if app.state.gallery:
             await app.state.gallery.close()
@@ -61,7 +73,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[Route("/healthz", healthz), Route("/readyz", readyz),
-                *native.routes, *cloudwalk_gallery.routes, *cloudwalk.routes],
+                *baidu.routes, *native.routes, *cloudwalk_gallery.routes, *cloudwalk.routes],
         lifespan=lifespan,
     )
     app.state.settings = settings

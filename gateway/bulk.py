@@ -50,7 +50,8 @@ async def submit(dispatcher: Dispatcher, gallery: Gallery, settings: Settings, a
         key = str(item.get("key") or hashlib.sha256(data).hexdigest())
         accepted.append({"index": index, "data": data, "tag": tag, "key": key})
     request = {"app": app, "group": group, "items": accepted}
-    job_id = await dispatcher.submit_job(OP, {"total": len(items), "rejected": rejected},
+    job_id = await dispatcher.submit_job(OP, {"total": len(items), "rejected": rejected,
+                                              "app": app},
                                          request, bulk=True, task=BULK_ENROL_TASK)
     return job_id, len(items)
 

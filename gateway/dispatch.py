@@ -77,6 +77,10 @@ class Dispatcher:
         if self._redis:
             await self._redis.aclose()
 
+    @property
+    def redis(self) -> aioredis.Redis:
+        return self._redis
+
     async def ping(self) -> bool:
         return bool(await self._redis.ping())
 

@@ -140,6 +140,35 @@ def _finish_analyse(result: dict, options: dict) -> AnalyseResult:
     return AnalyseResult(image, tuple(options["fields"]))
 
 
+@dataclass
+class ImageFeature:
+    """One image's largest face with its embedding, or why there is none."""
+
+    face: Face | None
+    rotation: int
+    error: FaceError | None
+
+
+def _plan_features(images: list[bytes], options: dict) -> dict:
+    """Many images, each its largest face embedded (Baidu match). options: `fields` to analyse
+    too, `clean`: per image, remove an ID-photo mesh first."""
+    clean = options.get("clean") or [False] * len(images)
+    return {"images": [{**canonical.image_spec(image, canonical.LARGEST, rotate=True, embed=True,
+                                               analyse=options.get("fields", ())),
+                        "clean": bool(wash)} for image, wash in zip(images, clean, strict=True)]}
+
+
+def _finish_features(result: dict, options: dict) -> tuple[ModelSpec, list[ImageFeature]]:
+    out = []
+    for index in range(len(result["images"])):
+        try:
+            face, rotation = _largest(result, index, f"image {index}")
+            out.append(ImageFeature(face, rotation, None))
+        except FaceError as exc:
+            out.append(ImageFeature(None, 0, exc))
+    return _model(result), out
+
+
 def _plan_remove_mesh(images: list[bytes], options: dict) -> dict:
     return {"images": [{**canonical.image_spec(images[0]), "remove_mesh": True}]}
 
@@ -181,7 +210,8 @@ def _finish_compare_many(result: dict, options: dict) -> CompareManyResult:
 
 
 def _plan_embed_all(images: list[bytes], options: dict) -> dict:
-    return {"images": [canonical.image_spec(images[0], canonical.ALL, rotate=False, embed=True)]}
+    return {"images": [canonical.image_spec(images[0], canonical.ALL, rotate=False, embed=True,
+                                            analyse=options.get("fields", ()))]}
 
 
 def _finish_embed_all(result: dict, options: dict) -> tuple[ModelSpec, ImageFaces]:
@@ -197,6 +227,7 @@ FEATURE = Operation("feature", _plan_feature, _finish_feature)
 ENROL = Operation("enrol", _plan_enrol, _finish_enrol)
 ANALYSE = Operation("analyse", _plan_analyse, _finish_analyse)
 REMOVE_MESH = Operation("remove_mesh", _plan_remove_mesh, _finish_remove_mesh)
+FEATURES = Operation("features", _plan_features, _finish_features)
 COMPARE = Operation("compare", _plan_compare, _finish_compare)
 COMPARE_MANY = Operation("compare_many", _plan_compare_many, _finish_compare_many)
 OPERATIONS = {op.name: op for op in (DETECT, FEATURE, COMPARE, COMPARE_MANY, ANALYSE)}

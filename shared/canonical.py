@@ -4,7 +4,9 @@ They travel as plain dicts (msgpack: image bytes and embeddings go as raw binary
 
 Request:  {"images": [ImageSpec, ...]}
 ImageSpec: {"data": bytes, "faces": "all" | "largest", "rotate": bool, "embed": bool,
-            "crops": bool, "analyse": [field, ...] (ANALYSIS_FIELDS; empty: none)}
+            "crops": bool, "analyse": [field, ...] (ANALYSIS_FIELDS; empty: none),
+            "clean": bool (remove an ID-photo mesh before detecting; optional),
+            "remove_mesh": bool (only remove the mesh: the result is {"cleaned": JPEG})}
     rotate: when no upright face is found, also look at the image turned 90/180/270 degrees.
 Result:   {"model": int (shared.models code), "images": [ImageResult, ...]}
 ImageResult: {"width", "height", "rotation": 0|90|180|270, "faces": [FaceResult, ...]}

@@ -46,6 +46,9 @@ def _kind(name: str, cw: int, cw_msg: str, bd: int, bd_msg: str, http: int = 200
 
 class ERRORS:
     APP_AUTH = _kind("APP_AUTH", 4096, "应用权限错误", 14, "IAM Certification failed", 401)
+    TOKEN_INVALID = _kind("TOKEN_INVALID", 4096, "应用权限错误", 110,
+                          "Access token invalid or no longer valid", 401)
+    TOKEN_EXPIRED = _kind("TOKEN_EXPIRED", 4096, "应用权限错误", 111, "Access token expired", 401)
     PARAM_MISSING = _kind("PARAM_MISSING", 4097, "参数不完整", 216101, "not enough param", 400)
     SYSTEM_BUSY = _kind("SYSTEM_BUSY", 4098, "系统忙", 216401, "internal error", 503)
     RPC = _kind("RPC", 4099, "RPC 通信错误", 216400, "backend error", 502)
@@ -90,6 +93,20 @@ class ERRORS:
     GROUP_FULL = _kind("GROUP_FULL", 12368, "组中人脸数到达上限", 216631,
                        "request add user overlimit", 422)
     MODEL_MISMATCH = _kind("MODEL_MISMATCH", 12356, "组未建模", 216100, "invalid param", 409)
+    # Baidu users (faceset/user/*, group/*) and the identity registry (person/verify)
+    USER_NOT_FOUND = _kind("USER_NOT_FOUND", 12292, "人脸不存在", 216611, "user not exist", 404)
+    USER_ONE_GROUP = _kind("USER_ONE_GROUP", 4116, "操作错误", 216619,
+                           "user must be in one group at least", 409)
+    USER_IN_GROUP = _kind("USER_IN_GROUP", 4116, "操作错误", 216100, "already add", 409)
+    IMAGE_EXISTS = _kind("IMAGE_EXISTS", 12294, "人脸已经存在", 216616, "image existed", 409)
+    NOT_ENOUGH_IMAGES = _kind("NOT_ENOUGH_IMAGES", 4097, "参数不完整", 216614,
+                              "not enough images", 400)
+    IMAGE_FORMAT = _kind("IMAGE_FORMAT", 8497, "Base64 编码错误或图片原始数据错误", 216201,
+                         "image format error", 400)
+    PARAM_TOO_LONG = _kind("PARAM_TOO_LONG", 4101, "参数错误", 216103, "param too long", 400)
+    IDENTITY_NOT_FOUND = _kind("IDENTITY_NOT_FOUND", 12292, "人脸不存在", 216611,
+                               "user not exist", 404)
+    LIVENESS_FAILED = _kind("LIVENESS_FAILED", 8496, "图片质量差", 216100, "invalid param", 422)
 
 
 BY_NAME: dict[str, ErrorKind] = {

@@ -66,9 +66,9 @@ def _open(data: bytes) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise FaceError(ERRORS.IMAGE_TOO_LARGE, str(exc)) from exc
     except Exception as exc:  # PIL raises many types for non-images
-        raise FaceError(ERRORS.IMAGE_DECODE, "not a jpg, png or bmp image") from exc
+        raise FaceError(ERRORS.IMAGE_FORMAT, "not a jpg, png or bmp image") from exc
     if image.format not in FORMATS:
-        raise FaceError(ERRORS.IMAGE_DECODE, f"unsupported image format {image.format}")
+        raise FaceError(ERRORS.IMAGE_FORMAT, f"unsupported image format {image.format}")
     return image
 
 

@@ -57,6 +57,10 @@ class Settings:
     url_timeout_s: float = field(default_factory=lambda: _float("URL_TIMEOUT", 10.0))
     url_max_bytes: int = field(default_factory=lambda: _int("URL_MAX_BYTES", 16 * 2**20))
     url_allow: tuple[str, ...] = field(default_factory=lambda: _list("URL_ALLOW"))
+    auth: bool = field(default_factory=lambda: _bool("AUTH", True))
+    token_ttl_s: int = field(default_factory=lambda: _int("TOKEN_TTL", 30 * 24 * 3600))
+    rate_limit_qps: int = field(default_factory=lambda: _int("RATE_LIMIT", 100))
+    dev_app: bool = field(default_factory=lambda: _bool("DEV_APP", True))
     liveness_threshold: float = field(default_factory=lambda: _float("LIVENESS_THRESHOLD", 0.9))
     quality_gate: bool = field(default_factory=lambda: _bool("QUALITY_GATE", True))
     gate_min_face: int = field(default_factory=lambda: _int("GATE_MIN_FACE", 80))
@@ -109,6 +113,17 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "url_allow": ("FACEGATE_URL_ALLOW",
                   "comma-separated networks (CIDR) that image URLs may reach although private, "
                   "loopback or link-local, e.g. `127.0.0.0/8`"),
+    "auth": ("FACEGATE_AUTH",
+             "requests must carry an app's credentials (CloudWalk and native: `app_id` / "
+             "`app_secret` headers; Baidu: an OAuth access_token); `false`: everything is the "
+             "default app"),
+    "token_ttl_s": ("FACEGATE_TOKEN_TTL", "seconds an OAuth access token lives (Baidu: 30 days)"),
+    "rate_limit_qps": ("FACEGATE_RATE_LIMIT",
+                       "requests per second per app, across all gateways (an app's own limit, "
+                       "`facegate app create --qps`, wins); 0: unlimited"),
+    "dev_app": ("FACEGATE_DEV_APP",
+                "`facegate run` creates an app named `dev` on first start and prints its "
+                "credentials (kept in FACEGATE_DATA_DIR/dev-app.json)"),
     "liveness_threshold": ("FACEGATE_LIVENESS_THRESHOLD",
                            "single-image liveness score at or above which a face reads live "
                            "(docs/performance.md has what it catches and misses)"),

@@ -10,8 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import psycopg
 import pytest
 
+from services.gallery.apps import NewApp, create_app
 from services.ops.stack import Stack
 from shared.settings import Settings
 from tests.support import faces as face_files
@@ -68,7 +70,24 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 os.environ[key] = value
 
 
+def make_app(stack: Stack, name: str, qps: int | None = None) -> NewApp:
+    """A real app with credentials, made the way `facegate app create` makes one."""
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        return create_app(conn, name, qps)
+
+
+def app_headers(app: NewApp) -> dict[str, str]:
+    return {"app_id": app.app.api_key, "app_secret": app.secret}
+
+
 @pytest.fixture(scope="session")
-def client(stack: Stack) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=stack.base_url, timeout=180) as http:
+def test_app(stack: Stack) -> NewApp:
+    return make_app(stack, "tests")
+
+
+@pytest.fixture(scope="session")
+def client(stack: Stack, test_app: NewApp) -> Iterator[httpx.Client]:
+    """Speaks as the `tests` app (CloudWalk / native credential headers)."""
+    with httpx.Client(base_url=stack.base_url, timeout=180,
+                      headers=app_headers(test_app)) as http:
         yield http

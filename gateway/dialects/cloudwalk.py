@@ -35,8 +35,8 @@ def endpoint(handler: Callable[[Request, Params], Awaitable[dict]]):
     async def route(request: Request) -> JSONResponse:
         app = request.app.state
         try:
-            # Protocol header (2.1): app_id / app_secret; checked once apps exist.
-            request.state.app_id = request.headers.get("app_id", "")
+            # Protocol header (2.1): app_id / app_secret, checked and rate-limited per app.
+            request.state.app_id = await app.auth.app_for_headers(request.headers)
             params = await read_params(request, app.settings.max_body_bytes)
             body = {"result": 0, "info": SUCCESS_INFO, **await handler(request, params)}
         except FaceError as exc:

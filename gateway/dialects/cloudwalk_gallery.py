@@ -19,7 +19,7 @@ from starlette.routing import Route
 from gateway import usecases
 from gateway.dialects.cloudwalk import endpoint, face_box, image_param, score_value
 from gateway.params import Params, flag, integer, text
-from services.gallery.repository import DEFAULT_APP, Gallery, image_hash
+from services.gallery.repository import Gallery, image_hash
 from shared.canonical import Face
 from shared.errors import ERRORS, FaceError
 from shared.models import model_for
@@ -38,7 +38,7 @@ def _gallery(request: Request) -> Gallery:
 
 
 def _app(request: Request) -> int:
-    return DEFAULT_APP  # one tenant until apps and credentials exist (issue 5)
+    return request.state.app_id  # set by the endpoint wrapper from the app's credentials
 
 
 def _group_id(params: Params) -> str:

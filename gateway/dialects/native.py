@@ -18,10 +18,10 @@ from starlette.routing import Route
 from gateway import bulk, usecases
 from gateway.inputs import image_input
 from gateway.params import Params, flag, integer, read_params, text
-from services.gallery.repository import DEFAULT_APP
 from shared.canonical import Face
 from shared.errors import ERRORS, FaceError
 from shared.features import to_base64
+from shared.idcard import validate_id_number, validate_name
 from shared.models import MODELS, RECOMMENDED_SCORE
 
 log = logging.getLogger("facegate.gateway")
@@ -34,6 +34,7 @@ def error_response(exc: FaceError) -> JSONResponse:
 def endpoint(handler: Callable[[Request, Params], Awaitable[tuple[dict, int]]]):
     async def route(request: Request) -> JSONResponse:
         try:
+            request.state.app_id = await request.app.state.auth.app_for_headers(request.headers)
             params = await read_params(request, request.app.state.settings.max_body_bytes)
             body, status = await handler(request, params)
             return JSONResponse(body, status_code=status)
@@ -107,7 +108,9 @@ async def _operate(request: Request, params: Params, op_name: str) -> tuple[dict
     images = await _images(request, params, op_name)
     dispatcher = request.app.state.dispatcher
     if flag(params, "async"):
-        job_id = await usecases.submit(dispatcher, op, images, _options(op_name, params))
+        # the job remembers its app: another app's GET /v1/jobs/{id} answers 404
+        options = {**_options(op_name, params), "app": request.state.app_id}
+        job_id = await usecases.submit(dispatcher, op, images, options)
         return {"job_id": job_id, "status": "queued", "poll": f"/v1/jobs/{job_id}"}, 202
     return render(await usecases.run(dispatcher, op, images, _options(op_name, params))), 200
 
@@ -138,6 +141,8 @@ def _render_job(op_name: str, result: dict, options: dict) -> dict:
 @endpoint
 async def get_job(request: Request, params: Params) -> tuple[dict, int]:
     state = await request.app.state.dispatcher.job(request.path_params["job_id"])
+    if state.options.get("app") != request.state.app_id:
+        raise FaceError(ERRORS.JOB_NOT_FOUND, "no such job")
     body = {"job_id": state.job_id, "op": state.op, "status": state.status,
             "created": state.created}
     if state.progress:
@@ -157,10 +162,38 @@ async def bulk_enrol(request: Request, params: Params) -> tuple[dict, int]:
     if state.gallery is None:
         raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
     job_id, total = await bulk.submit(state.dispatcher, state.gallery, state.settings,
-                                      DEFAULT_APP, request.path_params["group"],
+                                      request.state.app_id, request.path_params["group"],
                                       text(params, "items"))
     return {"job_id": job_id, "status": "queued", "total": total,
             "poll": f"/v1/jobs/{job_id}"}, 202
+
+
+def _gallery(request: Request):
+    gallery = request.app.state.gallery
+    if gallery is None:
+        raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
+    return gallery
+
+
+@endpoint
+async def put_identity(request: Request, params: Params) -> tuple[dict, int]:
+    """The identity registry behind Baidu's person/verify: an operator registers the photo of
+    each ID number (GB 11643 checked) and name; person/verify compares against it."""
+    number = validate_id_number(text(params, "id_card_number"))
+    name = validate_name(text(params, "name"))
+    images = await _images(request, params, "feature")
+    feature = await usecases.run(request.app.state.dispatcher, usecases.ENROL, images)
+    created = await _gallery(request).put_identity(request.state.app_id, number, name,
+                                                   feature.face.embedding, feature.model.code)
+    return {"id_card_number": number, "name": name, "created": created,
+            "model": feature.model.key}, 201 if created else 200
+
+
+@endpoint
+async def delete_identity(request: Request, params: Params) -> tuple[dict, int]:
+    number = validate_id_number(request.path_params["number"])
+    await _gallery(request).delete_identity(request.state.app_id, number)
+    return {"id_card_number": number, "deleted": True}, 200
 
 
 @endpoint
@@ -189,4 +222,6 @@ routes = [
     Route("/v1/jobs/{job_id}", get_job, methods=["GET"]),
     Route("/v1/models", models, methods=["GET"]),
     Route("/v1/groups/{group}/faces/bulk", bulk_enrol, methods=["POST"]),
+    Route("/v1/identities", put_identity, methods=["POST"]),
+    Route("/v1/identities/{number}", delete_identity, methods=["DELETE"]),
 ]

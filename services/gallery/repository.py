@@ -29,7 +29,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import enrol, sql
+from services.gallery.apps import APP_COLUMNS, App
 from services.gallery.migrate import migrate, pgvector_version
+from services.gallery.users import BaiduUsers
 from shared.errors import ERRORS, FaceError
 
 DEFAULT_APP = 1
@@ -62,13 +64,28 @@ class Match:
     face_id: int
     cosine: float
     tag: str
+    user_id: int | None = None
+
+
+@dataclass
+class Identity:
+    id_card_number: str
+    name: str
+    model: int
+    vector: np.ndarray
 
 
 def image_hash(data: bytes) -> bytes:
     return hashlib.sha256(data).digest()
 
 
-class Gallery:
+def _array(stored) -> np.ndarray:
+    if isinstance(stored, Vector):  # pgvector-python's binary loader wraps the array
+        stored = stored.to_numpy()
+    return np.asarray(stored, np.float32)
+
+
+class Gallery(BaiduUsers):
     def __init__(self, pool: AsyncConnectionPool, hnsw_min_faces: int = 2000,
                  pgvector: tuple[int, ...] = ()) -> None:
         self.pool = pool
@@ -100,6 +117,52 @@ class Gallery:
 
     async def close(self) -> None:
         await self.pool.close()
+
+    # apps -------------------------------------------------------------------------------
+    async def app_by_credential(self, key_or_name: str) -> App | None:
+        """The app whose API key (or, for CloudWalk's app_id, name) this is."""
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(
+                f"SELECT {APP_COLUMNS} FROM apps WHERE api_key = %s OR name = %s "
+                "ORDER BY api_key = %s DESC LIMIT 1",
+                (key_or_name, key_or_name, key_or_name))).fetchone()
+        return App(*row) if row else None
+
+    async def app_by_id(self, app_id: int) -> App | None:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(
+                f"SELECT {APP_COLUMNS} FROM apps WHERE id = %s", (app_id,))).fetchone()
+        return App(*row) if row else None
+
+    # identities (person/verify) ---------------------------------------------------------
+    async def put_identity(self, app: int, id_card_number: str, name: str, vector: np.ndarray,
+                           model: int) -> bool:
+        """Add or replace a registered identity photo; True when it is new."""
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(
+                "INSERT INTO identities (app_id, id_card_number, name, model, embedding) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (app_id, id_card_number) DO UPDATE "
+                "SET name = EXCLUDED.name, model = EXCLUDED.model, "
+                "embedding = EXCLUDED.embedding, updated_at = now() RETURNING xmax = 0",
+                (app, id_card_number, name, model, np.asarray(vector, np.float32)))).fetchone()
+        return bool(row[0])
+
+    async def identity(self, app: int, id_card_number: str) -> Identity:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(
+                "SELECT id_card_number, name, model, embedding FROM identities "
+                "WHERE app_id = %s AND id_card_number = %s", (app, id_card_number))).fetchone()
+        if row is None:
+            raise FaceError(ERRORS.IDENTITY_NOT_FOUND, f"{id_card_number} is not registered")
+        return Identity(row[0], row[1], row[2], _array(row[3]))
+
+    async def delete_identity(self, app: int, id_card_number: str) -> None:
+        async with self.pool.connection() as conn:
+            cur = await conn.execute(
+                "DELETE FROM identities WHERE app_id = %s AND id_card_number = %s",
+                (app, id_card_number))
+        if not cur.rowcount:
+            raise FaceError(ERRORS.IDENTITY_NOT_FOUND, f"{id_card_number} is not registered")
 
     # groups -----------------------------------------------------------------------------
     async def create_group(self, app: int, name: str, tag: str, model: int) -> Group:
@@ -226,10 +289,7 @@ class Gallery:
                 (face_id, group.id))).fetchone()
         if row is None:
             raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
-        stored = row[1]
-        if isinstance(stored, Vector):  # pgvector-python's binary loader wraps the array
-            stored = stored.to_numpy()
-        return row[0], np.asarray(stored, np.float32)
+        return row[0], _array(row[1])
 
     # search -----------------------------------------------------------------------------
     async def identify(self, app: int, group_name: str, vector: np.ndarray, model: int,
@@ -255,12 +315,12 @@ class Gallery:
             # The group id is an integer from our own row, inlined so the planner can match
             # the group's partial index (a bind parameter would hide it from a generic plan).
             rows = await (await conn.execute(
-                "SELECT id, 1 - (embedding <=> %s) AS cosine, tag FROM faces "
+                "SELECT id, 1 - (embedding <=> %s) AS cosine, tag, user_id FROM faces "
                 f"WHERE group_id = {int(group.id)} ORDER BY embedding <=> %s LIMIT %s",
                 (query, query, top_n))).fetchall()
             if group.indexed and top_n > HNSW_EF_SEARCH:
                 await conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
-        return [Match(row[0], float(row[1]), row[2]) for row in rows]
+        return [Match(row[0], float(row[1]), row[2], row[3]) for row in rows]
 
     async def ensure_index(self, group: Group) -> bool:
         """Give a large group its own HNSW index (built CONCURRENTLY: writes go on meanwhile,

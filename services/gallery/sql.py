@@ -7,6 +7,11 @@ FACE_BY_KEY = "SELECT id FROM faces WHERE group_id = %s AND request_key = %s"
 INSERT_FACE = ("INSERT INTO faces (app_id, group_id, model, embedding, box, quality, tag, "
                "image_sha256, request_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
                "RETURNING id")
+INSERT_USER_FACE = ("INSERT INTO faces (app_id, group_id, user_id, model, embedding, box, "
+                    "quality, tag, image_sha256) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)")
+COPY_USER_FACES = ("INSERT INTO faces (app_id, group_id, user_id, model, embedding, box, quality, "
+                   "tag, image_sha256) SELECT app_id, %s, user_id, model, embedding, box, "
+                   "quality, tag, image_sha256 FROM faces WHERE group_id = %s AND user_id = %s")
 COUNT_UP = "UPDATE groups SET face_count = face_count + %s, updated_at = now() WHERE id = %s"
 
 # A large group's own HNSW index. {id} is the group's integer primary key, never client text.

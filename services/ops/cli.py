@@ -7,11 +7,14 @@
     facegate migrate     apply gallery schema migrations (the gateway also does at start-up)
     facegate index       build HNSW indexes for groups over FACEGATE_HNSW_MIN_FACES
     facegate settings    print the configuration table
+    facegate app create NAME [--qps N] | app list | app revoke NAME_OR_KEY
+                         manage apps (credentials; uses FACEGATE_DATABASE_URL)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -46,6 +49,56 @@ def _index() -> None:
     print(f"built HNSW indexes for {len(built)} group(s)")
 
 
+def _apps(args: argparse.Namespace) -> None:
+    import psycopg
+
+    from services.gallery import apps
+    from services.gallery.migrate import migrate
+
+    settings = get_settings()
+    if not settings.database_url:
+        raise SystemExit("FACEGATE_DATABASE_URL is not set (`facegate run` prints it)")
+    migrate(settings.database_url)
+    with psycopg.connect(settings.database_url, autocommit=True) as conn:
+        if args.action == "create":
+            made = apps.create_app(conn, args.name, args.qps)
+            print(json.dumps({"name": made.app.name, "api_key": made.app.api_key,
+                              "secret": made.secret, "qps": made.app.qps}, indent=2))
+            print("keep the secret now: only its hash is stored", file=sys.stderr)
+        elif args.action == "list":
+            for app in apps.list_apps(conn):
+                state = "revoked" if app.revoked_at else ("active" if app.active else "no key")
+                print(f"{app.id:4d}  {app.name:24s} {app.api_key or '-':26s} "
+                      f"qps={app.qps or 'default'}  {state}")
+        else:
+            app = apps.revoke_app(conn, args.name)
+            print(f"revoked {app.name} ({app.api_key}); its tokens stop working within seconds")
+
+
+def dev_app(database_url: str, data_dir) -> dict:
+    """The quick start's app: made once, its credentials kept in FACEGATE_DATA_DIR."""
+    import psycopg
+
+    from services.gallery import apps
+    from services.gallery.migrate import migrate
+
+    path = data_dir / "dev-app.json"
+    migrate(database_url)
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        known = {app.api_key: app for app in apps.list_apps(conn)}
+        if path.is_file():
+            saved = json.loads(path.read_text())
+            if saved.get("api_key") in known and known[saved["api_key"]].active:
+                return saved
+        name = "dev" if not any(a.name == "dev" for a in known.values()) else \
+            f"dev-{int(time.time())}"
+        made = apps.create_app(conn, name)
+    saved = {"name": made.app.name, "api_key": made.app.api_key, "secret": made.secret}
+    path.write_text(json.dumps(saved))
+    path.chmod(0o600)
+    return saved
+
+
 def _run() -> None:
     from services.ops.stack import Stack
 
@@ -71,6 +124,10 @@ def _run() -> None:
         stack.wait_for_workers()
         stack.start_gateway()
         print(f"facegate listening on {stack.base_url}  (logs in {stack.log_dir}; Ctrl-C stops)")
+        if settings.auth and settings.dev_app:
+            creds = dev_app(stack.database_url, settings.data_dir)
+            print(f"development app {creds['name']}: app_id={creds['api_key']} "
+                  f"app_secret={creds['secret']}  (Baidu: client_id / client_secret)")
         while all(p.poll() is None for p in [stack.gateway, *stack.workers]):
             time.sleep(1.0)
         print("a child process exited; stopping (see the logs)", file=sys.stderr)
@@ -96,10 +153,20 @@ def _gateway() -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="facegate")
-    parser.add_argument("command", choices=["prepare", "run", "worker", "gateway", "migrate",
-                                            "index", "settings"])
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("prepare", "run", "worker", "gateway", "migrate", "index", "settings"):
+        commands.add_parser(name)
+    app = commands.add_parser("app", help="create, list or revoke apps")
+    app.add_argument("action", choices=["create", "list", "revoke"])
+    app.add_argument("name", nargs="?", default="")
+    app.add_argument("--qps", type=int, default=None, help="this app's requests per second")
     args = parser.parse_args()
     logging.basicConfig(level=get_settings().log_level)
+    if args.command == "app":
+        if args.action != "list" and not args.name:
+            parser.error(f"app {args.action} needs a name")
+        _apps(args)
+        return
     {"prepare": _prepare, "run": _run, "worker": _worker, "gateway": _gateway,
      "migrate": _migrate, "index": _index,
      "settings": lambda: print(settings_table())}[args.command]()

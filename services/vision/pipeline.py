@@ -79,6 +79,8 @@ class FacePipeline:
                 images.append(None)
                 results.append({"error": exc.to_dict()})
         live = [i for i, img in enumerate(images) if img is not None]
+        for i in [i for i in live if specs[i].get("clean")]:
+            images[i] = remove_mesh(images[i])  # an ID photo: its mesh goes before detection
         for i in [i for i in live if specs[i].get("remove_mesh")]:
             # ID-photo mesh removal is image processing only: no detection, no models.
             height, width = images[i].shape[:2]

@@ -1,0 +1,132 @@
+"""Who is calling: apps' credentials, OAuth access tokens, and per-app rate limits.
+
+- CloudWalk and native requests carry `app_id` (the app's API key, or its name as CloudWalk's
+  seed calls it) and `app_secret` headers (seed 2.1); the native API also takes
+  `Authorization: Bearer <access_token>`.
+- Baidu requests carry `access_token` in the query string, from /oauth/2.0/token
+  (client_credentials: client_id = API key, client_secret = secret). A token is
+  `<app id>.<expiry>.<nonce>.<HMAC-SHA256>` signed with a key every gateway shares (table
+  server_keys), so any gateway verifies any token without a lookup, and an expired token (111)
+  is told apart from a forged or damaged one (110). Revoking an app invalidates its tokens
+  (apps are re-read at most APP_CACHE_S seconds later).
+- Rate limits: a counter per app and second in Redis, shared by every gateway process.
+With FACEGATE_AUTH=false every request is the default app and nothing is checked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import time
+
+import redis.asyncio as aioredis
+
+from services.gallery.apps import App
+from services.gallery.repository import DEFAULT_APP, Gallery
+from shared.errors import ERRORS, FaceError
+from shared.settings import Settings
+
+APP_CACHE_S = 5.0
+TOKEN_SCOPE = "brain_all_scope facegate"  # Baidu's SDK sends tokens only when it sees this
+
+
+class Authenticator:
+    def __init__(self, gallery: Gallery | None, settings: Settings, token_key: bytes,
+                 redis: aioredis.Redis) -> None:
+        if settings.auth and gallery is None:
+            raise RuntimeError("FACEGATE_AUTH needs FACEGATE_DATABASE_URL (apps live there)")
+        self.gallery = gallery
+        self.settings = settings
+        self.token_key = token_key
+        self.redis = redis
+        self._by_key: dict[str, tuple[float, App | None]] = {}
+        self._by_id: dict[int, tuple[float, App | None]] = {}
+
+    # apps -------------------------------------------------------------------------------
+    async def _app_by_key(self, key: str) -> App | None:
+        now = time.monotonic()
+        cached = self._by_key.get(key)
+        if cached and now - cached[0] < APP_CACHE_S:
+            return cached[1]
+        app = await self.gallery.app_by_credential(key)
+        self._by_key[key] = (now, app)
+        return app
+
+    async def _app_by_id(self, app_id: int) -> App | None:
+        now = time.monotonic()
+        cached = self._by_id.get(app_id)
+        if cached and now - cached[0] < APP_CACHE_S:
+            return cached[1]
+        app = await self.gallery.app_by_id(app_id)
+        self._by_id[app_id] = (now, app)
+        return app
+
+    async def by_secret(self, key: str, secret: str) -> App:
+        if not key or not secret:
+            raise FaceError(ERRORS.APP_AUTH, "app_id and app_secret are required")
+        app = await self._app_by_key(key)
+        if app is None or not app.secret_matches(secret):
+            # one message for an unknown app and a wrong secret: no probing for app names
+            raise FaceError(ERRORS.APP_AUTH, "unknown app or wrong secret")
+        return app
+
+    # tokens -----------------------------------------------------------------------------
+    def _sign(self, body: str) -> str:
+        return hmac.new(self.token_key, body.encode(), hashlib.sha256).hexdigest()[:40]
+
+    async def issue_token(self, key: str, secret: str) -> tuple[str, int]:
+        app = await self.by_secret(key, secret)
+        ttl = self.settings.token_ttl_s
+        body = f"{app.id}.{int(time.time()) + ttl}.{secrets.token_hex(8)}"
+        return f"{body}.{self._sign(body)}", ttl
+
+    async def by_token(self, token: str) -> App:
+        if not token:
+            raise FaceError(ERRORS.TOKEN_INVALID, "access_token is required")
+        parts = token.split(".")
+        if len(parts) != 4 or not all(parts):
+            raise FaceError(ERRORS.TOKEN_INVALID, "malformed access_token")
+        body, signature = ".".join(parts[:3]), parts[3]
+        if not hmac.compare_digest(self._sign(body), signature):
+            raise FaceError(ERRORS.TOKEN_INVALID, "access_token signature does not match")
+        app_id, expires = int(parts[0]), int(parts[1])
+        if expires < time.time():
+            raise FaceError(ERRORS.TOKEN_EXPIRED, "get a new one from /oauth/2.0/token")
+        app = await self._app_by_id(app_id)
+        if app is None or not app.active:
+            raise FaceError(ERRORS.TOKEN_INVALID, "the app was revoked")
+        return app
+
+    # requests ---------------------------------------------------------------------------
+    async def app_for_headers(self, headers) -> int:
+        """CloudWalk / native: the app id for these headers (checked, rate-limited)."""
+        if not self.settings.auth:
+            return DEFAULT_APP
+        bearer = headers.get("authorization", "")
+        if bearer.lower().startswith("bearer "):
+            app = await self.by_token(bearer[7:].strip())
+        else:
+            app = await self.by_secret(headers.get("app_id", ""), headers.get("app_secret", ""))
+        await self.throttle(app)
+        return app.id
+
+    async def app_for_token(self, token: str) -> int:
+        if not self.settings.auth:
+            return DEFAULT_APP
+        app = await self.by_token(token)
+        await self.throttle(app)
+        return app.id
+
+    async def throttle(self, app: App) -> None:
+        limit = app.qps if app.qps is not None else self.settings.rate_limit_qps
+        if limit <= 0:
+            return
+        second = int(time.time())
+        key = f"facegate:rate:{app.id}:{second}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.incr(key)
+            pipe.expire(key, 2)
+            count, _ = await pipe.execute()
+        if count > limit:
+            raise FaceError(ERRORS.RATE_LIMIT, f"over {limit} requests per second")

@@ -1,0 +1,90 @@
+"""Apps (tenants) and their credentials: create, list, revoke, verify.
+
+An app has a name, an API key (public, sent with every request or exchanged for a token) and
+a secret shown once at creation. Only a salted SHA-256 of the secret is stored; comparison is
+constant-time. The synchronous functions serve the `facegate app` command and set-up; the
+gateway reads apps through the repository (`Gallery.app_by_credential`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+import psycopg
+
+from shared.errors import ERRORS, FaceError
+
+APP_COLUMNS = "id, name, api_key, secret_salt, secret_hash, qps, revoked_at, created_at"
+
+
+@dataclass
+class App:
+    id: int
+    name: str
+    api_key: str | None
+    secret_salt: bytes | None
+    secret_hash: bytes | None
+    qps: int | None
+    revoked_at: datetime | None
+    created_at: datetime
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None and self.secret_hash is not None
+
+    def secret_matches(self, secret: str) -> bool:
+        if not self.active or not secret:
+            return False
+        return hmac.compare_digest(hash_secret(bytes(self.secret_salt), secret),
+                                   bytes(self.secret_hash))
+
+
+@dataclass
+class NewApp:
+    app: App
+    secret: str
+
+
+def hash_secret(salt: bytes, secret: str) -> bytes:
+    return hashlib.sha256(salt + secret.encode()).digest()
+
+
+def create_app(conn: psycopg.Connection, name: str, qps: int | None = None) -> NewApp:
+    if not name or len(name) > 64:
+        raise FaceError(ERRORS.PARAM_INVALID, "app name must be 1-64 characters")
+    api_key = secrets.token_hex(12)
+    secret = secrets.token_urlsafe(32)
+    salt = secrets.token_bytes(16)
+    try:
+        row = conn.execute(
+            f"INSERT INTO apps (name, api_key, secret_salt, secret_hash, qps) "
+            f"VALUES (%s, %s, %s, %s, %s) RETURNING {APP_COLUMNS}",
+            (name, api_key, salt, hash_secret(salt, secret), qps)).fetchone()
+    except psycopg.errors.UniqueViolation:
+        raise FaceError(ERRORS.PARAM_INVALID, f"app {name} already exists") from None
+    return NewApp(App(*row), secret)
+
+
+def list_apps(conn: psycopg.Connection) -> list[App]:
+    return [App(*row) for row in conn.execute(f"SELECT {APP_COLUMNS} FROM apps ORDER BY id")]
+
+
+def revoke_app(conn: psycopg.Connection, name_or_key: str) -> App:
+    row = conn.execute(
+        f"UPDATE apps SET revoked_at = now() WHERE (name = %s OR api_key = %s) "
+        f"AND revoked_at IS NULL RETURNING {APP_COLUMNS}", (name_or_key, name_or_key)).fetchone()
+    if row is None:
+        raise FaceError(ERRORS.APP_AUTH, f"no active app {name_or_key}")
+    return App(*row)
+
+
+def server_key(conn: psycopg.Connection, name: str) -> bytes:
+    """A key shared by every gateway, made on first use (ON CONFLICT: the first writer wins)."""
+    conn.execute("INSERT INTO server_keys (name, value) VALUES (%s, %s) "
+                 "ON CONFLICT (name) DO NOTHING", (name, secrets.token_bytes(32)))
+    return bytes(conn.execute("SELECT value FROM server_keys WHERE name = %s",
+                              (name,)).fetchone()[0])

@@ -1,0 +1,226 @@
+"""Baidu's users: a user (uid, user_info) belongs to one or more groups and owns faces there.
+
+A face row is per group (so a search reads one group and its index); a user in two groups has
+a copy of each face in each. Part of the Gallery repository (mixed into it); every method is
+one transaction, so a failed call leaves nothing half-written.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from services.gallery import sql
+from shared.errors import ERRORS, FaceError
+
+# How many faces a search reads per group to rank users: a user has several faces, and the
+# best faces may all be one person's.
+FACES_PER_USER_SEARCH = 5
+
+
+@dataclass
+class UserMatch:
+    group: str
+    uid: str
+    user_info: str
+    cosines: list[float] = field(default_factory=list)
+
+
+@dataclass
+class UserEntry:
+    uid: str
+    user_info: str
+    group: str
+
+
+class BaiduUsers:
+    """Mixed into services.gallery.repository.Gallery (self.pool, self._lock_group, ...)."""
+
+    async def _user_id(self, conn, app: int, uid: str) -> int | None:
+        row = await (await conn.execute(
+            "SELECT id FROM users WHERE app_id = %s AND uid = %s", (app, uid))).fetchone()
+        return row[0] if row else None
+
+    async def _open_group(self, conn, app: int, name: str, model: int):
+        """The group, created on first use as Baidu does, locked; its model must match."""
+        await conn.execute("INSERT INTO groups (app_id, name, model) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (app_id, name) DO NOTHING", (app, name, model))
+        group = await self._lock_group(conn, app, name)
+        if group.model != model:
+            raise FaceError(ERRORS.MODEL_MISMATCH,
+                            f"group {name} holds model {group.model}, face is {model}")
+        return group
+
+    async def _drop_user_faces(self, conn, group_id: int, user_id: int) -> int:
+        cur = await conn.execute("DELETE FROM faces WHERE group_id = %s AND user_id = %s",
+                                 (group_id, user_id))
+        if cur.rowcount:
+            await conn.execute(sql.COUNT_UP, (-cur.rowcount, group_id))
+        return cur.rowcount
+
+    async def add_user_face(self, app: int, uid: str, user_info: str, groups: list[str],
+                            vector: np.ndarray, model: int, box: list[int], quality: float,
+                            sha256: bytes, replace: bool, must_exist: bool = False) -> list:
+        """Register a face for a user in each group (user/add; user/update with must_exist).
+        replace: the user's earlier faces in those groups go. Returns the groups touched."""
+        touched = []
+        async with self.pool.connection() as conn, conn.transaction():
+            user_id = await self._user_id(conn, app, uid)
+            if must_exist:
+                linked = user_id is not None and await (await conn.execute(
+                    "SELECT 1 FROM group_users gu JOIN groups g ON g.id = gu.group_id "
+                    "WHERE gu.user_id = %s AND g.name = ANY(%s)", (user_id, groups))).fetchone()
+                if not linked:
+                    raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in {','.join(groups)}")
+            user_id = (await (await conn.execute(
+                "INSERT INTO users (app_id, uid, user_info) VALUES (%s, %s, %s) "
+                "ON CONFLICT (app_id, uid) DO UPDATE SET user_info = EXCLUDED.user_info, "
+                "updated_at = now() RETURNING id", (app, uid, user_info))).fetchone())[0]
+            for name in groups:
+                group = await self._open_group(conn, app, name, model)
+                await conn.execute("INSERT INTO group_users (group_id, user_id) VALUES (%s, %s) "
+                                   "ON CONFLICT DO NOTHING", (group.id, user_id))
+                if replace:
+                    await self._drop_user_faces(conn, group.id, user_id)
+                elif await (await conn.execute(
+                        "SELECT 1 FROM faces WHERE group_id = %s AND user_id = %s "
+                        "AND image_sha256 = %s", (group.id, user_id, sha256))).fetchone():
+                    raise FaceError(ERRORS.IMAGE_EXISTS, f"user {uid} in group {name}")
+                await conn.execute(sql.INSERT_USER_FACE, (
+                    app, group.id, user_id, model, np.asarray(vector, np.float32), box,
+                    quality, uid, sha256))
+                await conn.execute(sql.COUNT_UP, (1, group.id))
+                touched.append(group)
+        return touched
+
+    async def delete_user(self, app: int, uid: str, group: str | None = None) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            user_id = await self._user_id(conn, app, uid)
+            if user_id is None:
+                raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid}")
+            rows = await (await conn.execute(
+                "SELECT g.id, g.name FROM group_users gu JOIN groups g ON g.id = gu.group_id "
+                "WHERE gu.user_id = %s ORDER BY g.id FOR UPDATE OF g", (user_id,))).fetchall()
+            chosen = [r for r in rows if group is None or r[1] == group]
+            if not chosen:
+                raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in group {group}")
+            for group_id, _ in chosen:
+                await self._drop_user_faces(conn, group_id, user_id)
+                await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
+                                   (group_id, user_id))
+            if len(chosen) == len(rows):
+                await conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
+
+    async def get_user(self, app: int, uid: str, group: str | None = None) -> list[UserEntry]:
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT u.uid, u.user_info, g.name FROM users u "
+                "JOIN group_users gu ON gu.user_id = u.id JOIN groups g ON g.id = gu.group_id "
+                "WHERE u.app_id = %s AND u.uid = %s AND (%s::text IS NULL OR g.name = %s) "
+                "ORDER BY g.id", (app, uid, group, group))).fetchall()
+        if not rows:
+            raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid}")
+        return [UserEntry(*row) for row in rows]
+
+    async def group_names(self, app: int, start: int, num: int) -> list[str]:
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT name FROM groups WHERE app_id = %s ORDER BY id OFFSET %s LIMIT %s",
+                (app, start, num))).fetchall()
+        return [row[0] for row in rows]
+
+    async def group_users(self, app: int, group: str, start: int, num: int
+                          ) -> list[tuple[str, str]]:
+        found = await self.group(app, group)  # 216618 when there is no such group
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT u.uid, u.user_info FROM group_users gu JOIN users u ON u.id = gu.user_id "
+                "WHERE gu.group_id = %s ORDER BY u.id OFFSET %s LIMIT %s",
+                (found.id, start, num))).fetchall()
+        return [(row[0], row[1]) for row in rows]
+
+    async def copy_user(self, app: int, uid: str, source: str, targets: list[str]) -> list:
+        touched = []
+        async with self.pool.connection() as conn, conn.transaction():
+            user_id = await self._user_id(conn, app, uid)
+            src = await self._lock_group(conn, app, source)
+            if user_id is None or not await (await conn.execute(
+                    "SELECT 1 FROM group_users WHERE group_id = %s AND user_id = %s",
+                    (src.id, user_id))).fetchone():
+                raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in group {source}")
+            for name in targets:
+                group = await self._open_group(conn, app, name, src.model)
+                cur = await conn.execute("INSERT INTO group_users (group_id, user_id) "
+                                         "VALUES (%s, %s) ON CONFLICT DO NOTHING",
+                                         (group.id, user_id))
+                if not cur.rowcount:
+                    raise FaceError(ERRORS.USER_IN_GROUP, f"user {uid} is in group {name}")
+                copied = await conn.execute(sql.COPY_USER_FACES, (group.id, src.id, user_id))
+                await conn.execute(sql.COUNT_UP, (copied.rowcount, group.id))
+                touched.append(group)
+        return touched
+
+    async def remove_user_from_groups(self, app: int, uid: str, groups: list[str]) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            user_id = await self._user_id(conn, app, uid)
+            if user_id is None:
+                raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid}")
+            rows = await (await conn.execute(
+                "SELECT g.id, g.name FROM group_users gu JOIN groups g ON g.id = gu.group_id "
+                "WHERE gu.user_id = %s FOR UPDATE OF g", (user_id,))).fetchall()
+            member = {name: group_id for group_id, name in rows}
+            missing = [g for g in groups if g not in member]
+            if missing:
+                raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in {','.join(missing)}")
+            if len(set(groups)) >= len(member):
+                raise FaceError(ERRORS.USER_ONE_GROUP, "use faceset/user/delete")
+            for name in set(groups):
+                await self._drop_user_faces(conn, member[name], user_id)
+                await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
+                                   (member[name], user_id))
+
+    async def identify_users(self, app: int, groups: list[str], vector: np.ndarray, model: int,
+                             user_top: int) -> list[UserMatch]:
+        """The best users over the groups, each with its faces' cosines, best first."""
+        searchable = []
+        for name in groups:
+            try:
+                searchable.append(await self.searchable_group(app, name, model))
+            except FaceError as exc:
+                if exc.kind not in (ERRORS.GROUP_NOT_FOUND, ERRORS.GROUP_EMPTY):
+                    raise
+        if not searchable:
+            raise FaceError(ERRORS.GROUP_EMPTY, ",".join(groups))
+        by_user: dict[tuple[str, int], list[float]] = defaultdict(list)
+        for group in searchable:
+            for match in await self.search(group, vector, user_top * FACES_PER_USER_SEARCH):
+                if match.user_id is not None:
+                    by_user[(group.name, match.user_id)].append(match.cosine)
+        ranked = sorted(by_user.items(), key=lambda kv: -max(kv[1]))[:user_top]
+        if not ranked:
+            raise FaceError(ERRORS.GROUP_EMPTY, "no users in " + ",".join(groups))
+        async with self.pool.connection() as conn:
+            info = {row[0]: (row[1], row[2]) for row in await (await conn.execute(
+                "SELECT id, uid, user_info FROM users WHERE id = ANY(%s)",
+                ([user_id for (_, user_id), _ in ranked],))).fetchall()}
+        return [UserMatch(group, *info[user_id], sorted(cosines, reverse=True))
+                for (group, user_id), cosines in ranked]
+
+    async def verify_user(self, app: int, uid: str, groups: list[str], vector: np.ndarray,
+                          model: int, top: int) -> list[float]:
+        """Cosines of the query against the user's own faces in those groups, best first."""
+        query = np.asarray(vector, np.float32)
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT 1 - (f.embedding <=> %s), f.model FROM faces f "
+                "JOIN users u ON u.id = f.user_id JOIN groups g ON g.id = f.group_id "
+                "WHERE u.app_id = %s AND u.uid = %s AND g.name = ANY(%s) "
+                "ORDER BY f.embedding <=> %s LIMIT %s",
+                (query, app, uid, groups, query, top))).fetchall()
+        if not rows:
+            raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in {','.join(groups)}")
+        if any(row[1] != model for row in rows):
+            raise FaceError(ERRORS.MODEL_MISMATCH, "the user's faces come from another model")
+        return [float(row[0]) for row in rows]
