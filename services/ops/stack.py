@@ -44,6 +44,7 @@ class Stack:
     postgres: EmbeddedPostgres | None = None
     workers: list[subprocess.Popen] = field(default_factory=list)
     gateway: subprocess.Popen | None = None
+    extra: list[subprocess.Popen] = field(default_factory=list)  # start_extra_gateway
     redis_url: str = ""
     database_url: str = ""
     base_url: str = ""
@@ -81,20 +82,29 @@ class Stack:
 
     def start_gateway(self, port: int | None = None) -> None:
         port = port if port is not None else self.settings.port
-        port = port or free_port()
-        self.gateway = self._spawn(
+        self.gateway, self.base_url = self._launch_gateway(port or free_port(), "gateway.log")
+
+    def start_extra_gateway(self) -> str:
+        """Another gateway process on the same Redis and PostgreSQL (gateways are stateless;
+        tests use this to show what they share). Returns its base URL."""
+        process, url = self._launch_gateway(free_port(), f"gateway{len(self.extra) + 2}.log")
+        self.extra.append(process)
+        return url
+
+    def _launch_gateway(self, port: int, log_name: str) -> tuple[subprocess.Popen, str]:
+        process = self._spawn(
             [*gateway_args(self.settings, port), "--log-level", self.settings.log_level.lower(),
-             "--no-access-log"], "gateway.log")
-        self.base_url = f"http://{self.settings.host}:{port}"
+             "--no-access-log"], log_name)
+        url = f"http://{self.settings.host}:{port}"
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{self.base_url}/readyz", timeout=2).status_code == 200:
-                    return
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    return process, url
             except httpx.HTTPError:
                 pass
-            if self.gateway.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gateway did not start, see {self.log_dir}/gateway.log")
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"gateway did not start, see {self.log_dir}/{log_name}")
             time.sleep(0.2)
 
     def wait_for_workers(self, timeout: float = 180.0) -> None:
@@ -117,7 +127,7 @@ class Stack:
         process.wait()
 
     def stop(self) -> None:
-        children = [p for p in [self.gateway, *self.workers] if p is not None]
+        children = [p for p in [self.gateway, *self.extra, *self.workers] if p is not None]
         for process in children:
             if process.poll() is None:
                 os.killpg(process.pid, signal.SIGTERM)
