@@ -82,6 +82,19 @@ def revoke_app(conn: psycopg.Connection, name_or_key: str) -> App:
     return App(*row)
 
 
+def rotate_secret(conn: psycopg.Connection, name_or_key: str) -> NewApp:
+    """A new secret for an active app; the old one stops working (its data stays)."""
+    secret = secrets.token_urlsafe(32)
+    salt = secrets.token_bytes(16)
+    row = conn.execute(
+        f"UPDATE apps SET secret_salt = %s, secret_hash = %s WHERE (name = %s OR api_key = %s) "
+        f"AND revoked_at IS NULL RETURNING {APP_COLUMNS}",
+        (salt, hash_secret(salt, secret), name_or_key, name_or_key)).fetchone()
+    if row is None:
+        raise FaceError(ERRORS.APP_AUTH, f"no active app {name_or_key}")
+    return NewApp(App(*row), secret)
+
+
 def server_key(conn: psycopg.Connection, name: str) -> bytes:
     """A key shared by every gateway, made on first use (ON CONFLICT: the first writer wins)."""
     conn.execute("INSERT INTO server_keys (name, value) VALUES (%s, %s) "

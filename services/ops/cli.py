@@ -7,7 +7,7 @@
     facegate migrate     apply gallery schema migrations (the gateway also does at start-up)
     facegate index       build HNSW indexes for groups over FACEGATE_HNSW_MIN_FACES
     facegate settings    print the configuration table
-    facegate app create NAME [--qps N] | app list | app revoke NAME_OR_KEY
+    facegate app create NAME [--qps N] | app list | app rotate NAME | app revoke NAME
                          manage apps (credentials; uses FACEGATE_DATABASE_URL)
 """
 
@@ -60,8 +60,9 @@ def _apps(args: argparse.Namespace) -> None:
         raise SystemExit("FACEGATE_DATABASE_URL is not set (`facegate run` prints it)")
     migrate(settings.database_url)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
-        if args.action == "create":
-            made = apps.create_app(conn, args.name, args.qps)
+        if args.action in ("create", "rotate"):
+            made = (apps.create_app(conn, args.name, args.qps) if args.action == "create"
+                    else apps.rotate_secret(conn, args.name))
             print(json.dumps({"name": made.app.name, "api_key": made.app.api_key,
                               "secret": made.secret, "qps": made.app.qps}, indent=2))
             print("keep the secret now: only its hash is stored", file=sys.stderr)
@@ -157,7 +158,7 @@ def main() -> None:
     for name in ("prepare", "run", "worker", "gateway", "migrate", "index", "settings"):
         commands.add_parser(name)
     app = commands.add_parser("app", help="create, list or revoke apps")
-    app.add_argument("action", choices=["create", "list", "revoke"])
+    app.add_argument("action", choices=["create", "list", "rotate", "revoke"])
     app.add_argument("name", nargs="?", default="")
     app.add_argument("--qps", type=int, default=None, help="this app's requests per second")
     args = parser.parse_args()
@@ -165,7 +166,12 @@ def main() -> None:
     if args.command == "app":
         if args.action != "list" and not args.name:
             parser.error(f"app {args.action} needs a name")
-        _apps(args)
+        from shared.errors import FaceError
+
+        try:
+            _apps(args)
+        except FaceError as exc:
+            raise SystemExit(f"facegate app {args.action}: {exc.detail}") from None
         return
     {"prepare": _prepare, "run": _run, "worker": _worker, "gateway": _gateway,
      "migrate": _migrate, "index": _index,
