@@ -62,8 +62,15 @@ def face_json(face: Face, score: float | None = None) -> dict:
 def render(result: object) -> dict:
     if isinstance(result, usecases.AnalyseResult):
         image = result.image
+        faces = []
+        for face in image.faces:
+            out = {**face_json(face), **face.analysis}
+            if "landmarks" in face.analysis:  # the detector's 5 points stay, beside the 68
+                out["landmarks"] = {"points5": face_json(face)["landmarks"],
+                                    **face.analysis["landmarks"]}
+            faces.append(out)
         return {"width": image.width, "height": image.height, "fields": list(result.fields),
-                "faces": [{**face_json(face), **face.analysis} for face in image.faces]}
+                "faces": faces}
     if isinstance(result, usecases.DetectResult):
         image = result.image
         return {"width": image.width, "height": image.height,

@@ -135,6 +135,10 @@ def _run() -> None:
     except KeyboardInterrupt:
         pass
     finally:
+        # A second Ctrl-C (or `pkill`, which also signals a wrapping `timeout`) must not cut
+        # the clean-up short: it once left stop() unrun.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         print("stopping facegate...")
         stack.stop()
 

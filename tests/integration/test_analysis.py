@@ -90,6 +90,7 @@ def test_analyse_returns_every_field_with_its_documented_range(client, faces):
     face = body["faces"][0]
     marks = face["landmarks"]
     assert (len(marks["points68"]), len(marks["points4"]), len(marks["points72"])) == (68, 4, 72)
+    assert len(marks["points5"]) == 5  # the detector's own points stay
     assert face["gender"]["value"] == "male" and 0.5 <= face["gender"]["probability"] <= 1
     assert face["emotion"]["value"] == "happy"  # the official portrait smiles
     assert abs(sum(face["emotion"]["probabilities"].values()) - 1) < 1e-3

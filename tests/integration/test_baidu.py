@@ -242,3 +242,26 @@ def test_rate_limit_is_shared_by_gateways(stack, faces):
     assert 18 in baidu, baidu
     native = [httpx.get(f"{second}/v1/models", headers=headers).status_code for _ in range(8)]
     assert 429 in native
+
+
+def test_match_cleans_meshed_id_photos_and_reports_liveness_and_qualities(stack, test_app,
+                                                                        faces):
+    import cv2
+
+    from tests.support.masks import put_mesh
+
+    photo = np.asarray(Image.open(io.BytesIO(faces["obama.jpg"])).convert("RGB"))
+    id_photo = cv2.resize(photo[0:560, 250:730], (358, 418), interpolation=cv2.INTER_AREA)
+    buffer = io.BytesIO()
+    Image.fromarray(put_mesh(id_photo, seed=3)).save(buffer, "PNG")
+    meshed = base64.b64encode(buffer.getvalue()).decode()
+    token = _token(stack.base_url, test_app)
+    images = f"{b64(faces['obama2.jpg'])},{meshed}"
+    plain = _baidu(stack.base_url, f"{PREFIX}/match", token, images=images, types="7,13")
+    cleaned = _baidu(stack.base_url, f"{PREFIX}/match", token, images=images, types="7,12",
+                     ext_fields="qualities", image_liveness=",faceliveness")
+    assert cleaned["result"][0]["score"] > plain["result"][0]["score"], (plain, cleaned)
+    info = cleaned["ext_info"][0]
+    first, second = info["faceliveness"].split(",")
+    assert first == "" and 0 <= float(second) <= 1
+    assert len(info["qualities"]) == 2 and "occlusion" in info["qualities"][0]
