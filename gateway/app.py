@@ -10,15 +10,18 @@ import logging
 
 import psycopg
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from gateway import observe
 from gateway.auth import Authenticator
 from gateway.dialects import baidu, cloudwalk, cloudwalk_gallery, native
 from gateway.dispatch import Dispatcher
 from services.gallery.apps import server_key
 from services.gallery.repository import Gallery
+from shared import logs
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("facegate.gateway")
@@ -54,6 +57,7 @@ def _token_key(settings: Settings) -> bytes:
 
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or get_settings()
+    logs.configure(settings.log_level, settings.log_json)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
@@ -73,8 +77,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     app = Starlette(
         routes=[Route("/healthz", healthz), Route("/readyz", readyz),
+                Route("/metrics", observe.metrics),
                 *baidu.routes, *native.routes, *cloudwalk_gallery.routes, *cloudwalk.routes],
         lifespan=lifespan,
+        middleware=[Middleware(observe.Observe)],
     )
     app.state.settings = settings
     return app

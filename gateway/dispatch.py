@@ -21,6 +21,7 @@ from celery import states
 from celery.backends.redis import RedisBackend
 
 from shared.errors import ERRORS, FaceError
+from shared.logs import REQUEST_ID
 from shared.settings import Settings
 from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, JOB_KEY_PREFIX, VISION_TASK, make_celery
 
@@ -111,6 +112,7 @@ class Dispatcher:
 
     def submit(self, request: dict, bulk: bool = False, task: str = VISION_TASK) -> str:
         task_id = str(uuid.uuid4())
+        request = {**request, "request_id": REQUEST_ID.get()}  # for the worker's log lines
         self.celery.send_task(task, args=[request], task_id=task_id,
                               queue=BULK_QUEUE if bulk else INTERACTIVE_QUEUE)
         return task_id

@@ -74,6 +74,8 @@ class Settings:
         "right_cheek=0.8,chin=0.6"))
     gate_completeness: bool = field(default_factory=lambda: _bool("GATE_COMPLETENESS", True))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
+    log_json: bool = field(default_factory=lambda: _bool("LOG_JSON", True))
+    worker_metrics_port: int = field(default_factory=lambda: _int("WORKER_METRICS_PORT", 0))
 
 
 SETTINGS_DOC: dict[str, tuple[str, str]] = {
@@ -143,6 +145,12 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "gate_completeness": ("FACEGATE_GATE_COMPLETENESS",
                           "refuse faces cut off by the image border (8496)"),
     "log_level": ("FACEGATE_LOG_LEVEL", "DEBUG, INFO, WARNING"),
+    "log_json": ("FACEGATE_LOG_JSON",
+                 "facegate's logs as one JSON object per line with the request id (Baidu's "
+                 "log_id); `false`: plain text"),
+    "worker_metrics_port": ("FACEGATE_WORKER_METRICS_PORT",
+                            "port a worker serves Prometheus metrics on (batch sizes, model "
+                            "time, tasks); 0: off. The gateway serves /metrics itself"),
 }
 
 

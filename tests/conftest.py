@@ -14,6 +14,7 @@ import psycopg
 import pytest
 
 from services.gallery.apps import NewApp, create_app
+from services.ops.embedded import free_port
 from services.ops.stack import Stack
 from shared.settings import Settings
 from tests.support import faces as face_files
@@ -53,9 +54,10 @@ def b64(data: bytes) -> str:
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     data_dir = tmp_path_factory.mktemp("facegate")
-    saved = {key: os.environ.get(key) for key in TEST_ENV}
+    saved = {key: os.environ.get(key) for key in [*TEST_ENV, "FACEGATE_WORKER_METRICS_PORT"]}
     os.environ.update(TEST_ENV)
     os.environ["FACEGATE_DATA_DIR"] = str(data_dir)
+    os.environ["FACEGATE_WORKER_METRICS_PORT"] = str(free_port())
     settings = Settings()
     stack = Stack(settings)
     try:

@@ -33,9 +33,11 @@ class BatchStats:
 class MicroBatcher:
     def __init__(self, fn: Callable[[list[Any]], Sequence[Any]], max_items: int,
                  max_wait_s: float, name: str,
-                 setup: Callable[[], None] | None = None) -> None:
+                 setup: Callable[[], None] | None = None,
+                 observe: Callable[[int, float], None] | None = None) -> None:
         self.fn = fn
         self.setup = setup
+        self.observe = observe  # (batch size, seconds) after each pass, e.g. for metrics
         self.max_items = max_items
         self.max_wait_s = max_wait_s
         self.stats = BatchStats()
@@ -77,7 +79,10 @@ class MicroBatcher:
                 for _, future in batch:
                     future.set_exception(exc)
                 continue
-            self.stats.busy_s += time.perf_counter() - started
+            elapsed = time.perf_counter() - started
+            self.stats.busy_s += elapsed
+            if self.observe:
+                self.observe(len(items), elapsed)
             self.stats.batches += 1
             self.stats.items += len(items)
             self.stats.sizes = [*self.stats.sizes[-99:], len(items)]

@@ -14,11 +14,12 @@ import numpy as np
 from celery.signals import worker_init
 
 from services.gallery import enrol
-from shared import canonical, quality_gate
+from shared import canonical, logs, quality_gate
 from shared.errors import ERRORS, FaceError
 from shared.quality_gate import GATE_FIELDS
 from shared.settings import get_settings
 from shared.tasks import BULK_ENROL_TASK, STATS_TASK, VISION_TASK, make_celery
+from workers import metrics
 from workers.engine import get_engine
 
 log = logging.getLogger("facegate.worker")
@@ -29,7 +30,9 @@ app = make_celery(settings, "facegate-worker")
 @worker_init.connect
 def _load_models(**_: object) -> None:
     # Before the worker consumes anything: a worker that cannot load its models takes no task.
+    logs.configure(settings.log_level, settings.log_json)
     seconds = get_engine(settings).warm_up()
+    metrics.serve(settings.worker_metrics_port)
     log.info("models warm in %.2f s", seconds)
 
 
@@ -37,11 +40,15 @@ def _load_models(**_: object) -> None:
 def run_vision(request: dict) -> dict:
     """Idempotent: the same request gives the same result, so a redelivered task is harmless."""
     try:
-        return get_engine(settings).run(request)
+        result = get_engine(settings).run(request)
+        metrics.TASKS.labels("vision", "ok").inc()
+        return result
     except FaceError as exc:
+        metrics.TASKS.labels("vision", exc.kind.name).inc()
         return {"error": exc.to_dict()}
     except Exception as exc:
-        log.exception("vision task failed")
+        log.exception("vision task failed", extra={"request_id": request.get("request_id")})
+        metrics.TASKS.labels("vision", "exception").inc()
         return {"error": FaceError(ERRORS.ENGINE, type(exc).__name__).to_dict()}
 
 
@@ -81,7 +88,9 @@ def bulk_enrol(self, request: dict) -> dict:
             # A group that has grown large gets its HNSW index now, on the bulk queue.
             enrol.index_large_groups(settings.database_url, settings.hnsw_min_faces)
     except FaceError as exc:
+        metrics.TASKS.labels("bulk_enrol", exc.kind.name).inc()
         return {"error": exc.to_dict()}
+    metrics.TASKS.labels("bulk_enrol", "ok").inc()
     return {"items": outcomes}
 
 

@@ -18,6 +18,7 @@ from shared import canonical
 from shared.images import encode_jpeg
 from shared.settings import Settings
 from workers.batching import MicroBatcher
+from workers.metrics import observer
 
 log = logging.getLogger("facegate.worker")
 
@@ -57,14 +58,14 @@ class Engine:
             torch.set_num_threads(threads)
 
         self.detect_batcher = MicroBatcher(self.detector.detect, settings.batch_max, wait,
-                                           "detect-batcher", setup)
+                                           "detect-batcher", setup, observer("detect"))
         self.embed_batcher = MicroBatcher(self.embedder.embed, settings.batch_max, wait,
-                                          "embed-batcher", setup)
+                                          "embed-batcher", setup, observer("embed"))
         self.analyser = Analyser(settings.model_dir, self.device, threads,
                                  settings.liveness_threshold)
         # Faces of many tasks share the analysis networks' forward passes, like the embedder's.
         self.analyse_batcher = MicroBatcher(self.analyser, settings.batch_max, wait,
-                                            "analyse-batcher", setup)
+                                            "analyse-batcher", setup, observer("analyse"))
         self.pipeline = FacePipeline(self.detect_batcher, self.embedder, self.embed_batcher,
                                      settings.min_face_px, self.analyse_batcher)
         log.info("engine ready: device=%s embedder=%s threads per stage=%d", self.device,

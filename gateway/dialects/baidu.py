@@ -22,6 +22,7 @@ from starlette.routing import Route
 
 from gateway import usecases
 from gateway.inputs import image_input
+from gateway.observe import record_error
 from gateway.params import Params, integer, read_params, text
 from shared.canonical import Face
 from shared.errors import ERRORS, FaceError
@@ -38,7 +39,12 @@ _GROUP = re.compile(r"^[A-Za-z0-9_]{1,48}$")
 _UID = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 
 
-def log_id() -> int:
+def log_id(request: Request) -> int:
+    """Baidu's log_id is the request id (observe.py makes it a 63-bit number) when it is one,
+    so a client's log_id finds the gateway's and the worker's log lines."""
+    request_id = getattr(request.state, "request_id", "")
+    if request_id.isdigit() and int(request_id) < 2**63:
+        return int(request_id)
     return secrets.randbits(63)
 
 
@@ -52,7 +58,7 @@ def error_body(exc: FaceError, request_log: int) -> dict:
 def endpoint(handler: Callable[[Request, Params], Awaitable[dict]]):
     async def route(request: Request) -> JSONResponse:
         state = request.app.state
-        request_log = log_id()
+        request_log = log_id(request)
         try:
             request.state.app_id = await state.auth.app_for_token(
                 request.query_params.get("access_token", ""))
@@ -60,9 +66,11 @@ def endpoint(handler: Callable[[Request, Params], Awaitable[dict]]):
             body = {"log_id": request_log, **await handler(request, params)}
         except FaceError as exc:
             body = error_body(exc, request_log)
+            record_error(request, exc.kind.baidu_code)
         except Exception:
             log.exception("baidu %s failed (log_id %d)", request.url.path, request_log)
             body = error_body(FaceError(ERRORS.SYSTEM), request_log)
+            record_error(request, ERRORS.SYSTEM.baidu_code)
         return JSONResponse(body)
 
     return route

@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from gateway import usecases
 from gateway.inputs import image_input
+from gateway.observe import record_error
 from gateway.params import Params, flag, read_params, text
 from shared.canonical import Face
 from shared.errors import ERRORS, FaceError
@@ -41,9 +42,11 @@ def endpoint(handler: Callable[[Request, Params], Awaitable[dict]]):
             body = {"result": 0, "info": SUCCESS_INFO, **await handler(request, params)}
         except FaceError as exc:
             body = error_body(exc)
+            record_error(request, exc.kind.cloudwalk_code)
         except Exception:
             log.exception("cloudwalk %s failed", request.url.path)
             body = error_body(FaceError(ERRORS.SYSTEM))
+            record_error(request, ERRORS.SYSTEM.cloudwalk_code)
         return JSONResponse(body)
 
     return route

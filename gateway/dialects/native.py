@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from gateway import bulk, usecases
 from gateway.inputs import image_input
+from gateway.observe import record_error
 from gateway.params import Params, flag, integer, read_params, text
 from shared.canonical import Face
 from shared.errors import ERRORS, FaceError
@@ -39,9 +40,11 @@ def endpoint(handler: Callable[[Request, Params], Awaitable[tuple[dict, int]]]):
             body, status = await handler(request, params)
             return JSONResponse(body, status_code=status)
         except FaceError as exc:
+            record_error(request, exc.kind.name)
             return error_response(exc)
         except Exception:
             log.exception("native %s failed", request.url.path)
+            record_error(request, ERRORS.SYSTEM.name)
             return error_response(FaceError(ERRORS.SYSTEM))
 
     return route

@@ -65,18 +65,24 @@ class Stack:
         self.env = {**os.environ, **self.env, "FACEGATE_REDIS_URL": self.redis_url,
                     "FACEGATE_DATABASE_URL": self.database_url, "PYTHONUNBUFFERED": "1"}
 
-    def _spawn(self, args: list[str], log_name: str) -> subprocess.Popen:
+    def _spawn(self, args: list[str], log_name: str,
+               env: dict[str, str] | None = None) -> subprocess.Popen:
         log = open(self.log_dir / log_name, "ab")  # noqa: SIM115 - handed to the child
-        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=self.env, stdout=log,
+        return subprocess.Popen([sys.executable, *args], cwd=ROOT, env={**self.env, **(env or {})},
+                                stdout=log,
                                 stderr=subprocess.STDOUT, start_new_session=True,
                                 preexec_fn=die_with_parent)
 
     def start_worker(self, concurrency: int | None = None) -> subprocess.Popen:
         self._worker_count += 1
         name = f"worker{self._worker_count}"
+        # each worker on this host serves its metrics on its own port: base, base + 1, ...
+        base = self.settings.worker_metrics_port
+        env = ({"FACEGATE_WORKER_METRICS_PORT": str(base + self._worker_count - 1)}
+               if base else None)
         process = self._spawn(
             [*worker_args(self.settings, concurrency), "-n", f"{name}@%h", "--without-gossip",
-             "--without-mingle"], f"{name}.log")
+             "--without-mingle"], f"{name}.log", env)
         self.workers.append(process)
         return process
 
