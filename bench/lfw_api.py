@@ -21,7 +21,7 @@ import httpx
 import numpy as np
 
 from bench.lfw import DEFAULT_ROOT, embed_all, print_report, read_pairs, report
-from bench.stack import bench_stack
+from bench.stack import auth_headers, bench_stack
 from shared.features import from_base64
 from shared.models import MODELS, RECOMMENDED_SCORE
 
@@ -37,7 +37,8 @@ def main() -> None:
     test = read_pairs(args.root, "pairsDevTest.txt")
     for name in args.embedders.split(","):
         with bench_stack(args.url, FACEGATE_EMBEDDER=name) as (base_url, _), \
-                httpx.Client(base_url=base_url, timeout=300) as client, \
+                httpx.Client(base_url=base_url, timeout=300,
+                             headers=auth_headers()) as client, \
                 ThreadPoolExecutor(args.clients) as pool:
 
             def feature(jpeg: bytes) -> np.ndarray | None:

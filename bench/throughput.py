@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from bench.stack import bench_stack
+from bench.stack import auth_headers, bench_stack
 from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN
 from services.vision.pipeline import FacePipeline
@@ -110,7 +110,7 @@ def through_http(base_url: str, images: list[bytes], clients: int, seconds: floa
     stop = time.perf_counter() + seconds
 
     def client_loop(offset: int) -> None:
-        with httpx.Client(base_url=base_url, timeout=300) as http:
+        with httpx.Client(base_url=base_url, timeout=300, headers=auth_headers()) as http:
             k = offset
             while time.perf_counter() < stop:
                 t0 = time.perf_counter()
@@ -120,7 +120,8 @@ def through_http(base_url: str, images: list[bytes], clients: int, seconds: floa
                     latencies.append(time.perf_counter() - t0)
                 k += 1
 
-    with httpx.Client(base_url=base_url, timeout=300) as http:  # warm-up
+    with httpx.Client(base_url=base_url, timeout=300,
+                      headers=auth_headers()) as http:  # warm-up
         http.post("/face/tool/feature", data=bodies[0])
     started = time.perf_counter()
     threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(clients)]
