@@ -43,9 +43,10 @@ class Settings:
         default_factory=lambda: Path(_env("MODEL_DIR", ".cache/models")).resolve())
     embedder: str = field(default_factory=lambda: _env("EMBEDDER", "facenet"))
     device: str = field(default_factory=lambda: _env("DEVICE", "auto"))
+    fp16: bool = field(default_factory=lambda: _bool("FP16", False))
     torch_threads: int = field(default_factory=lambda: _int("TORCH_THREADS", 0))
     workers: int = field(default_factory=lambda: _int("WORKERS", 1))
-    worker_concurrency: int = field(default_factory=lambda: _int("WORKER_CONCURRENCY", 16))
+    worker_concurrency: int = field(default_factory=lambda: _int("WORKER_CONCURRENCY", 0))
     batch_max: int = field(default_factory=lambda: _int("BATCH_MAX", 32))
     batch_wait_ms: float = field(default_factory=lambda: _float("BATCH_WAIT_MS", 4.0))
     sync_timeout_s: float = field(default_factory=lambda: _float("SYNC_TIMEOUT", 60.0))
@@ -92,12 +93,17 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "embedder": ("FACEGATE_EMBEDDER", "`facenet` (FaceNet VGGFace2, the default) or `arcface` "
                  "(ArcFace MobileFaceNet w600k_mbf)"),
     "device": ("FACEGATE_DEVICE", "`auto` (CUDA when torch sees a GPU), `cpu` or `cuda`"),
+    "fp16": ("FACEGATE_FP16",
+             "FaceNet in half precision on CUDA (ignored on CPU). Off by default: its LFW effect "
+             "is measured only in CPU emulation so far (docs/performance.md)"),
     "torch_threads": ("FACEGATE_TORCH_THREADS",
                       "intra-op CPU threads for each model stage (detection, embedding); "
                       "0: half the cores each"),
     "workers": ("FACEGATE_WORKERS", "worker processes `facegate run` starts"),
     "worker_concurrency": ("FACEGATE_WORKER_CONCURRENCY",
-                           "tasks one worker holds at once; their faces share forward passes"),
+                           "tasks one worker holds at once; their faces share forward passes. "
+                           "0: 4 per CPU core, 8 to 64 (measured on 2 cores: 16 threads gave "
+                           "0.60-0.74 of in-process at 16 clients, 8 gave 0.84)"),
     "batch_max": ("FACEGATE_BATCH_MAX", "most images (detector) or faces (embedder) per pass"),
     "batch_wait_ms": ("FACEGATE_BATCH_WAIT_MS", "longest wait for a batch to fill, in ms"),
     "sync_timeout_s": ("FACEGATE_SYNC_TIMEOUT",
@@ -152,6 +158,14 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
                             "port a worker serves Prometheus metrics on (batch sizes, model "
                             "time, tasks); 0: off. The gateway serves /metrics itself"),
 }
+
+
+def worker_threads(settings: Settings) -> int:
+    """FACEGATE_WORKER_CONCURRENCY, or its automatic value: 4 per core, 8 to 64. Fewer task
+    threads than that starve the batchers; many more fight over the cores (docs/performance.md)."""
+    if settings.worker_concurrency > 0:
+        return settings.worker_concurrency
+    return max(8, min(64, 4 * (os.cpu_count() or 2)))
 
 
 @cache

@@ -52,7 +52,8 @@ class Engine:
         # Detect a little below the minimum face so faces right at the limit are not missed;
         # the pipeline then drops anything under FACEGATE_MIN_FACE.
         self.detector = MTCNN(self.device, min_face=max(12, int(settings.min_face_px * 0.8)))
-        self.embedder = load_embedder(settings.embedder, self.device, settings.model_dir)
+        self.embedder = load_embedder(settings.embedder, self.device, settings.model_dir,
+                                      half=settings.fp16)
         wait = settings.batch_wait_ms / 1000.0
         def setup() -> None:
             torch.set_num_threads(threads)

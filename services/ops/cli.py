@@ -21,7 +21,7 @@ import signal
 import sys
 import time
 
-from shared.settings import get_settings, settings_table
+from shared.settings import get_settings, settings_table, worker_threads
 
 
 def _prepare() -> None:
@@ -120,7 +120,7 @@ def _run() -> None:
         print(f"postgres: {stack.database_url}" + (" (embedded)" if stack.postgres else ""))
         for _ in range(settings.workers):
             stack.start_worker()
-        print(f"workers:  {settings.workers} x {settings.worker_concurrency} threads, "
+        print(f"workers:  {settings.workers} x {worker_threads(settings)} threads, "
               f"embedder {settings.embedder}, loading models...")
         stack.wait_for_workers()
         stack.start_gateway()
