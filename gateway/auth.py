@@ -28,6 +28,7 @@ from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
 
 APP_CACHE_S = 5.0
+APP_CACHE_MAX = 10_000
 TOKEN_SCOPE = "brain_all_scope facegate"  # Baidu's SDK sends tokens only when it sees this
 
 
@@ -44,23 +45,25 @@ class Authenticator:
         self._by_id: dict[int, tuple[float, App | None]] = {}
 
     # apps -------------------------------------------------------------------------------
-    async def _app_by_key(self, key: str) -> App | None:
+    @staticmethod
+    async def _cached(cache: dict, key, load) -> App | None:
+        """An app row re-read at most every APP_CACHE_S seconds. Unknown keys are cached too
+        (no database round trip per forged request), so the cache is bounded."""
         now = time.monotonic()
-        cached = self._by_key.get(key)
-        if cached and now - cached[0] < APP_CACHE_S:
-            return cached[1]
-        app = await self.gallery.app_by_credential(key)
-        self._by_key[key] = (now, app)
+        hit = cache.get(key)
+        if hit and now - hit[0] < APP_CACHE_S:
+            return hit[1]
+        if len(cache) >= APP_CACHE_MAX:
+            cache.clear()
+        app = await load(key)
+        cache[key] = (now, app)
         return app
 
+    async def _app_by_key(self, key: str) -> App | None:
+        return await self._cached(self._by_key, key, self.gallery.app_by_credential)
+
     async def _app_by_id(self, app_id: int) -> App | None:
-        now = time.monotonic()
-        cached = self._by_id.get(app_id)
-        if cached and now - cached[0] < APP_CACHE_S:
-            return cached[1]
-        app = await self.gallery.app_by_id(app_id)
-        self._by_id[app_id] = (now, app)
-        return app
+        return await self._cached(self._by_id, app_id, self.gallery.app_by_id)
 
     async def by_secret(self, key: str, secret: str) -> App:
         if not key or not secret:

@@ -95,21 +95,29 @@ class BaiduUsers:
                 touched.append(group)
         return touched
 
+    async def _lock_user_groups(self, conn, app: int, uid: str) -> tuple[int, list]:
+        """The user's id and its (group id, group name) rows, the groups locked."""
+        user_id = await self._user_id(conn, app, uid)
+        if user_id is None:
+            raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid}")
+        rows = await (await conn.execute(
+            "SELECT g.id, g.name FROM group_users gu JOIN groups g ON g.id = gu.group_id "
+            "WHERE gu.user_id = %s ORDER BY g.id FOR UPDATE OF g", (user_id,))).fetchall()
+        return user_id, rows
+
+    async def _leave_group(self, conn, group_id: int, user_id: int) -> None:
+        await self._drop_user_faces(conn, group_id, user_id)
+        await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
+                           (group_id, user_id))
+
     async def delete_user(self, app: int, uid: str, group: str | None = None) -> None:
         async with self.pool.connection() as conn, conn.transaction():
-            user_id = await self._user_id(conn, app, uid)
-            if user_id is None:
-                raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid}")
-            rows = await (await conn.execute(
-                "SELECT g.id, g.name FROM group_users gu JOIN groups g ON g.id = gu.group_id "
-                "WHERE gu.user_id = %s ORDER BY g.id FOR UPDATE OF g", (user_id,))).fetchall()
+            user_id, rows = await self._lock_user_groups(conn, app, uid)
             chosen = [r for r in rows if group is None or r[1] == group]
             if not chosen:
                 raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in group {group}")
             for group_id, _ in chosen:
-                await self._drop_user_faces(conn, group_id, user_id)
-                await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
-                                   (group_id, user_id))
+                await self._leave_group(conn, group_id, user_id)
             if len(chosen) == len(rows):
                 await conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
 
@@ -164,12 +172,7 @@ class BaiduUsers:
 
     async def remove_user_from_groups(self, app: int, uid: str, groups: list[str]) -> None:
         async with self.pool.connection() as conn, conn.transaction():
-            user_id = await self._user_id(conn, app, uid)
-            if user_id is None:
-                raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid}")
-            rows = await (await conn.execute(
-                "SELECT g.id, g.name FROM group_users gu JOIN groups g ON g.id = gu.group_id "
-                "WHERE gu.user_id = %s FOR UPDATE OF g", (user_id,))).fetchall()
+            user_id, rows = await self._lock_user_groups(conn, app, uid)
             member = {name: group_id for group_id, name in rows}
             missing = [g for g in groups if g not in member]
             if missing:
@@ -177,9 +180,7 @@ class BaiduUsers:
             if len(set(groups)) >= len(member):
                 raise FaceError(ERRORS.USER_ONE_GROUP, "use faceset/user/delete")
             for name in set(groups):
-                await self._drop_user_faces(conn, member[name], user_id)
-                await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
-                                   (member[name], user_id))
+                await self._leave_group(conn, member[name], user_id)
 
     async def identify_users(self, app: int, groups: list[str], vector: np.ndarray, model: int,
                              user_top: int) -> list[UserMatch]:
