@@ -47,8 +47,10 @@ def test_gateway_metrics_count_requests_and_error_codes(stack, client, faces):
 
 def test_worker_metrics_show_batches_and_model_time(stack, client, faces):
     client.post("/face/tool/feature", data={"img": b64(faces["obama.jpg"])})
-    port = os.environ["FACEGATE_WORKER_METRICS_PORT"]
-    text = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    # worker N serves on base + N - 1; the killed-worker test may have replaced the first
+    base = int(os.environ["FACEGATE_WORKER_METRICS_PORT"])
+    alive = [i for i, w in enumerate(stack.workers) if w.poll() is None]
+    text = "\n".join(httpx.get(f"http://127.0.0.1:{base + i}/metrics").text for i in alive)
     for stage in ("detect", "embed"):
         assert _metric(text, "facegate_batch_size_count", stage=stage) > 0
         assert _metric(text, "facegate_model_seconds_sum", stage=stage) > 0
