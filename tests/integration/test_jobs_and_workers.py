@@ -2,6 +2,8 @@
 one worker, and a job that survives its worker being killed mid-task."""
 
 import io
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
@@ -83,3 +85,24 @@ def test_job_survives_its_worker_being_killed_mid_task(stack, client, faces):
     body, _ = _poll(client, job_id, timeout=240)
     assert body["status"] == "done"
     assert len(body["result"]["faces"]) >= 6  # upscaled, MTCNN may add a few non-faces
+
+
+@pytest.mark.slow
+def test_a_stopping_worker_finishes_the_task_in_hand(stack, client, faces):
+    """SIGTERM is Celery's warm shutdown: the job in hand completes, with no other worker
+    around to take it over, and then the worker exits."""
+    group = Image.open(io.BytesIO(faces["t1.jpg"])).resize((3200, 2215))
+    buffer = io.BytesIO()
+    group.save(buffer, "JPEG", quality=90)
+    job_id = client.post("/v1/jobs", json={"op": "detect", "image": b64(buffer.getvalue())}
+                         ).json()["job_id"]
+    _poll(client, job_id, until=("running",), timeout=60)
+    alive = [w for w in stack.workers if w.poll() is None]
+    for worker in alive:
+        os.killpg(worker.pid, signal.SIGTERM)
+    body, _ = _poll(client, job_id, timeout=120)
+    assert body["status"] == "done" and len(body["result"]["faces"]) >= 6
+    for worker in alive:
+        assert worker.wait(60) is not None  # and then they are gone
+    stack.start_worker()  # the rest of the suite needs one
+    stack.wait_for_workers()
