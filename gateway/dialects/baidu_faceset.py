@@ -5,8 +5,6 @@ does); each app sees only its own. Registration passes the quality gate like eve
 
 from __future__ import annotations
 
-import asyncio
-
 from starlette.requests import Request
 from starlette.routing import Route
 
@@ -20,29 +18,11 @@ from gateway.dialects.baidu import (
     uid_param,
     user_info_param,
 )
+from gateway.gallery_access import gallery_of, index_soon
 from gateway.params import Params, integer, text
-from services.gallery.repository import Gallery, image_hash
+from services.gallery.repository import image_hash
 from shared.errors import ERRORS, FaceError
 from shared.quality_gate import quality_score
-
-_tasks: set[asyncio.Task] = set()
-
-
-def _gallery(request: Request) -> Gallery:
-    gallery = request.app.state.gallery
-    if gallery is None:
-        raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
-    return gallery
-
-
-def _index_later(request: Request, groups) -> None:
-    """A group that has grown past FACEGATE_HNSW_MIN_FACES gets its index in the background."""
-    gallery = _gallery(request)
-    for group in groups:
-        if not group.indexed and group.face_count + 1 >= gallery.hnsw_min_faces:
-            task = asyncio.create_task(gallery.ensure_index(group))
-            _tasks.add(task)
-            task.add_done_callback(_tasks.discard)
 
 
 async def _register(request: Request, params: Params, groups: list[str], replace: bool,
@@ -50,11 +30,11 @@ async def _register(request: Request, params: Params, groups: list[str], replace
     uid, info = uid_param(params), user_info_param(params)
     image = await image_param(request, params)
     feature = await usecases.run(request.app.state.dispatcher, usecases.ENROL, [image])
-    touched = await _gallery(request).add_user_face(
+    touched = await gallery_of(request).add_user_face(
         request.state.app_id, uid, info, groups, feature.face.embedding, feature.model.code,
         list(feature.face.box), quality_score(feature.face.analysis, feature.face.prob),
         image_hash(image), replace=replace, must_exist=must_exist)
-    _index_later(request, touched)
+    index_soon(gallery_of(request), touched)
     return {}
 
 
@@ -84,14 +64,14 @@ async def user_update(request: Request, params: Params) -> dict:
 @endpoint
 async def user_delete(request: Request, params: Params) -> dict:
     group = text(params, "group_id", required=False) or None
-    await _gallery(request).delete_user(request.state.app_id, uid_param(params), group)
+    await gallery_of(request).delete_user(request.state.app_id, uid_param(params), group)
     return {}
 
 
 @endpoint
 async def user_get(request: Request, params: Params) -> dict:
     group = text(params, "group_id", required=False) or None
-    entries = await _gallery(request).get_user(request.state.app_id, uid_param(params), group)
+    entries = await gallery_of(request).get_user(request.state.app_id, uid_param(params), group)
     return {"result_num": len(entries), "result": [
         {"uid": e.uid, "user_info": e.user_info, "group_id": e.group} for e in entries]}
 
@@ -104,7 +84,7 @@ def _page(params: Params) -> tuple[int, int]:
 @endpoint
 async def group_getlist(request: Request, params: Params) -> dict:
     start, num = _page(params)
-    names = await _gallery(request).group_names(request.state.app_id, start, num)
+    names = await gallery_of(request).group_names(request.state.app_id, start, num)
     return {"result_num": len(names), "result": names}
 
 
@@ -112,7 +92,7 @@ async def group_getlist(request: Request, params: Params) -> dict:
 async def group_getusers(request: Request, params: Params) -> dict:
     start, num = _page(params)
     group = group_list(params)[0]
-    users = await _gallery(request).group_users(request.state.app_id, group, start, num)
+    users = await gallery_of(request).group_users(request.state.app_id, group, start, num)
     return {"result_num": len(users),
             "result": [{"uid": uid, "user_info": info} for uid, info in users]}
 
@@ -120,15 +100,15 @@ async def group_getusers(request: Request, params: Params) -> dict:
 @endpoint
 async def group_adduser(request: Request, params: Params) -> dict:
     source = group_list(params, "src_group_id")[0]
-    touched = await _gallery(request).copy_user(request.state.app_id, uid_param(params), source,
+    touched = await gallery_of(request).copy_user(request.state.app_id, uid_param(params), source,
                                                 group_list(params))
-    _index_later(request, touched)
+    index_soon(gallery_of(request), touched)
     return {}
 
 
 @endpoint
 async def group_deleteuser(request: Request, params: Params) -> dict:
-    await _gallery(request).remove_user_from_groups(request.state.app_id, uid_param(params),
+    await gallery_of(request).remove_user_from_groups(request.state.app_id, uid_param(params),
                                                     group_list(params))
     return {}
 
@@ -155,7 +135,7 @@ async def identify(request: Request, params: Params) -> dict:
     top = integer(params, "user_top_num", 1, high=5)
     liveness = "faceliveness" in field_list(params, "ext_fields", {"faceliveness"})
     model, face = await _probe(request, params, liveness)
-    matches = await _gallery(request).identify_users(request.state.app_id, groups,
+    matches = await gallery_of(request).identify_users(request.state.app_id, groups,
                                                      face.embedding, model.code, top)
     result = [{"group_id": m.group, "uid": m.uid, "user_info": m.user_info,
                "scores": [baidu_score(model, c) for c in m.cosines]} for m in matches]
@@ -168,7 +148,7 @@ async def verify(request: Request, params: Params) -> dict:
     top = integer(params, "top_num", 1, high=100)
     liveness = "faceliveness" in field_list(params, "ext_fields", {"faceliveness"})
     model, face = await _probe(request, params, liveness)
-    cosines = await _gallery(request).verify_user(request.state.app_id, uid, groups,
+    cosines = await gallery_of(request).verify_user(request.state.app_id, uid, groups,
                                                   face.embedding, model.code, top)
     scores = [baidu_score(model, c) for c in cosines]
     return {"result_num": len(scores), "result": scores, **_ext(face, liveness)}
@@ -184,7 +164,7 @@ async def multi_identify(request: Request, params: Params) -> dict:
     fields = ["pose", "liveness"] if liveness else ["pose"]
     model, found = await usecases.run(request.app.state.dispatcher, usecases.EMBED_ALL, [image],
                                       {"fields": fields})
-    gallery, result, live = _gallery(request), [], []
+    gallery, result, live = gallery_of(request), [], []
     for face in found.faces[:detect_top]:
         x, y, w, h = face.box
         position = {"left": x, "top": y, "width": w, "height": h,

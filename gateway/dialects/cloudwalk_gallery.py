@@ -10,7 +10,6 @@ Choices where the seed is silent or ambiguous:
 
 from __future__ import annotations
 
-import asyncio
 import re
 
 from starlette.requests import Request
@@ -18,8 +17,9 @@ from starlette.routing import Route
 
 from gateway import usecases
 from gateway.dialects.cloudwalk import endpoint, face_box, image_param, score_value
+from gateway.gallery_access import gallery_of, index_soon
 from gateway.params import Params, flag, integer, text
-from services.gallery.repository import Gallery, image_hash
+from services.gallery.repository import image_hash
 from shared.canonical import Face
 from shared.errors import ERRORS, FaceError
 from shared.models import model_for
@@ -28,13 +28,6 @@ from shared.quality_gate import quality_score as _quality
 _GROUP_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _MAX_TAG_BYTES = 128
 _MAX_TOP_N = 1000
-
-
-def _gallery(request: Request) -> Gallery:
-    gallery = request.app.state.gallery
-    if gallery is None:
-        raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
-    return gallery
 
 
 def _app(request: Request) -> int:
@@ -69,20 +62,20 @@ def _group_row(group, with_count: bool) -> dict:
 @endpoint
 async def group_create(request: Request, params: Params) -> dict:
     model = model_for(request.app.state.settings.embedder).code
-    await _gallery(request).create_group(_app(request), _group_id(params), _tag(params) or "",
+    await gallery_of(request).create_group(_app(request), _group_id(params), _tag(params) or "",
                                          model)
     return {}
 
 
 @endpoint
 async def group_delete(request: Request, params: Params) -> dict:
-    await _gallery(request).delete_group(_app(request), _group_id(params))
+    await gallery_of(request).delete_group(_app(request), _group_id(params))
     return {}
 
 
 @endpoint
 async def group_query(request: Request, params: Params) -> dict:
-    gallery, app = _gallery(request), _app(request)
+    gallery, app = gallery_of(request), _app(request)
     kind = text(params, "type")
     with_count = flag(params, "faceCount")
     if kind == "queryByPage":
@@ -105,16 +98,14 @@ async def _enrolment(request: Request, params: Params, op: usecases.Operation = 
 
 @endpoint
 async def face_create(request: Request, params: Params) -> dict:
-    gallery, app = _gallery(request), _app(request)
+    gallery, app = gallery_of(request), _app(request)
     group_id, tag = _group_id(params), _tag(params) or ""
     await gallery.group(app, group_id)  # 12357 before spending a model call
     feature, data = await _enrolment(request, params, usecases.ENROL)
     face_id = await gallery.add_face(app, group_id, feature.face.embedding, feature.model.code,
                                      list(feature.face.box), quality_score(feature.face), tag,
                                      image_hash(data))
-    group = await gallery.group(app, group_id)
-    if not group.indexed and group.face_count >= gallery.hnsw_min_faces:
-        _background(gallery.ensure_index(group))
+    index_soon(gallery, [await gallery.group(app, group_id)])
     return {"faceId": face_id}
 
 
@@ -122,25 +113,16 @@ def quality_score(face: Face) -> float:
     return _quality(face.analysis, face.prob)
 
 
-_tasks: set[asyncio.Task] = set()
-
-
-def _background(coroutine) -> None:
-    task = asyncio.create_task(coroutine)
-    _tasks.add(task)  # the loop keeps only weak references to tasks
-    task.add_done_callback(_tasks.discard)
-
-
 @endpoint
 async def face_delete(request: Request, params: Params) -> dict:
-    await _gallery(request).delete_face(_app(request), _group_id(params),
+    await gallery_of(request).delete_face(_app(request), _group_id(params),
                                         integer(params, "faceId"))
     return {}
 
 
 @endpoint
 async def face_edit(request: Request, params: Params) -> dict:
-    gallery, app = _gallery(request), _app(request)
+    gallery, app = gallery_of(request), _app(request)
     group_id, face_id, tag = _group_id(params), integer(params, "faceId"), _tag(params)
     has_image = bool(params.get("img") or params.get("url"))
     if tag is None and not has_image:
@@ -161,14 +143,14 @@ async def face_query(request: Request, params: Params) -> dict:
     kind = text(params, "type", required=False) or "queryByFaceId"
     if kind != "queryByFaceId":
         raise FaceError(ERRORS.PARAM_INVALID, "type must be queryByFaceId")
-    face = await _gallery(request).face(_app(request), _group_id(params),
+    face = await gallery_of(request).face(_app(request), _group_id(params),
                                         integer(params, "faceId"))
     return {"total": 1, "rows": [{"faceId": face.id, "tag": face.tag}]}
 
 
 @endpoint
 async def identify(request: Request, params: Params) -> dict:
-    gallery, app = _gallery(request), _app(request)
+    gallery, app = gallery_of(request), _app(request)
     group_id = _group_id(params)
     top_n = integer(params, "topN", 1, high=_MAX_TOP_N)
     await gallery.group(app, group_id)
@@ -181,7 +163,7 @@ async def identify(request: Request, params: Params) -> dict:
 
 @endpoint
 async def identify_ext1(request: Request, params: Params) -> dict:
-    gallery, app = _gallery(request), _app(request)
+    gallery, app = gallery_of(request), _app(request)
     group_id = _group_id(params)
     await gallery.group(app, group_id)  # 12357 before spending a model call
     model, image = await usecases.run(request.app.state.dispatcher, usecases.EMBED_ALL,
@@ -197,7 +179,7 @@ async def identify_ext1(request: Request, params: Params) -> dict:
 
 @endpoint
 async def group_compare(request: Request, params: Params) -> dict:
-    gallery, app = _gallery(request), _app(request)
+    gallery, app = gallery_of(request), _app(request)
     group_id, face_id = _group_id(params), integer(params, "faceId")
     model_code, stored = await gallery.face_vector(app, group_id, face_id)
     feature, _ = await _enrolment(request, params)

@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from gateway import bulk, usecases
+from gateway.gallery_access import gallery_of
 from gateway.inputs import image_input
 from gateway.observe import record_error
 from gateway.params import Params, flag, integer, read_params, text
@@ -169,20 +170,11 @@ async def get_job(request: Request, params: Params) -> tuple[dict, int]:
 @endpoint
 async def bulk_enrol(request: Request, params: Params) -> tuple[dict, int]:
     state = request.app.state
-    if state.gallery is None:
-        raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
-    job_id, total = await bulk.submit(state.dispatcher, state.gallery, state.settings,
+    job_id, total = await bulk.submit(state.dispatcher, gallery_of(request), state.settings,
                                       request.state.app_id, request.path_params["group"],
                                       text(params, "items"))
     return {"job_id": job_id, "status": "queued", "total": total,
             "poll": f"/v1/jobs/{job_id}"}, 202
-
-
-def _gallery(request: Request):
-    gallery = request.app.state.gallery
-    if gallery is None:
-        raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
-    return gallery
 
 
 @endpoint
@@ -193,7 +185,7 @@ async def put_identity(request: Request, params: Params) -> tuple[dict, int]:
     name = validate_name(text(params, "name"))
     images = await _images(request, params, "feature")
     feature = await usecases.run(request.app.state.dispatcher, usecases.ENROL, images)
-    created = await _gallery(request).put_identity(request.state.app_id, number, name,
+    created = await gallery_of(request).put_identity(request.state.app_id, number, name,
                                                    feature.face.embedding, feature.model.code)
     return {"id_card_number": number, "name": name, "created": created,
             "model": feature.model.key}, 201 if created else 200
@@ -202,7 +194,7 @@ async def put_identity(request: Request, params: Params) -> tuple[dict, int]:
 @endpoint
 async def delete_identity(request: Request, params: Params) -> tuple[dict, int]:
     number = validate_id_number(request.path_params["number"])
-    await _gallery(request).delete_identity(request.state.app_id, number)
+    await gallery_of(request).delete_identity(request.state.app_id, number)
     return {"id_card_number": number, "deleted": True}, 200
 
 

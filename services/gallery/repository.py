@@ -322,10 +322,13 @@ class Gallery(BaiduUsers):
                 await conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
         return [Match(row[0], float(row[1]), row[2], row[3]) for row in rows]
 
+    def needs_index(self, group: Group) -> bool:
+        return not group.indexed and group.face_count >= self.hnsw_min_faces
+
     async def ensure_index(self, group: Group) -> bool:
         """Give a large group its own HNSW index (built CONCURRENTLY: writes go on meanwhile,
         and searches stay exact until it is there). Runs in a thread: the build takes minutes."""
-        if group.indexed or group.face_count < self.hnsw_min_faces:
+        if not self.needs_index(group):
             return False
 
         def build() -> bool:

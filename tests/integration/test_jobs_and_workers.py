@@ -68,15 +68,21 @@ def test_worker_batches_faces_of_concurrent_tasks(stack, client, faces):
     assert stats["embed"]["batches"] < stats["embed"]["items"]
 
 
-@pytest.mark.slow
-def test_job_survives_its_worker_being_killed_mid_task(stack, client, faces):
-    # A large group photo keeps the CPU detector busy for seconds: time to kill the worker.
+def _slow_job_running(client, faces) -> str:
+    """A detect job on a large group photo, which keeps the CPU detector busy for seconds
+    (time to stop its worker), once a worker has started it."""
     group = Image.open(io.BytesIO(faces["t1.jpg"])).resize((3200, 2215))
     buffer = io.BytesIO()
     group.save(buffer, "JPEG", quality=90)
     job_id = client.post("/v1/jobs", json={"op": "detect", "image": b64(buffer.getvalue())}
                          ).json()["job_id"]
     _poll(client, job_id, until=("running",), timeout=60)
+    return job_id
+
+
+@pytest.mark.slow
+def test_job_survives_its_worker_being_killed_mid_task(stack, client, faces):
+    job_id = _slow_job_running(client, faces)
     victim = next(w for w in stack.workers if w.poll() is None)
     stack.kill_worker(victim)
     assert client.get(f"/v1/jobs/{job_id}").json()["status"] == "running"
@@ -91,12 +97,7 @@ def test_job_survives_its_worker_being_killed_mid_task(stack, client, faces):
 def test_a_stopping_worker_finishes_the_task_in_hand(stack, client, faces):
     """SIGTERM is Celery's warm shutdown: the job in hand completes, with no other worker
     around to take it over, and then the worker exits."""
-    group = Image.open(io.BytesIO(faces["t1.jpg"])).resize((3200, 2215))
-    buffer = io.BytesIO()
-    group.save(buffer, "JPEG", quality=90)
-    job_id = client.post("/v1/jobs", json={"op": "detect", "image": b64(buffer.getvalue())}
-                         ).json()["job_id"]
-    _poll(client, job_id, until=("running",), timeout=60)
+    job_id = _slow_job_running(client, faces)
     alive = [w for w in stack.workers if w.poll() is None]
     for worker in alive:
         os.killpg(worker.pid, signal.SIGTERM)

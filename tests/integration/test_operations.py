@@ -14,6 +14,7 @@ import httpx
 from PIL import Image
 
 from tests.conftest import b64
+from tests.support.baidu_sdk import access_token
 
 
 def _metric(text: str, name: str, **labels) -> float:
@@ -62,9 +63,7 @@ def test_request_ids_reach_headers_baidu_log_ids_and_json_logs(stack, client, te
                            headers={"x-request-id": "123456789012345"})
     assert response.headers["x-request-id"] == "123456789012345"
     assert client.get("/healthz").headers["x-request-id"].isdigit()  # made when not given
-    token = httpx.get(f"{stack.base_url}/oauth/2.0/token", params={
-        "grant_type": "client_credentials", "client_id": test_app.app.api_key,
-        "client_secret": test_app.secret}).json()["access_token"]
+    token = access_token(stack.base_url, test_app.app.api_key, test_app.secret)
     baidu = httpx.post(f"{stack.base_url}/rest/2.0/face/v2/faceset/group/getlist",
                        params={"access_token": token}, headers={"x-request-id": "987654321"})
     assert baidu.json()["log_id"] == 987654321

@@ -7,6 +7,7 @@ import httpx
 import pytest
 
 from tests.conftest import app_headers, b64, make_app
+from tests.support.baidu_sdk import access_token
 
 PREFIX = "/rest/2.0/face/v2"
 
@@ -26,9 +27,7 @@ def _cw(http, path: str, **form) -> dict:
 
 
 def _token(stack, app) -> str:
-    return httpx.get(f"{stack.base_url}/oauth/2.0/token", params={
-        "grant_type": "client_credentials", "client_id": app.app.api_key,
-        "client_secret": app.secret}).json()["access_token"]
+    return access_token(stack.base_url, app.app.api_key, app.secret)
 
 
 def _bd(stack, app, path: str, **form) -> dict:

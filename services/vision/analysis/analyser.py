@@ -72,8 +72,10 @@ class Analyser:
                 if not fields:
                     continue
                 points5 = np.asarray(face["points"], np.float64)
-                p68 = self.landmarker(job.image, points5)
-                self._geometry(job.image, face, points5, p68, fields, width, height, out)
+                matrix = chip_transform(points5)
+                chip = warp_chip(job.image, matrix)  # one chip: landmarks, quality, glasses
+                p68 = self.landmarker.on_chip(chip, matrix)
+                self._geometry(chip, matrix, face, p68, fields, width, height, out)
                 if "age" in fields:
                     age_chips.append(self.age_gender.chip(job.image, p68, 64))
                     age_of.append(out)
@@ -93,7 +95,7 @@ class Analyser:
                        live_inputs, live_of)
         return results
 
-    def _geometry(self, image, face, points5, p68, fields, width, height, out) -> None:
+    def _geometry(self, chip, matrix, face, p68, fields, width, height, out) -> None:
         if "landmarks" in fields:
             out["landmarks"] = {"points68": _points(p68), "points4": _points(baidu_landmark4(p68)),
                                 "points72": _points(baidu_landmark72(p68))}
@@ -105,8 +107,6 @@ class Analyser:
             out["beauty"] = geometry.beauty(p68)
         if not fields & {"quality", "glasses"}:
             return
-        matrix = chip_transform(points5)
-        chip = warp_chip(image, matrix)
         pc = to_chip(p68, matrix)
         ycrcb = cv2.cvtColor(chip, cv2.COLOR_RGB2YCrCb)
         grey = ycrcb[..., 0]

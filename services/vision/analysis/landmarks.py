@@ -61,7 +61,10 @@ class Landmarker:
     def __call__(self, image: np.ndarray, points5: np.ndarray) -> np.ndarray:
         """68 (x, y) points in image coordinates, float."""
         matrix = chip_transform(points5)
-        chip = warp_chip(image, matrix)
+        return self.on_chip(warp_chip(image, matrix), matrix)
+
+    def on_chip(self, chip: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+        """The same from a chip already warped with `matrix` (the analyser reuses its chip)."""
         shape = self.predictor(chip, _RECT)
         points = np.array([[p.x, p.y] for p in shape.parts()], np.float64)
         return to_chip(points, cv2.invertAffineTransform(matrix))
