@@ -7,7 +7,9 @@ a time (plus the 68 landmarks every head starts from), and each head's time per 
 printed. Part 2, calibration: on the same unoccluded LFW faces, and on copies with one of
 insightface's mask textures drawn over the lower face or with a Gaussian blur (sigma 2.5), it
 prints the distributions the constants in services/vision/analysis/ were set from (occlusion
-shares, Laplacian variance, face-shape ratios, glasses edge ratio, flat share, pitch, yaw).
+shares, Laplacian variance, face-shape ratios, glasses edge ratio, flat share of the faces and
+of cartoonised copies, pitch, yaw) and the landmark chip's HOG rectangle. --glasses-sheet
+writes the highest glasses scores as one picture, to look at.
 LFW is only measured here; it is never a test fixture.
 """
 
@@ -19,6 +21,7 @@ import time
 from pathlib import Path
 
 import cv2
+import dlib
 import numpy as np
 import torch
 
@@ -31,7 +34,7 @@ from shared.canonical import ANALYSIS_FIELDS
 from shared.images import decode
 from shared.settings import get_settings
 from tests.support.faces import fetch
-from tests.support.masks import put_mask
+from tests.support.masks import cartoonise, put_mask
 
 HEADS = ("landmarks", "pose", "quality", "glasses", "face_shape", "beauty", "age", "gender",
          "emotion", "liveness")
@@ -105,10 +108,11 @@ def _pct(values, qs=(10, 50, 90)) -> str:
 def calibration(analyser: Analyser, faces: list) -> None:
     textures = [cv2.cvtColor(cv2.imread(str(path)), cv2.COLOR_BGR2RGB)
                 for name, path in sorted(fetch().items()) if name.startswith("mask_")]
-    clean, masked, blurred = [], [], []
+    clean, masked, blurred, drawn = [], [], [], []
     for i, (image, face) in enumerate(faces):
         stats = _chip_stats(analyser, image, face)
         clean.append(stats)
+        drawn.append(_chip_stats(analyser, cartoonise(image), face)["flat"])
         masked.append(_chip_stats(analyser, put_mask(image, stats["p68"],
                                                      textures[i % len(textures)]),
                                   face, stats["p68"]))
@@ -132,9 +136,52 @@ def calibration(analyser: Analyser, faces: list) -> None:
     edges = np.array([s["glasses"] for s in clean])
     print("glasses edge ratio:", _pct(edges[:, 0], (10, 50, 75, 90, 97)),
           "| eye/cheek luma:", _pct(edges[:, 1], (3, 10, 50)))
-    print("flat share:", _pct([s["flat"] for s in clean], (50, 90, 99)))
+    print("flat share:", _pct([s["flat"] for s in clean], (50, 90, 99)),
+          "| cartoonised:", _pct(drawn, (1, 10, 50)))
     print("pitch:", _pct([s["pitch"] for s in clean]), "mean", round(np.mean(
         [s["pitch"] for s in clean]), 2), "| yaw:", _pct([s["yaw"] for s in clean]))
+
+
+def landmark_rect(analyser: Analyser, faces: list) -> None:
+    """Where dlib's HOG detector finds faces in the landmark chip (the rectangle landmarks.py
+    hands the predictor), and how far the chip's points lie from the predictor run on HOG
+    boxes in the original image (in inter-ocular distances)."""
+    hog = dlib.get_frontal_face_detector()
+    rects, errors = [], []
+    for image, face in faces:
+        points5 = np.asarray(face["points"])
+        found = hog(warp_chip(image, chip_transform(points5)), 0)
+        if len(found) == 1:
+            r = found[0]
+            rects.append([r.left(), r.top(), r.right(), r.bottom()])
+        ours = analyser.landmarker(image, points5)
+        nose = points5[2]
+        for r in hog(image, 1):
+            if r.left() < nose[0] < r.right() and r.top() < nose[1] < r.bottom():
+                shape = analyser.landmarker.predictor(image, r)
+                ref = np.array([[p.x, p.y] for p in shape.parts()], float)
+                iod = np.linalg.norm(ref[36:42].mean(0) - ref[42:48].mean(0))
+                errors.append(np.linalg.norm(ours - ref, axis=1).mean() / iod)
+    rects = np.array(rects)
+    print(f"\nHOG rectangle in the chip, {len(rects)} faces: mean {np.round(rects.mean(0), 1)}, "
+          f"median {np.median(rects, 0)}; our points vs the HOG-box predictor: "
+          f"{_pct(errors, (50, 90))} inter-ocular ({len(errors)} faces)")
+
+
+def glasses_sheet(analyser: Analyser, faces: list, path: Path) -> None:
+    """The 30 faces with the highest glasses edge ratio, for a person to look at."""
+    scored = []
+    for image, face in faces:
+        ratio = _chip_stats(analyser, image, face)["glasses"][0]
+        x, y, w, h = face["box"]
+        tile = cv2.resize(image[max(y - 10, 0):y + h + 10, max(x - 10, 0):x + w + 10],
+                          (110, 110))
+        cv2.putText(tile, f"{ratio:.2f}", (2, 12), 0, 0.4, (255, 255, 0), 1)
+        scored.append((ratio, tile))
+    scored.sort(key=lambda item: -item[0])
+    rows = [np.hstack([t for _, t in scored[i:i + 10]]) for i in range(0, 30, 10)]
+    cv2.imwrite(str(path), cv2.cvtColor(np.vstack(rows), cv2.COLOR_RGB2BGR))
+    print(f"\nglasses sheet: {path} (ratios {scored[0][0]:.2f} to {scored[29][0]:.2f})")
 
 
 def main() -> None:
@@ -142,6 +189,10 @@ def main() -> None:
     parser.add_argument("--faces", type=int, default=150)
     parser.add_argument("--batch", type=int, default=16)
     parser.add_argument("--lfw", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--glasses-sheet", type=Path, default=None,
+                        help="also write the 30 highest glasses scores of --glasses-faces "
+                             "LFW faces as one image")
+    parser.add_argument("--glasses-faces", type=int, default=300)
     args = parser.parse_args()
     torch.set_num_threads(2)
     settings = get_settings()
@@ -151,6 +202,10 @@ def main() -> None:
     faces = _faces(args.lfw, args.faces, detector)
     costs(analyser, faces, args.batch)
     calibration(analyser, faces)
+    landmark_rect(analyser, faces)
+    if args.glasses_sheet:
+        glasses_sheet(analyser, _faces(args.lfw, args.glasses_faces, detector),
+                      args.glasses_sheet)
 
 
 if __name__ == "__main__":

@@ -7,9 +7,8 @@ polarity whose response covers more of the image is the mesh (a face's own thin 
 lashes and brow hairs, cover little of it). Pixels whose response stands THRESHOLD_SIGMAS robust
 deviations above the image's median response form the mask, which is filled by inpainting
 (Telea) from the photo around it. On five portraits framed as ID photos under a synthetic mesh
-(bench/removewater.py) PSNR against the clean photo rose by 9.5-13.4 dB; growing the mask by a
-pixel first, tried on four of them, cut the gain to 1.2-3.1 dB, and a 7 px disc did worse than
-5 px.
+(bench/removewater.py) PSNR against the clean photo rose by 9.5-13.4 dB. Growing the mask by a
+pixel first, or a 7 px disc, did worse in a one-off trial while these were chosen.
 Thin strokes of the photo itself that match the mesh's polarity and width are filled too, which
 softens the finest detail (hair, lashes).
 """

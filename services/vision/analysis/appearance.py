@@ -4,13 +4,15 @@ cartoon model exists offline; these are heuristics, documented as such in docs/a
 Glasses: a frame's bridge and lower rims draw horizontal edges where skin has none, between
 the eyes and just below them. GLASSES_EDGE is the mean vertical gradient there relative to the
 whole face's. On 300 LFW faces (median ratio 1.0), 21 of the 30 with the highest ratio
-(>= 1.46) wore glasses, goggles or sunglasses when looked at; many wearers of thin or rimless
+(>= 1.46) wore glasses, goggles or sunglasses when looked at (`bench.analysis_heads
+--glasses-sheet FILE` draws them); many wearers of thin or rimless
 frames read below. Sunglasses make both eye regions much darker than the cheeks (SUNGLASSES_RATIO).
 Cartoon: drawn faces have flat fills; a photo, even a smooth one, has sensor noise and texture.
 The share of face pixels whose 5 x 5 luma standard deviation is under 1.5 grey levels decides:
-photos read 0.001-0.04 (test portraits) and at most 0.165 (99th percentile of 150 small, JPEG-
-compressed LFW faces); the same portraits cartoonised (bilateral smoothing, 48-level colour
-quantisation, dark edges) read 0.19-0.40.
+150 small, JPEG-compressed LFW faces read a median 0.048 and 0.165 at the 99th percentile; the
+same faces cartoonised (tests/support/masks.cartoonise: bilateral smoothing, 48-level colour
+quantisation, dark edges) read 0.242 at the 1st percentile, median 0.368
+(bench/analysis_heads.py).
 """
 
 from __future__ import annotations

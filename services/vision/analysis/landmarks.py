@@ -4,10 +4,11 @@ dlib's predictor was trained on boxes from dlib's HOG detector, not on MTCNN box
 map one box convention onto the other, each face is first aligned by its 5 MTCNN points onto a
 256 x 256 chip (which also undoes any in-plane rotation, up to a face lying on its side), the
 predictor runs on a fixed rectangle in that chip, and the points are mapped back. The rectangle
-is where dlib's own HOG detector finds faces in such chips: measured on 71 faces (test images
-and LFW), mean [36, 66, 213, 244], median [35, 74, 214, 254]; we use [36, 70, 213, 248]. Against
-the predictor run on HOG boxes in the original images, the median point error is 1.8% of the
-inter-ocular distance.
+is where dlib's own HOG detector finds faces in such chips, [36, 70, 213, 248] (between the
+mean and median rectangles; bench/analysis_heads.py measures them: on 150 LFW faces mean
+[36.5, 66, 212.3, 242.8], median [35, 74, 214, 234]). Against the predictor run on HOG boxes
+in the original images, the median point error is 1.8% of the inter-ocular distance (90th
+percentile 3.0%, same command).
 """
 
 from __future__ import annotations
@@ -44,8 +45,8 @@ def to_chip(points: np.ndarray, matrix: np.ndarray) -> np.ndarray:
 
 def warp_chip(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     """The chip. A face larger than the chip is first shrunk by area averaging: a bilinear warp
-    alone aliases, and aliasing reads as sharpness (obama.jpg's 248 px face: Laplacian
-    variance 5,975 with a bilinear warp, 2,651 with area averaging first)."""
+    alone aliases, and aliasing reads as sharpness (it more than doubled the Laplacian
+    variance of a large portrait face in a one-off check)."""
     scale = float(np.sqrt(abs(np.linalg.det(matrix[:, :2]))))
     if scale < 0.9:
         image = cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)

@@ -4,8 +4,9 @@ Roll is the angle of the line between the eye centres (clockwise positive, as Ba
 it). Yaw and pitch come from cv2.solvePnP of six landmarks against a generic 3-D face (the
 model popularised by learnopencv.com, in millimetres-like units) with a pinhole camera whose
 focal length is the image width. A generic face is not the person's face, so a frontal face
-could read a constant pitch; with the camera centred on the face (below) 200 LFW faces read a
-mean pitch of +0.8 degrees (sd 10) and yaw +1.4, so no offset is applied. Yaw and pitch are
+could read a constant pitch; with the camera centred on the face (below) 150 LFW faces read a
+median pitch of +0.1 degrees (mean +0.4, 10th-90th percentile -10 to +11) and median yaw +5.1
+(bench/analysis_heads.py), so no offset is applied. Yaw and pitch are
 not checked against measured head angles (no such data offline): treat them as estimates.
 Signs: yaw < 0 when the nose points to the image's left, > 0 to its right; pitch > 0 when the
 face looks down, < 0 up.
@@ -34,8 +35,8 @@ def roll(points68: np.ndarray) -> float:
 
 def _level(points68: np.ndarray) -> np.ndarray:
     """The points turned about their centre so the eyes are level. Euler angles of a head
-    lying on its side mix yaw and pitch (a sideways portrait read yaw -34); solving the pose
-    of the levelled face keeps the two apart, and roll is measured separately."""
+    lying on its side mix yaw and pitch; solving the pose of the levelled face keeps the two
+    apart, and roll is measured separately."""
     angle = math.radians(roll(points68))
     c, s = math.cos(angle), math.sin(angle)
     centre = points68.mean(0)

@@ -13,8 +13,8 @@ face aligned onto 256 x 256 by its 5 points, see landmarks.py), documented as su
   median and its luma is at least 0.4 of the median's. Each region's raw share is then rescaled
   against what an unoccluded face shows there (eyes have whites and lashes, lips are redder):
   REGION_BASE, about the 90th percentile over 150 LFW faces. On those faces with one of
-  insightface's four mask textures drawn over the lower face, nose read >= 0.86 and mouth,
-  cheeks and chin >= 0.9 in 90% of cases (bench/analysis_heads.py).
+  insightface's four mask textures drawn over the lower face, nose, mouth and chin read 1.0
+  and the cheeks >= 0.86 in 90% of cases (bench/analysis_heads.py).
   A beard or a skin-coloured occluder reads wrong; a grey image falls back to the face's
   median colour.
 - completeness: 1 when the face (box and all 68 points) lies inside the image, else 0 (Baidu).
