@@ -59,8 +59,8 @@ def region_masks(p: np.ndarray) -> dict[str, np.ndarray]:
 
     The nose and mouth are placed from the eyes (nose 0.3-0.7, mouth 0.95-1.35 inter-ocular
     distances below the eye line, as on the ArcFace template), not from their own landmarks:
-    under a mask dlib guesses those, and put the nose tip 15 px (of a 98 px face) too high,
-    half above the mask. The eyes stay visible and their landmarks reliable."""
+    under a mask dlib guesses those, and in a masked test face it put the nose tip above the
+    mask's edge. The eyes stay visible and their landmarks reliable."""
     def eye(indices, brow):
         outline = p[indices]
         centre = outline.mean(0)
