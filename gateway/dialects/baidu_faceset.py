@@ -1,6 +1,9 @@
 """Baidu face API v2: the face library (faceset/user/*, faceset/group/*) and search over it
 (identify, verify, multi-identify). Users live in groups (created on first use, as Baidu
-does); each app sees only its own. Registration passes the quality gate like every enrolment.
+does); each app sees only its own. Registration stores the face it is given, as Baidu's v2
+document has it (the client checks quality with detect first; only person/verify has
+quality=use): the quality gate runs only when the request asks (quality_control=LOW, NORMAL or
+HIGH, the name Baidu's later API gives it) or FACEGATE_BAIDU_REGISTER_GATE is on.
 """
 
 from __future__ import annotations
@@ -24,12 +27,27 @@ from services.gallery.repository import image_hash
 from shared.errors import ERRORS, FaceError
 from shared.quality_gate import quality_score
 
+QUALITY_CONTROL = ("NONE", "LOW", "NORMAL", "HIGH")
+
+
+def _register_gate(request: Request, params: Params) -> bool:
+    """Whether this registration passes the quality gate (its thresholds, whichever level)."""
+    level = (text(params, "quality_control", required=False) or "").upper()
+    if not level:
+        return request.app.state.settings.baidu_register_gate
+    if level not in QUALITY_CONTROL:
+        raise FaceError(ERRORS.PARAM_INVALID,
+                        f"quality_control must be one of {', '.join(QUALITY_CONTROL)}")
+    return level != "NONE"
+
 
 async def _register(request: Request, params: Params, groups: list[str], replace: bool,
                     must_exist: bool) -> dict:
     uid, info = uid_param(params), user_info_param(params)
+    gate = _register_gate(request, params)
     image = await image_param(request, params)
-    feature = await usecases.run(request.app.state.dispatcher, usecases.ENROL, [image])
+    feature = await usecases.run(request.app.state.dispatcher, usecases.ENROL, [image],
+                                 {"gate": gate})
     touched = await gallery_of(request).add_user_face(
         request.state.app_id, uid, info, groups, feature.face.embedding, feature.model.code,
         list(feature.face.box), quality_score(feature.face.analysis, feature.face.prob),

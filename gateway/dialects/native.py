@@ -77,8 +77,13 @@ def render(result: object) -> dict:
                 "faces": faces}
     if isinstance(result, usecases.DetectResult):
         image = result.image
-        return {"width": image.width, "height": image.height,
-                "faces": [face_json(face) for face in image.faces]}
+        faces = [face_json(face) for face in image.faces]
+        if result.model is not None:  # `features`: every face's embedding, as /v1/feature's
+            for out, face in zip(faces, image.faces, strict=True):
+                out["feature"] = to_base64(result.model, face.embedding)
+            return {"width": image.width, "height": image.height, "model": result.model.key,
+                    "faces": faces}
+        return {"width": image.width, "height": image.height, "faces": faces}
     if isinstance(result, usecases.FeatureResult):
         return {"model": result.model.key, "rotation": result.rotation,
                 "feature": to_base64(result.model, result.face.embedding),
@@ -107,7 +112,7 @@ async def _images(request: Request, params: Params, op: str) -> list[bytes]:
 
 def _options(op: str, params: Params) -> dict:
     if op == "detect":
-        return {"crops": flag(params, "crops")}
+        return {"crops": flag(params, "crops"), "features": flag(params, "features")}
     if op == "analyse":
         return {"fields": usecases.analysis_fields(text(params, "fields")),
                 "max_faces": integer(params, "max_faces", 0, low=0, high=100)}

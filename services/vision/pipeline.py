@@ -120,7 +120,8 @@ class FacePipeline:
         if not wanted:
             return
         if self.analyse is None:
-            raise FaceError(ERRORS.ENGINE, "this worker has no analysis models")
+            raise FaceError(ERRORS.ENGINE,
+                            "this worker has no analysis models (FACEGATE_ANALYSIS=false)")
         jobs = [AnalysisJob(images[i], results[i]["faces"], frozenset(specs[i]["analyse"]))
                 for i in wanted]
         for i, analysed in zip(wanted, self.analyse(jobs), strict=True):

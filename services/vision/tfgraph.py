@@ -8,48 +8,16 @@ everything else in the file is skipped by wire type.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
 
+from services.vision.protowire import LEN as _LEN
+from services.vision.protowire import fields as _fields
+from services.vision.protowire import varint as _varint
+
 _DT_FLOAT = 1
 _DT_INT32 = 3
-
-# protobuf wire types
-_VARINT, _I64, _LEN, _I32 = 0, 1, 2, 5
-
-
-def _varint(buf: memoryview, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
-
-
-def _fields(buf: memoryview) -> Iterator[tuple[int, int, object]]:
-    """Yield (field number, wire type, value) for each field of one message."""
-    pos, end = 0, len(buf)
-    while pos < end:
-        key, pos = _varint(buf, pos)
-        number, wire = key >> 3, key & 7
-        if wire == _VARINT:
-            value, pos = _varint(buf, pos)
-        elif wire == _I64:
-            value, pos = buf[pos : pos + 8], pos + 8
-        elif wire == _LEN:
-            size, pos = _varint(buf, pos)
-            value, pos = buf[pos : pos + size], pos + size
-        elif wire == _I32:
-            value, pos = buf[pos : pos + 4], pos + 4
-        else:
-            raise ValueError(f"unsupported protobuf wire type {wire}")
-        yield number, wire, value
-
 
 def _shape(buf: memoryview) -> list[int]:
     dims = []

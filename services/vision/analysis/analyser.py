@@ -23,6 +23,7 @@ from services.vision.analysis.landmarks import (
     baidu_landmark4,
     baidu_landmark72,
     chip_transform,
+    chip_valid,
     to_chip,
     warp_chip,
 )
@@ -100,7 +101,8 @@ class Analyser:
             out["landmarks"] = {"points68": _points(p68), "points4": _points(baidu_landmark4(p68)),
                                 "points72": _points(baidu_landmark72(p68))}
         if "pose" in fields:
-            out["pose"] = pose.head_pose(p68, width, height)
+            out["pose"] = pose.head_pose(p68, np.asarray(face["points"], np.float64),
+                                         face["box"])
         if "face_shape" in fields:
             out["face_shape"] = geometry.face_shape(p68)
         if "beauty" in fields:
@@ -110,11 +112,14 @@ class Analyser:
         pc = to_chip(p68, matrix)
         ycrcb = cv2.cvtColor(chip, cv2.COLOR_RGB2YCrCb)
         grey = ycrcb[..., 0]
-        inside = quality.face_mask(pc)
+        valid = chip_valid(matrix, width, height)
+        # the Laplacian of the warp's black fill would read as sharpness: keep off its edge
+        inside = quality.face_mask(pc) & cv2.erode(valid.astype(np.uint8), None, iterations=2
+                                                   ).astype(bool)
         if "quality" in fields:
             blur, sharpness = quality.blur(grey, inside)
             out["quality"] = {
-                "occlusion": quality.occlusion(ycrcb, pc), "blur": blur,
+                "occlusion": quality.occlusion(ycrcb, pc, valid), "blur": blur,
                 "sharpness": sharpness, "illumination": quality.illumination(ycrcb, inside),
                 "completeness": quality.completeness(p68, face["box"], width, height),
                 "type": appearance.face_type(grey, inside)}

@@ -55,6 +55,16 @@ def warp_chip(image: np.ndarray, matrix: np.ndarray) -> np.ndarray:
     return cv2.warpAffine(image, matrix, (CHIP, CHIP), flags=cv2.INTER_LINEAR)
 
 
+def chip_valid(matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Which chip pixels come from inside the photo (the rest is the warp's black fill: a face
+    cut by the photo's edge must not read as occluded or sharp there)."""
+    inverse = cv2.invertAffineTransform(matrix)
+    ys, xs = np.mgrid[0:CHIP, 0:CHIP]
+    sx = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]
+    sy = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
+    return (sx >= 0) & (sx <= width - 1) & (sy >= 0) & (sy <= height - 1)
+
+
 class Landmarker:
     def __init__(self, model: Path) -> None:
         self.predictor = dlib.shape_predictor(str(model))

@@ -16,8 +16,19 @@ face aligned onto 256 x 256 by its 5 points, see landmarks.py), documented as su
   insightface's four mask textures drawn over the lower face, nose, mouth and chin read 1.0
   and the cheeks >= 0.86 in 90% of cases (bench/analysis_heads.py).
   A beard or a skin-coloured occluder reads wrong; a grey image falls back to the face's
-  median colour.
-- completeness: 1 when the face (box and all 68 points) lies inside the image, else 0 (Baidu).
+  median colour. Only chip pixels that come from the photo count (a face cut by the photo's
+  edge is incomplete, not occluded).
+- eyes: colour alone misread open eyes in shadow, under make-up or behind clear glasses (15 of
+  24 LFW photos the old gate refused for an eye; the other 9 wore sunglasses or goggles). An
+  open eye is textured: bright sclera beside a dark iris and lashes. So the eye's value is the
+  colour share weighted down where the eye region has contrast ((p95 - p5 luma) / the face's
+  median luma: LFW eyes read 0.2 at their 1st percentile, the 24 photos' sunglasses 0.11-0.44,
+  their misread open eyes mostly 0.45-1.2), and a flat eye region (contrast under
+  EYE_FLAT_CONTRAST) counts as covered whatever its colour, which catches skin-coloured
+  occluders (bars over the eyes read about 0.01).
+- completeness: 0 when the face is cut off by the photo's edge: any eye, brow, nose or mouth
+  landmark outside the photo, or the jaw line more than 10% of the face's height outside it
+  (tight crops that graze the chin or forehead are complete enough to recognise); else 1.
 """
 
 from __future__ import annotations
@@ -32,6 +43,11 @@ CHROMA_TOLERANCE = 12.0
 REGION_BASE = {"left_eye": 0.65, "right_eye": 0.65, "nose": 0.2, "mouth": 0.45,
                "left_cheek": 0.2, "right_cheek": 0.2, "chin": 0.2}
 REGIONS = tuple(REGION_BASE)
+# Eye contrast ((p95 - p5) / face median luma) under which colour counts fully, and above
+# which it does not count; and the band under which an eye region reads covered outright.
+EYE_TEXTURED = (0.25, 0.45)
+EYE_FLAT_CONTRAST = (0.08, 0.14)
+JAW_OUTSIDE = 0.10  # share of the face's height the jaw line may lie outside the photo
 
 
 def _polygon_mask(points: np.ndarray, shrink: float = 1.0) -> np.ndarray:
@@ -103,14 +119,44 @@ def skin_map(ycrcb: np.ndarray, inside: np.ndarray) -> np.ndarray:
             & (y > 0.4 * ref_y))
 
 
-def occlusion(ycrcb: np.ndarray, p: np.ndarray) -> dict[str, float]:
-    skin = skin_map(ycrcb, face_mask(p))
+def _ramp(value: float, low: float, high: float) -> float:
+    """1 at or below `low`, 0 at or above `high`, linear between."""
+    return float(np.clip((high - value) / (high - low), 0.0, 1.0))
+
+
+def eye_contrast(luma: np.ndarray, p: np.ndarray, indices: range, face_luma: float) -> float:
+    outline = p[list(indices)]
+    centre = outline.mean(0)
+    values = luma[_polygon_mask(centre + (outline - centre) * np.array([1.3, 1.8]))]
+    if values.size == 0:
+        return 0.0
+    return float(np.percentile(values, 95) - np.percentile(values, 5)) / max(face_luma, 1.0)
+
+
+def occlusion(ycrcb: np.ndarray, p: np.ndarray, valid: np.ndarray | None = None
+              ) -> dict[str, float]:
+    """Occlusion per region, 0-1. `valid`: chip pixels that come from the photo."""
+    valid = np.ones(ycrcb.shape[:2], bool) if valid is None else valid
+    inside = face_mask(p) & valid
+    skin = skin_map(ycrcb, inside)
+    luma = ycrcb[..., 0].astype(np.float32)
+    face_luma = float(np.median(luma[inside])) if inside.any() else 128.0
     out = {}
     for name, region in region_masks(p).items():
-        count = int(region.sum())
-        raw = 1.0 - float(skin[region].sum()) / count if count else 0.0
+        seen = region & valid
+        count = int(seen.sum())
+        if count < 0.3 * max(int(region.sum()), 1):  # mostly outside the photo: cut, not hidden
+            out[name] = 0.0
+            continue
+        raw = 1.0 - float(skin[seen].sum()) / count
         base = REGION_BASE[name]
-        out[name] = round(float(np.clip((raw - base) / (1.0 - base), 0.0, 1.0)), 4)
+        value = float(np.clip((raw - base) / (1.0 - base), 0.0, 1.0))
+        if name in ("left_eye", "right_eye"):
+            contrast = eye_contrast(luma, p, range(36, 42) if name == "left_eye"
+                                    else range(42, 48), face_luma)
+            value = max(value * _ramp(contrast, *EYE_TEXTURED),
+                        _ramp(contrast, *EYE_FLAT_CONTRAST))
+        out[name] = round(value, 4)
     return out
 
 
@@ -133,7 +179,11 @@ def illumination(ycrcb: np.ndarray, inside: np.ndarray) -> int:
 
 
 def completeness(points68: np.ndarray, box: list[int], width: int, height: int) -> int:
-    x, y, w, h = box
-    inside_points = bool(((points68 >= 0) & (points68 < [width, height])).all())
-    inside_box = x > 0 and y > 0 and x + w < width - 1 and y + h < height - 1
-    return int(inside_points and inside_box)
+    """1 unless the face is cut off by the photo's edge (module docstring)."""
+    inner = points68[17:]
+    if not ((inner >= 0) & (inner <= [width - 1, height - 1])).all():
+        return 0
+    face_height = float(points68[8, 1] - points68[17:27, 1].min())
+    jaw = points68[:17]
+    beyond = np.maximum(np.maximum(-jaw, jaw - [width - 1, height - 1]), 0.0).max()
+    return int(beyond <= JAW_OUTSIDE * max(face_height, 1.0))

