@@ -1,8 +1,18 @@
-"""Calibrate an embedder on LFW View 1, in-process: the same-person cosine threshold (chosen on
-pairsDevTrain) and the slope of the score mapping; prints accuracy on pairsDevTest and 10-fold.
+"""Calibrate an embedder's score on LFW View 1, in-process, through the product's own pipeline
+(MTCNN, the largest face, the embedder's crop), and check the calibration it ships with.
 
     .venv/bin/python -m bench.lfw_calibrate --embedder facenet
-The printed cos_threshold_train and slope are what shared/models.py holds.
+
+Every View 1 image (4,992, from pairsDevTrain + pairsDevTest) goes in as its central 150 x 150
+region (bench/lfw.py). Printed:
+- 10-fold accuracy on the 3,200 official pairs (threshold chosen on 9 folds, scored on the 10th);
+- over every pair of images with a face: impostors are all pairs of different people (about 12.4
+  million), genuine pairs all pairs of the same person (3,192); for each false-match rate of
+  shared/models.py's SCORE_FMR, the cosine where that share of impostors lies at or above it,
+  and the FNMR there: the `_points(...)` literal that shared/models.py holds;
+- with the calibration shared/models.py holds now: the FMR and FNMR measured at each published
+  score (the table in docs/api.md and /v1/models).
+Embeddings are cached in .cache/bench/lfw-calibrate/ (delete it after changing the pipeline).
 """
 
 from __future__ import annotations
@@ -14,45 +24,85 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.lfw import DEFAULT_ROOT, embed_all, print_report, read_pairs, report
+from bench.lfw import DEFAULT_ROOT, all_pairs, central_jpeg, cosine_at_fmr, read_pairs, ten_fold
 from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN
 from services.vision.pipeline import FacePipeline
 from shared import canonical
-from shared.models import RECOMMENDED_SCORE
+from shared.models import SCORE_FMR, model_for
 from shared.settings import get_settings
+
+CACHE = Path(__file__).resolve().parents[1] / ".cache" / "bench" / "lfw-calibrate"
+
+
+def view1_names(root: Path) -> list[str]:
+    pairs = read_pairs(root, "pairsDevTrain.txt") + read_pairs(root, "pairsDevTest.txt")
+    return sorted({p.a for p in pairs} | {p.b for p in pairs})
+
+
+def product_embeddings(root: Path, embedder: str) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, found) for view1_names: the product's embedding of each image's largest face;
+    found is False where no face was detected (its vector is zero)."""
+    path = CACHE / f"{model_for(embedder).key}.npz"
+    if path.is_file():
+        saved = np.load(path)
+        return saved["vectors"], saved["found"]
+    settings = get_settings()
+    device = torch.device("cpu")
+    pipeline = FacePipeline(MTCNN(device, int(settings.min_face_px * 0.8)).detect,
+                            load_embedder(embedder, device, settings.model_dir),
+                            min_face=settings.min_face_px)
+    names = view1_names(root)
+    spec = model_for(embedder)
+    vectors, found = np.zeros((len(names), spec.dim), np.float32), np.zeros(len(names), bool)
+    started = time.perf_counter()
+    for start in range(0, len(names), 16):
+        chunk = names[start:start + 16]
+        result = pipeline.run({"images": [canonical.image_spec(
+            central_jpeg(root, n), canonical.LARGEST, rotate=True, embed=True) for n in chunk]})
+        for k, image in enumerate(result["images"], start):
+            if image.get("faces"):
+                vectors[k] = np.frombuffer(image["faces"][0]["embedding"], "<f4")
+                found[k] = True
+    print(f"({len(names)} images embedded in {time.perf_counter() - started:.0f} s)")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, vectors=vectors, found=found)
+    return vectors, found
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--embedder", default="facenet")
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
-    parser.add_argument("--limit", type=int, default=0, help="pairs per list, 0 for all")
     args = parser.parse_args()
-    settings = get_settings()
-    device = torch.device("cpu")
-    embedder = load_embedder(args.embedder, device, settings.model_dir)
-    pipeline = FacePipeline(MTCNN(device, min_face=24).detect, embedder,
-                            min_face=settings.min_face_px)
-    train = read_pairs(args.root, "pairsDevTrain.txt")
-    test = read_pairs(args.root, "pairsDevTest.txt")
-    if args.limit:
-        n = args.limit
-        train, test = train[:n] + train[-n:], test[:n] + test[-n:]
-
-    def embed_batch(jpegs: list[bytes]) -> list[np.ndarray | None]:
-        result = pipeline.run({"images": [canonical.image_spec(j, canonical.LARGEST, embed=True)
-                                          for j in jpegs]})
-        return [np.frombuffer(r["faces"][0]["embedding"], "<f4") if r.get("faces") else None
-                for r in result["images"]]
-
-    start = time.perf_counter()
-    vectors = embed_all(args.root, train + test, embed_batch)
-    elapsed = time.perf_counter() - start
-    out = report(f"{args.embedder} in-process", train, test, vectors,
-                 embedder.spec.score, RECOMMENDED_SCORE)
-    out["seconds"] = elapsed
-    print_report(out)
+    torch.set_grad_enabled(False)
+    spec = model_for(args.embedder)
+    names = view1_names(args.root)
+    vectors, found = product_embeddings(args.root, args.embedder)
+    index = {n: k for k, n in enumerate(names)}
+    pairs = read_pairs(args.root, "pairsDevTrain.txt") + read_pairs(args.root, "pairsDevTest.txt")
+    a = np.array([index[p.a] for p in pairs])
+    b = np.array([index[p.b] for p in pairs])
+    cos = np.where(found[a] & found[b], np.sum(vectors[a] * vectors[b], axis=1), -1.0)
+    mean, std = ten_fold(cos, np.array([p.same for p in pairs]))
+    people = np.array([n.split("/")[0] for n in names])
+    impostor, genuine = all_pairs(vectors[found], people[found])
+    print(f"{spec.key}: {found.sum()} of {len(names)} images with a face; 10-fold accuracy on "
+          f"{len(pairs)} official pairs {mean:.2%} +- {std:.2%}")
+    print(f"all pairs: {len(impostor):,} impostor, {len(genuine):,} genuine")
+    rows = []
+    print(f"  {'FMR':>7} {'cosine':>8} {'FNMR':>7}")
+    for _, fmr in SCORE_FMR:
+        threshold = cosine_at_fmr(impostor, fmr)
+        fnmr = float(np.mean(genuine < threshold))
+        rows.append(f"({threshold:.4f}, {fnmr:.4f})")
+        print(f"  {fmr:>7.0e} {threshold:>8.4f} {fnmr:>7.2%}")
+    print(f"shared/models.py: operating_points=_points({', '.join(rows)})")
+    print(f"with the shipped calibration of {spec.key} (score: measured FMR, FNMR):")
+    for point in spec.operating_points:
+        cosine = spec.cosine_for_score(point.score)
+        print(f"  {point.score:.2f}: FMR {np.mean(impostor >= cosine):.2e}, "
+              f"FNMR {np.mean(genuine < cosine):.2%}")
 
 
 if __name__ == "__main__":

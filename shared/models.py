@@ -4,22 +4,35 @@ This is the part of a model the gateway needs without loading it: its identifier
 every feature blob and stored with every gallery face), its dimension, and how a cosine
 similarity becomes the [0, 1] score clients see.
 
-Score mapping (same for every model, constants per model):
-    score = 1 / (1 + exp(-(slope * (cosine - threshold) + ln 4)))
-so a cosine equal to the model's calibrated same-person threshold reads 0.80, for every model:
-one recommended threshold (0.80) for clients whichever embedder is configured. `slope` is the
-logistic-regression slope fitted on LFW View 1 training pairs, so the spread of the score
-follows how sharply the model separates people. Both constants come from
-`bench/lfw_calibrate.py` (docs/performance.md has its output).
+The score is calibrated to false-match rates, the same for every model: a score of 0.60 is the
+cosine at which 1 in 100 pairs of different people match (FMR 1e-2), 0.70 is FMR 1e-3, 0.80 (the
+recommended threshold; Baidu's "80", which Baidu ties to a false-accept rate of one in ten
+thousand) is FMR 1e-4, 0.90 is FMR 1e-5, 0.50 is FMR 1e-1; between those points, and from cosine
+-1 (score 0) and to cosine 1 (score 1), the score is linear in the cosine. Each model's operating
+points (cosine, and the FNMR measured there) come from `bench/lfw_calibrate.py`: every
+cross-identity pair of the 4,992 LFW View 1 images through the product's own pipeline (about
+12.4 million impostor pairs, 3,192 genuine ones). docs/api.md prints the table; /v1/models
+publishes it.
 """
 
 from __future__ import annotations
 
-import math
+import bisect
 from dataclasses import dataclass
 
 RECOMMENDED_SCORE = 0.80
-_LN4 = math.log(4.0)
+# score -> the false-match rate it stands for, for every model
+SCORE_FMR = ((0.50, 1e-1), (0.60, 1e-2), (0.70, 1e-3), (0.80, 1e-4), (0.90, 1e-5))
+
+
+@dataclass(frozen=True)
+class OperatingPoint:
+    """What a score threshold means for one model, as measured on LFW View 1."""
+
+    score: float
+    fmr: float  # share of different-person pairs scoring at or above `score`
+    cosine: float  # the cosine that reads `score`
+    fnmr: float  # share of same-person pairs scoring below `score`
 
 
 @dataclass(frozen=True)
@@ -27,35 +40,61 @@ class ModelSpec:
     key: str
     code: int  # 16-bit identifier inside feature blobs
     dim: int
-    cos_threshold: float
-    slope: float
     description: str
+    operating_points: tuple[OperatingPoint, ...]  # ascending score and cosine
+
+    @property
+    def _anchors(self) -> tuple[list[float], list[float]]:
+        points = self.operating_points
+        return ([-1.0, *(p.cosine for p in points), 1.0],
+                [0.0, *(p.score for p in points), 1.0])
 
     def score(self, cosine: float) -> float:
-        z = self.slope * (cosine - self.cos_threshold) + _LN4
-        return 1.0 / (1.0 + math.exp(-z))
+        return _interpolate(cosine, *self._anchors)
 
     def cosine_for_score(self, score: float) -> float:
         """Inverse of `score`, for turning a score threshold into a vector-search bound."""
-        score = min(max(score, 1e-9), 1 - 1e-9)
-        return self.cos_threshold + (math.log(score / (1 - score)) - _LN4) / self.slope
+        cosines, scores = self._anchors
+        return _interpolate(score, scores, cosines)
+
+    @property
+    def cos_threshold(self) -> float:
+        """The cosine of the recommended score."""
+        return self.cosine_for_score(RECOMMENDED_SCORE)
+
+
+def _interpolate(x: float, xs: list[float], ys: list[float]) -> float:
+    """Piecewise-linear through (xs, ys), xs ascending; clamped at the ends."""
+    if x <= xs[0]:
+        return ys[0]
+    if x >= xs[-1]:
+        return ys[-1]
+    k = bisect.bisect_right(xs, x)
+    x0, x1, y0, y1 = xs[k - 1], xs[k], ys[k - 1], ys[k]
+    return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+
+
+def _points(*rows: tuple[float, float]) -> tuple[OperatingPoint, ...]:
+    """(cosine, fnmr) per entry of SCORE_FMR, as bench/lfw_calibrate.py prints them."""
+    return tuple(OperatingPoint(score, fmr, cosine, fnmr)
+                 for (score, fmr), (cosine, fnmr) in zip(SCORE_FMR, rows, strict=True))
 
 
 FACENET = ModelSpec(
     key="facenet-vggface2",
     code=1,
     dim=512,
-    cos_threshold=0.3677,
-    slope=24.24,
     description="FaceNet Inception-ResNet-v1, VGGFace2 (Sandberg 20180402-114759), 160x160 crop",
+    operating_points=_points((0.2278, 0.0069), (0.3938, 0.0276), (0.5082, 0.0952),
+                             (0.5920, 0.2118), (0.6624, 0.3947)),
 )
 ARCFACE = ModelSpec(
     key="arcface-mbf-w600k",
     code=2,
     dim=512,
-    cos_threshold=0.2247,
-    slope=32.64,
     description="ArcFace MobileFaceNet w600k_mbf (InsightFace), 5-point aligned 112x112",
+    operating_points=_points((0.0912, 0.0038), (0.1667, 0.0088), (0.2276, 0.0132),
+                             (0.2820, 0.0172), (0.3371, 0.0257)),
 )
 
 MODELS: dict[str, ModelSpec] = {"facenet": FACENET, "arcface": ARCFACE}

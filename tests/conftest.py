@@ -26,9 +26,7 @@ TEST_ENV = {
     "FACEGATE_SYNC_TIMEOUT": "120",
     "FACEGATE_WORKER_CONCURRENCY": "8",
     "FACEGATE_HNSW_MIN_FACES": "4",  # so tests see a group get its own HNSW index
-    # The gallery tests enrol biden.jpg, whose official portrait is turned about 25 degrees;
-    # the quality gate's other defaults stay as shipped (test_analysis checks them).
-    "FACEGATE_GATE_MAX_ANGLE": "30",
+    # the quality gate stays as shipped (test_analysis checks its defaults)
     # Short-lived OAuth tokens, so the expiry test need not wait long (Baidu's SDK fetches a
     # new token whenever the old one has under 30 s left, so it simply refreshes each call).
     "FACEGATE_TOKEN_TTL": "4",

@@ -200,6 +200,41 @@ def group(client) -> str:
     _post(client, "/face/clustering/group/delete", groupId=name)
 
 
+# Every portrait in the test data, as a new user would send it (bench/gate.py measures the
+# same defaults on 4,992 LFW photos).
+PORTRAITS = ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "Tom_Hanks_54745.png",
+             "yaoming.jpg", "astronaut.png")
+
+
+def _eye_bar(image: np.ndarray, points: np.ndarray, colour: tuple[int, int, int]) -> np.ndarray:
+    """An opaque bar over both eyes, as on an anonymised photo."""
+    eyes = points[36:48]
+    height = 0.6 * float(points[42:48, 0].mean() - points[36:42, 0].mean())
+    (x0, y0), (x1, y1) = eyes.min(0), eyes.max(0)
+    out = image.copy()
+    cv2.rectangle(out, (int(x0 - 0.3 * height), int((y0 + y1) / 2 - height / 2)),
+                  (int(x1 + 0.3 * height), int((y0 + y1) / 2 + height / 2)), colour, -1)
+    return out
+
+
+def test_default_gate_enrols_every_test_portrait(client, faces, group):
+    for name in PORTRAITS:
+        body = _enrol(client, group, faces[name])
+        assert body["result"] == 0, (name, body)
+
+
+def test_default_gate_refuses_covered_eyes_and_covered_mouth_naming_the_region(client, faces,
+                                                                             group):
+    image = _rgb(faces["obama.jpg"])
+    points = np.array(_largest(_analyse(client, faces["obama.jpg"], ["landmarks"]))
+                      ["landmarks"]["points68"])
+    for colour in ((0, 0, 0), (128, 128, 128)):
+        body = _enrol(client, group, _png(_eye_bar(image, points, colour)))
+        assert body["result"] == 8496 and "eye occluded" in body["info"], body
+    body = _enrol(client, group, _png(put_mask(image, points, _rgb(faces["mask_white.jpg"]))))
+    assert body["result"] == 8496 and ("nose" in body["info"] or "mouth" in body["info"]), body
+
+
 def test_quality_gate_refuses_poor_faces_with_their_codes(client, faces, group):
     image = _rgb(faces["obama.jpg"])
     points = np.array(_largest(_analyse(client, faces["obama.jpg"], ["landmarks"]))

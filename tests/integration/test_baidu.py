@@ -13,6 +13,7 @@ from PIL import Image
 
 from tests.conftest import app_headers, b64, make_app
 from tests.support.baidu_sdk import facegate_client
+from tests.support.masks import put_mask
 
 PREFIX = "/rest/2.0/face/v2"
 # A valid GB 11643 number (check digit X) for the registry; the name is a made-up one.
@@ -99,6 +100,31 @@ def test_baidu_sdk_runs_every_aipface_method(stack, client, sdk, faces):
 
     _ok(sdk.deleteUser("obama"))
     assert sdk.getUser("obama")["error_code"] == 216611
+
+
+def test_add_user_registers_what_it_is_given_unless_asked_to_check_quality(client, sdk, faces):
+    """Baidu's v2 registers without a quality gate (its document has the client check quality
+    with detect first); quality_control (the name of Baidu's later API) asks for the gate."""
+    points = np.array(client.post("/v1/analyse", json={
+        "image": b64(faces["obama.jpg"]), "fields": ["landmarks"]}).json()
+        ["faces"][0]["landmarks"]["points68"])
+    rgb = np.array(Image.open(io.BytesIO(faces["obama.jpg"])).convert("RGB"))
+    masked = io.BytesIO()
+    Image.fromarray(put_mask(rgb, points, np.array(Image.open(io.BytesIO(
+        faces["mask_white.jpg"])).convert("RGB")))).save(masked, "PNG")
+    for uid, image in (("portrait", faces["biden.jpg"]), ("masked", masked.getvalue())):
+        _ok(sdk.addUser(uid, "default settings", "sdk_quality", image))
+    refused = sdk.addUser("masked2", "x", "sdk_quality", masked.getvalue(),
+                          {"quality_control": "NORMAL"})
+    assert refused["error_code"] == 216100 and "occluded" in refused["error_msg"], refused
+    _ok(sdk.addUser("portrait2", "x", "sdk_quality", faces["obama2.jpg"],
+                    {"quality_control": "HIGH"}))
+    assert sdk.addUser("bad", "x", "sdk_quality", faces["obama2.jpg"],
+                       {"quality_control": "MAX"})["error_code"] == 216100
+    members = _ok(sdk.getGroupUsers("sdk_quality"))["result"]
+    assert sorted(m["uid"] for m in members) == ["masked", "portrait", "portrait2"]
+    for uid in ("masked", "portrait", "portrait2"):
+        _ok(sdk.deleteUser(uid))
 
 
 def _baidu(client_or_url, path: str, token: str, **form) -> dict:

@@ -1,4 +1,5 @@
 import base64
+from itertools import pairwise
 
 import numpy as np
 import pytest
@@ -26,6 +27,22 @@ def test_identical_features_score_near_one_and_threshold_maps_to_recommended():
     for model in (FACENET, ARCFACE):
         assert model.score(model.cos_threshold) == pytest.approx(RECOMMENDED_SCORE)
         assert model.cosine_for_score(RECOMMENDED_SCORE) == pytest.approx(model.cos_threshold)
+
+
+def test_scores_are_the_calibrated_false_match_rates_and_invert():
+    for model in (FACENET, ARCFACE):
+        points = model.operating_points
+        assert [(p.score, p.fmr) for p in points] == [
+            (0.5, 1e-1), (0.6, 1e-2), (0.7, 1e-3), (0.8, 1e-4), (0.9, 1e-5)]
+        # a stricter false-match rate needs a higher cosine and refuses more of the same person
+        assert all(a.cosine < b.cosine and a.fnmr <= b.fnmr for a, b in pairwise(points))
+        for point in points:
+            assert model.score(point.cosine) == pytest.approx(point.score)
+        grid = np.linspace(-1, 1, 401)
+        scores = [model.score(c) for c in grid]
+        assert scores[0] == 0.0 and scores[-1] == 1.0 and np.all(np.diff(scores) > 0)
+        for cosine, score in zip(grid, scores, strict=True):
+            assert model.cosine_for_score(score) == pytest.approx(cosine, abs=1e-9)
 
 
 def test_damaged_feature_is_refused_with_8514():
