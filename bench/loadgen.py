@@ -108,21 +108,25 @@ async def _closed(target: Target, clients: int, seconds: float, offset: int):
                 reply = await conn.send(requests[i % len(requests)])
             except (OSError, asyncio.IncompleteReadError) as exc:
                 conn.close()
-                errors[0] += 1
-                errors[1] = errors[1] or repr(exc)
+                _failed(errors, repr(exc))
                 await asyncio.sleep(0.05)
                 continue
             if target.ok in reply:
                 latencies.append(time.perf_counter() - t0)
             else:
-                errors[0] += 1
-                errors[1] = errors[1] or reply[:300].decode(errors="replace")
+                _failed(errors, reply[:300].decode(errors="replace"))
             i += clients
         conn.close()
 
     started = time.perf_counter()
     await asyncio.gather(*(client(offset + k) for k in range(clients)))
     return time.perf_counter() - started, latencies, errors[0], errors[1]
+
+
+def _failed(errors: list, detail: str) -> None:
+    """Count a failed request; keep the first failure's detail for the report."""
+    errors[0] += 1
+    errors[1] = errors[1] or detail
 
 
 async def _open(target: Target, rate: float, seconds: float, offset: int, max_conns: int):
@@ -142,15 +146,13 @@ async def _open(target: Target, rate: float, seconds: float, offset: int, max_co
                 reply = await conn.send(requests[k % len(requests)])
             except (OSError, asyncio.IncompleteReadError) as exc:
                 conn.close()
-                errors[0] += 1
-                errors[1] = errors[1] or repr(exc)
+                _failed(errors, repr(exc))
                 return
             idle[e].append(conn)
         if target.ok in reply:
             latencies.append(time.perf_counter() - due)
         else:
-            errors[0] += 1
-            errors[1] = errors[1] or reply[:300].decode(errors="replace")
+            _failed(errors, reply[:300].decode(errors="replace"))
 
     count = int(rate * seconds)
     started = time.perf_counter()
