@@ -43,7 +43,7 @@ from bench.lfw import central_jpeg, read_pairs
 from bench.pose import POSE_DEV
 from services.vision.analysis.analyser import Analyser, AnalysisJob
 from services.vision.embedders import load_embedder
-from services.vision.mtcnn import MTCNN
+from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
 from shared import canonical, quality_gate
 from shared.errors import FaceError
@@ -68,7 +68,7 @@ class Record:
 class Reader:
     def __init__(self, settings: Settings) -> None:
         device = torch.device("cpu")
-        self.pipeline = FacePipeline(MTCNN(device, int(settings.min_face_px * 0.8)).detect,
+        self.pipeline = FacePipeline(MTCNN(device, detect_below(settings.min_face_px)).detect,
                                      load_embedder("facenet", device, settings.model_dir),
                                      min_face=settings.min_face_px)
         self.analyser = Analyser(settings.model_dir, device, 2, settings.liveness_threshold)

@@ -42,6 +42,12 @@ def read_pairs(root: Path, name: str) -> list[Pair]:
     return pairs
 
 
+def view1_names(root: Path) -> list[str]:
+    """The 4,992 distinct images of pairsDevTrain + pairsDevTest, sorted."""
+    pairs = read_pairs(root, "pairsDevTrain.txt") + read_pairs(root, "pairsDevTest.txt")
+    return sorted({p.a for p in pairs} | {p.b for p in pairs})
+
+
 def _path(person: str, number: str) -> str:
     return f"{person}/{person}_{int(number):04d}.jpg"
 
@@ -120,19 +126,6 @@ def cosine_at_fmr(impostor: np.ndarray, fmr: float) -> float:
     return float(np.quantile(impostor, 1.0 - fmr, method="higher"))
 
 
-def fit_slope(values: np.ndarray, same: np.ndarray, threshold: float) -> float:
-    """Logistic slope k of P(same) = sigma(k (cos - t) + b), fitted by Newton's method."""
-    x = np.stack([values - threshold, np.ones_like(values)], axis=1)
-    y = same.astype(float)
-    w = np.array([10.0, 0.0])
-    for _ in range(50):
-        p = 1 / (1 + np.exp(-x @ w))
-        grad = x.T @ (p - y)
-        hess = x.T @ (x * (p * (1 - p))[:, None]) + 1e-6 * np.eye(2)
-        w -= np.linalg.solve(hess, grad)
-    return float(w[0])
-
-
 def report(label: str, train: list[Pair], test: list[Pair],
            vectors: dict[str, np.ndarray | None], score: Callable[[float], float] | None = None,
            recommended: float | None = None) -> dict:
@@ -148,7 +141,6 @@ def report(label: str, train: list[Pair], test: list[Pair],
         "cos_threshold_train": threshold, "train_acc": train_acc,
         "test_acc_at_train_threshold": accuracy(te_v, te_s, threshold),
         "tenfold_acc_mean": mean10, "tenfold_acc_std": std10,
-        "slope": fit_slope(tr_v[tr_v > -1], tr_s[tr_v > -1], threshold),
     }
     if score is not None and recommended is not None:
         scores = np.array([score(v) if v > -1 else 0.0 for v in all_v])

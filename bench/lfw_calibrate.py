@@ -24,20 +24,23 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from bench.lfw import DEFAULT_ROOT, all_pairs, central_jpeg, cosine_at_fmr, read_pairs, ten_fold
+from bench.lfw import (
+    DEFAULT_ROOT,
+    all_pairs,
+    central_jpeg,
+    cosine_at_fmr,
+    read_pairs,
+    ten_fold,
+    view1_names,
+)
 from services.vision.embedders import load_embedder
-from services.vision.mtcnn import MTCNN
+from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.models import SCORE_FMR, model_for
 from shared.settings import get_settings
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "bench" / "lfw-calibrate"
-
-
-def view1_names(root: Path) -> list[str]:
-    pairs = read_pairs(root, "pairsDevTrain.txt") + read_pairs(root, "pairsDevTest.txt")
-    return sorted({p.a for p in pairs} | {p.b for p in pairs})
 
 
 def product_embeddings(root: Path, embedder: str) -> tuple[np.ndarray, np.ndarray]:
@@ -49,7 +52,7 @@ def product_embeddings(root: Path, embedder: str) -> tuple[np.ndarray, np.ndarra
         return saved["vectors"], saved["found"]
     settings = get_settings()
     device = torch.device("cpu")
-    pipeline = FacePipeline(MTCNN(device, int(settings.min_face_px * 0.8)).detect,
+    pipeline = FacePipeline(MTCNN(device, detect_below(settings.min_face_px)).detect,
                             load_embedder(embedder, device, settings.model_dir),
                             min_face=settings.min_face_px)
     names = view1_names(root)

@@ -32,7 +32,15 @@ import cv2
 import numpy as np
 import torch
 
-from bench.lfw import DEFAULT_ROOT, all_pairs, central_jpeg, cosine_at_fmr, read_pairs, ten_fold
+from bench.lfw import (
+    DEFAULT_ROOT,
+    all_pairs,
+    central_jpeg,
+    cosine_at_fmr,
+    read_pairs,
+    ten_fold,
+    view1_names,
+)
 from services.vision.align import ARCFACE_TEMPLATE, box_crop, similarity_transform
 from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN
@@ -53,9 +61,8 @@ class Faces:
     """The 4,992 images and their largest MTCNN face, found once."""
 
     def __init__(self, root: Path) -> None:
-        pairs = read_pairs(root, "pairsDevTrain.txt") + read_pairs(root, "pairsDevTest.txt")
-        self.pairs = pairs
-        self.names = sorted({p.a for p in pairs} | {p.b for p in pairs})
+        self.pairs = read_pairs(root, "pairsDevTrain.txt") + read_pairs(root, "pairsDevTest.txt")
+        self.names = view1_names(root)
         self.people = np.array([n.split("/")[0] for n in self.names])
         cache = CACHE / "detections.npz"
         self.images = [decode(central_jpeg(root, n)) for n in self.names]

@@ -33,8 +33,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
-from bench.lfw import DEFAULT_ROOT, central_jpeg
-from bench.lfw_calibrate import view1_names
+from bench.lfw import DEFAULT_ROOT, central_jpeg, view1_names
 from bench.stack import auth_headers, bench_stack
 from shared.models import RECOMMENDED_SCORE
 

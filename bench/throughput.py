@@ -39,7 +39,7 @@ from bench.inputs import GROUP_FACES, group_1080p, portraits_640x480
 from bench.machine import CpuMeter, GpuSampler, describe
 from bench.stack import auth_headers, bench_stack
 from services.vision.embedders import load_embedder
-from services.vision.mtcnn import MTCNN
+from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.settings import Settings
@@ -80,7 +80,7 @@ class Workload:
 def in_process_direct(work: Workload, settings: Settings, device: torch.device,
                       seconds: float, batch: int) -> float:
     """FacePipeline.run on this thread over batches of images: models called directly."""
-    pipeline = FacePipeline(MTCNN(device, int(settings.min_face_px * 0.8)).detect,
+    pipeline = FacePipeline(MTCNN(device, detect_below(settings.min_face_px)).detect,
                             load_embedder(settings.embedder, device, settings.model_dir,
                                           half=settings.fp16),
                             min_face=settings.min_face_px)

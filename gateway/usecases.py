@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -21,7 +21,7 @@ from shared.errors import ERRORS, FaceError
 from shared.features import Feature, from_base64, similarity
 from shared.models import BY_CODE, ModelSpec
 from shared.quality_gate import GATE_FIELDS
-from shared.quality_gate import check as gate_check
+from shared.quality_gate import enforce as enforce_gate
 from shared.settings import get_settings
 
 
@@ -134,7 +134,7 @@ def _plan_enrol(images: list[bytes], options: dict) -> dict:
 def _finish_enrol(result: dict, options: dict) -> FeatureResult:
     face, rotation = _largest(result, 0)
     if _gated(options):
-        gate_check(face.box, face.analysis, rotation, replace(get_settings(), quality_gate=True))
+        enforce_gate(face.box, face.analysis, rotation, get_settings())
     return FeatureResult(_model(result), face, rotation)
 
 

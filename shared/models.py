@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from functools import cached_property
 
 RECOMMENDED_SCORE = 0.80
 # score -> the false-match rate it stands for, for every model
@@ -43,7 +44,7 @@ class ModelSpec:
     description: str
     operating_points: tuple[OperatingPoint, ...]  # ascending score and cosine
 
-    @property
+    @cached_property  # scores are mapped per match in every search: build the knots once
     def _anchors(self) -> tuple[list[float], list[float]]:
         points = self.operating_points
         return ([-1.0, *(p.cosine for p in points), 1.0],

@@ -37,9 +37,15 @@ def occlusion_limits(settings: Settings) -> dict[str, float]:
 
 def check(box: tuple[int, ...] | list[int], analysis: dict, rotation: int,
           settings: Settings) -> None:
-    """`analysis` holds a face's GATE_FIELDS; raises FaceError naming the first failure."""
-    if not settings.quality_gate:
-        return
+    """The gate as the service's setting has it: enforce() unless FACEGATE_QUALITY_GATE=false."""
+    if settings.quality_gate:
+        enforce(box, analysis, rotation, settings)
+
+
+def enforce(box: tuple[int, ...] | list[int], analysis: dict, rotation: int,
+            settings: Settings) -> None:
+    """`analysis` holds a face's GATE_FIELDS; raises FaceError naming the first failure against
+    the FACEGATE_GATE_* thresholds (whether the gate is on is the caller's question)."""
     _, _, w, h = box
     if min(w, h) < settings.gate_min_face:
         raise FaceError(ERRORS.FACE_TOO_SMALL,

@@ -12,7 +12,7 @@ import torch
 
 from services.vision.analysis.analyser import Analyser, AnalysisJob
 from services.vision.embedders import load_embedder
-from services.vision.mtcnn import MTCNN
+from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.images import encode_jpeg
@@ -49,9 +49,7 @@ class Engine:
         self.device = choose_device(settings.device)
         threads = stage_threads(settings)
         torch.set_num_threads(threads)
-        # Detect a little below the minimum face so faces right at the limit are not missed;
-        # the pipeline then drops anything under FACEGATE_MIN_FACE.
-        self.detector = MTCNN(self.device, min_face=max(12, int(settings.min_face_px * 0.8)))
+        self.detector = MTCNN(self.device, min_face=detect_below(settings.min_face_px))
         self.embedder = load_embedder(settings.embedder, self.device, settings.model_dir,
                                       half=settings.fp16, channels_last=settings.channels_last)
         wait = settings.batch_wait_ms / 1000.0

@@ -250,6 +250,12 @@ def area_crops(images: list[torch.Tensor], boxes: torch.Tensor, owners: torch.Te
     return out
 
 
+def detect_below(min_face_px: int) -> int:
+    """The smallest face MTCNN looks for when faces under `min_face_px` do not count: a little
+    below it, so faces right at the limit are not missed (the pipeline drops the rest)."""
+    return max(12, int(min_face_px * 0.8))
+
+
 class MTCNN:
     def __init__(self, device: torch.device, min_face: int = 20) -> None:
         self.device = device

@@ -12,7 +12,7 @@ photos of ../shared/datasets/pose-dev (labels from a fitted 3-D face model), wit
 mirrored (so a mirror image reads the negated yaw and roll, the same pitch), ridge-regularised
 and with a robust (Huber) loss. Measured out-of-fold on those photos (5 folds; see
 docs/api.md and docs/performance.md for the figures and the command): mean absolute error
-about 4.6 degrees yaw, 6.0 pitch, 2.4 roll for |yaw| <= 60. Beyond 60 degrees it is poor (22
+4.66 degrees yaw, 5.93 pitch, 2.41 roll for |yaw| <= 60. Beyond 60 degrees it is poor (22
 degrees yaw) but still large: 89% of faces turned more than 45 degrees read at least 35.
 AFLW is for non-commercial research, like the 68-point predictor's iBUG 300-W data: a
 commercial deployment should refit these 462 numbers on data it may use (same command).
