@@ -249,6 +249,13 @@ def main() -> None:
             enrolled = sum(verdict(r, trial) == "enrolled" for r in ordinary) / len(ordinary)
             refused = sum(verdict(r, trial) != "enrolled" for r in turned_faces) / len(turned_faces)
             print(f"  {limit:>3} degrees  {enrolled:6.1%}  {refused:6.1%}")
+        sizes = sorted(min(r.box[2:]) for r in ordinary if r.box is not None)
+        print(f"smallest face limit: ordinary enrolled (their median face {sizes[len(sizes) // 2]}"
+              f" px)")
+        for side in (48, 64, 72, 80):
+            trial = replace(settings, gate_min_face=side)
+            enrolled = sum(verdict(r, trial) == "enrolled" for r in ordinary) / len(ordinary)
+            print(f"  {side:>3} px  {enrolled:6.1%}")
     if args.compare_baidu:
         baidu = replace(settings, gate_max_angle=20.0, gate_min_face=80, gate_max_blur=0.7,
                         gate_occlusion=("left_eye=0.6", "right_eye=0.6", "nose=0.7",

@@ -1,22 +1,22 @@
 """The enrolment quality gate: refuse a face an identification gallery should not hold.
 
-Defaults were chosen by measurement (bench/gate.py), not copied from Baidu's registration
-advice (20 degrees, 80-200 px, chin and cheek limits), which refused a quarter of ordinary
-press photos: face at least 64 px (the median LFW central-crop face is 93 px; 80 refused 1.3%
-more of them), illumination 40-225, blur <= 0.7, occlusion of each eye <= 0.6 and of nose and
-mouth <= 0.7 (cheeks and chin are not gated: beards read as covered), yaw, pitch and roll each
-within 45 degrees (the profile limit; pose MAE is about 5 degrees below 60, bench/pose.py),
-eyes, nose and mouth inside the photo. Measured (bench/gate.py): 96.6% of 4,999 ordinary
-photos enrol (LFW View 1 central crops, the test portraits), against 74.0% under Baidu's
-thresholds; refused are 82.7% of pose-dev faces labelled beyond 45 degrees, 98.3% of faces
-with a black bar over the eyes (88.0% grey, 44.7% skin-toned), 99.3% with nose and mouth
-covered, 98-100% of strongly blurred ones, all of the too small and the cut-off ones.
-Roll is measured in the view the face was found in, so a photo taken sideways (which the
-pipeline turns upright before it embeds) is not refused for it. Each refusal names what
-failed, in CloudWalk's codes: 8466 too small, 8480 too bright, 8481 too dark, 8482 blurred,
-8496 occluded, turned or cut off. Every threshold is a setting (FACEGATE_GATE_*);
-FACEGATE_QUALITY_GATE=false turns it off; a caller may ask for it or not per request (Baidu's
-registration does not gate unless asked, gateway/dialects/baidu_faceset.py).
+Defaults were chosen by measurement (bench/gate.py), not copied from Baidu's registration advice
+(20 degrees, 80-200 px, chin and cheek limits), which refused a quarter of ordinary press
+photos: face at least 64 px (the median LFW central-crop face is 93 px; 80 refused 1.3% more of
+them, `bench/gate.py --sweep`), illumination 40-225, blur <= 0.7, occlusion of each eye <= 0.6
+and of nose and mouth <= 0.7 (cheeks and chin are not gated: beards read as covered), yaw, pitch
+and roll each within 45 degrees (the profile limit; pose MAE is about 5 degrees below 60,
+bench/pose.py), eyes, nose and mouth inside the photo. Measured (bench/gate.py): 96.6% of 4,999
+ordinary photos enrol (LFW View 1 central crops, the test portraits), against 74.0% under
+Baidu's thresholds; refused are 82.7% of pose-dev faces labelled beyond 45 degrees, 98.3% of
+faces with a black bar over the eyes (88.0% grey, 44.7% skin-toned), 99.3% with nose and mouth
+covered, 98-100% of strongly blurred ones, all of the too small and the cut-off ones. Roll is
+measured in the view the face was found in, so a photo taken sideways (which the pipeline turns
+upright before it embeds) is not refused for it. Each refusal names what failed, in CloudWalk's
+codes: 8466 too small, 8480 too bright, 8481 too dark, 8482 blurred, 8496 occluded, turned or
+cut off. Every threshold is a setting (FACEGATE_GATE_*); FACEGATE_QUALITY_GATE=false turns it
+off; a caller may ask for it or not per request (Baidu's registration does not gate unless
+asked, gateway/dialects/baidu_faceset.py).
 """
 
 from __future__ import annotations
