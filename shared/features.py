@@ -4,7 +4,7 @@
     0       2     magic b"FG"
     2       1     layout version (1)
     3       1     element type (1 = float32, little-endian)
-    4       2     model code, uint16 LE (shared.models: 1 FaceNet VGGFace2, 2 ArcFace MBF)
+    4       2     model code, uint16 LE (shared.models: 3 FaceNet, 2 ArcFace MBF, 1 FaceNet m14)
     6       2     dimension n, uint16 LE
     8       4n    the L2-normalised embedding, float32 LE
     8+4n    4     CRC-32 of bytes 0 .. 8+4n-1, uint32 LE

@@ -93,8 +93,9 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
                      "PostgreSQL 16 + pgvector (pgserver) under FACEGATE_DATA_DIR"),
     "data_dir": ("FACEGATE_DATA_DIR", "where embedded servers keep data, sockets and logs"),
     "model_dir": ("FACEGATE_MODEL_DIR", "cache of prepared model weights (`facegate prepare`)"),
-    "embedder": ("FACEGATE_EMBEDDER", "`facenet` (FaceNet VGGFace2, the default) or `arcface` "
-                 "(ArcFace MobileFaceNet w600k_mbf)"),
+    "embedder": ("FACEGATE_EMBEDDER", "`facenet` (FaceNet VGGFace2, the default), `arcface` "
+                 "(ArcFace MobileFaceNet w600k_mbf; non-commercial weights) or `facenet-m14` "
+                 "(FaceNet on the crop used before 2026-11-24, for galleries enrolled then)"),
     "device": ("FACEGATE_DEVICE", "`auto` (CUDA when torch sees a GPU), `cpu` or `cuda`"),
     "fp16": ("FACEGATE_FP16",
              "FaceNet in half precision on CUDA (ignored on CPU). Off by default: its LFW effect "

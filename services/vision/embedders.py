@@ -16,7 +16,7 @@ from services.vision.align import box_crop, five_point_align
 from services.vision.inception_resnet_v1 import InceptionResnetV1
 from services.vision.onnxgraph import OnnxNet
 from services.vision.packages import package_file
-from shared.models import ARCFACE, FACENET, ModelSpec
+from shared.models import ARCFACE, FACENET, FACENET_M14, ModelSpec
 
 
 class Embedder(Protocol):
@@ -39,6 +39,7 @@ class FaceNetEmbedder:
 
     spec = FACENET
     size = 160
+    margin = 32  # pixels of 160 the MTCNN box grows by: the checkpoint's own LFW alignment
 
     def __init__(self, device: torch.device, model_dir: Path, half: bool = False,
                  channels_last: bool = False) -> None:
@@ -57,7 +58,7 @@ class FaceNetEmbedder:
         self.model = self.model.to(memory_format=self.memory_format)
 
     def crop(self, image: np.ndarray, box: np.ndarray, points: np.ndarray) -> np.ndarray:
-        return box_crop(image, box, self.size, margin=14)
+        return box_crop(image, box, self.size, margin=self.margin)
 
     @torch.inference_mode()
     def embed(self, crops: list[np.ndarray]) -> np.ndarray:
@@ -67,6 +68,14 @@ class FaceNetEmbedder:
         batch = (batch.permute(0, 3, 1, 2).float() - 127.5) / 128.0
         batch = batch.to(self.dtype).contiguous(memory_format=self.memory_format)
         return _unit(self.model(batch).float().cpu().numpy())
+
+
+class FaceNetM14Embedder(FaceNetEmbedder):
+    """The same network on the box grown by 14 px, the default before 2026-11-24: for galleries
+    enrolled with it (FACEGATE_EMBEDDER=facenet-m14)."""
+
+    spec = FACENET_M14
+    margin = 14
 
 
 class ArcFaceEmbedder:
@@ -116,7 +125,8 @@ class ArcFaceEmbedder:
         return _unit(out)
 
 
-EMBEDDERS = {"facenet": FaceNetEmbedder, "arcface": ArcFaceEmbedder}
+EMBEDDERS = {"facenet": FaceNetEmbedder, "facenet-m14": FaceNetM14Embedder,
+             "arcface": ArcFaceEmbedder}
 
 
 def load_embedder(name: str, device: torch.device, model_dir: Path,

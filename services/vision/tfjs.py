@@ -21,7 +21,7 @@ _DTYPES = {"float32": np.float32, "int32": np.int32, "bool": np.bool_}
 _KNOWN = {"Const", "Placeholder", "Identity", "_FusedConv2D", "Conv2D", "DepthwiseConv2dNative",
           "FusedDepthwiseConv2dNative", "MaxPool", "Relu", "Relu6", "Sigmoid",
           "Softmax", "Reshape", "_FusedMatMul", "MatMul", "BiasAdd", "Add", "AddV2", "Mul", "Sub",
-          "Mean"}
+          "Mean", "Abs", "Square", "Sum", "Rsqrt", "Maximum", "Minimum", "Pad", "Squeeze"}
 
 
 def _load_weights(model: dict, folder: Path) -> dict[str, np.ndarray]:
@@ -102,7 +102,8 @@ def _fused(x: torch.Tensor, node: dict, extra: list[torch.Tensor]) -> torch.Tens
 class GraphModel:
     """A TF.js graph model: `model(nhwc_float_batch) -> first output` as a numpy array."""
 
-    def __init__(self, path: Path, device: torch.device | None = None) -> None:
+    def __init__(self, path: Path, device: torch.device | None = None,
+                 output: str | None = None) -> None:
         self.device = device or torch.device("cpu")
         spec = json.loads(path.read_text())
         self.nodes: list[dict] = spec["modelTopology"]["node"]
@@ -116,8 +117,8 @@ class GraphModel:
         self.input_name = next(n["name"] for n in self.nodes if n["op"] == "Placeholder")
         dims = next(n for n in self.nodes if n["op"] == "Placeholder")["attr"]["shape"]["shape"]
         self.input_shape = tuple(int(d["size"]) for d in dims["dim"])[1:]
-        self.output_name = next((n["name"] for n in self.nodes if n["name"] == "Identity"),
-                                self.nodes[-1]["name"])
+        self.output_name = output or next(
+            (n["name"] for n in self.nodes if n["name"] == "Identity"), self.nodes[-1]["name"])
 
     def _weight(self, name: str, depthwise: bool) -> torch.Tensor:
         key = f"{name}/{'dw' if depthwise else 'conv'}"
@@ -191,6 +192,27 @@ class GraphModel:
             return torch.clamp(args[0], 0, 6)
         if op == "Sigmoid":
             return torch.sigmoid(args[0])
+        if op == "Abs":
+            return torch.abs(args[0])
+        if op == "Square":
+            return args[0] * args[0]
+        if op == "Rsqrt":
+            return torch.rsqrt(args[0])
+        if op == "Maximum":
+            return torch.maximum(args[0], args[1])
+        if op == "Minimum":
+            return torch.minimum(args[0], args[1])
+        if op in ("Sum", "Squeeze"):
+            axes = ([int(v) for v in torch.atleast_1d(args[1]).tolist()] if op == "Sum"
+                    else _attr_ints(node, "squeeze_dims"))
+            keep = op == "Sum" and _attr_bool(node, "keep_dims")
+            if op == "Sum":
+                return args[0].sum(dim=axes, keepdim=keep)
+            return args[0].squeeze(dim=tuple(axes)) if axes else args[0].squeeze()
+        if op == "Pad":  # NHWC paddings [[n0, n1], [h0, h1], [w0, w1], [c0, c1]]
+            pads = args[1].to(torch.int64).tolist()
+            flat = [v for pair in reversed(pads) for v in pair]
+            return F.pad(args[0], flat)
         if op == "Softmax":
             return torch.softmax(args[0], dim=-1)
         raise NotImplementedError(op)

@@ -32,8 +32,24 @@ def test_native_sync_compare(client, faces):
                                                "image_b": b64(faces["biden.jpg"])})
     assert response.status_code == 200
     body = response.json()
-    assert body["same_person"] is False and body["model"] == "facenet-vggface2"
+    assert body["same_person"] is False and body["model"] == "facenet-vggface2-m32"
     assert len(body["face_a"]["landmarks"]) == 5
+
+
+def test_models_publish_the_calibration_the_scores_use(client, faces):
+    models = {m["name"]: m for m in client.get("/v1/models").json()["models"]}
+    assert set(models) == {"facenet", "facenet-m14", "arcface"}
+    assert models["facenet"]["active"] and models["facenet"]["key"] == "facenet-vggface2-m32"
+    for model in models.values():
+        points = model["calibration"]["operating_points"]
+        assert [(p["score"], p["fmr"]) for p in points] == [
+            (0.5, 1e-1), (0.6, 1e-2), (0.7, 1e-3), (0.8, 1e-4), (0.9, 1e-5)]
+        recommended = next(p for p in points if p["score"] == 0.8)
+        assert model["cosine_threshold"] == pytest.approx(recommended["cosine"], abs=1e-4)
+    # a real same-person pair scores as the published table says: above 0.8 by its cosine
+    body = client.post("/v1/compare", json={"image_a": b64(faces["obama.jpg"]),
+                                           "image_b": b64(faces["obama2.jpg"])}).json()
+    assert body["same_person"] is True and body["score"] >= 0.8
 
 
 def test_job_submitted_polled_and_finished(client, faces):

@@ -27,7 +27,7 @@ def _vectors(pipeline: FacePipeline, images: list[bytes]) -> list[np.ndarray]:
     return [np.frombuffer(r["faces"][0]["embedding"], "<f4") for r in result["images"]]
 
 
-@pytest.mark.parametrize("name", ["facenet", "arcface"])
+@pytest.mark.parametrize("name", ["facenet", "facenet-m14", "arcface"])
 def test_embedder_separates_people_at_its_threshold(name, detector, faces):
     embedder = load_embedder(name, torch.device("cpu"), get_settings().model_dir)
     pipeline = FacePipeline(detector.detect, embedder)

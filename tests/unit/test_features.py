@@ -75,3 +75,16 @@ def test_not_base64_and_foreign_blobs_are_8514():
     with pytest.raises(FaceError) as err:
         from_base64(base64.b64encode(b"X" * 2060).decode())
     assert err.value.kind is ERRORS.FEATURE_DATA
+
+
+def test_features_of_the_earlier_default_still_decode_but_never_meet_the_new_one():
+    from shared.models import FACENET_M14, model_for
+
+    assert model_for("facenet") is FACENET and model_for("facenet-m14") is FACENET_M14
+    assert FACENET.code != FACENET_M14.code
+    old = from_base64(to_base64(FACENET_M14, _unit(6)))
+    assert old.model is FACENET_M14
+    assert similarity(old, from_base64(to_base64(FACENET_M14, _unit(6)))) > 0.99
+    with pytest.raises(FaceError) as err:
+        similarity(old, from_base64(to_base64(FACENET, _unit(6))))
+    assert err.value.kind.cloudwalk_code == 8514
