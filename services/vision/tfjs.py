@@ -67,6 +67,11 @@ def _attr_bool(node: dict, key: str) -> bool:
     return bool(node.get("attr", {}).get(key, {}).get("b", False))
 
 
+def _axes(tensor: torch.Tensor) -> list[int]:
+    """A reduction's axes, given as a scalar or a list constant."""
+    return [int(v) for v in torch.atleast_1d(tensor).tolist()]
+
+
 def _same_pad(size: int, kernel: int, stride: int, dilation: int = 1) -> tuple[int, int]:
     """TensorFlow's SAME padding: the extra pixel, when odd, goes after."""
     out = -(-size // stride)
@@ -178,8 +183,7 @@ class GraphModel:
             return args[0].reshape([args[0].shape[0] if i == 0 and v == -1 else v
                                     for i, v in enumerate(shape)])
         if op == "Mean":
-            axes = [int(v) for v in torch.atleast_1d(args[1]).tolist()]
-            return args[0].mean(dim=axes, keepdim=_attr_bool(node, "keep_dims"))
+            return args[0].mean(dim=_axes(args[1]), keepdim=_attr_bool(node, "keep_dims"))
         if op in ("Add", "AddV2", "BiasAdd"):
             return args[0] + args[1]
         if op == "Mul":
@@ -202,12 +206,10 @@ class GraphModel:
             return torch.maximum(args[0], args[1])
         if op == "Minimum":
             return torch.minimum(args[0], args[1])
-        if op in ("Sum", "Squeeze"):
-            axes = ([int(v) for v in torch.atleast_1d(args[1]).tolist()] if op == "Sum"
-                    else _attr_ints(node, "squeeze_dims"))
-            keep = op == "Sum" and _attr_bool(node, "keep_dims")
-            if op == "Sum":
-                return args[0].sum(dim=axes, keepdim=keep)
+        if op == "Sum":
+            return args[0].sum(dim=_axes(args[1]), keepdim=_attr_bool(node, "keep_dims"))
+        if op == "Squeeze":
+            axes = _attr_ints(node, "squeeze_dims")
             return args[0].squeeze(dim=tuple(axes)) if axes else args[0].squeeze()
         if op == "Pad":  # NHWC paddings [[n0, n1], [h0, h1], [w0, w1], [c0, c1]]
             pads = args[1].to(torch.int64).tolist()
