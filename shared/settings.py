@@ -73,7 +73,7 @@ class Settings:
     gate_max_blur: float = field(default_factory=lambda: _float("GATE_MAX_BLUR", 0.7))
     gate_max_angle: float = field(default_factory=lambda: _float("GATE_MAX_ANGLE", 45.0))
     gate_occlusion: tuple[str, ...] = field(default_factory=lambda: _list(
-        "GATE_OCCLUSION", "left_eye=0.6,right_eye=0.6,nose=0.7,mouth=0.7"))
+        "GATE_OCCLUSION", "left_eye=0.6,right_eye=0.6,mouth=0.7"))
     gate_completeness: bool = field(default_factory=lambda: _bool("GATE_COMPLETENESS", True))
     baidu_register_gate: bool = field(
         default_factory=lambda: _bool("BAIDU_REGISTER_GATE", False))

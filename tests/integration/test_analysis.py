@@ -235,6 +235,20 @@ def test_default_gate_refuses_covered_eyes_and_covered_mouth_naming_the_region(c
     assert body["result"] == 8496 and ("nose" in body["info"] or "mouth" in body["info"]), body
 
 
+def test_a_photo_cut_below_the_lip_enrols_and_one_cut_above_the_mouth_is_cut_off(
+        client, faces, group):
+    """Completeness asks for what recognition reads: eyes, nose and the mouth's corners."""
+    image = _rgb(faces["obama.jpg"])
+    points = np.array(_largest(_analyse(client, faces["obama.jpg"], ["landmarks"]))
+                      ["landmarks"]["points68"])
+    chinless = int((points[48:60, 1].max() + points[8, 1]) / 2)  # between lower lip and chin
+    body = _enrol(client, group, _png(np.ascontiguousarray(image[:chinless])))
+    assert body["result"] == 0, body
+    mouthless = int((points[33, 1] + points[[48, 54], 1].min()) / 2)  # above the mouth corners
+    body = _enrol(client, group, _png(np.ascontiguousarray(image[:mouthless])))
+    assert body["result"] == 8496 and "cut off" in body["info"], body
+
+
 def test_quality_gate_refuses_poor_faces_with_their_codes(client, faces, group):
     image = _rgb(faces["obama.jpg"])
     points = np.array(_largest(_analyse(client, faces["obama.jpg"], ["landmarks"]))
