@@ -121,7 +121,7 @@ class Analyser:
             out["quality"] = {
                 "occlusion": quality.occlusion(ycrcb, pc, valid), "blur": blur,
                 "sharpness": sharpness, "illumination": quality.illumination(ycrcb, inside),
-                "completeness": quality.completeness(p68, face["box"], width, height),
+                "completeness": quality.completeness(p68, width, height),
                 "type": appearance.face_type(grey, inside)}
         if "glasses" in fields:
             kind, probability = appearance.glasses(grey, pc, inside)

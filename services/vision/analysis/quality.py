@@ -187,7 +187,7 @@ def illumination(ycrcb: np.ndarray, inside: np.ndarray) -> int:
     return round(float(ycrcb[..., 0][inside].mean())) if inside.any() else 0
 
 
-def completeness(points68: np.ndarray, box: list[int], width: int, height: int) -> int:
+def completeness(points68: np.ndarray, width: int, height: int) -> int:
     """1 unless the face is cut off by the photo's edge (module docstring)."""
     needed = points68[NEEDED_INSIDE]
     return int(((needed >= 0) & (needed <= [width - 1, height - 1])).all())
