@@ -46,13 +46,13 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 prepare: install
-	$(PY) -m services.ops.cli prepare
+	$(PY) -m services.cli.main prepare
 
 run: install
-	$(PY) -m services.ops.cli run
+	$(PY) -m services.cli.main run
 
 test: install-dev
-	$(PY) -m services.ops.cli prepare
+	$(PY) -m services.cli.main prepare
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 

@@ -1,5 +1,5 @@
 """The gallery at scale: synthetic 512-d unit embeddings in groups of mixed sizes, searched the
-way the service searches (services.gallery.repository.Gallery.search).
+way the service searches (services.gallery.faces.GroupFaces.search).
 
     .venv/bin/python -m bench.gallery_scale                  # 1,000,000 faces
     .venv/bin/python -m bench.gallery_scale --total 200000   # same mix, scaled down
@@ -30,9 +30,10 @@ import numpy as np
 import psycopg
 from pgvector.psycopg import register_vector
 
+from services.cli.embedded import EmbeddedPostgres
+from services.gallery.database import DEFAULT_APP, Gallery
 from services.gallery.migrate import pgvector_version
-from services.gallery.repository import DEFAULT_APP, Gallery, Group
-from services.ops.embedded import EmbeddedPostgres
+from services.gallery.records import Group
 
 DIM = 512
 # The mix for 1,000,000 faces: one very large group, several large, many small.
@@ -129,7 +130,7 @@ async def measure(gallery: Gallery, group: Group, queries: np.ndarray, clients: 
     async def client() -> None:
         for k in cursor:
             t0 = time.perf_counter()
-            matches = await gallery.search(group, queries[k], 1)
+            matches = await gallery.groups.search(group, queries[k], 1)
             latencies.append(time.perf_counter() - t0)
             top[k] = matches[0].face_id
 
@@ -152,7 +153,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
     data = {}
     load_s, loaded = 0.0, 0
     for k, size in enumerate(sizes):
-        group = await gallery.create_group(DEFAULT_APP, f"bench{k}", "", 1)
+        group = await gallery.groups.create_group(DEFAULT_APP, f"bench{k}", "", 1)
         vectors, owners, centres = identities(rng, size, args.centres)
         load_s += load(url, group.id, vectors)
         loaded += size
@@ -168,9 +169,9 @@ async def run(args: argparse.Namespace, url: str) -> None:
         conn.execute("ANALYZE faces")
     built = []
     for k in range(len(sizes)):
-        group = await gallery.group(DEFAULT_APP, f"bench{k}")
+        group = await gallery.groups.group(DEFAULT_APP, f"bench{k}")
         t0 = time.perf_counter()
-        if await gallery.ensure_index(group):
+        if await gallery.indexes.ensure_index(group):
             built.append((group.face_count, time.perf_counter() - t0))
     print(f"index build: {time.perf_counter() - started:.1f} s in all; "
           + ", ".join(f"{n:,} faces {s:.0f} s" for n, s in built))
@@ -182,7 +183,7 @@ async def run(args: argparse.Namespace, url: str) -> None:
     for k, size in enumerate(sizes):
         if k > 0 and size == sizes[k - 1]:
             continue  # one group per size is enough
-        group = await gallery.group(DEFAULT_APP, f"bench{k}")
+        group = await gallery.groups.group(DEFAULT_APP, f"bench{k}")
         vectors, owners, centres = data[k]
         picks = rng.integers(0, len(centres), size=args.queries)
         queries = _unit(centres[picks] + rng.standard_normal(

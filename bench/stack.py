@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import psycopg
 
+from services.cli.stack import Stack
 from services.gallery.apps import create_app
-from services.ops.stack import Stack
 from shared.settings import Settings
 
 

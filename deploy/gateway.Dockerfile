@@ -16,4 +16,4 @@ EXPOSE 8080
 HEALTHCHECK --interval=10s --timeout=3s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz')"
 # uvicorn finishes requests in flight on SIGTERM before it exits
-CMD ["python", "-m", "services.ops.cli", "gateway"]
+CMD ["python", "-m", "services.cli.main", "gateway"]

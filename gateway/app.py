@@ -1,6 +1,9 @@
-"""The Starlette gateway: dialect routes, health, and the dispatcher's life cycle.
+"""The Starlette gateway: the app factory, which builds every collaborator and hands it down.
 
     uvicorn gateway.app:create_app --factory
+
+Each dialect is mounted under its own prefix with its own routes and error answers:
+CloudWalk at /face, Baidu at /oauth/2.0/token and /rest/2.0/face/v2, native at /v1.
 """
 
 from __future__ import annotations
@@ -17,10 +20,13 @@ from starlette.routing import Route
 
 from gateway import observe
 from gateway.auth import Authenticator
-from gateway.dialects import baidu, cloudwalk, cloudwalk_gallery, native
+from gateway.dialects import baidu, cloudwalk, native
 from gateway.dispatch import Dispatcher
+from gateway.frame import Gateway
 from services.gallery.apps import server_key
-from services.gallery.repository import Gallery
+from services.gallery.database import Gallery
+from services.recognition.context import Recognition
+from services.recognition.ports import VisionQueue
 from shared import logs
 from shared.settings import Settings, get_settings
 
@@ -37,7 +43,7 @@ async def readyz(request: Request) -> JSONResponse:
     except Exception as exc:
         return JSONResponse({"status": "unavailable", "redis": str(exc)}, status_code=503)
     body = {"status": "ready"}
-    gallery = request.app.state.gallery
+    gallery = request.app.state.gateway.recognition.database
     if gallery is not None:
         try:
             async with gallery.pool.connection() as conn:
@@ -55,32 +61,43 @@ def _token_key(settings: Settings) -> bytes:
         return server_key(conn, "oauth-token")
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None, queue: VisionQueue | None = None,
+               auth: Authenticator | None = None) -> Starlette:
+    """The gateway. By default it talks to the workers through Celery on Redis (Dispatcher)
+    and authenticates apps from the gallery; tests may hand in another queue (the in-process
+    one, workers/inprocess.py) and authenticator."""
     settings = settings or get_settings()
     logs.configure(settings.log_level, settings.log_json)
+    gateway = Gateway(settings, Recognition(settings, queue), auth)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):
-        dispatcher = Dispatcher(settings)
-        await dispatcher.start()
+        dispatcher = None
+        if queue is None:
+            dispatcher = Dispatcher(settings)
+            await dispatcher.start()
+            gateway.recognition.queue = dispatcher
         app.state.dispatcher = dispatcher
         # Migrations run here too (under an advisory lock), so a new version's gateway brings
         # its schema with it.
-        app.state.gallery = (await Gallery.open(settings.database_url, settings.hnsw_min_faces)
-                             if settings.database_url else None)
-        app.state.auth = Authenticator(app.state.gallery, settings, _token_key(settings),
-                                       dispatcher.redis)
+        gallery = (await Gallery.open(settings.database_url, settings.hnsw_min_faces)
+                   if settings.database_url else None)
+        gateway.recognition.database = gallery
+        if auth is None:
+            gateway.auth = Authenticator(gallery and gallery.apps, settings,
+                                         _token_key(settings), dispatcher.redis)
         yield
-        if app.state.gallery:
-            await app.state.gallery.close()
-        await dispatcher.stop()
+        if gallery:
+            await gallery.close()
+        if dispatcher is not None:
+            await dispatcher.stop()
 
     app = Starlette(
         routes=[Route("/healthz", healthz), Route("/readyz", readyz),
                 Route("/metrics", observe.metrics),
-                *baidu.routes, *native.routes, *cloudwalk_gallery.routes, *cloudwalk.routes],
+                cloudwalk.mount(gateway), *baidu.routes(gateway), native.mount(gateway)],
         lifespan=lifespan,
         middleware=[Middleware(observe.Observe)],
     )
-    app.state.settings = settings
+    app.state.gateway = gateway
     return app

@@ -1,8 +1,8 @@
 """Who is calling: apps' credentials, OAuth access tokens, and per-app rate limits.
 
-- CloudWalk and native requests carry `app_id` (the app's API key, or its name as CloudWalk's
-  seed calls it) and `app_secret` headers (seed 2.1); the native API also takes
-  `Authorization: Bearer <access_token>`.
+- CloudWalk and native requests carry `app_id` (the app's API key, or its name as CloudWalk
+  face server API v1.24 calls it) and `app_secret` headers (its protocol header, 2.1); the
+  native API also takes `Authorization: Bearer <access_token>`.
 - Baidu requests carry `access_token` in the query string, from /oauth/2.0/token
   (client_credentials: client_id = API key, client_secret = secret). A token is
   `<app id>.<expiry>.<nonce>.<HMAC-SHA256>` signed with a key every gateway shares (table
@@ -22,8 +22,8 @@ import time
 
 import redis.asyncio as aioredis
 
-from services.gallery.apps import App
-from services.gallery.repository import DEFAULT_APP, Gallery
+from services.gallery.apps import App, AppLookup
+from services.gallery.database import DEFAULT_APP
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
 
@@ -33,11 +33,11 @@ TOKEN_SCOPE = "brain_all_scope facegate"  # Baidu's SDK sends tokens only when i
 
 
 class Authenticator:
-    def __init__(self, gallery: Gallery | None, settings: Settings, token_key: bytes,
+    def __init__(self, apps: AppLookup | None, settings: Settings, token_key: bytes,
                  redis: aioredis.Redis) -> None:
-        if settings.auth and gallery is None:
+        if settings.auth and apps is None:
             raise RuntimeError("FACEGATE_AUTH needs FACEGATE_DATABASE_URL (apps live there)")
-        self.gallery = gallery
+        self.apps = apps
         self.settings = settings
         self.token_key = token_key
         self.redis = redis
@@ -60,10 +60,10 @@ class Authenticator:
         return app
 
     async def _app_by_key(self, key: str) -> App | None:
-        return await self._cached(self._by_key, key, self.gallery.app_by_credential)
+        return await self._cached(self._by_key, key, self.apps.by_credential)
 
     async def _app_by_id(self, app_id: int) -> App | None:
-        return await self._cached(self._by_id, app_id, self.gallery.app_by_id)
+        return await self._cached(self._by_id, app_id, self.apps.by_id)
 
     async def by_secret(self, key: str, secret: str) -> App:
         if not key or not secret:

@@ -14,12 +14,12 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
 
 import redis.asyncio as aioredis
 from celery import states
 from celery.backends.redis import RedisBackend
 
+from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError
 from shared.logs import REQUEST_ID
 from shared.settings import Settings
@@ -40,18 +40,9 @@ class ResultReader(RedisBackend):
         return None
 
 
-@dataclass
-class JobState:
-    job_id: str
-    status: str  # queued, running, done, failed
-    op: str
-    options: dict
-    created: float
-    result: dict | None = None
-    progress: dict | None = None
-
-
 class Dispatcher:
+    """The recognition core's VisionQueue (services/recognition/ports.py) over Celery."""
+
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.celery = make_celery(settings, "facegate-gateway")

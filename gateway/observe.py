@@ -74,7 +74,9 @@ class Observe:
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")
-            label = getattr(route, "path", "unmatched")
+            # a dialect's routes are relative to its Mount: the label is the whole path
+            label = (scope.get("root_path", "") + route.path if hasattr(route, "path")
+                     else "unmatched")
             dialect = dialect_of(scope["path"])
             REQUESTS.labels(dialect, label, str(status[0])).inc()
             LATENCY.labels(dialect, label).observe(elapsed)
@@ -95,7 +97,7 @@ def record_error(request: Request, code: int) -> None:
 
 
 async def metrics(request: Request) -> Response:
-    redis = request.app.state.dispatcher.redis
+    redis = request.app.state.dispatcher.redis  # the top-level app (gateway/app.py)
     for queue in (INTERACTIVE_QUEUE, BULK_QUEUE):
         QUEUE_DEPTH.labels(queue).set(await redis.llen(queue))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -80,10 +80,3 @@ def from_base64(text: str) -> Feature:
         raise FaceError(ERRORS.FEATURE_DATA, "feature is not valid base64") from exc
     return unpack(blob)
 
-
-def similarity(a: Feature, b: Feature) -> float:
-    """The client-facing [0, 1] score of two features of the same model."""
-    if a.model.code != b.model.code:
-        raise FaceError(ERRORS.FEATURE_DATA,
-                        f"features come from different models ({a.model.key}, {b.model.key})")
-    return a.model.score(float(np.dot(a.vector, b.vector)))

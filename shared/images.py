@@ -1,4 +1,5 @@
-"""Image input rules (CloudWalk seed 2.11): formats, size limits, EXIF orientation, safe decoding.
+"""Image input rules (CloudWalk face server API v1.24, "input image rules"): formats, size
+limits, EXIF orientation, safe decoding.
 
 `probe` reads only the header, so the gateway refuses oversized or non-image input without
 decoding it; `decode` is what the worker runs. Neither trusts the declared size: a file whose

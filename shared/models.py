@@ -21,6 +21,8 @@ import bisect
 from dataclasses import dataclass
 from functools import cached_property
 
+from shared.errors import ERRORS, ErrorKind, FaceError
+
 RECOMMENDED_SCORE = 0.80
 # score -> the false-match rate it stands for, for every model
 SCORE_FMR = ((0.50, 1e-1), (0.60, 1e-2), (0.70, 1e-3), (0.80, 1e-4), (0.90, 1e-5))
@@ -124,3 +126,12 @@ def model_for(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise ValueError(f"unknown embedder {name!r}; choose one of {sorted(MODELS)}") from None
+
+
+def require_same_model(held: int, given: int, holder: str,
+                       kind: ErrorKind = ERRORS.MODEL_MISMATCH) -> None:
+    """The one model check: vectors of two models are never stored together or compared (their
+    cosines mean different things). `holder` names what holds `held` (a group, a stored face, a
+    feature); the error is 12356 / 216100 unless `kind` says otherwise (8514 for features)."""
+    if held != given:
+        raise FaceError(kind, f"{holder} holds model {held}, the face is from model {given}")

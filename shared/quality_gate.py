@@ -17,7 +17,7 @@ upright before it embeds) is not refused for it. Each refusal names what failed,
 codes: 8466 too small, 8480 too bright, 8481 too dark, 8482 blurred, 8496 occluded, turned or
 cut off. Every threshold is a setting (FACEGATE_GATE_*); FACEGATE_QUALITY_GATE=false turns it
 off; a caller may ask for it or not per request (Baidu's registration does not gate unless
-asked, gateway/dialects/baidu_faceset.py).
+asked, gateway/dialects/baidu/faceset.py).
 """
 
 from __future__ import annotations
@@ -36,10 +36,16 @@ def occlusion_limits(settings: Settings) -> dict[str, float]:
     return limits
 
 
+def is_on(settings: Settings, requested: bool | None = None) -> bool:
+    """Whether an enrolment passes the gate: the caller's choice when it made one (Baidu's
+    quality_control), else the service's setting (FACEGATE_QUALITY_GATE)."""
+    return settings.quality_gate if requested is None else requested
+
+
 def check(box: tuple[int, ...] | list[int], analysis: dict, rotation: int,
           settings: Settings) -> None:
     """The gate as the service's setting has it: enforce() unless FACEGATE_QUALITY_GATE=false."""
-    if settings.quality_gate:
+    if is_on(settings):
         enforce(box, analysis, rotation, settings)
 
 

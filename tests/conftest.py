@@ -13,9 +13,9 @@ import httpx
 import psycopg
 import pytest
 
+from services.cli.embedded import free_port
+from services.cli.stack import Stack
 from services.gallery.apps import NewApp, create_app
-from services.ops.embedded import free_port
-from services.ops.stack import Stack
 from shared.settings import Settings
 from tests.support import faces as face_files
 
@@ -94,3 +94,14 @@ def client(stack: Stack, test_app: NewApp) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.base_url, timeout=180,
                       headers=app_headers(test_app)) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """The worker's engine (real models) in the test process, for the in-process dialect tests
+    and the embedded Celery worker's."""
+    from workers.engine import Engine
+
+    engine = Engine(Settings())
+    engine.warm_up()
+    return engine

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import time
 
 import numpy as np
@@ -90,14 +89,3 @@ class Engine:
         self.analyse_batcher([AnalysisJob(blank, [face], frozenset(canonical.ANALYSIS_FIELDS))])
         return time.perf_counter() - started
 
-
-_engine: Engine | None = None
-_lock = threading.Lock()
-
-
-def get_engine(settings: Settings) -> Engine:
-    global _engine
-    with _lock:
-        if _engine is None:
-            _engine = Engine(settings)
-        return _engine

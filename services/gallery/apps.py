@@ -2,8 +2,8 @@
 
 An app has a name, an API key (public, sent with every request or exchanged for a token) and
 a secret shown once at creation. Only a salted SHA-256 of the secret is stored; comparison is
-constant-time. The synchronous functions serve the `facegate app` command and set-up; the
-gateway reads apps through the repository (`Gallery.app_by_credential`).
+constant-time. The only writer of the `apps` and `server_keys` tables: the synchronous
+functions serve the `facegate app` command and set-up; the gateway reads apps through AppLookup.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import psycopg
+from psycopg_pool import AsyncConnectionPool
 
 from shared.errors import ERRORS, FaceError
 
@@ -101,3 +102,25 @@ def server_key(conn: psycopg.Connection, name: str) -> bytes:
                  "ON CONFLICT (name) DO NOTHING", (name, secrets.token_bytes(32)))
     return bytes(conn.execute("SELECT value FROM server_keys WHERE name = %s",
                               (name,)).fetchone()[0])
+
+
+class AppLookup:
+    """The gateway's read of apps, for authentication."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    async def by_credential(self, key_or_name: str) -> App | None:
+        """The app whose API key (or, for CloudWalk's app_id, name) this is."""
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(
+                f"SELECT {APP_COLUMNS} FROM apps WHERE api_key = %s OR name = %s "
+                "ORDER BY api_key = %s DESC LIMIT 1",
+                (key_or_name, key_or_name, key_or_name))).fetchone()
+        return App(*row) if row else None
+
+    async def by_id(self, app_id: int) -> App | None:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(
+                f"SELECT {APP_COLUMNS} FROM apps WHERE id = %s", (app_id,))).fetchone()
+        return App(*row) if row else None

@@ -1,14 +1,11 @@
-"""SQL shared by the async repository (gateway) and the synchronous enrolment path (workers),
-so a statement that changes the gallery is written once."""
+"""Statements used by more than one function of the gallery's repositories."""
 
 LOCK_GROUP = ("SELECT id, name, tag, model, face_count, indexed FROM groups "
               "WHERE app_id = %s AND name = %s FOR UPDATE")
 FACE_BY_KEY = "SELECT id FROM faces WHERE group_id = %s AND request_key = %s"
-INSERT_FACE = ("INSERT INTO faces (app_id, group_id, model, embedding, box, quality, tag, "
-               "image_sha256, request_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) "
+INSERT_FACE = ("INSERT INTO faces (app_id, group_id, user_id, model, embedding, box, quality, "
+               "tag, image_sha256, request_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
                "RETURNING id")
-INSERT_USER_FACE = ("INSERT INTO faces (app_id, group_id, user_id, model, embedding, box, "
-                    "quality, tag, image_sha256) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)")
 COPY_USER_FACES = ("INSERT INTO faces (app_id, group_id, user_id, model, embedding, box, quality, "
                    "tag, image_sha256) SELECT app_id, %s, user_id, model, embedding, box, "
                    "quality, tag, image_sha256 FROM faces WHERE group_id = %s AND user_id = %s")

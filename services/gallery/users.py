@@ -1,72 +1,47 @@
 """Baidu's users: a user (uid, user_info) belongs to one or more groups and owns faces there.
 
-A face row is per group (so a search reads one group and its index); a user in two groups has
-a copy of each face in each. Part of the Gallery repository (mixed into it); every method is
-one transaction, so a failed call leaves nothing half-written.
+The only writer of the `users` and `group_users` tables; faces and groups change through
+faces.py's functions, inside this repository's transactions. A face row is per group (so a
+search reads one group and its index); a user in two groups has a copy of each face in each.
+Every method is one transaction, so a failed call leaves nothing half-written.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass, field
 from dataclasses import replace as replace_fields
 
 import numpy as np
+from psycopg_pool import AsyncConnectionPool
 
-from services.gallery import sql
+from services.gallery import faces
+from services.gallery.faces import GroupFaces
+from services.gallery.records import Group, UserEntry, UserMatch
 from shared.errors import ERRORS, FaceError
+from shared.models import require_same_model
 
 # How many faces a search reads per group to rank users: a user has several faces, and the
 # best faces may all be one person's.
 FACES_PER_USER_SEARCH = 5
 
 
-@dataclass
-class UserMatch:
-    group: str
-    uid: str
-    user_info: str
-    cosines: list[float] = field(default_factory=list)
-
-
-@dataclass
-class UserEntry:
-    uid: str
-    user_info: str
-    group: str
-
-
 class BaiduUsers:
-    """Mixed into services.gallery.repository.Gallery (self.pool, self._lock_group, ...)."""
+    def __init__(self, pool: AsyncConnectionPool, groups: GroupFaces) -> None:
+        self.pool = pool
+        self.groups = groups
 
     async def _user_id(self, conn, app: int, uid: str) -> int | None:
         row = await (await conn.execute(
             "SELECT id FROM users WHERE app_id = %s AND uid = %s", (app, uid))).fetchone()
         return row[0] if row else None
 
-    async def _open_group(self, conn, app: int, name: str, model: int):
-        """The group, created on first use as Baidu does, locked; its model must match."""
-        await conn.execute("INSERT INTO groups (app_id, name, model) VALUES (%s, %s, %s) "
-                           "ON CONFLICT (app_id, name) DO NOTHING", (app, name, model))
-        group = await self._lock_group(conn, app, name)
-        if group.model != model:
-            raise FaceError(ERRORS.MODEL_MISMATCH,
-                            f"group {name} holds model {group.model}, face is {model}")
-        return group
-
-    async def _drop_user_faces(self, conn, group_id: int, user_id: int) -> int:
-        cur = await conn.execute("DELETE FROM faces WHERE group_id = %s AND user_id = %s",
-                                 (group_id, user_id))
-        if cur.rowcount:
-            await conn.execute(sql.COUNT_UP, (-cur.rowcount, group_id))
-        return cur.rowcount
-
     async def add_user_face(self, app: int, uid: str, user_info: str, groups: list[str],
                             vector: np.ndarray, model: int, box: list[int], quality: float,
-                            sha256: bytes, replace: bool, must_exist: bool = False) -> list:
+                            sha256: bytes, replace: bool, must_exist: bool = False
+                            ) -> list[Group]:
         """Register a face for a user in each group (user/add; user/update with must_exist).
         replace: the user's earlier faces in those groups go. Returns the groups touched, with
-        their face counts after the write (for index_soon)."""
+        their face counts after the write (for index maintenance)."""
         touched = []
         async with self.pool.connection() as conn, conn.transaction():
             user_id = await self._user_id(conn, app, uid)
@@ -81,20 +56,16 @@ class BaiduUsers:
                 "ON CONFLICT (app_id, uid) DO UPDATE SET user_info = EXCLUDED.user_info, "
                 "updated_at = now() RETURNING id", (app, uid, user_info))).fetchone())[0]
             for name in groups:
-                group = await self._open_group(conn, app, name, model)
+                group = await faces.open_group(conn, app, name, model)
                 await conn.execute("INSERT INTO group_users (group_id, user_id) VALUES (%s, %s) "
                                    "ON CONFLICT DO NOTHING", (group.id, user_id))
                 dropped = 0
                 if replace:
-                    dropped = await self._drop_user_faces(conn, group.id, user_id)
-                elif await (await conn.execute(
-                        "SELECT 1 FROM faces WHERE group_id = %s AND user_id = %s "
-                        "AND image_sha256 = %s", (group.id, user_id, sha256))).fetchone():
+                    dropped = await faces.delete_user_faces(conn, group.id, user_id)
+                elif await faces.user_has_image(conn, group.id, user_id, sha256):
                     raise FaceError(ERRORS.IMAGE_EXISTS, f"user {uid} in group {name}")
-                await conn.execute(sql.INSERT_USER_FACE, (
-                    app, group.id, user_id, model, np.asarray(vector, np.float32), box,
-                    quality, uid, sha256))
-                await conn.execute(sql.COUNT_UP, (1, group.id))
+                await faces.insert_face(conn, app, group, vector, model, box, quality, uid,
+                                        sha256, user_id=user_id)
                 touched.append(replace_fields(group, face_count=group.face_count - dropped + 1))
         return touched
 
@@ -109,7 +80,7 @@ class BaiduUsers:
         return user_id, rows
 
     async def _leave_group(self, conn, group_id: int, user_id: int) -> None:
-        await self._drop_user_faces(conn, group_id, user_id)
+        await faces.delete_user_faces(conn, group_id, user_id)
         await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
                            (group_id, user_id))
 
@@ -135,16 +106,9 @@ class BaiduUsers:
             raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid}")
         return [UserEntry(*row) for row in rows]
 
-    async def group_names(self, app: int, start: int, num: int) -> list[str]:
-        async with self.pool.connection() as conn:
-            rows = await (await conn.execute(
-                "SELECT name FROM groups WHERE app_id = %s ORDER BY id OFFSET %s LIMIT %s",
-                (app, start, num))).fetchall()
-        return [row[0] for row in rows]
-
     async def group_users(self, app: int, group: str, start: int, num: int
                           ) -> list[tuple[str, str]]:
-        found = await self.group(app, group)  # 216618 when there is no such group
+        found = await self.groups.group(app, group)  # 216618 when there is no such group
         async with self.pool.connection() as conn:
             rows = await (await conn.execute(
                 "SELECT u.uid, u.user_info FROM group_users gu JOIN users u ON u.id = gu.user_id "
@@ -152,26 +116,25 @@ class BaiduUsers:
                 (found.id, start, num))).fetchall()
         return [(row[0], row[1]) for row in rows]
 
-    async def copy_user(self, app: int, uid: str, source: str, targets: list[str]) -> list:
+    async def copy_user(self, app: int, uid: str, source: str, targets: list[str]
+                        ) -> list[Group]:
         touched = []
         async with self.pool.connection() as conn, conn.transaction():
             user_id = await self._user_id(conn, app, uid)
-            src = await self._lock_group(conn, app, source)
+            src = await faces.lock_group(conn, app, source)
             if user_id is None or not await (await conn.execute(
                     "SELECT 1 FROM group_users WHERE group_id = %s AND user_id = %s",
                     (src.id, user_id))).fetchone():
                 raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in group {source}")
             for name in targets:
-                group = await self._open_group(conn, app, name, src.model)
+                group = await faces.open_group(conn, app, name, src.model)
                 cur = await conn.execute("INSERT INTO group_users (group_id, user_id) "
                                          "VALUES (%s, %s) ON CONFLICT DO NOTHING",
                                          (group.id, user_id))
                 if not cur.rowcount:
                     raise FaceError(ERRORS.USER_IN_GROUP, f"user {uid} is in group {name}")
-                copied = await conn.execute(sql.COPY_USER_FACES, (group.id, src.id, user_id))
-                await conn.execute(sql.COUNT_UP, (copied.rowcount, group.id))
-                touched.append(replace_fields(group,
-                                              face_count=group.face_count + copied.rowcount))
+                copied = await faces.copy_user_faces(conn, group.id, src.id, user_id)
+                touched.append(replace_fields(group, face_count=group.face_count + copied))
         return touched
 
     async def remove_user_from_groups(self, app: int, uid: str, groups: list[str]) -> None:
@@ -192,7 +155,7 @@ class BaiduUsers:
         searchable = []
         for name in groups:
             try:
-                searchable.append(await self.searchable_group(app, name, model))
+                searchable.append(await self.groups.searchable_group(app, name, model))
             except FaceError as exc:
                 if exc.kind not in (ERRORS.GROUP_NOT_FOUND, ERRORS.GROUP_EMPTY):
                     raise
@@ -200,7 +163,8 @@ class BaiduUsers:
             raise FaceError(ERRORS.GROUP_EMPTY, ",".join(groups))
         by_user: dict[tuple[str, int], list[float]] = defaultdict(list)
         for group in searchable:
-            for match in await self.search(group, vector, user_top * FACES_PER_USER_SEARCH):
+            for match in await self.groups.search(group, vector,
+                                                  user_top * FACES_PER_USER_SEARCH):
                 if match.user_id is not None:
                     by_user[(group.name, match.user_id)].append(match.cosine)
         ranked = sorted(by_user.items(), key=lambda kv: -max(kv[1]))[:user_top]
@@ -226,6 +190,6 @@ class BaiduUsers:
                 (query, app, uid, groups, query, top))).fetchall()
         if not rows:
             raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in {','.join(groups)}")
-        if any(row[1] != model for row in rows):
-            raise FaceError(ERRORS.MODEL_MISMATCH, "the user's faces come from another model")
+        for _, held in rows:
+            require_same_model(held, model, f"user {uid}'s face")
         return [float(row[0]) for row in rows]

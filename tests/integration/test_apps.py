@@ -11,7 +11,7 @@ import httpx
 
 def _cli(stack, *args: str) -> subprocess.CompletedProcess:
     env = {**os.environ, "FACEGATE_DATABASE_URL": stack.database_url}
-    return subprocess.run([sys.executable, "-m", "services.ops.cli", "app", *args], env=env,
+    return subprocess.run([sys.executable, "-m", "services.cli.main", "app", *args], env=env,
                           capture_output=True, text=True, timeout=60)
 
 

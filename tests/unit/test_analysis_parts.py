@@ -9,7 +9,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gateway.usecases import analysis_fields
+from gateway.dialects.cloudwalk.codes import cloudwalk_code
+from services.recognition.vision import analysis_fields
 from services.vision.analysis.landmarks import baidu_landmark4, baidu_landmark72
 from services.vision.tfjs import GraphModel, _same_pad
 from shared.errors import FaceError
@@ -136,7 +137,7 @@ def _analysis(**overrides) -> dict:
 def test_quality_gate_refuses_with_the_matching_code(box, analysis, rotation, code):
     with pytest.raises(FaceError) as caught:
         check(box, analysis, rotation, Settings())
-    assert caught.value.kind.cloudwalk_code == code
+    assert cloudwalk_code(caught.value.kind) == code
 
 
 def test_quality_gate_passes_good_and_sideways_faces_and_can_be_off(monkeypatch):

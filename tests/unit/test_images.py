@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from gateway.dialects.cloudwalk.codes import cloudwalk_code
 from shared.errors import ERRORS, FaceError
 from shared.images import b64decode, decode, probe
 
@@ -19,7 +20,7 @@ def _encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
 def _code(data: bytes, fn=probe) -> int:
     with pytest.raises(FaceError) as err:
         fn(data)
-    return err.value.kind.cloudwalk_code
+    return cloudwalk_code(err.value.kind)
 
 
 def test_jpg_png_bmp_are_accepted_and_gif_is_not():

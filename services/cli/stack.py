@@ -16,15 +16,15 @@ from pathlib import Path
 
 import httpx
 
-from services.ops.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
-from services.ops.processes import die_with_parent
+from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
+from services.cli.processes import die_with_parent
 from shared.settings import Settings, worker_threads
 from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, make_celery
 
 ROOT = Path(__file__).resolve().parents[2]
 def worker_args(settings: Settings, concurrency: int | None = None) -> list[str]:
     """python arguments for one Celery worker on both queues (thread pool: see workers/)."""
-    return ["-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "threads",
+    return ["-m", "celery", "-A", "workers.main", "worker", "--pool", "threads",
             "--concurrency", str(concurrency or worker_threads(settings)),
             "-Q", f"{INTERACTIVE_QUEUE},{BULK_QUEUE}", "--loglevel", settings.log_level]
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import redis
 
-from services.ops.processes import die_with_parent
+from services.cli.processes import die_with_parent
 
 
 def free_port() -> int:

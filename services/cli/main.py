@@ -42,7 +42,7 @@ def _migrate() -> None:
 
 
 def _index() -> None:
-    from services.gallery.enrol import index_large_groups
+    from services.gallery.indexes import index_large_groups
 
     settings = get_settings()
     built = index_large_groups(settings.database_url, settings.hnsw_min_faces)
@@ -101,7 +101,7 @@ def dev_app(database_url: str, data_dir) -> dict:
 
 
 def _run() -> None:
-    from services.ops.stack import Stack
+    from services.cli.stack import Stack
 
     settings = get_settings()
     _prepare()
@@ -144,13 +144,13 @@ def _run() -> None:
 
 
 def _worker() -> None:
-    from services.ops.stack import worker_args
+    from services.cli.stack import worker_args
 
     os.execv(sys.executable, [sys.executable, *worker_args(get_settings())])
 
 
 def _gateway() -> None:
-    from services.ops.stack import gateway_args
+    from services.cli.stack import gateway_args
 
     settings = get_settings()
     os.execv(sys.executable, [sys.executable, *gateway_args(settings, settings.port)])

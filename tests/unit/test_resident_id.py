@@ -2,8 +2,9 @@
 
 import pytest
 
+from gateway.dialects.baidu.codes import baidu_code
 from shared.errors import FaceError
-from shared.idcard import check_digit, validate_id_number, validate_name
+from shared.resident_id import check_digit, validate_id_number, validate_name
 
 
 def test_check_digit_follows_iso_7064_mod_11_2():
@@ -23,7 +24,7 @@ def test_check_digit_follows_iso_7064_mod_11_2():
 def test_bad_numbers_are_refused(number):
     with pytest.raises(FaceError) as caught:
         validate_id_number(number)
-    assert caught.value.kind.baidu_code == 216100
+    assert baidu_code(caught.value.kind) == 216100
 
 
 def test_names():

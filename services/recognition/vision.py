@@ -1,9 +1,9 @@
-"""The canonical operations every dialect is built from.
+"""The vision operations: what crosses the queue to a worker, and what comes back.
 
-Each operation has a `plan` (images and options -> the vision request that crosses the queue)
-and a `finish` (the worker's result -> a canonical result). Keeping the two apart is what lets
-the same operation run synchronously or as a job polled later: a job stores its op name and
-options, and `finish` runs when the result is read.
+Each operation has a `plan` (images and options -> the vision request, shared.canonical) and a
+`finish` (the worker's result -> a canonical result), and says how many images it takes.
+Keeping plan and finish apart is what lets the same operation run synchronously or as a job
+polled later: a job stores its op name and options, and `finish` runs when the result is read.
 """
 
 from __future__ import annotations
@@ -12,17 +12,14 @@ import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
-
-from gateway.dispatch import Dispatcher
+from services.recognition.ports import VisionQueue
+from services.recognition.scoring import cosine_score
 from shared import canonical
 from shared.canonical import Face, ImageFaces
 from shared.errors import ERRORS, FaceError
-from shared.features import Feature, from_base64, similarity
+from shared.features import Feature
 from shared.models import BY_CODE, ModelSpec
 from shared.quality_gate import GATE_FIELDS
-from shared.quality_gate import enforce as enforce_gate
-from shared.settings import get_settings
 
 
 @dataclass
@@ -85,13 +82,10 @@ def _model(result: dict) -> ModelSpec:
     return BY_CODE[result["model"]]
 
 
-def _cosine_score(model: ModelSpec, a: np.ndarray, b: np.ndarray) -> float:
-    return model.score(float(np.dot(a, b)))
-
-
 @dataclass(frozen=True)
 class Operation:
-    name: str
+    name: str  # stored in job records: renaming one orphans the jobs in flight
+    images: int  # how many images it takes (the extra ones of `features` are its own)
     plan: Callable[[list[bytes], dict], dict]
     finish: Callable[[dict, dict], object]
 
@@ -117,25 +111,15 @@ def _finish_feature(result: dict, options: dict) -> FeatureResult:
     return FeatureResult(_model(result), face, rotation)
 
 
-def _gated(options: dict) -> bool:
-    """Whether this enrolment passes the quality gate: the caller's choice (`gate` option, e.g.
-    Baidu's quality_control), else the service's setting."""
-    gate = options.get("gate")
-    return get_settings().quality_gate if gate is None else bool(gate)
+def enrol_spec(image: bytes, gate: bool) -> dict:
+    """One image's request for the gallery: its largest face embedded, upright, and with the
+    quality gate on its quality and pose too (the gate itself runs in enrolment.accept)."""
+    return canonical.image_spec(image, canonical.LARGEST, rotate=True, embed=True,
+                                analyse=GATE_FIELDS if gate else ())
 
 
 def _plan_enrol(images: list[bytes], options: dict) -> dict:
-    """A feature for the gallery: with the quality gate on, the face's quality and pose too."""
-    analyse = GATE_FIELDS if _gated(options) else ()
-    return {"images": [canonical.image_spec(images[0], canonical.LARGEST, rotate=True,
-                                            embed=True, analyse=analyse)]}
-
-
-def _finish_enrol(result: dict, options: dict) -> FeatureResult:
-    face, rotation = _largest(result, 0)
-    if _gated(options):
-        enforce_gate(face.box, face.analysis, rotation, get_settings())
-    return FeatureResult(_model(result), face, rotation)
+    return {"images": [enrol_spec(images[0], bool(options["gate"]))]}
 
 
 def _plan_analyse(images: list[bytes], options: dict) -> dict:
@@ -200,7 +184,7 @@ def _finish_compare(result: dict, options: dict) -> CompareResult:
     a, _ = _largest(result, 0, "image A")
     b, _ = _largest(result, 1, "image B")
     model = _model(result)
-    return CompareResult(_cosine_score(model, a.embedding, b.embedding), model, a, b)
+    return CompareResult(cosine_score(model, a.embedding, b.embedding), model, a, b)
 
 
 def _plan_compare_many(images: list[bytes], options: dict) -> dict:
@@ -215,7 +199,7 @@ def _finish_compare_many(result: dict, options: dict) -> CompareManyResult:
     if not image_b.faces:
         raise FaceError(ERRORS.NO_FACE, "no face in image B")
     model = _model(result)
-    scored = [(face, _cosine_score(model, a.embedding, face.embedding)) for face in image_b.faces]
+    scored = [(face, cosine_score(model, a.embedding, face.embedding)) for face in image_b.faces]
     best = max(score for _, score in scored)
     return CompareManyResult(best, model, a, scored)
 
@@ -232,17 +216,18 @@ def _finish_embed_all(result: dict, options: dict) -> tuple[ModelSpec, ImageFace
     return _model(result), image
 
 
-DETECT = Operation("detect", _plan_detect, _finish_detect)
-EMBED_ALL = Operation("embed_all", _plan_embed_all, _finish_embed_all)
-FEATURE = Operation("feature", _plan_feature, _finish_feature)
-ENROL = Operation("enrol", _plan_enrol, _finish_enrol)
-ANALYSE = Operation("analyse", _plan_analyse, _finish_analyse)
-REMOVE_MESH = Operation("remove_mesh", _plan_remove_mesh, _finish_remove_mesh)
-FEATURES = Operation("features", _plan_features, _finish_features)
-COMPARE = Operation("compare", _plan_compare, _finish_compare)
-COMPARE_MANY = Operation("compare_many", _plan_compare_many, _finish_compare_many)
-OPERATIONS = {op.name: op for op in (DETECT, FEATURE, COMPARE, COMPARE_MANY, ANALYSE)}
-IMAGE_COUNT = {"detect": 1, "feature": 1, "compare": 2, "compare_many": 2, "analyse": 1}
+DETECT = Operation("detect", 1, _plan_detect, _finish_detect)
+EMBED_EVERY_FACE = Operation("embed_all", 1, _plan_embed_all, _finish_embed_all)
+EMBED_LARGEST_FACE = Operation("feature", 1, _plan_feature, _finish_feature)
+ENROL = Operation("enrol", 1, _plan_enrol, _finish_feature)
+ANALYSE = Operation("analyse", 1, _plan_analyse, _finish_analyse)
+REMOVE_MESH = Operation("remove_mesh", 1, _plan_remove_mesh, _finish_remove_mesh)
+EMBED_EACH_IMAGE = Operation("features", 1, _plan_features, _finish_features)
+COMPARE = Operation("compare", 2, _plan_compare, _finish_compare)
+COMPARE_MANY = Operation("compare_many", 2, _plan_compare_many, _finish_compare_many)
+# What a client may run as a job (POST /v1/jobs, or "async": true)
+JOB_OPERATIONS = {op.name: op for op in (DETECT, EMBED_LARGEST_FACE, COMPARE, COMPARE_MANY,
+                                         ANALYSE)}
 
 
 def analysis_fields(raw: str) -> list[str]:
@@ -263,18 +248,13 @@ def analysis_fields(raw: str) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-async def run(dispatcher: Dispatcher, op: Operation, images: list[bytes],
+async def run(queue: VisionQueue, op: Operation, images: list[bytes],
               options: dict | None = None):
     options = options or {}
-    return op.finish(await dispatcher.call(op.plan(images, options)), options)
+    return op.finish(await queue.call(op.plan(images, options)), options)
 
 
-async def submit(dispatcher: Dispatcher, op: Operation, images: list[bytes],
+async def submit(queue: VisionQueue, op: Operation, images: list[bytes],
                  options: dict | None = None) -> str:
     options = options or {}
-    return await dispatcher.submit_job(op.name, options, op.plan(images, options))
-
-
-def similarity_by_feature(feature_a: str, feature_b: str) -> float:
-    """No queue hop: two stored features compare in microseconds in the gateway."""
-    return similarity(from_base64(feature_a), from_base64(feature_b))
+    return await queue.submit_job(op.name, options, op.plan(images, options))

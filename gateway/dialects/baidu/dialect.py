@@ -1,0 +1,156 @@
+"""Baidu's frame (Baidu face API v2, as its PHP SDK 2.2.2 calls it): `access_token` in the
+query string (from /oauth/2.0/token), form-encoded parameters, and every answer HTTP 200 with
+`log_id`; success adds `result_num` / `result`, failure `error_code` / `error_msg`. Similarity
+scores are on Baidu's 0-100 scale (the core's score x 100: 80 is the recommended same-person
+threshold, as Baidu recommends). Also the parameter readers and face rendering the endpoints
+share."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.dialects.baidu.codes import baidu_code, baidu_message
+from gateway.frame import Gateway
+from gateway.inputs import image_input
+from gateway.params import Params, text
+from shared.canonical import Face
+from shared.errors import ERRORS, ErrorKind, FaceError
+from shared.settings import Settings
+
+# Baidu's face_fields -> our analysis fields
+FACE_FIELDS = {"age": "age", "beauty": "beauty", "expression": "expression",
+               "faceshape": "face_shape", "gender": "gender", "glasses": "glasses",
+               "landmark": "landmarks", "qualities": "quality", "faceliveness": "liveness"}
+_GROUP = re.compile(r"^[A-Za-z0-9_]{1,48}$")
+_UID = re.compile(r"^[A-Za-z0-9_]{1,128}$")
+
+
+def log_id(request: Request) -> int:
+    """Baidu's log_id is the request id (observe.py makes it a 63-bit number) when it is one,
+    so a client's log_id finds the gateway's and the worker's log lines."""
+    request_id = getattr(request.state, "request_id", "")
+    if request_id.isdigit() and int(request_id) < 2**63:
+        return int(request_id)
+    return secrets.randbits(63)
+
+
+class Baidu:
+    name = "baidu"
+
+    async def authenticate(self, gateway: Gateway, request: Request) -> int:
+        request.state.log_id = log_id(request)
+        return await gateway.auth.app_for_token(request.query_params.get("access_token", ""))
+
+    def success(self, request: Request, answer: dict) -> JSONResponse:
+        return JSONResponse({"log_id": request.state.log_id, **answer})
+
+    def failure(self, request: Request, exc: FaceError) -> JSONResponse:
+        message = baidu_message(exc.kind)
+        return JSONResponse({"error_code": baidu_code(exc.kind),
+                             "error_msg": f"{message}: {exc.detail}" if exc.detail else message,
+                             "log_id": getattr(request.state, "log_id", None) or log_id(request)})
+
+    def code(self, kind: ErrorKind) -> int:
+        return baidu_code(kind)
+
+
+# parameters -------------------------------------------------------------------------------
+def required(params: Params, name: str) -> str:
+    value = text(params, name, required=False)
+    if not value:
+        raise FaceError(ERRORS.PARAM_MISSING, name)
+    return value
+
+
+def group_list(params: Params, name: str = "group_id") -> list[str]:
+    groups = [g.strip() for g in required(params, name).split(",") if g.strip()]
+    if not groups or not all(_GROUP.match(g) for g in groups):
+        raise FaceError(ERRORS.PARAM_INVALID,
+                        f"{name}: letters, digits and _ only, at most 48 each, comma-separated")
+    if len(",".join(groups).encode()) > 128 * 8:
+        raise FaceError(ERRORS.PARAM_TOO_LONG, name)
+    return list(dict.fromkeys(groups))
+
+
+def uid_param(params: Params) -> str:
+    uid = required(params, "uid")
+    if not _UID.match(uid):
+        raise FaceError(ERRORS.PARAM_INVALID, "uid: letters, digits and _ only, at most 128")
+    return uid
+
+
+def user_info_param(params: Params) -> str:
+    info = required(params, "user_info")
+    if len(info.encode()) > 256:
+        raise FaceError(ERRORS.PARAM_INVALID, "user_info is over 256 bytes")
+    return info
+
+
+async def image_param(settings: Settings, params: Params, name: str = "image") -> bytes:
+    if not params.get(name):
+        raise FaceError(ERRORS.PARAM_MISSING, name)
+    return await image_input(params, name, "", settings)
+
+
+def field_list(params: Params, name: str, allowed: set[str]) -> list[str]:
+    raw = text(params, name, required=False) or ""
+    names = [f.strip() for f in raw.split(",") if f.strip()]
+    unknown = [f for f in names if f not in allowed]
+    if unknown:
+        raise FaceError(ERRORS.PARAM_INVALID, f"{name}: unknown {','.join(unknown)}")
+    return names
+
+
+def baidu_score(score: float) -> float:
+    """The core's [0, 1] score on Baidu's 0-100 scale."""
+    return round(100.0 * score, 4)
+
+
+# face rendering ---------------------------------------------------------------------------
+def _points(points) -> list[dict]:
+    return [{"x": round(float(x), 2), "y": round(float(y), 2)} for x, y in points]
+
+
+def qualities(analysis: dict) -> dict:
+    quality = analysis["quality"]
+    return {"occlusion": quality["occlusion"], "blur": quality["blur"],
+            "illumination": quality["illumination"], "completeness": quality["completeness"],
+            "type": quality["type"]}
+
+
+def face_result(face: Face, wanted: list[str]) -> dict:
+    """One face as Baidu's detect / faceverify describe it."""
+    x, y, w, h = face.box
+    a = face.analysis
+    pose = a.get("pose", {})
+    out = {"location": {"left": x, "top": y, "width": w, "height": h},
+           "face_probability": round(face.prob, 6),
+           "rotation_angle": pose.get("rotation_angle", 0), "yaw": pose.get("yaw", 0.0),
+           "pitch": pose.get("pitch", 0.0), "roll": pose.get("roll", 0.0)}
+    if "age" in wanted:
+        out["age"] = a["age"]
+    if "beauty" in wanted:
+        out["beauty"] = a["beauty"]
+    if "expression" in wanted:
+        out["expression"] = a["expression"]["value"]
+        out["expression_probability"] = a["expression"]["probability"]
+    if "faceshape" in wanted:
+        out["faceshape"] = [{"type": k, "probability": v} for k, v in a["face_shape"].items()]
+    if "gender" in wanted:
+        out["gender"] = a["gender"]["value"]
+        out["gender_probability"] = a["gender"]["probability"]
+    if "glasses" in wanted:
+        out["glasses"] = a["glasses"]["value"]
+        out["glasses_probability"] = a["glasses"]["probability"]
+    if "landmark" in wanted:
+        out["landmark"] = _points(a["landmarks"]["points4"])
+        out["landmark72"] = _points(a["landmarks"]["points72"])
+    if "qualities" in wanted:
+        out["qualities"] = qualities(a)
+    if "faceliveness" in wanted:
+        out["faceliveness"] = a["liveness"]["score"]
+    return out

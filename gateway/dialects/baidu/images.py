@@ -1,0 +1,174 @@
+"""Baidu face API v2's image-only calls: detect, match, faceverify and person/verify."""
+
+from __future__ import annotations
+
+import json
+
+from starlette.requests import Request
+
+from gateway.dialects.baidu.dialect import (
+    FACE_FIELDS,
+    baidu_score,
+    face_result,
+    field_list,
+    image_param,
+    qualities,
+    required,
+)
+from gateway.inputs import image_input
+from gateway.params import Params, integer, text
+from services.recognition import vision
+from services.recognition.context import Recognition
+from services.recognition.scoring import cosine_score, stored_score
+from shared.errors import ERRORS, FaceError
+from shared.quality_gate import occlusion_limits
+from shared.resident_id import validate_id_number, validate_name
+
+
+async def _analyse(ctx: Recognition, image: bytes, wanted: list[str], max_faces: int):
+    fields = ["pose", *[FACE_FIELDS[f] for f in wanted]]
+    return await vision.run(ctx.queue, vision.ANALYSE, [image],
+                            {"fields": list(dict.fromkeys(fields)), "max_faces": max_faces})
+
+
+async def detect(ctx: Recognition, request: Request, params: Params) -> dict:
+    image = await image_param(ctx.settings, params)
+    max_faces = integer(params, "max_face_num", 1, high=10)
+    wanted = field_list(params, "face_fields", set(FACE_FIELDS) - {"faceliveness"})
+    result = await _analyse(ctx, image, wanted, max_faces)
+    faces = [face_result(face, wanted) for face in result.image.faces]
+    return {"result_num": len(faces), "result": faces}
+
+
+async def faceverify(ctx: Recognition, request: Request, params: Params) -> dict:
+    image = await image_param(ctx.settings, params)
+    max_faces = integer(params, "max_face_num", 1, high=10)
+    wanted = field_list(params, "face_fields", {"qualities", "faceliveness"})
+    result = await _analyse(ctx, image, wanted, max_faces)
+    if not result.image.faces:
+        raise FaceError(ERRORS.NO_FACE)
+    faces = [face_result(face, wanted) for face in result.image.faces]
+    return {"result_num": len(faces), "result": faces}
+
+
+def _split_images(raw: str) -> list[str]:
+    return [part for part in raw.split(",") if part.strip()]
+
+
+async def match(ctx: Recognition, request: Request, params: Params) -> dict:
+    raw = required(params, "images")
+    encoded = _split_images(raw)
+    if len(encoded) < 2:
+        raise FaceError(ERRORS.NOT_ENOUGH_IMAGES, "at least 2 images, comma-separated")
+    if len(encoded) > 10:
+        raise FaceError(ERRORS.PARAM_TOO_LONG, "at most 10 images")
+    images = [await image_input({"image": part}, "image", "", ctx.settings) for part in encoded]
+    ext = field_list(params, "ext_fields", {"qualities"})
+    liveness = [part.strip() == "faceliveness"
+                for part in (text(params, "image_liveness", required=False) or "").split(",")]
+    types = [t.strip() for t in (text(params, "types", required=False) or "").split(",")]
+    fields = (["quality"] if ext else []) + (["liveness"] if any(liveness) else [])
+    # type 12: a small ID photo with a watermark mesh: the mesh goes before the face is read
+    clean = [i < len(types) and types[i] == "12" for i in range(len(images))]
+    model, features = await vision.run(ctx.queue, vision.EMBED_EACH_IMAGE, images,
+                                       {"fields": fields, "clean": clean})
+    for index, feature in enumerate(features):
+        if feature.error is not None:
+            raise FaceError(feature.error.kind, f"image {index}: {feature.error.detail}"
+                            if feature.error.detail else f"image {index}")
+    pairs = []
+    for i in range(len(features)):
+        for j in range(i + 1, len(features)):
+            score = cosine_score(model, features[i].face.embedding, features[j].face.embedding)
+            pairs.append({"index_i": i, "index_j": j, "score": baidu_score(score)})
+    body = {"result_num": len(pairs), "result": pairs}
+    info = {}
+    if ext:
+        info["qualities"] = [qualities(f.face.analysis) for f in features]
+    if any(liveness):
+        info["faceliveness"] = ",".join(
+            str(f.face.analysis["liveness"]["score"]) if i < len(liveness) and liveness[i]
+            else "" for i, f in enumerate(features))
+    if info:
+        body["ext_info"] = [info]
+    return body
+
+
+def _conf(params: Params, name: str) -> dict:
+    raw = text(params, name, required=False)
+    if not raw:
+        return {}
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise FaceError(ERRORS.PARAM_INVALID, f"{name} is not JSON") from None
+    if not isinstance(value, dict):
+        raise FaceError(ERRORS.PARAM_INVALID, f"{name} must be a JSON object")
+    return value
+
+
+def _check_quality(ctx: Recognition, params: Params, quality: dict) -> None:
+    """person/verify's quality=use: the client's quality_conf, else the enrolment gate's
+    thresholds (Baidu's by default)."""
+    settings = ctx.settings
+    limits = {**occlusion_limits(settings), "blur": settings.gate_max_blur,
+              "illumination": settings.gate_min_illumination, **_conf(params, "quality_conf")}
+    for region, value in quality["occlusion"].items():
+        if value > float(limits.get(region, 1.0)):
+            raise FaceError(ERRORS.IMAGE_QUALITY, f"{region} occluded ({value:.2f})")
+    if quality["blur"] > float(limits["blur"]):
+        raise FaceError(ERRORS.FACE_BLURRED, f"blur {quality['blur']:.2f}")
+    if quality["illumination"] < float(limits["illumination"]):
+        raise FaceError(ERRORS.FACE_TOO_DARK, f"illumination {quality['illumination']}")
+
+
+async def person_verify(ctx: Recognition, request: Request, params: Params) -> dict:
+    """No police database here: the photo is compared with the identity photo an operator
+    registered for this ID number (POST /v1/identities). `result` is the similarity in [0, 1]
+    (0.8 recommended, as Baidu's)."""
+    number = validate_id_number(required(params, "id_card_number"))
+    name = validate_name(required(params, "name"))
+    image = await image_param(ctx.settings, params)
+    check_quality = text(params, "quality", required=False) == "use"
+    check_live = text(params, "faceliveness", required=False) == "use"
+    ext = field_list(params, "ext_fields", {"qualities", "faceliveness"})
+    identity = await ctx.gallery.identities.get(request.state.app_id, number)
+    if identity.name != name:
+        raise FaceError(ERRORS.PARAM_INVALID, "name does not match the id_card_number")
+    fields = []
+    if check_quality or "qualities" in ext:
+        fields.append("quality")
+    if check_live or "faceliveness" in ext:
+        fields.append("liveness")
+    model, [feature] = await vision.run(ctx.queue, vision.EMBED_EACH_IMAGE, [image],
+                                        {"fields": fields})
+    if feature.error is not None:
+        raise feature.error
+    analysis = feature.face.analysis
+    if check_quality:
+        _check_quality(ctx, params, analysis["quality"])
+    if check_live:
+        threshold = float(_conf(params, "faceliveness_conf").get(
+            "faceliveness", ctx.settings.liveness_threshold))
+        if analysis["liveness"]["score"] < threshold:
+            raise FaceError(ERRORS.LIVENESS_FAILED,
+                            f"faceliveness {analysis['liveness']['score']} < {threshold}")
+    score = stored_score(model, identity.model, identity.vector, feature.face.embedding,
+                         "the identity photo")
+    body = {"result": round(score, 6)}
+    info = {}
+    if "faceliveness" in ext:
+        info["faceliveness"] = analysis["liveness"]["score"]
+    if "qualities" in ext:
+        info["qualities"] = qualities(analysis)
+    if info:
+        body["ext_info"] = info
+    return body
+
+
+HANDLERS = {
+    "/detect": detect,
+    "/match": match,
+    "/faceverify": faceverify,
+    "/person/verify": person_verify,
+}

@@ -1,0 +1,51 @@
+"""CloudWalk's frame (CloudWalk face server API v1.24, "protocol" and "error codes"): app_id /
+app_secret headers, and every answer HTTP 200 with `result` (0 or an error code) and `info`, as
+the original server does; clients branch on `result`. Parameters may come form-encoded,
+multipart or as JSON."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from gateway.dialects.cloudwalk.codes import cloudwalk_code, cloudwalk_info
+from gateway.frame import Gateway
+from gateway.inputs import image_input
+from gateway.params import Params
+from shared.canonical import Face
+from shared.errors import ErrorKind, FaceError
+from shared.settings import Settings
+
+SUCCESS_INFO = "成功"
+
+
+class CloudWalk:
+    name = "cloudwalk"
+
+    async def authenticate(self, gateway: Gateway, request: Request) -> int:
+        return await gateway.auth.app_for_headers(request.headers)
+
+    def success(self, request: Request, answer: dict) -> JSONResponse:
+        return JSONResponse({"result": 0, "info": SUCCESS_INFO, **answer})
+
+    def failure(self, request: Request, exc: FaceError) -> JSONResponse:
+        info = cloudwalk_info(exc.kind)
+        return JSONResponse({"result": cloudwalk_code(exc.kind),
+                             "info": f"{info}: {exc.detail}" if exc.detail else info})
+
+    def code(self, kind: ErrorKind) -> int:
+        return cloudwalk_code(kind)
+
+
+def face_box(face: Face) -> dict:
+    x, y, w, h = face.box
+    return {"x": x, "y": y, "width": w, "height": h}
+
+
+def score_value(value: float) -> float:
+    return round(float(value), 6)
+
+
+async def image_param(settings: Settings, params: Params, data_key: str = "img",
+                      url_key: str = "url") -> bytes:
+    return await image_input(params, data_key, url_key, settings)

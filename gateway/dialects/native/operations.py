@@ -1,0 +1,113 @@
+"""/v1 operations: every one can run synchronously (POST /v1/<op>) or as a job (`"async":
+true`, or POST /v1/jobs with an "op"): the job id comes back at once and GET /v1/jobs/{id}
+reports queued, running, done (with the result) or failed (with the error)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from starlette.requests import Request
+
+from gateway.dialects.native.codes import describe
+from gateway.dialects.native.dialect import render
+from gateway.inputs import image_input
+from gateway.params import Params, flag, integer, text
+from services.recognition import jobs, vision
+from services.recognition.context import Recognition
+from services.recognition.scoring import feature_similarity
+from shared.errors import ERRORS, FaceError
+from shared.features import from_base64
+from shared.models import MODELS, RECOMMENDED_SCORE
+
+# the image parameters of an operation that takes one image, or two
+IMAGE_KEYS = {1: [("image", "image_url")],
+              2: [("image_a", "image_a_url"), ("image_b", "image_b_url")]}
+
+
+async def images(ctx: Recognition, params: Params, count: int) -> list[bytes]:
+    return [await image_input(params, data_key, url_key, ctx.settings)
+            for data_key, url_key in IMAGE_KEYS[count]]
+
+
+def _options(op: str, params: Params) -> dict:
+    if op == "detect":
+        return {"crops": flag(params, "crops"), "features": flag(params, "features")}
+    if op == "analyse":
+        return {"fields": vision.analysis_fields(text(params, "fields")),
+                "max_faces": integer(params, "max_faces", 0, low=0, high=100)}
+    return {}
+
+
+async def _operate(ctx: Recognition, request: Request, params: Params, op_name: str
+                   ) -> tuple[dict, int]:
+    op = vision.JOB_OPERATIONS[op_name]
+    data = await images(ctx, params, op.images)
+    if flag(params, "async"):
+        # the job remembers its app: another app's GET /v1/jobs/{id} answers 404
+        options = {**_options(op_name, params), "app": request.state.app_id}
+        job_id = await vision.submit(ctx.queue, op, data, options)
+        return {"job_id": job_id, "status": "queued", "poll": f"/v1/jobs/{job_id}"}, 202
+    return render(await vision.run(ctx.queue, op, data, _options(op_name, params))), 200
+
+
+def operation(op_name: str):
+    async def handler(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+        return await _operate(ctx, request, params, op_name)
+
+    return handler
+
+
+async def create_job(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    op_name = text(params, "op")
+    if op_name not in vision.JOB_OPERATIONS:
+        raise FaceError(ERRORS.PARAM_INVALID,
+                        f"op must be one of {sorted(vision.JOB_OPERATIONS)}")
+    params["async"] = "true"
+    return await _operate(ctx, request, params, op_name)
+
+
+async def get_job(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    state = await ctx.queue.job(request.path_params["job_id"])
+    if state.options.get("app") != request.state.app_id:
+        raise FaceError(ERRORS.JOB_NOT_FOUND, "no such job")
+    body = {"job_id": state.job_id, "op": state.op, "status": state.status,
+            "created": state.created}
+    if state.progress:
+        body["progress"] = state.progress
+    if state.status == "done":
+        try:
+            body["result"] = render(jobs.job_result(state.op, state.result, state.options))
+        except FaceError as exc:
+            body["status"] = "failed"
+            body["error"] = describe(exc)
+    return body, 200
+
+
+async def models(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    active = ctx.settings.embedder
+    return {"recommended_score": RECOMMENDED_SCORE, "models": [
+        {"name": name, "key": spec.key, "dimension": spec.dim, "active": name == active,
+         "cosine_threshold": round(spec.cos_threshold, 4), "description": spec.description,
+         "calibration": {
+             "data": "LFW View 1, every pair of its 4,992 images (bench/lfw_calibrate.py)",
+             "operating_points": [asdict(point) for point in spec.operating_points]}}
+        for name, spec in MODELS.items()]}, 200
+
+
+async def similarity(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    a, b = text(params, "feature_a"), text(params, "feature_b")
+    score = feature_similarity(from_base64(a), from_base64(b))
+    return {"score": round(score, 6), "same_person": score >= RECOMMENDED_SCORE}, 200
+
+
+ROUTES = [
+    ("/detect", operation("detect"), "POST"),
+    ("/feature", operation("feature"), "POST"),
+    ("/compare", operation("compare"), "POST"),
+    ("/compare/many", operation("compare_many"), "POST"),
+    ("/analyse", operation("analyse"), "POST"),
+    ("/similarity", similarity, "POST"),
+    ("/jobs", create_job, "POST"),
+    ("/jobs/{job_id}", get_job, "GET"),
+    ("/models", models, "GET"),
+]

@@ -1,0 +1,82 @@
+"""The one request frame every dialect's endpoints run in, and what the app factory hands each
+dialect.
+
+    authenticate (the dialect's credentials) -> read parameters (query, form, multipart, JSON;
+    bounded) -> the handler (translates to and from the recognition core) -> the dialect's
+    success body; a FaceError -> the dialect's error body, from its own code table; anything
+    else is logged and answered as the dialect's "system error"
+
+A dialect is an object with those four answers (Dialect below); gateway/dialects/<name>/ holds
+one, its routes, and nothing else.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.auth import Authenticator
+from gateway.observe import record_error
+from gateway.params import Params, read_params
+from services.recognition.context import Recognition
+from shared.errors import ERRORS, ErrorKind, FaceError
+from shared.settings import Settings
+
+log = logging.getLogger("facegate.gateway")
+
+
+@dataclass
+class Gateway:
+    """The gateway's collaborators: built by the app factory; the gallery and the authenticator
+    are filled in when the app starts (they need the event loop)."""
+
+    settings: Settings
+    recognition: Recognition
+    auth: Authenticator | None = None
+
+
+class Dialect(Protocol):
+    name: str
+
+    async def authenticate(self, gateway: Gateway, request: Request) -> int:
+        """The calling app's id, or FaceError."""
+
+    def success(self, request: Request, answer: Any) -> Response:
+        """The handler's answer as the dialect's success."""
+
+    def failure(self, request: Request, exc: FaceError) -> Response:
+        """An error in the dialect's form and code."""
+
+    def code(self, kind: ErrorKind) -> int | str:
+        """The number (or name) the dialect prints for an error kind (for metrics and logs)."""
+
+
+Handler = Callable[[Recognition, Request, Params], Awaitable[Any]]
+
+
+async def unsupported(ctx: Recognition, request: Request, params: Params) -> None:
+    """A path under a dialect's mount that it does not serve, answered in its form."""
+    raise FaceError(ERRORS.NOT_SUPPORTED, request.url.path)
+
+
+def endpoint(gateway: Gateway, dialect: Dialect, handler: Handler
+             ) -> Callable[[Request], Awaitable[Response]]:
+    async def route(request: Request) -> Response:
+        try:
+            request.state.app_id = await dialect.authenticate(gateway, request)
+            params = await read_params(request, gateway.settings.max_body_bytes)
+            return dialect.success(request, await handler(gateway.recognition, request, params))
+        except FaceError as exc:
+            record_error(request, dialect.code(exc.kind))
+            return dialect.failure(request, exc)
+        except Exception:
+            log.exception("%s %s failed", dialect.name, request.url.path)
+            record_error(request, dialect.code(ERRORS.SYSTEM))
+            return dialect.failure(request, FaceError(ERRORS.SYSTEM))
+
+    return route

@@ -1,0 +1,231 @@
+"""Groups and their faces: the only writer of the `groups` and `faces` tables.
+
+Search. Embeddings are L2-normalised, so cosine distance (`<=>`) ranks exactly as similarity.
+A search is always restricted to one group, which is where HNSW in pgvector < 0.8 loses recall:
+a global index returns its ef_search nearest rows first and the group filter runs afterwards,
+so a group that is a small slice of the table gets few or no rows back. facegate never filters
+after an approximate search:
+- a group below `hnsw_min_faces` is scanned exactly (its rows by the (group_id, id) index, every
+  distance computed, sorted): exact by construction;
+- a group at or above it gets its own partial HNSW index (`WHERE group_id = N`, indexes.py) and
+  queries name the group as a literal so the planner uses that index; the graph holds only that
+  group's faces, so there is nothing to filter away.
+
+The connection-level functions (lock_group, open_group, insert_face, ...) are how other
+repositories (Baidu users) change these tables inside their own transactions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import psycopg
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from services.gallery import sql
+from services.gallery.records import FaceWritten, Group, Match, StoredFace, vector_array
+from shared.errors import ERRORS, FaceError
+from shared.models import require_same_model
+
+HNSW_EF_SEARCH = 100
+
+
+async def lock_group(conn, app: int, name: str) -> Group:
+    # FOR UPDATE: concurrent enrolments into one group serialise on the group row, so the
+    # count stays exact and a group deleted meanwhile is noticed.
+    row = await (await conn.execute(sql.LOCK_GROUP, (app, name))).fetchone()
+    if row is None:
+        raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
+    return Group(*row)
+
+
+async def open_group(conn, app: int, name: str, model: int) -> Group:
+    """The group, created on first use (as Baidu does), locked; its model must be `model`."""
+    await conn.execute("INSERT INTO groups (app_id, name, model) VALUES (%s, %s, %s) "
+                       "ON CONFLICT (app_id, name) DO NOTHING", (app, name, model))
+    group = await lock_group(conn, app, name)
+    require_same_model(group.model, model, f"group {name}")
+    return group
+
+
+async def insert_face(conn, app: int, group: Group, vector: np.ndarray, model: int,
+                      box: list[int], quality: float | None, tag: str, sha256: bytes | None,
+                      request_key: str | None = None, user_id: int | None = None) -> int:
+    """A face row in a locked group, and the group's count with it."""
+    row = await (await conn.execute(sql.INSERT_FACE, (
+        app, group.id, user_id, model, np.asarray(vector, np.float32), box, quality, tag,
+        sha256, request_key))).fetchone()
+    await conn.execute(sql.COUNT_UP, (1, group.id))
+    return row[0]
+
+
+async def delete_user_faces(conn, group_id: int, user_id: int) -> int:
+    cur = await conn.execute("DELETE FROM faces WHERE group_id = %s AND user_id = %s",
+                             (group_id, user_id))
+    if cur.rowcount:
+        await conn.execute(sql.COUNT_UP, (-cur.rowcount, group_id))
+    return cur.rowcount
+
+
+async def copy_user_faces(conn, target_id: int, source_id: int, user_id: int) -> int:
+    copied = await conn.execute(sql.COPY_USER_FACES, (target_id, source_id, user_id))
+    await conn.execute(sql.COUNT_UP, (copied.rowcount, target_id))
+    return copied.rowcount
+
+
+async def user_has_image(conn, group_id: int, user_id: int, sha256: bytes) -> bool:
+    return bool(await (await conn.execute(
+        "SELECT 1 FROM faces WHERE group_id = %s AND user_id = %s AND image_sha256 = %s",
+        (group_id, user_id, sha256))).fetchone())
+
+
+class GroupFaces:
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+
+    # groups -----------------------------------------------------------------------------
+    async def create_group(self, app: int, name: str, tag: str, model: int) -> Group:
+        async with self.pool.connection() as conn:
+            try:
+                row = await (await conn.execute(
+                    "INSERT INTO groups (app_id, name, tag, model) VALUES (%s, %s, %s, %s) "
+                    "RETURNING id, name, tag, model, face_count, indexed",
+                    (app, name, tag, model))).fetchone()
+            except psycopg.errors.UniqueViolation:
+                raise FaceError(ERRORS.GROUP_CREATE, f"group {name} already exists") from None
+        return Group(*row)
+
+    async def group(self, app: int, name: str) -> Group:
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(
+                "SELECT id, name, tag, model, face_count, indexed FROM groups "
+                "WHERE app_id = %s AND name = %s", (app, name))).fetchone()
+        if row is None:
+            raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
+        return Group(*row)
+
+    async def delete_group(self, app: int, name: str) -> None:
+        async with self.pool.connection() as conn:
+            async with conn.transaction():
+                row = await (await conn.execute(
+                    "DELETE FROM groups WHERE app_id = %s AND name = %s RETURNING id",
+                    (app, name))).fetchone()  # its faces go with it (ON DELETE CASCADE)
+            if row is None:
+                raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
+            # After the commit and CONCURRENTLY: a plain DROP INDEX would lock the whole faces
+            # table and stall every search while it waits.
+            await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS faces_hnsw_g{int(row[0])}")
+
+    async def groups_page(self, app: int, page: int, size: int) -> tuple[int, list[Group]]:
+        async with self.pool.connection() as conn:
+            total = (await (await conn.execute(
+                "SELECT count(*) FROM groups WHERE app_id = %s", (app,))).fetchone())[0]
+            rows = await (await conn.execute(
+                "SELECT id, name, tag, model, face_count, indexed FROM groups WHERE app_id = %s "
+                "ORDER BY id LIMIT %s OFFSET %s", (app, size, (page - 1) * size))).fetchall()
+        return total, [Group(*row) for row in rows]
+
+    async def group_names(self, app: int, start: int, num: int) -> list[str]:
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT name FROM groups WHERE app_id = %s ORDER BY id OFFSET %s LIMIT %s",
+                (app, start, num))).fetchall()
+        return [row[0] for row in rows]
+
+    async def searchable_group(self, app: int, name: str, model: int) -> Group:
+        """The group, if faces of `model` can be searched in it (else 12357, 12356, 12358)."""
+        group = await self.group(app, name)
+        require_same_model(group.model, model, f"group {name}")
+        if group.face_count == 0:
+            raise FaceError(ERRORS.GROUP_EMPTY, f"group {name}")
+        return group
+
+    # faces ------------------------------------------------------------------------------
+    async def add_face(self, app: int, group_name: str, vector: np.ndarray, model: int,
+                       box: list[int], quality: float | None, tag: str, sha256: bytes | None,
+                       request_key: str | None = None) -> tuple[FaceWritten, Group]:
+        """One transaction: the face row and the group's count, or neither. With a
+        request_key, a retried enrolment returns the face it already made. Also returns the
+        group as it is after the write (for index maintenance)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            group = await lock_group(conn, app, group_name)
+            require_same_model(group.model, model, f"group {group_name}")
+            if request_key:
+                row = await (await conn.execute(sql.FACE_BY_KEY, (group.id, request_key))
+                             ).fetchone()
+                if row:
+                    return FaceWritten(row[0], False), group
+            face_id = await insert_face(conn, app, group, vector, model, box, quality, tag,
+                                        sha256, request_key)
+            group.face_count += 1
+            return FaceWritten(face_id, True), group
+
+    async def delete_face(self, app: int, group_name: str, face_id: int) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            group = await lock_group(conn, app, group_name)
+            row = await (await conn.execute(
+                "DELETE FROM faces WHERE id = %s AND group_id = %s RETURNING id",
+                (face_id, group.id))).fetchone()
+            if row is None:
+                raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
+            await conn.execute(sql.COUNT_UP, (-1, group.id))
+
+    async def edit_face(self, app: int, group_name: str, face_id: int, tag: str | None = None,
+                        vector: np.ndarray | None = None, model: int | None = None,
+                        box: list[int] | None = None, quality: float | None = None,
+                        sha256: bytes | None = None) -> None:
+        async with self.pool.connection() as conn, conn.transaction():
+            group = await lock_group(conn, app, group_name)
+            if vector is not None:
+                require_same_model(group.model, model, f"group {group_name}")
+            sets, values = ["updated_at = now()"], []
+            if tag is not None:
+                sets.append("tag = %s")
+                values.append(tag)
+            if vector is not None:
+                sets += ["embedding = %s", "box = %s", "quality = %s", "image_sha256 = %s"]
+                values += [np.asarray(vector, np.float32), box or [], quality, sha256]
+            row = await (await conn.execute(
+                f"UPDATE faces SET {', '.join(sets)} WHERE id = %s AND group_id = %s "
+                "RETURNING id", (*values, face_id, group.id))).fetchone()
+            if row is None:
+                raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
+
+    async def face(self, app: int, group_name: str, face_id: int) -> StoredFace:
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            row = await (await cur.execute(
+                "SELECT f.id, g.name AS group, f.tag, f.box, f.quality, f.created_at, "
+                "f.updated_at FROM faces f JOIN groups g ON g.id = f.group_id "
+                "WHERE g.app_id = %s AND g.name = %s AND f.id = %s",
+                (app, group_name, face_id))).fetchone()
+        if row is None:
+            await self.group(app, group_name)  # 12357 if it is the group that is missing
+            raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
+        return StoredFace(**row)
+
+    async def face_vector(self, app: int, group_name: str, face_id: int
+                          ) -> tuple[int, np.ndarray]:
+        group = await self.group(app, group_name)
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(
+                "SELECT model, embedding FROM faces WHERE id = %s AND group_id = %s",
+                (face_id, group.id))).fetchone()
+        if row is None:
+            raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
+        return row[0], vector_array(row[1])
+
+    # search -----------------------------------------------------------------------------
+    async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
+        query = np.asarray(vector, np.float32)
+        async with self.pool.connection() as conn:
+            if group.indexed and top_n > HNSW_EF_SEARCH:  # HNSW returns at most ef_search rows
+                await conn.execute(f"SET hnsw.ef_search = {top_n}")
+            # The group id is an integer from our own row, inlined so the planner can match
+            # the group's partial index (a bind parameter would hide it from a generic plan).
+            rows = await (await conn.execute(
+                "SELECT id, 1 - (embedding <=> %s) AS cosine, tag, user_id FROM faces "
+                f"WHERE group_id = {int(group.id)} ORDER BY embedding <=> %s LIMIT %s",
+                (query, query, top_n))).fetchall()
+            if group.indexed and top_n > HNSW_EF_SEARCH:
+                await conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
+        return [Match(row[0], float(row[1]), row[2], row[3]) for row in rows]

@@ -1,0 +1,80 @@
+"""What the gallery's repositories hand back: plain records, no connections."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import numpy as np
+from pgvector import Vector
+
+
+@dataclass
+class Group:
+    id: int
+    name: str
+    tag: str
+    model: int
+    face_count: int
+    indexed: bool
+
+
+@dataclass
+class StoredFace:
+    id: int
+    group: str
+    tag: str
+    box: list[int]
+    quality: float | None
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass
+class FaceWritten:
+    """An enrolment's outcome: `created` is false when its idempotency key was seen before."""
+
+    face_id: int
+    created: bool
+
+
+@dataclass
+class Match:
+    face_id: int
+    cosine: float
+    tag: str
+    user_id: int | None = None
+
+
+@dataclass
+class Identity:
+    id_card_number: str
+    name: str
+    model: int
+    vector: np.ndarray
+
+
+@dataclass
+class UserMatch:
+    group: str
+    uid: str
+    user_info: str
+    cosines: list[float] = field(default_factory=list)
+
+
+@dataclass
+class UserEntry:
+    uid: str
+    user_info: str
+    group: str
+
+
+def image_hash(data: bytes) -> bytes:
+    return hashlib.sha256(data).digest()
+
+
+def vector_array(stored) -> np.ndarray:
+    if isinstance(stored, Vector):  # pgvector-python's binary loader wraps the array
+        stored = stored.to_numpy()
+    return np.asarray(stored, np.float32)

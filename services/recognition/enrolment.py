@@ -1,0 +1,132 @@
+"""Enrolment, the one path every way into the gallery takes: CloudWalk face/create and
+face/edit, Baidu faceset/user/add, update and group/adduser, the native identity registry and
+bulk enrolment.
+
+    largest face, upright, embedded -> quality gate (if on) -> quality score -> one write
+    (idempotent with a key) -> the group's HNSW index when it has grown past the threshold
+
+Only the write differs by what the face belongs to (a group, a Baidu user, an ID number); the
+gallery checks the model inside the write's transaction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from services.gallery.database import Gallery
+from services.gallery.records import FaceWritten, Group, image_hash
+from services.recognition import vision
+from services.recognition.context import ImageSource, Recognition
+from shared import quality_gate
+from shared.canonical import Face
+from shared.errors import FaceError
+from shared.models import ModelSpec
+from shared.settings import Settings
+
+
+@dataclass
+class FaceToStore:
+    """A face that passed the gate, as the gallery stores it."""
+
+    model: ModelSpec
+    vector: np.ndarray
+    box: list[int]
+    quality: float
+    sha256: bytes
+
+
+def accept(face: Face, rotation: int, model: ModelSpec, image: bytes, gate: bool,
+           settings: Settings) -> FaceToStore:
+    """The gate (FaceError naming the first failure) and the stored quality score."""
+    if gate:
+        quality_gate.enforce(face.box, face.analysis, rotation, settings)
+    return FaceToStore(model, face.embedding, list(face.box),
+                       quality_gate.quality_score(face.analysis, face.prob), image_hash(image))
+
+
+async def embed_for_gallery(ctx: Recognition, image: bytes, gate: bool | None = None
+                            ) -> FaceToStore:
+    gate = quality_gate.is_on(ctx.settings, gate)
+    found = await vision.run(ctx.queue, vision.ENROL, [image], {"gate": gate})
+    return accept(found.face, found.rotation, found.model, image, gate, ctx.settings)
+
+
+async def write_face(gallery: Gallery, app: int, group: str, face: FaceToStore, tag: str,
+                     key: str | None = None) -> tuple[FaceWritten, Group]:
+    return await gallery.groups.add_face(app, group, face.vector, face.model.code, face.box,
+                                         face.quality, tag, face.sha256, key)
+
+
+async def enrol_face(ctx: Recognition, app: int, group: str, image: ImageSource, tag: str,
+                     key: str | None = None) -> FaceWritten:
+    gallery = ctx.gallery
+    await gallery.groups.group(app, group)  # 12357 before reading the image
+    face = await embed_for_gallery(ctx, await image())
+    written, after = await write_face(gallery, app, group, face, tag, key)
+    gallery.indexes.build_soon([after])
+    return written
+
+
+async def replace_face(ctx: Recognition, app: int, group: str, face_id: int,
+                       image: ImageSource | None, tag: str | None) -> None:
+    """A new image, a new tag, or both, for an enrolled face."""
+    gallery = ctx.gallery
+    await gallery.groups.face(app, group, face_id)  # 12357 / 12292 before reading the image
+    if image is None:
+        await gallery.groups.edit_face(app, group, face_id, tag=tag)
+        return
+    face = await embed_for_gallery(ctx, await image())
+    await gallery.groups.edit_face(app, group, face_id, tag=tag, vector=face.vector,
+                                   model=face.model.code, box=face.box, quality=face.quality,
+                                   sha256=face.sha256)
+
+
+async def register_user_face(ctx: Recognition, app: int, uid: str, user_info: str,
+                             groups: list[str], image: bytes, gate: bool | None, replace: bool,
+                             must_exist: bool) -> None:
+    """Baidu's user/add and user/update: the face under the user in each group (groups are
+    created on first use)."""
+    gallery = ctx.gallery
+    face = await embed_for_gallery(ctx, image, gate)
+    touched = await gallery.users.add_user_face(
+        app, uid, user_info, groups, face.vector, face.model.code, face.box, face.quality,
+        face.sha256, replace=replace, must_exist=must_exist)
+    gallery.indexes.build_soon(touched)
+
+
+async def copy_user_faces(ctx: Recognition, app: int, uid: str, source: str,
+                          targets: list[str]) -> None:
+    """Baidu's group/adduser: a user's faces in one group enrolled in others too."""
+    gallery = ctx.gallery
+    gallery.indexes.build_soon(await gallery.users.copy_user(app, uid, source, targets))
+
+
+async def register_identity(ctx: Recognition, app: int, id_card_number: str, name: str,
+                            image: bytes) -> tuple[bool, ModelSpec]:
+    """The photo person/verify compares with; (created, model)."""
+    face = await embed_for_gallery(ctx, image)
+    created = await ctx.gallery.identities.put(app, id_card_number, name, face.vector,
+                                               face.model.code)
+    return created, face.model
+
+
+async def enrol_embedded(gallery: Gallery, settings: Settings, app: int, group: str,
+                         model: ModelSpec, item: dict, image: dict) -> dict:
+    """One bulk item whose image a worker has already run (vision.enrol_spec with the
+    service's gate): its outcome, as GET /v1/jobs reports it. The group's index is the
+    caller's, once at the end of the batch."""
+    outcome = {"index": item["index"], "key": item["key"]}
+    if "error" in image:
+        return {**outcome, "status": "bad_image", "error": image["error"]}
+    if not image["faces"]:
+        return {**outcome, "status": "no_face"}
+    try:
+        face = accept(Face.from_result(image["faces"][0]), image["rotation"], model,
+                      item["data"], quality_gate.is_on(settings), settings)
+    except FaceError as exc:
+        return {**outcome, "status": "low_quality", "error": exc.to_dict()}
+    written, _ = await write_face(gallery, app, group, face, item.get("tag", ""), item["key"])
+    return {**outcome, "status": "enrolled", "face_id": written.face_id,
+            "created": written.created}

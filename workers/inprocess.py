@@ -1,0 +1,70 @@
+"""The recognition core's VisionQueue without Redis or Celery: the real engine, in this process.
+
+For tests of a dialect's contract (tests/contract/) and for experiments: requests run on a
+thread (the engine batches across them as a worker does), jobs are asyncio tasks kept in
+memory. It answers as the Celery dispatcher does (gateway/dispatch.py): a worker-side FaceError
+is raised in the caller, any other failure is ENGINE. Not for production: nothing survives the
+process, and the gateway's event loop shares the CPU with the models.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from services.recognition.ports import JobState
+from shared.errors import ERRORS, FaceError
+from shared.settings import Settings
+from shared.tasks import BULK_ENROL_TASK, VISION_TASK
+from workers import bulk
+from workers.engine import Engine
+
+
+class InProcessQueue:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self._jobs: dict[str, tuple[JobState, asyncio.Task]] = {}
+
+    def _run(self, request: dict) -> dict:
+        try:
+            result = self.engine.run(request)
+        except FaceError:
+            raise
+        except Exception as exc:  # as workers/celery_app.run_vision reports it
+            raise FaceError(ERRORS.ENGINE, type(exc).__name__) from exc
+        if "error" in result:
+            raise FaceError.from_dict(result["error"])
+        return result
+
+    async def call(self, request: dict) -> dict:
+        return await asyncio.to_thread(self._run, request)
+
+    async def submit_job(self, op: str, options: dict, request: dict, bulk: bool = False,
+                         task: str = VISION_TASK) -> str:
+        job_id = str(uuid.uuid4())
+        state = JobState(job_id, "queued", op, options, time.time())
+        self._jobs[job_id] = (state, asyncio.create_task(self._job(state, request, task)))
+        return job_id
+
+    async def _job(self, state: JobState, request: dict, task: str) -> None:
+        state.status = "running"
+        try:
+            if task == BULK_ENROL_TASK:
+                items = await asyncio.to_thread(bulk.enrol_items, self.engine, self.settings,
+                                                request, lambda done, total: None)
+                state.result = {"items": items}
+            else:
+                state.result = await self.call(request)
+        except FaceError as exc:
+            state.result = {"error": exc.to_dict()}
+        state.status = "done"
+
+    async def job(self, job_id: str) -> JobState:
+        if job_id not in self._jobs:
+            raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")
+        state = self._jobs[job_id][0]
+        if state.status == "done" and "error" in state.result:
+            raise FaceError.from_dict(state.result["error"])
+        return state
