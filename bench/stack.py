@@ -14,9 +14,8 @@ from collections.abc import Iterator
 
 import psycopg
 
-from services.cli.stack import Stack
+from services.cli.stack import Stack, started
 from services.gallery.apps import create_app
-from shared.settings import Settings
 
 
 @contextlib.contextmanager
@@ -25,22 +24,15 @@ def bench_stack(url: str | None = None, **env: str) -> Iterator[tuple[str, Stack
         yield url.rstrip("/"), None
         return
     saved = dict(os.environ)
-    with tempfile.TemporaryDirectory(prefix="facegate-bench-") as data_dir:
-        os.environ.update({"FACEGATE_DATA_DIR": data_dir, "FACEGATE_REDIS_URL": "",
-                           "FACEGATE_DATABASE_URL": "", "FACEGATE_LOG_LEVEL": "WARNING",
-                           "FACEGATE_RATE_LIMIT": "0", **env})
-        stack = Stack(Settings())
+    with tempfile.TemporaryDirectory(prefix="facegate-bench-") as data_dir, started({
+            "FACEGATE_DATA_DIR": data_dir, "FACEGATE_REDIS_URL": "", "FACEGATE_DATABASE_URL": "",
+            "FACEGATE_LOG_LEVEL": "WARNING", "FACEGATE_RATE_LIMIT": "0", **env}) as stack:
         try:
-            stack.start_services()
-            stack.start_worker()
-            stack.wait_for_workers()
-            stack.start_gateway(port=0)
             with psycopg.connect(stack.database_url, autocommit=True) as conn:
                 made = create_app(conn, "bench")
             os.environ.update(FACEGATE_APP_ID=made.app.api_key, FACEGATE_APP_SECRET=made.secret)
             yield stack.base_url, stack
         finally:
-            stack.stop()
             os.environ.clear()
             os.environ.update(saved)
 

@@ -10,6 +10,10 @@
   is told apart from a forged or damaged one (110). Revoking an app invalidates its tokens
   (apps are re-read at most APP_CACHE_S seconds later).
 - Rate limits: a counter per app and second in Redis, shared by every gateway process.
+- Brute-force guard: failed authentications are counted per client address in Redis (every
+  gateway shares the count); past FACEGATE_AUTH_FAILURE_LIMIT within
+  FACEGATE_AUTH_FAILURE_WINDOW seconds, every authentication from that address is refused with
+  RATE_LIMIT until the window ends, the right credentials too (else guessing would go on).
 With FACEGATE_AUTH=false every request is the default app and nothing is checked.
 """
 
@@ -19,6 +23,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Awaitable
 
 import redis.asyncio as aioredis
 
@@ -78,8 +83,8 @@ class Authenticator:
     def _sign(self, body: str) -> str:
         return hmac.new(self.token_key, body.encode(), hashlib.sha256).hexdigest()[:40]
 
-    async def issue_token(self, key: str, secret: str) -> tuple[str, int]:
-        app = await self.by_secret(key, secret)
+    async def issue_token(self, key: str, secret: str, address: str = "") -> tuple[str, int]:
+        app = await self.guarded(address, self.by_secret(key, secret))
         ttl = self.settings.token_ttl_s
         body = f"{app.id}.{int(time.time()) + ttl}.{secrets.token_hex(8)}"
         return f"{body}.{self._sign(body)}", ttl
@@ -93,6 +98,9 @@ class Authenticator:
         body, signature = ".".join(parts[:3]), parts[3]
         if not hmac.compare_digest(self._sign(body), signature):
             raise FaceError(ERRORS.TOKEN_INVALID, "access_token signature does not match")
+        if not (parts[0].isdigit() and parts[1].isdigit() and len(parts[0]) <= 18
+                and len(parts[1]) <= 12):  # only ever signed by this service, but checked
+            raise FaceError(ERRORS.TOKEN_INVALID, "malformed access_token")
         app_id, expires = int(parts[0]), int(parts[1])
         if expires < time.time():
             raise FaceError(ERRORS.TOKEN_EXPIRED, "get a new one from /oauth/2.0/token")
@@ -101,23 +109,51 @@ class Authenticator:
             raise FaceError(ERRORS.TOKEN_INVALID, "the app was revoked")
         return app
 
+    # brute-force guard ------------------------------------------------------------------
+    def _failure_key(self, address: str) -> str:
+        window = self.settings.auth_failure_window_s
+        return f"facegate:authfail:{window}:{address}:{int(time.time()) // window}"
+
+    async def guarded(self, address: str, check: Awaitable[App]) -> App:
+        """`check` (an authentication) unless `address` has failed too often; counts its
+        failures."""
+        limit = self.settings.auth_failure_limit
+        if limit <= 0 or not address:
+            return await check
+        key = self._failure_key(address)
+        failures = await self.redis.get(key)
+        if failures is not None and int(failures) >= limit:
+            check.close()  # never awaited: the credentials are not even looked at
+            window = self.settings.auth_failure_window_s
+            raise FaceError(ERRORS.RATE_LIMIT, f"over {limit} failed authentications from "
+                            f"{address}; retry in at most {window} s")
+        try:
+            return await check
+        except FaceError:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                pipe.incr(key)
+                pipe.expire(key, self.settings.auth_failure_window_s + 1)
+                await pipe.execute()
+            raise
+
     # requests ---------------------------------------------------------------------------
-    async def app_for_headers(self, headers) -> int:
+    async def app_for_headers(self, headers, address: str = "") -> int:
         """CloudWalk / native: the app id for these headers (checked, rate-limited)."""
         if not self.settings.auth:
             return DEFAULT_APP
         bearer = headers.get("authorization", "")
         if bearer.lower().startswith("bearer "):
-            app = await self.by_token(bearer[7:].strip())
+            check = self.by_token(bearer[7:].strip())
         else:
-            app = await self.by_secret(headers.get("app_id", ""), headers.get("app_secret", ""))
+            check = self.by_secret(headers.get("app_id", ""), headers.get("app_secret", ""))
+        app = await self.guarded(address, check)
         await self.throttle(app)
         return app.id
 
-    async def app_for_token(self, token: str) -> int:
+    async def app_for_token(self, token: str, address: str = "") -> int:
         if not self.settings.auth:
             return DEFAULT_APP
-        app = await self.by_token(token)
+        app = await self.guarded(address, self.by_token(token))
         await self.throttle(app)
         return app.id
 

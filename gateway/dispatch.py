@@ -26,6 +26,8 @@ from shared.settings import Settings
 from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, JOB_KEY_PREFIX, VISION_TASK, make_celery
 
 log = logging.getLogger("facegate.gateway")
+LOST_AFTER_S = 30.0  # a task is in a worker's hands (unacked) or has a result well before this
+LOST_SCAN_MAX = 1000  # queues longer than this are not searched for a job's task
 
 
 class ResultReader(RedisBackend):
@@ -89,9 +91,22 @@ class Dispatcher:
                     self._deliver(message["channel"], message["data"])
             except asyncio.CancelledError:
                 raise
-            except Exception:  # a dropped connection must not stop every waiter for good
-                log.exception("result reader failed; retrying")
+            except Exception as exc:  # a dropped connection must not stop every waiter
+                log.warning("result reader: %s; reconnecting", exc)
                 await asyncio.sleep(0.5)
+                await self._recheck()
+
+    async def _recheck(self) -> None:
+        """After a reconnect (redis-py subscribes to the channels again): a result published
+        while the connection was down was missed, but its key is there (Redis keeps it, and an
+        append-only Redis keeps it through a restart)."""
+        for key in list(self._waiting):
+            try:
+                raw = await self._redis.get(key)
+            except Exception:
+                return  # still down: the next round tries again
+            if raw is not None:
+                self._deliver(key, raw)
 
     def _deliver(self, channel: bytes, payload: bytes) -> None:
         meta = self.backend.decode_result(payload)
@@ -142,7 +157,8 @@ class Dispatcher:
     async def submit_job(self, op: str, options: dict, request: dict, bulk: bool = False,
                          task: str = VISION_TASK) -> str:
         task_id = self.submit(request, bulk=bulk, task=task)
-        record = {"op": op, "options": options, "created": time.time()}
+        record = {"op": op, "options": options, "created": time.time(),
+                  "queue": BULK_QUEUE if bulk else INTERACTIVE_QUEUE}
         await self._redis.set(JOB_KEY_PREFIX + task_id, json.dumps(record),
                               ex=self.settings.result_ttl_s)
         return task_id
@@ -155,6 +171,10 @@ class Dispatcher:
         state = JobState(job_id, "queued", record["op"], record["options"], record["created"])
         meta_raw = await self._redis.get(self.backend.get_key_for_task(job_id))
         if meta_raw is None:
+            if await self._lost(job_id, record):
+                state.status = "failed"
+                state.error = FaceError(ERRORS.SYSTEM_BUSY, "the job's task was lost (a worker "
+                                        "died as it took it); submit the job again")
             return state
         meta = self.backend.decode_result(meta_raw)
         if meta["status"] == states.STARTED:
@@ -166,6 +186,27 @@ class Dispatcher:
             state.status = "done"
             state.result = _task_value(meta)
         return state
+
+
+    async def _lost(self, job_id: str, record: dict) -> bool:
+        """A job with no result whose task is neither in its queue nor held by a worker.
+
+        kombu's Redis transport pops a message (BRPOP) and only then records it as held
+        (`unacked`); a worker killed between the two loses it, and nothing would ever redeliver
+        it. So a job older than LOST_AFTER_S that is in neither place, and still has no result,
+        is reported failed rather than queued for ever. A long queue is not scanned: its jobs
+        count as waiting."""
+        if time.time() - record["created"] < LOST_AFTER_S:
+            return False
+        queue = record.get("queue", INTERACTIVE_QUEUE)
+        if await self._redis.llen(queue) > LOST_SCAN_MAX:
+            return False
+        needle = job_id.encode()
+        held = [*await self._redis.lrange(queue, 0, -1), *await self._redis.hvals("unacked")]
+        if any(needle in message for message in held):
+            return False
+        # taken and finished while we looked?
+        return await self._redis.get(self.backend.get_key_for_task(job_id)) is None
 
 
 def _task_value(meta: dict) -> dict:

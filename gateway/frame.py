@@ -4,7 +4,8 @@ dialect.
     authenticate (the dialect's credentials) -> read parameters (query, form, multipart, JSON;
     bounded) -> the handler (translates to and from the recognition core) -> the dialect's
     success body; a FaceError -> the dialect's error body, from its own code table; anything
-    else is logged and answered as the dialect's "system error"
+    outage of Redis or PostgreSQL is SYSTEM_BUSY (retryable, gateway/outages.py); anything else
+    is logged and answered as the dialect's "system error"
 
 A dialect is an object with those four answers (Dialect below); gateway/dialects/<name>/ holds
 one, its routes, and nothing else.
@@ -22,6 +23,7 @@ from starlette.responses import Response
 
 from gateway.auth import Authenticator
 from gateway.observe import record_error
+from gateway.outages import as_outage
 from gateway.params import Params, read_params
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, ErrorKind, FaceError
@@ -59,6 +61,12 @@ class Dialect(Protocol):
 Handler = Callable[[Recognition, Request, Params], Awaitable[Any]]
 
 
+def client_address(request: Request) -> str:
+    """The caller's address as the server saw it (uvicorn applies X-Forwarded-For only from
+    trusted proxies, --forwarded-allow-ips)."""
+    return request.client.host if request.client else ""
+
+
 async def unsupported(ctx: Recognition, request: Request, params: Params) -> None:
     """A path under a dialect's mount that it does not serve, answered in its form."""
     raise FaceError(ERRORS.NOT_SUPPORTED, request.url.path)
@@ -74,9 +82,15 @@ def endpoint(gateway: Gateway, dialect: Dialect, handler: Handler
         except FaceError as exc:
             record_error(request, dialect.code(exc.kind))
             return dialect.failure(request, exc)
-        except Exception:
-            log.exception("%s %s failed", dialect.name, request.url.path)
-            record_error(request, dialect.code(ERRORS.SYSTEM))
-            return dialect.failure(request, FaceError(ERRORS.SYSTEM))
+        except Exception as exc:
+            error = as_outage(exc)
+            if error is None:
+                log.exception("%s %s failed", dialect.name, request.url.path)
+                error = FaceError(ERRORS.SYSTEM)
+            else:
+                log.warning("%s %s: %s (%s)", dialect.name, request.url.path, error.detail,
+                            type(exc).__name__)
+            record_error(request, dialect.code(error.kind))
+            return dialect.failure(request, error)
 
     return route

@@ -62,6 +62,9 @@ class Settings:
     auth: bool = field(default_factory=lambda: _bool("AUTH", True))
     token_ttl_s: int = field(default_factory=lambda: _int("TOKEN_TTL", 30 * 24 * 3600))
     rate_limit_qps: int = field(default_factory=lambda: _int("RATE_LIMIT", 100))
+    auth_failure_limit: int = field(default_factory=lambda: _int("AUTH_FAILURE_LIMIT", 20))
+    auth_failure_window_s: int = field(
+        default_factory=lambda: _int("AUTH_FAILURE_WINDOW", 60))
     dev_app: bool = field(default_factory=lambda: _bool("DEV_APP", True))
     analysis: bool = field(default_factory=lambda: _bool("ANALYSIS", True))
     liveness_threshold: float = field(default_factory=lambda: _float("LIVENESS_THRESHOLD", 0.9))
@@ -136,6 +139,13 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "rate_limit_qps": ("FACEGATE_RATE_LIMIT",
                        "requests per second per app, across all gateways (an app's own limit, "
                        "`facegate app create --qps`, wins); 0: unlimited"),
+    "auth_failure_limit": ("FACEGATE_AUTH_FAILURE_LIMIT",
+                           "brute-force guard: after this many failed authentications from one "
+                           "client address within FACEGATE_AUTH_FAILURE_WINDOW, every "
+                           "authentication from it is refused (4117 / 18 / 429) until the "
+                           "window ends; counted across all gateways; 0: off"),
+    "auth_failure_window_s": ("FACEGATE_AUTH_FAILURE_WINDOW",
+                              "seconds of the brute-force guard's window"),
     "dev_app": ("FACEGATE_DEV_APP",
                 "`facegate run` creates an app named `dev` on first start and prints its "
                 "credentials (kept in FACEGATE_DATA_DIR/dev-app.json)"),

@@ -5,7 +5,6 @@ by the same code `facegate run` uses."""
 from __future__ import annotations
 
 import base64
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import psycopg
 import pytest
 
 from services.cli.embedded import free_port
-from services.cli.stack import Stack
+from services.cli.stack import Stack, started
 from services.gallery.apps import NewApp, create_app
 from shared.settings import Settings
 from tests.support import faces as face_files
@@ -26,6 +25,9 @@ TEST_ENV = {
     "FACEGATE_SYNC_TIMEOUT": "120",
     "FACEGATE_WORKER_CONCURRENCY": "8",
     "FACEGATE_HNSW_MIN_FACES": "4",  # so tests see a group get its own HNSW index
+    # the suite makes many failed sign-ins on purpose, all from 127.0.0.1; the guard has its
+    # own test (test_tenancy) on a gateway with a low limit
+    "FACEGATE_AUTH_FAILURE_LIMIT": "1000",
     # the quality gate stays as shipped (test_analysis checks its defaults)
     # Short-lived OAuth tokens, so the expiry test need not wait long (Baidu's SDK fetches a
     # new token whenever the old one has under 30 s left, so it simply refreshes each call).
@@ -51,26 +53,9 @@ def b64(data: bytes) -> str:
 
 @pytest.fixture(scope="session")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    data_dir = tmp_path_factory.mktemp("facegate")
-    saved = {key: os.environ.get(key) for key in [*TEST_ENV, "FACEGATE_WORKER_METRICS_PORT"]}
-    os.environ.update(TEST_ENV)
-    os.environ["FACEGATE_DATA_DIR"] = str(data_dir)
-    os.environ["FACEGATE_WORKER_METRICS_PORT"] = str(free_port())
-    settings = Settings()
-    stack = Stack(settings)
-    try:
-        stack.start_services()
-        stack.start_worker()
-        stack.wait_for_workers()
-        stack.start_gateway(port=0)
+    with started({**TEST_ENV, "FACEGATE_DATA_DIR": str(tmp_path_factory.mktemp("facegate")),
+                  "FACEGATE_WORKER_METRICS_PORT": str(free_port())}) as stack:
         yield stack
-    finally:
-        stack.stop()
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 def make_app(stack: Stack, name: str, qps: int | None = None) -> NewApp:

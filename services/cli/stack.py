@@ -6,11 +6,13 @@ given), Celery workers and the gateway, each worker and the gateway a child proc
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -23,10 +25,15 @@ from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, make_celery
 
 ROOT = Path(__file__).resolve().parents[2]
 def worker_args(settings: Settings, concurrency: int | None = None) -> list[str]:
-    """python arguments for one Celery worker on both queues (thread pool: see workers/)."""
+    """python arguments for one Celery worker on both queues (thread pool: see workers/).
+
+    Without gossip and mingle: facegate's workers never talk to each other, and gossip's
+    restart after a broker reconnect is where kombu's Redis transport crashed the worker for
+    good ("Unrecoverable error: AttributeError ... 'hostname'") when Redis restarted."""
     return ["-m", "celery", "-A", "workers.main", "worker", "--pool", "threads",
             "--concurrency", str(concurrency or worker_threads(settings)),
-            "-Q", f"{INTERACTIVE_QUEUE},{BULK_QUEUE}", "--loglevel", settings.log_level]
+            "-Q", f"{INTERACTIVE_QUEUE},{BULK_QUEUE}", "--loglevel", settings.log_level,
+            "--without-gossip", "--without-mingle"]
 
 
 def gateway_args(settings: Settings, port: int) -> list[str]:
@@ -49,6 +56,7 @@ class Stack:
     database_url: str = ""
     base_url: str = ""
     _worker_count: int = 0
+    _starts: dict[int, tuple] = field(default_factory=dict)  # worker pid -> how it was started
 
     def start_services(self) -> None:
         data = self.settings.data_dir
@@ -80,27 +88,50 @@ class Stack:
         base = self.settings.worker_metrics_port
         env = ({"FACEGATE_WORKER_METRICS_PORT": str(base + self._worker_count - 1)}
                if base else None)
-        process = self._spawn(
-            [*worker_args(self.settings, concurrency), "-n", f"{name}@%h", "--without-gossip",
-             "--without-mingle"], f"{name}.log", env)
+        process = self._spawn([*worker_args(self.settings, concurrency), "-n", f"{name}@%h"],
+                              f"{name}.log", env)
         self.workers.append(process)
+        self._starts[process.pid] = (name, concurrency, env)
         return process
+
+    def restart_dead(self) -> list[str]:
+        """Start again every worker and the gateway that exited (what compose's restart policy
+        and Kubernetes do for their containers): `facegate run` calls this every second.
+        Returns what it restarted. A redelivered task is the workers' business (acks_late)."""
+        restarted = []
+        for index, process in enumerate(self.workers):
+            if process.poll() is None:
+                continue
+            name, concurrency, env = self._starts.pop(process.pid)
+            fresh = self._spawn([*worker_args(self.settings, concurrency), "-n", f"{name}@%h"],
+                                f"{name}.log", env)
+            self.workers[index] = fresh
+            self._starts[fresh.pid] = (name, concurrency, env)
+            restarted.append(name)
+        if self.gateway is not None and self.gateway.poll() is not None:
+            port = int(self.base_url.rsplit(":", 1)[1])
+            self.gateway, _ = self._launch_gateway(port, "gateway.log")
+            restarted.append("gateway")
+        return restarted
 
     def start_gateway(self, port: int | None = None) -> None:
         port = port if port is not None else self.settings.port
         self.gateway, self.base_url = self._launch_gateway(port or free_port(), "gateway.log")
 
-    def start_extra_gateway(self) -> str:
+    def start_extra_gateway(self, env: dict[str, str] | None = None) -> str:
         """Another gateway process on the same Redis and PostgreSQL (gateways are stateless;
-        tests use this to show what they share). Returns its base URL."""
-        process, url = self._launch_gateway(free_port(), f"gateway{len(self.extra) + 2}.log")
+        tests use this to show what they share), with `env` over the stack's environment.
+        Returns its base URL."""
+        process, url = self._launch_gateway(free_port(), f"gateway{len(self.extra) + 2}.log",
+                                            env)
         self.extra.append(process)
         return url
 
-    def _launch_gateway(self, port: int, log_name: str) -> tuple[subprocess.Popen, str]:
+    def _launch_gateway(self, port: int, log_name: str, env: dict[str, str] | None = None
+                        ) -> tuple[subprocess.Popen, str]:
         process = self._spawn(
             [*gateway_args(self.settings, port), "--log-level", self.settings.log_level.lower(),
-             "--no-access-log"], log_name)
+             "--no-access-log"], log_name, env)
         url = f"http://{self.settings.host}:{port}"
         deadline = time.monotonic() + 60
         while True:
@@ -147,3 +178,25 @@ class Stack:
             self.postgres.stop()
         if self.redis:
             self.redis.stop()
+
+
+@contextlib.contextmanager
+def started(env: dict[str, str]) -> Iterator[Stack]:
+    """The whole stack (one worker, the gateway on a free port), with `env` over the process's
+    environment until it stops: what the tests and the benchmarks run against."""
+    saved = {key: os.environ.get(key) for key in env}
+    os.environ.update(env)
+    stack = Stack(Settings())
+    try:
+        stack.start_services()
+        stack.start_worker()
+        stack.wait_for_workers()
+        stack.start_gateway(port=0)
+        yield stack
+    finally:
+        stack.stop()
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value

@@ -7,6 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from shared.errors import FaceError
+
 
 @dataclass
 class JobState:
@@ -17,6 +19,7 @@ class JobState:
     created: float
     result: dict | None = None
     progress: dict | None = None
+    error: FaceError | None = None  # why a job failed that never produced a result
 
 
 class VisionQueue(Protocol):

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 
 import pytest
+import redis.exceptions
 from starlette.exceptions import StarletteDeprecationWarning
 
 from gateway.app import create_app
@@ -132,3 +133,27 @@ def test_native_errors_are_http_statuses_with_the_error_kind(client, faces):
     no_database = client.delete("/v1/identities/11010519491231002X")
     assert no_database.status_code == 502
     assert no_database.json()["error"]["code"] == "SERVICE_ACCESS"
+
+
+# outages: the dialects' retryable answer, never an internal error --------------------------------
+class RedisDown:
+    """A VisionQueue whose Redis is unreachable (the fault suite, tests/faults, does it for
+    real)."""
+
+    async def call(self, request: dict) -> dict:
+        raise redis.exceptions.ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+    submit_job = job = call
+
+
+def test_an_outage_is_each_dialects_retryable_busy(faces):
+    settings = replace(Settings(), auth=False, redis_url="", database_url="")
+    app = create_app(settings, queue=RedisDown(), auth=Authenticator(None, settings, b"", None))
+    image = b64(faces["biden.jpg"])
+    with TestClient(app) as http:
+        cloudwalk = http.post("/face/tool/detect", data={"img": image}).json()
+        assert cloudwalk["result"] == 4098 and "Redis" in cloudwalk["info"]
+        baidu = http.post(f"{BAIDU}/detect", data={"image": image}).json()
+        assert baidu["error_code"] == 216401 and "retry" in baidu["error_msg"]
+        native = http.post("/v1/detect", json={"image": image})
+        assert native.status_code == 503 and native.headers["retry-after"] == "5"

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.dialects.baidu.codes import baidu_code, baidu_message
-from gateway.frame import Gateway
+from gateway.frame import Gateway, client_address
 from gateway.inputs import image_input
 from gateway.params import Params, text
 from shared.canonical import Face
@@ -43,7 +43,8 @@ class Baidu:
 
     async def authenticate(self, gateway: Gateway, request: Request) -> int:
         request.state.log_id = log_id(request)
-        return await gateway.auth.app_for_token(request.query_params.get("access_token", ""))
+        return await gateway.auth.app_for_token(request.query_params.get("access_token", ""),
+                                                client_address(request))
 
     def success(self, request: Request, answer: dict) -> JSONResponse:
         return JSONResponse({"log_id": request.state.log_id, **answer})

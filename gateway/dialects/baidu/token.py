@@ -6,8 +6,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.auth import TOKEN_SCOPE
-from gateway.frame import Gateway
-from shared.errors import FaceError
+from gateway.frame import Gateway, client_address
+from gateway.outages import RETRY_AFTER_S, as_outage
+from shared.errors import ERRORS, FaceError
 
 
 def token_endpoint(gateway: Gateway):
@@ -23,11 +24,22 @@ def token_endpoint(gateway: Gateway):
                                                       "supported"}, status_code=400)
         try:
             access_token, ttl = await gateway.auth.issue_token(params.get("client_id", ""),
-                                                               params.get("client_secret", ""))
-        except FaceError:
+                                                               params.get("client_secret", ""),
+                                                               client_address(request))
+        except FaceError as exc:
+            if exc.kind is ERRORS.RATE_LIMIT:
+                return JSONResponse({"error": "slow_down", "error_description": exc.detail},
+                                    status_code=429)
             return JSONResponse({"error": "invalid_client",
                                  "error_description": "unknown client id or wrong secret"},
                                 status_code=401)
+        except Exception as exc:
+            outage = as_outage(exc)
+            if outage is None:
+                raise
+            return JSONResponse({"error": "temporarily_unavailable",
+                                 "error_description": outage.detail}, status_code=503,
+                                headers={"Retry-After": str(RETRY_AFTER_S)})
         return JSONResponse({"access_token": access_token, "expires_in": ttl,
                              "scope": TOKEN_SCOPE, "session_key": "", "session_secret": "",
                              "refresh_token": ""})

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.dialects.cloudwalk.codes import cloudwalk_code, cloudwalk_info
-from gateway.frame import Gateway
+from gateway.frame import Gateway, client_address
 from gateway.inputs import image_input
 from gateway.params import Params
 from shared.canonical import Face
@@ -23,7 +23,7 @@ class CloudWalk:
     name = "cloudwalk"
 
     async def authenticate(self, gateway: Gateway, request: Request) -> int:
-        return await gateway.auth.app_for_headers(request.headers)
+        return await gateway.auth.app_for_headers(request.headers, client_address(request))
 
     def success(self, request: Request, answer: dict) -> JSONResponse:
         return JSONResponse({"result": 0, "info": SUCCESS_INFO, **answer})

@@ -77,7 +77,7 @@ async def group_query(ctx: Recognition, request: Request, params: Params) -> dic
     kind = text(params, "type")
     with_count = flag(params, "faceCount")
     if kind == "queryByPage":
-        page = integer(params, "pageNumber", 1)
+        page = integer(params, "pageNumber", 1, high=2**31)  # page x size stays a bigint
         size = integer(params, "pageSize", 20, high=1000)
         total, rows = await groups.groups_page(app, page, size)
         return {"total": total, "rows": [_group_row(g, with_count) for g in rows]}

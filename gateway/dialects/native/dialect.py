@@ -13,7 +13,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.dialects.native.codes import describe, http_status
-from gateway.frame import Gateway
+from gateway.frame import Gateway, client_address
+from gateway.outages import RETRY_AFTER_S
 from services.recognition import vision
 from shared.canonical import Face
 from shared.errors import ERRORS, ErrorKind, FaceError
@@ -25,14 +26,17 @@ class Native:
     name = "native"
 
     async def authenticate(self, gateway: Gateway, request: Request) -> int:
-        return await gateway.auth.app_for_headers(request.headers)
+        return await gateway.auth.app_for_headers(request.headers, client_address(request))
 
     def success(self, request: Request, answer: tuple[dict, int]) -> JSONResponse:
         body, status = answer
         return JSONResponse(body, status_code=status)
 
     def failure(self, request: Request, exc: FaceError) -> JSONResponse:
-        return problem(exc, http_status(exc.kind))
+        response = problem(exc, http_status(exc.kind))
+        if exc.kind is ERRORS.SYSTEM_BUSY:  # an outage or a full queue: worth retrying
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     def code(self, kind: ErrorKind) -> str:
         return kind.name

@@ -74,6 +74,8 @@ async def get_job(ctx: Recognition, request: Request, params: Params) -> tuple[d
             "created": state.created}
     if state.progress:
         body["progress"] = state.progress
+    if state.error is not None:
+        body["error"] = describe(state.error)
     if state.status == "done":
         try:
             body["result"] = render(jobs.job_result(state.op, state.result, state.options))
