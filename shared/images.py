@@ -65,7 +65,9 @@ def _open(data: bytes) -> Image.Image:
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise FaceError(ERRORS.IMAGE_TOO_LARGE, str(exc)) from exc
+        # PIL's own text names its internals ("decompression bomb DOS attack"): say ours
+        raise FaceError(ERRORS.IMAGE_TOO_LARGE,
+                        f"more than {MAX_LONG_SIDE} x {MAX_SHORT_SIDE} pixels") from exc
     except Exception as exc:  # PIL raises many types for non-images
         raise FaceError(ERRORS.IMAGE_FORMAT, "not a jpg, png or bmp image") from exc
     if image.format not in FORMATS:

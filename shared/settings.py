@@ -54,6 +54,7 @@ class Settings:
     result_ttl_s: int = field(default_factory=lambda: _int("RESULT_TTL", 3600))
     visibility_timeout_s: int = field(default_factory=lambda: _int("VISIBILITY_TIMEOUT", 300))
     min_face_px: int = field(default_factory=lambda: _int("MIN_FACE", 30))
+    detect_min_score: float = field(default_factory=lambda: _float("DETECT_MIN_SCORE", 0.97))
     hnsw_min_faces: int = field(default_factory=lambda: _int("HNSW_MIN_FACES", 2000))
     max_body_bytes: int = field(default_factory=lambda: _int("MAX_BODY_BYTES", 32 * 2**20))
     url_timeout_s: float = field(default_factory=lambda: _float("URL_TIMEOUT", 10.0))
@@ -122,6 +123,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "visibility_timeout_s": ("FACEGATE_VISIBILITY_TIMEOUT",
                              "seconds before a task taken by a worker that died is redelivered"),
     "min_face_px": ("FACEGATE_MIN_FACE", "faces smaller than this (either side, px) do not count"),
+    "detect_min_score": ("FACEGATE_DETECT_MIN_SCORE",
+                         "detector score (MTCNN's last stage) a face needs to count; 0.7 is "
+                         "MTCNN's own, which let phantoms through (docs/performance.md, "
+                         "\"Detector precision\")"),
     "hnsw_min_faces": ("FACEGATE_HNSW_MIN_FACES",
                        "a group this large gets its own HNSW index; smaller groups are "
                        "searched exactly"),

@@ -90,3 +90,11 @@ def engine():
     engine = Engine(Settings())
     engine.warm_up()
     return engine
+
+
+@pytest.fixture(scope="session")
+def sdk(stack: Stack, test_app: NewApp):
+    """Baidu's own Python SDK (baidu-aip), unchanged but for its host, as the `tests` app."""
+    from tests.support.baidu_sdk import facegate_client
+
+    return facegate_client(stack.base_url, "facegate", test_app.app.api_key, test_app.secret)

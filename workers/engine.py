@@ -67,7 +67,8 @@ class Engine:
             self.analyse_batcher = MicroBatcher(analyser, settings.batch_max, wait,
                                                 "analyse-batcher", setup, observer("analyse"))
         self.pipeline = FacePipeline(self.detect_batcher, self.embedder, self.embed_batcher,
-                                     settings.min_face_px, self.analyse_batcher)
+                                     settings.min_face_px, self.analyse_batcher,
+                                     settings.detect_min_score)
         log.info("engine ready: device=%s embedder=%s threads per stage=%d", self.device,
                  self.embedder.spec.key, threads)
 

@@ -73,6 +73,15 @@ async def copy_user_faces(conn, target_id: int, source_id: int, user_id: int) ->
     return copied.rowcount
 
 
+async def delete_group_if_empty(conn, group_id: int) -> bool:
+    """A group with no face and no Baidu user left goes (not one with an HNSW index, whose
+    DROP INDEX CONCURRENTLY cannot run in the caller's transaction: it stays, empty)."""
+    cur = await conn.execute(
+        "DELETE FROM groups g WHERE id = %s AND face_count = 0 AND NOT indexed AND NOT EXISTS "
+        "(SELECT 1 FROM group_users WHERE group_id = g.id)", (group_id,))
+    return bool(cur.rowcount)
+
+
 async def user_has_image(conn, group_id: int, user_id: int, sha256: bytes) -> bool:
     return bool(await (await conn.execute(
         "SELECT 1 FROM faces WHERE group_id = %s AND user_id = %s AND image_sha256 = %s",

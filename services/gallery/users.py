@@ -83,6 +83,8 @@ class BaiduUsers:
         await faces.delete_user_faces(conn, group_id, user_id)
         await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
                            (group_id, user_id))
+        # Baidu v2 has no call to delete a group: one goes with its last user (and face)
+        await faces.delete_group_if_empty(conn, group_id)
 
     async def delete_user(self, app: int, uid: str, group: str | None = None) -> None:
         async with self.pool.connection() as conn, conn.transaction():
@@ -151,7 +153,9 @@ class BaiduUsers:
 
     async def identify_users(self, app: int, groups: list[str], vector: np.ndarray, model: int,
                              user_top: int) -> list[UserMatch]:
-        """The best users over the groups, each with its faces' cosines, best first."""
+        """The best users over the groups, each with its faces' cosines, best first. A user is
+        one candidate however many of the groups hold it (users are what identify ranks): it
+        is reported in the group where its best face is."""
         searchable = []
         for name in groups:
             try:
@@ -167,7 +171,11 @@ class BaiduUsers:
                                                   user_top * FACES_PER_USER_SEARCH):
                 if match.user_id is not None:
                     by_user[(group.name, match.user_id)].append(match.cosine)
-        ranked = sorted(by_user.items(), key=lambda kv: -max(kv[1]))[:user_top]
+        best: dict[int, tuple[tuple[str, int], list[float]]] = {}
+        for (group, user_id), cosines in by_user.items():
+            if user_id not in best or max(cosines) > max(best[user_id][1]):
+                best[user_id] = ((group, user_id), cosines)
+        ranked = sorted(best.values(), key=lambda kv: -max(kv[1]))[:user_top]
         if not ranked:
             raise FaceError(ERRORS.GROUP_EMPTY, "no users in " + ",".join(groups))
         async with self.pool.connection() as conn:

@@ -51,20 +51,29 @@ def _upright(det: Detections, index: int) -> bool:
     return bool(p[0, 0] < p[1, 0] and eyes_y < p[2, 1] < mouth_y)
 
 
+# MTCNN's last stage keeps a face at 0.7; below 0.97 lie most of its phantoms (a blurred chair
+# at 0.952 beside obama.jpg, motorcycle parts at 0.81-0.85) and few frontal faces: measured by
+# bench/detector_precision.py (docs/performance.md, "Detector precision").
+DETECT_MIN_SCORE = 0.97
+
+
 class FacePipeline:
     def __init__(self, detect: DetectFn, embedder: Embedder, embed: EmbedFn | None = None,
-                 min_face: int = 30, analyse: AnalyseFn | None = None) -> None:
+                 min_face: int = 30, analyse: AnalyseFn | None = None,
+                 min_score: float = DETECT_MIN_SCORE) -> None:
         self.detect = detect
         self.embedder = embedder
         self.embed = embed or embedder.embed
         self.min_face = min_face
+        self.min_score = min_score
         self.analyse = analyse
 
     def _keep(self, det: Detections) -> np.ndarray:
-        """Indices of faces big enough to count, largest first."""
+        """Indices of faces that count (big enough, scored high enough), largest first."""
         w = det.boxes[:, 2] - det.boxes[:, 0]
         h = det.boxes[:, 3] - det.boxes[:, 1]
-        big = np.flatnonzero((w >= self.min_face) & (h >= self.min_face))
+        big = np.flatnonzero((w >= self.min_face) & (h >= self.min_face)
+                             & (det.probs >= self.min_score))
         return big[np.argsort(-(w[big] * h[big]), kind="stable")]
 
     def run(self, request: dict) -> dict:

@@ -153,11 +153,16 @@ def test_a_face_turned_in_the_image_plane_reads_that_roll(client, faces, angle):
 
 
 def test_a_cartoonised_face_reads_cartoon_and_the_photo_human(client, faces):
-    for name in ("obama.jpg", "astronaut.png"):
-        photo = _largest(_analyse(client, faces[name], ["quality"]))["quality"]["type"]
+    # yaoming.jpg replaced astronaut.png here: the cartoonised astronaut's face is not found
+    # at all; what passed before was a phantom on her suit (MTCNN 0.85, away from the face),
+    # which the detector's score floor (0.97) now drops. The face's box is checked too.
+    for name in ("obama.jpg", "yaoming.jpg"):
+        photo = _largest(_analyse(client, faces[name], ["quality"]))
         drawn = _largest(_analyse(client, _png(cartoonise(_rgb(faces[name]))), ["quality"]))
-        assert photo["human"] > 0.9, (name, photo)
+        assert photo["quality"]["type"]["human"] > 0.9, (name, photo["quality"]["type"])
         assert drawn["quality"]["type"]["cartoon"] > 0.5, (name, drawn["quality"]["type"])
+        a, b = photo["box"], drawn["box"]
+        assert abs(a["x"] - b["x"]) < a["width"] / 4 and abs(a["y"] - b["y"]) < a["height"] / 4
 
 
 def _psnr(a: np.ndarray, b: np.ndarray) -> float:

@@ -4,15 +4,14 @@ code the dialect emits."""
 
 import base64
 import io
+import json
 import time
 
 import httpx
 import numpy as np
-import pytest
 from PIL import Image
 
 from tests.conftest import app_headers, b64, make_app
-from tests.support.baidu_sdk import facegate_client
 from tests.support.masks import put_mask
 
 PREFIX = "/rest/2.0/face/v2"
@@ -32,11 +31,6 @@ def _side_by_side(*images: bytes) -> bytes:
     buffer = io.BytesIO()
     canvas.save(buffer, "JPEG", quality=92)
     return buffer.getvalue()
-
-
-@pytest.fixture(scope="module")
-def sdk(stack, test_app):
-    return facegate_client(stack.base_url, "facegate", test_app.app.api_key, test_app.secret)
 
 
 def _ok(answer: dict) -> dict:
@@ -291,4 +285,5 @@ def test_match_cleans_meshed_id_photos_and_reports_liveness_and_qualities(stack,
     info = cleaned["ext_info"][0]
     first, second = info["faceliveness"].split(",")
     assert first == "" and 0 <= float(second) <= 1
-    assert len(info["qualities"]) == 2 and "occlusion" in info["qualities"][0]
+    qualities = json.loads(info["qualities"])  # a string, as the document types it
+    assert len(qualities) == 2 and "occlusion" in qualities[0]

@@ -77,8 +77,12 @@ async def user_delete(ctx: Recognition, request: Request, params: Params) -> dic
 async def user_get(ctx: Recognition, request: Request, params: Params) -> dict:
     group = text(params, "group_id", required=False) or None
     entries = await ctx.gallery.users.get_user(request.state.app_id, uid_param(params), group)
+    # The document's example has one entry per group with its `group_id`, its table a
+    # `groups` list: both are given.
+    groups = [e.group for e in entries]
     return {"result_num": len(entries), "result": [
-        {"uid": e.uid, "user_info": e.user_info, "group_id": e.group} for e in entries]}
+        {"uid": e.uid, "user_info": e.user_info, "group_id": e.group, "groups": groups}
+        for e in entries]}
 
 
 def _page(params: Params) -> tuple[int, int]:
@@ -123,9 +127,10 @@ async def _probe(ctx: Recognition, params: Params, liveness: bool):
 
 
 def _ext(face, liveness: bool) -> dict:
+    """ext_info, an array as the document types it for identify, verify, multi-identify."""
     if not liveness:
         return {}
-    return {"ext_info": {"faceliveness": str(face.analysis["liveness"]["score"])}}
+    return {"ext_info": [{"faceliveness": str(face.analysis["liveness"]["score"])}]}
 
 
 async def identify(ctx: Recognition, request: Request, params: Params) -> dict:
@@ -175,7 +180,7 @@ async def multi_identify(ctx: Recognition, request: Request, params: Params) -> 
                            "position": position, "scores": [baidu_score(u.scores[0])]})
     body = {"result_num": len(result), "result": result}
     if liveness:
-        body["ext_info"] = {"faceliveness": ",".join(live)}
+        body["ext_info"] = [{"faceliveness": ",".join(live)}]
     return body
 
 

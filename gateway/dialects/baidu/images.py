@@ -7,8 +7,10 @@ import json
 from starlette.requests import Request
 
 from gateway.dialects.baidu.dialect import (
+    ACCEPTED_NOT_RETURNED,
     FACE_FIELDS,
     baidu_score,
+    baidu_sized,
     face_result,
     field_list,
     image_param,
@@ -26,7 +28,7 @@ from shared.resident_id import validate_id_number, validate_name
 
 
 async def _analyse(ctx: Recognition, image: bytes, wanted: list[str], max_faces: int):
-    fields = ["pose", *[FACE_FIELDS[f] for f in wanted]]
+    fields = ["pose", *[FACE_FIELDS[f] for f in wanted if f in FACE_FIELDS]]
     return await vision.run(ctx.queue, vision.ANALYSE, [image],
                             {"fields": list(dict.fromkeys(fields)), "max_faces": max_faces})
 
@@ -34,7 +36,8 @@ async def _analyse(ctx: Recognition, image: bytes, wanted: list[str], max_faces:
 async def detect(ctx: Recognition, request: Request, params: Params) -> dict:
     image = await image_param(ctx.settings, params)
     max_faces = integer(params, "max_face_num", 1, high=10)
-    wanted = field_list(params, "face_fields", set(FACE_FIELDS) - {"faceliveness"})
+    wanted = field_list(params, "face_fields",
+                        (set(FACE_FIELDS) - {"faceliveness"}) | ACCEPTED_NOT_RETURNED)
     result = await _analyse(ctx, image, wanted, max_faces)
     faces = [face_result(face, wanted) for face in result.image.faces]
     return {"result_num": len(faces), "result": faces}
@@ -62,7 +65,8 @@ async def match(ctx: Recognition, request: Request, params: Params) -> dict:
         raise FaceError(ERRORS.NOT_ENOUGH_IMAGES, "at least 2 images, comma-separated")
     if len(encoded) > 10:
         raise FaceError(ERRORS.PARAM_TOO_LONG, "at most 10 images")
-    images = [await image_input({"image": part}, "image", "", ctx.settings) for part in encoded]
+    images = [baidu_sized(await image_input({"image": part}, "image", "", ctx.settings), part)
+              for part in encoded]
     ext = field_list(params, "ext_fields", {"qualities"})
     liveness = [part.strip() == "faceliveness"
                 for part in (text(params, "image_liveness", required=False) or "").split(",")]
@@ -83,8 +87,8 @@ async def match(ctx: Recognition, request: Request, params: Params) -> dict:
             pairs.append({"index_i": i, "index_j": j, "score": baidu_score(score)})
     body = {"result_num": len(pairs), "result": pairs}
     info = {}
-    if ext:
-        info["qualities"] = [qualities(f.face.analysis) for f in features]
+    if ext:  # a string, as the document types it: the JSON of one object per image
+        info["qualities"] = json.dumps([qualities(f.face.analysis) for f in features])
     if any(liveness):
         info["faceliveness"] = ",".join(
             str(f.face.analysis["liveness"]["score"]) if i < len(liveness) and liveness[i]
