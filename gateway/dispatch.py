@@ -27,7 +27,7 @@ from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, JOB_KEY_PREFIX, VISION_T
 
 log = logging.getLogger("facegate.gateway")
 LOST_AFTER_S = 30.0  # a task is in a worker's hands (unacked) or has a result well before this
-LOST_SCAN_MAX = 1000  # queues longer than this are not searched for a job's task
+LOST_SCAN_MAX = 20  # messages carry images: a longer queue or hand is not searched
 
 
 class ResultReader(RedisBackend):
@@ -194,12 +194,14 @@ class Dispatcher:
         kombu's Redis transport pops a message (BRPOP) and only then records it as held
         (`unacked`); a worker killed between the two loses it, and nothing would ever redeliver
         it. So a job older than LOST_AFTER_S that is in neither place, and still has no result,
-        is reported failed rather than queued for ever. A long queue is not scanned: its jobs
-        count as waiting."""
+        is reported failed rather than queued for ever. Only a short queue and a short list of
+        held messages are searched (each message carries its images); while either is longer,
+        the job counts as waiting, and is judged once the work in flight has drained."""
         if time.time() - record["created"] < LOST_AFTER_S:
             return False
         queue = record.get("queue", INTERACTIVE_QUEUE)
-        if await self._redis.llen(queue) > LOST_SCAN_MAX:
+        if (await self._redis.llen(queue) > LOST_SCAN_MAX
+                or await self._redis.hlen("unacked") > LOST_SCAN_MAX):
             return False
         needle = job_id.encode()
         held = [*await self._redis.lrange(queue, 0, -1), *await self._redis.hvals("unacked")]
