@@ -24,6 +24,23 @@ from workers.engine import Engine
 log = logging.getLogger("facegate.worker")
 
 
+def answer_vision(engine: Engine, request: dict) -> dict:
+    """What the vision task returns: the engine's result, or {"error": ...} for a FaceError
+    (the request's fault) or any other failure (ENGINE, logged). Idempotent: the same request
+    gives the same result, so a redelivered task is harmless."""
+    try:
+        result = engine.run(request)
+        metrics.TASKS.labels("vision", "ok").inc()
+        return result
+    except FaceError as exc:
+        metrics.TASKS.labels("vision", exc.kind.name).inc()
+        return {"error": exc.to_dict()}
+    except Exception as exc:
+        log.exception("vision task failed", extra={"request_id": request.get("request_id")})
+        metrics.TASKS.labels("vision", "exception").inc()
+        return {"error": FaceError(ERRORS.ENGINE, type(exc).__name__).to_dict()}
+
+
 class LazyEngine:
     """The process's one engine (models load once), made on first use."""
 
@@ -59,19 +76,7 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
 
     @app.task(name=VISION_TASK, acks_late=True, reject_on_worker_lost=True)
     def run_vision(request: dict) -> dict:
-        """Idempotent: the same request gives the same result, so a redelivered task is
-        harmless."""
-        try:
-            result = get_engine().run(request)
-            metrics.TASKS.labels("vision", "ok").inc()
-            return result
-        except FaceError as exc:
-            metrics.TASKS.labels("vision", exc.kind.name).inc()
-            return {"error": exc.to_dict()}
-        except Exception as exc:
-            log.exception("vision task failed", extra={"request_id": request.get("request_id")})
-            metrics.TASKS.labels("vision", "exception").inc()
-            return {"error": FaceError(ERRORS.ENGINE, type(exc).__name__).to_dict()}
+        return answer_vision(get_engine(), request)
 
     @app.task(name=STATS_TASK)
     def worker_stats() -> dict:

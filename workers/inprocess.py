@@ -18,6 +18,7 @@ from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
 from shared.tasks import BULK_ENROL_TASK, VISION_TASK
 from workers import bulk
+from workers.celery_app import answer_vision
 from workers.engine import Engine
 
 
@@ -28,12 +29,7 @@ class InProcessQueue:
         self._jobs: dict[str, tuple[JobState, asyncio.Task]] = {}
 
     def _run(self, request: dict) -> dict:
-        try:
-            result = self.engine.run(request)
-        except FaceError:
-            raise
-        except Exception as exc:  # as workers/celery_app.run_vision reports it
-            raise FaceError(ERRORS.ENGINE, type(exc).__name__) from exc
+        result = answer_vision(self.engine, request)  # what the Celery task would return
         if "error" in result:
             raise FaceError.from_dict(result["error"])
         return result

@@ -8,7 +8,7 @@ import json
 
 from starlette.requests import Request
 
-from gateway.dialects.native.operations import IMAGE_KEYS
+from gateway.dialects.native.operations import images
 from gateway.inputs import image_input
 from gateway.params import Params, text
 from services.recognition import enrolment, jobs
@@ -59,8 +59,7 @@ async def put_identity(ctx: Recognition, request: Request, params: Params) -> tu
     person/verify compares against it."""
     number = validate_id_number(text(params, "id_card_number"))
     name = validate_name(text(params, "name"))
-    data_key, url_key = IMAGE_KEYS[1][0]
-    image = await image_input(params, data_key, url_key, ctx.settings)
+    [image] = await images(ctx, params, 1)
     created, model = await enrolment.register_identity(ctx, request.state.app_id, number, name,
                                                        image)
     return {"id_card_number": number, "name": name, "created": created,
