@@ -80,8 +80,7 @@ def create_app(settings: Settings | None = None, queue: VisionQueue | None = Non
         app.state.dispatcher = dispatcher
         # Migrations run here too (under an advisory lock), so a new version's gateway brings
         # its schema with it.
-        gallery = (await Gallery.open(settings.database_url, settings.hnsw_min_faces)
-                   if settings.database_url else None)
+        gallery = (await Gallery.for_settings(settings) if settings.database_url else None)
         gateway.recognition.database = gallery
         if auth is None:
             gateway.auth = Authenticator(gallery and gallery.apps, settings,

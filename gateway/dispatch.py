@@ -14,16 +14,25 @@ import json
 import logging
 import time
 import uuid
+from dataclasses import asdict
 
 import redis.asyncio as aioredis
 from celery import states
 from celery.backends.redis import RedisBackend
 
+from services.gallery.ingest import Chunk
 from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError
 from shared.logs import REQUEST_ID
 from shared.settings import Settings
-from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, JOB_KEY_PREFIX, VISION_TASK, make_celery
+from shared.tasks import (
+    BULK_QUEUE,
+    INGEST_CHUNK_TASK,
+    INTERACTIVE_QUEUE,
+    JOB_KEY_PREFIX,
+    VISION_TASK,
+    make_celery,
+)
 
 log = logging.getLogger("facegate.gateway")
 LOST_AFTER_S = 30.0  # a task is in a worker's hands (unacked) or has a result well before this
@@ -152,6 +161,10 @@ class Dispatcher:
 
     async def call(self, request: dict) -> dict:
         return await self.wait(self.submit(request))
+
+    def send_chunk(self, chunk: Chunk) -> None:
+        """An ingestion chunk: a reference to items in PostgreSQL, a few hundred bytes."""
+        self.celery.send_task(INGEST_CHUNK_TASK, args=[asdict(chunk)], queue=BULK_QUEUE)
 
     # Jobs: a task plus what the gateway needs to render its result later.
     async def submit_job(self, op: str, options: dict, request: dict, bulk: bool = False,

@@ -74,10 +74,14 @@ async def unsupported(ctx: Recognition, request: Request, params: Params) -> Non
 
 def endpoint(gateway: Gateway, dialect: Dialect, handler: Handler
              ) -> Callable[[Request], Awaitable[Response]]:
+    # A handler may accept more than FACEGATE_MAX_BODY_BYTES (ingestion's archives): it names
+    # the setting that bounds its bodies.
+    max_body = getattr(gateway.settings, getattr(handler, "max_body_setting", "max_body_bytes"))
+
     async def route(request: Request) -> Response:
         try:
             request.state.app_id = await dialect.authenticate(gateway, request)
-            params = await read_params(request, gateway.settings.max_body_bytes)
+            params = await read_params(request, max_body)
             return dialect.success(request, await handler(gateway.recognition, request, params))
         except FaceError as exc:
             record_error(request, dialect.code(exc.kind))

@@ -7,10 +7,10 @@ before anything is queued; the worker decodes the pixels.
 from __future__ import annotations
 
 from gateway.params import Params
-from gateway.urlfetch import fetch_image
 from shared.errors import ERRORS, FaceError
 from shared.images import b64decode, probe
 from shared.settings import Settings
+from shared.urlfetch import fetch_image
 
 
 async def image_input(params: Params, data_key: str, url_key: str, settings: Settings) -> bytes:

@@ -18,7 +18,11 @@ from starlette.types import Message, Receive
 from shared.errors import ERRORS, FaceError
 
 Params = dict[str, str | bytes]
-MAX_INT = 2**62  # ids and offsets stay inside PostgreSQL's bigint
+MAX_INT = 2**62
+# bodies kept as they are, under "body": the forms an ingestion request may take
+RAW_BODY_TYPES = ("application/x-ndjson", "application/jsonl", "text/csv", "application/x-tar",
+                  "application/gzip", "application/x-gzip", "application/zip",
+                  "application/octet-stream")  # ids and offsets stay inside PostgreSQL's bigint
 
 
 def _too_large(max_body: int) -> FaceError:
@@ -70,6 +74,9 @@ async def read_params(request: Request, max_body: int) -> Params:
         return params
     body = await request.body()
     if not body.strip():
+        return params
+    if content_type in RAW_BODY_TYPES:  # read by the handler that takes them (ingestion)
+        params["body"] = body
         return params
     try:
         data = json.loads(body)

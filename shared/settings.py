@@ -50,6 +50,7 @@ class Settings:
     worker_concurrency: int = field(default_factory=lambda: _int("WORKER_CONCURRENCY", 0))
     batch_max: int = field(default_factory=lambda: _int("BATCH_MAX", 32))
     batch_wait_ms: float = field(default_factory=lambda: _float("BATCH_WAIT_MS", 4.0))
+    bulk_batch_max: int = field(default_factory=lambda: _int("BULK_BATCH_MAX", 0))
     sync_timeout_s: float = field(default_factory=lambda: _float("SYNC_TIMEOUT", 60.0))
     result_ttl_s: int = field(default_factory=lambda: _int("RESULT_TTL", 3600))
     visibility_timeout_s: int = field(default_factory=lambda: _int("VISIBILITY_TIMEOUT", 300))
@@ -57,6 +58,13 @@ class Settings:
     detect_min_score: float = field(default_factory=lambda: _float("DETECT_MIN_SCORE", 0.97))
     hnsw_min_faces: int = field(default_factory=lambda: _int("HNSW_MIN_FACES", 2000))
     max_body_bytes: int = field(default_factory=lambda: _int("MAX_BODY_BYTES", 32 * 2**20))
+    ingest_max_body_bytes: int = field(
+        default_factory=lambda: _int("INGEST_MAX_BODY_BYTES", 1024 * 2**20))
+    ingest_max_items: int = field(default_factory=lambda: _int("INGEST_MAX_ITEMS", 100_000))
+    ingest_chunk: int = field(default_factory=lambda: _int("INGEST_CHUNK", 32))
+    ingest_in_flight: int = field(default_factory=lambda: _int("INGEST_IN_FLIGHT", 4))
+    ingest_retention_s: int = field(
+        default_factory=lambda: _int("INGEST_RETENTION", 7 * 86400))
     url_timeout_s: float = field(default_factory=lambda: _float("URL_TIMEOUT", 10.0))
     url_max_bytes: int = field(default_factory=lambda: _int("URL_MAX_BYTES", 16 * 2**20))
     url_allow: tuple[str, ...] = field(default_factory=lambda: _list("URL_ALLOW"))
@@ -117,6 +125,10 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
                            "0.60-0.74 of in-process at 16 clients, 8 gave 0.84)"),
     "batch_max": ("FACEGATE_BATCH_MAX", "most images (detector) or faces (embedder) per pass"),
     "batch_wait_ms": ("FACEGATE_BATCH_WAIT_MS", "longest wait for a batch to fill, in ms"),
+    "bulk_batch_max": ("FACEGATE_BULK_BATCH_MAX",
+                       "most images or faces per pass of ingestion work (interactive requests "
+                       "wait for at most one such pass); 0: 16 on a CPU, FACEGATE_BATCH_MAX on "
+                       "a GPU"),
     "sync_timeout_s": ("FACEGATE_SYNC_TIMEOUT",
                        "seconds a synchronous request waits for its result before 4098"),
     "result_ttl_s": ("FACEGATE_RESULT_TTL", "seconds a job's result stays readable"),
@@ -131,6 +143,18 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
                        "a group this large gets its own HNSW index; smaller groups are "
                        "searched exactly"),
     "max_body_bytes": ("FACEGATE_MAX_BODY_BYTES", "largest request body accepted"),
+    "ingest_max_body_bytes": ("FACEGATE_INGEST_MAX_BODY_BYTES",
+                              "largest body of an ingestion request (`POST /v1/groups/{group}/"
+                              "faces/bulk`: a tar or zip of photos, JSON lines, a CSV of URLs)"),
+    "ingest_max_items": ("FACEGATE_INGEST_MAX_ITEMS", "most items in one ingestion request"),
+    "ingest_chunk": ("FACEGATE_INGEST_CHUNK",
+                     "items per ingestion task; a worker lost mid-load costs one chunk"),
+    "ingest_in_flight": ("FACEGATE_INGEST_IN_FLIGHT",
+                         "unfinished ingestion chunks one app may have queued or running; "
+                         "its jobs share them round-robin (back-pressure: docs/performance.md, "
+                         "\"Ingestion\"); about 2 per worker process"),
+    "ingest_retention_s": ("FACEGATE_INGEST_RETENTION",
+                           "seconds a finished ingestion job and its per-item results are kept"),
     "url_timeout_s": ("FACEGATE_URL_TIMEOUT", "seconds to fetch an image URL"),
     "url_max_bytes": ("FACEGATE_URL_MAX_BYTES", "largest image fetched from a URL"),
     "url_allow": ("FACEGATE_URL_ALLOW",

@@ -11,7 +11,7 @@ from shared.settings import Settings
 
 VISION_TASK = "facegate.vision.run"
 STATS_TASK = "facegate.worker.stats"
-BULK_ENROL_TASK = "facegate.gallery.bulk_enrol"
+INGEST_CHUNK_TASK = "facegate.ingest.chunk"  # args: {"job_id", "start", "stop"}
 INTERACTIVE_QUEUE = "facegate.interactive"
 BULK_QUEUE = "facegate.bulk"
 JOB_KEY_PREFIX = "facegate:job:"

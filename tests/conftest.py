@@ -25,6 +25,7 @@ TEST_ENV = {
     "FACEGATE_SYNC_TIMEOUT": "120",
     "FACEGATE_WORKER_CONCURRENCY": "8",
     "FACEGATE_HNSW_MIN_FACES": "4",  # so tests see a group get its own HNSW index
+    "FACEGATE_INGEST_CHUNK": "4",  # so a test's small load is many chunks
     # the suite makes many failed sign-ins on purpose, all from 127.0.0.1; the guard has its
     # own test (test_tenancy) on a gateway with a low limit
     "FACEGATE_AUTH_FAILURE_LIMIT": "1000",

@@ -9,17 +9,21 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import asdict
 
 import psycopg
 from celery import Celery
 from celery.signals import worker_init
+from kombu.exceptions import OperationalError
 
+from services.gallery.ingest import Chunk
 from shared import logs
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
-from shared.tasks import BULK_ENROL_TASK, STATS_TASK, VISION_TASK, make_celery
-from workers import bulk, metrics
+from shared.tasks import BULK_QUEUE, INGEST_CHUNK_TASK, STATS_TASK, VISION_TASK, make_celery
+from workers import metrics
 from workers.engine import Engine
+from workers.ingest import ChunkRunner
 
 log = logging.getLogger("facegate.worker")
 
@@ -89,22 +93,25 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
                                 ("embed", engine.embed_batcher),
                                 ("analyse", engine.analyse_batcher)) if b is not None}
 
-    # A database outage mid-task: the task runs again later (it is idempotent: what it enrolled
-    # before is found by its keys), for about 10 minutes before the job reports the failure.
-    @app.task(name=BULK_ENROL_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
-              autoretry_for=(psycopg.OperationalError,), retry_backoff=2,
-              retry_backoff_max=120, max_retries=8)
-    def bulk_enrol(self, request: dict) -> dict:
-        """Enrol many images into one group (workers/bulk.py), reporting progress."""
-        def progress(done: int, total: int) -> None:
-            self.update_state(state="PROGRESS", meta={"done": done, "total": total})
+    runner = ChunkRunner(settings, get_engine)
 
+    def send_chunk(chunk: Chunk) -> None:
+        app.send_task(INGEST_CHUNK_TASK, args=[asdict(chunk)], queue=BULK_QUEUE)
+
+    # A database or broker outage mid-chunk: the chunk runs again later (idempotent: what it
+    # wrote is found by its items' status), for about 10 minutes; after that the job's feeder
+    # sends the chunk again once it is stale (services/gallery/ingest.py).
+    @app.task(name=INGEST_CHUNK_TASK, acks_late=True, reject_on_worker_lost=True,
+              autoretry_for=(psycopg.OperationalError, OperationalError, ConnectionError),
+              retry_backoff=2, retry_backoff_max=120, max_retries=8)
+    def ingest_chunk(chunk: dict) -> dict:
+        """One chunk of an ingestion job (workers/ingest.py)."""
         try:
-            outcomes = bulk.enrol_items(get_engine(), settings, request, progress)
+            summary = runner.run(chunk, send_chunk)
         except FaceError as exc:
-            metrics.TASKS.labels("bulk_enrol", exc.kind.name).inc()
+            metrics.TASKS.labels("ingest_chunk", exc.kind.name).inc()
             return {"error": exc.to_dict()}
-        metrics.TASKS.labels("bulk_enrol", "ok").inc()
-        return {"items": outcomes}
+        metrics.TASKS.labels("ingest_chunk", "ok").inc()
+        return summary
 
     return app

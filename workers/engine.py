@@ -43,6 +43,15 @@ def stage_threads(settings: Settings) -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+def bulk_batch_max(settings: Settings, device: torch.device) -> int:
+    """Most images (or faces) in one pass of ingestion work. On a CPU a pass costs about the
+    same per image at any size, so small passes cost ingestion nothing and let an interactive
+    request in sooner (docs/performance.md, "Ingestion"); a GPU wants full batches."""
+    if settings.bulk_batch_max > 0:
+        return min(settings.bulk_batch_max, settings.batch_max)
+    return settings.batch_max if device.type == "cuda" else min(16, settings.batch_max)
+
+
 class Engine:
     def __init__(self, settings: Settings) -> None:
         self.device = choose_device(settings.device)
@@ -55,17 +64,21 @@ class Engine:
         def setup() -> None:
             torch.set_num_threads(threads)
 
+        self.bulk_batch = bulk_batch_max(settings, self.device)
         self.detect_batcher = MicroBatcher(self.detector.detect, settings.batch_max, wait,
-                                           "detect-batcher", setup, observer("detect"))
+                                           "detect-batcher", setup, observer("detect"),
+                                           self.bulk_batch)
         self.embed_batcher = MicroBatcher(self.embedder.embed, settings.batch_max, wait,
-                                          "embed-batcher", setup, observer("embed"))
+                                          "embed-batcher", setup, observer("embed"),
+                                          self.bulk_batch)
         self.analyse_batcher: MicroBatcher | None = None
         if settings.analysis:
             analyser = Analyser(settings.model_dir, self.device, threads,
                                 settings.liveness_threshold)
             # Faces of many tasks share the analysis networks' passes, like the embedder's.
             self.analyse_batcher = MicroBatcher(analyser, settings.batch_max, wait,
-                                                "analyse-batcher", setup, observer("analyse"))
+                                                "analyse-batcher", setup, observer("analyse"),
+                                                self.bulk_batch)
         self.pipeline = FacePipeline(self.detect_batcher, self.embedder, self.embed_batcher,
                                      settings.min_face_px, self.analyse_batcher,
                                      settings.detect_min_score)

@@ -12,21 +12,27 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import Callable
 
+from services.gallery.database import Gallery
+from services.gallery.ingest import Chunk
+from services.recognition import ingest
 from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
-from shared.tasks import BULK_ENROL_TASK, VISION_TASK
-from workers import bulk
+from shared.tasks import VISION_TASK
 from workers.celery_app import answer_vision
 from workers.engine import Engine
 
 
 class InProcessQueue:
-    def __init__(self, engine: Engine, settings: Settings) -> None:
+    def __init__(self, engine: Engine, settings: Settings,
+                 gallery: Callable[[], Gallery | None] = lambda: None) -> None:
         self.engine = engine
         self.settings = settings
+        self.gallery = gallery  # for ingestion chunks: the gateway's gallery, once it is open
         self._jobs: dict[str, tuple[JobState, asyncio.Task]] = {}
+        self._chunks: set[asyncio.Task] = set()
 
     def _run(self, request: dict) -> dict:
         result = answer_vision(self.engine, request)  # what the Celery task would return
@@ -44,15 +50,24 @@ class InProcessQueue:
         self._jobs[job_id] = (state, asyncio.create_task(self._job(state, request, task)))
         return job_id
 
+    def send_chunk(self, chunk: Chunk) -> None:
+        """Runs the chunk as an asyncio task of this loop, as a worker would."""
+        gallery = self.gallery()
+        if gallery is None:
+            raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
+        task = asyncio.create_task(ingest.run_chunk(
+            gallery, self.settings, self.engine.embedder.spec, self._analyse, chunk,
+            self.send_chunk))
+        self._chunks.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._chunks.discard)
+
+    async def _analyse(self, specs: list[dict]) -> list[dict]:
+        return (await asyncio.to_thread(self.engine.run, {"images": specs}))["images"]
+
     async def _job(self, state: JobState, request: dict, task: str) -> None:
         state.status = "running"
         try:
-            if task == BULK_ENROL_TASK:
-                items = await asyncio.to_thread(bulk.enrol_items, self.engine, self.settings,
-                                                request, lambda done, total: None)
-                state.result = {"items": items}
-            else:
-                state.result = await self.call(request)
+            state.result = await self.call(request)
         except FaceError as exc:
             state.result = {"error": exc.to_dict()}
         state.status = "done"

@@ -9,6 +9,9 @@
     facegate settings    print the configuration table
     facegate app create NAME [--qps N] | app list | app rotate NAME | app revoke NAME
                          manage apps (credentials; uses FACEGATE_DATABASE_URL)
+    facegate ingest DIR|FILE --group G [--create]
+                         photos or URLs into a group over the REST API, with progress
+                         (services/cli/ingest.py)
 """
 
 from __future__ import annotations
@@ -167,8 +170,15 @@ def main() -> None:
     app.add_argument("action", choices=["create", "list", "rotate", "revoke"])
     app.add_argument("name", nargs="?", default="")
     app.add_argument("--qps", type=int, default=None, help="this app's requests per second")
+    from services.cli import ingest
+
+    ingest.add_arguments(commands.add_parser("ingest", help="photos or URLs into a group"))
     args = parser.parse_args()
     logging.basicConfig(level=get_settings().log_level)
+    if args.command == "ingest":
+        raise SystemExit(ingest.run(args.path, args.group, args.url, args.app_id,
+                                    args.app_secret, args.batch, args.create,
+                                    not args.no_wait))
     if args.command == "app":
         if args.action != "list" and not args.name:
             parser.error(f"app {args.action} needs a name")

@@ -16,8 +16,10 @@ from services.gallery.apps import AppLookup
 from services.gallery.faces import HNSW_EF_SEARCH, GroupFaces
 from services.gallery.identities import Identities
 from services.gallery.indexes import Indexes
+from services.gallery.ingest import IngestJobs
 from services.gallery.migrate import migrate, pgvector_version
 from services.gallery.users import BaiduUsers
+from shared.settings import Settings
 
 DEFAULT_APP = 1
 
@@ -31,10 +33,13 @@ class Gallery:
     identities: Identities
     apps: AppLookup
     indexes: Indexes
+    ingest: IngestJobs
 
     @classmethod
     async def open(cls, database_url: str, hnsw_min_faces: int = 2000, max_size: int = 16,
-                   run_migrations: bool = True) -> Gallery:
+                   run_migrations: bool = True, ingest_chunk: int = 32,
+                   ingest_in_flight: int = 4, ingest_retention_s: int = 7 * 86400,
+                   ingest_stale_s: float = 600.0) -> Gallery:
         """Migrations run here (under an advisory lock), so a new version's gateway brings its
         schema with it; a worker, which only writes rows, passes run_migrations=False."""
         if run_migrations:
@@ -58,7 +63,18 @@ class Gallery:
         await pool.open(wait=True)
         groups = GroupFaces(pool)
         return cls(pool, version, groups, BaiduUsers(pool, groups), Identities(pool),
-                   AppLookup(pool), Indexes(database_url, hnsw_min_faces))
+                   AppLookup(pool), Indexes(database_url, hnsw_min_faces),
+                   IngestJobs(pool, ingest_chunk, ingest_in_flight, ingest_retention_s,
+                              ingest_stale_s))
+
+    @classmethod
+    async def for_settings(cls, settings: Settings, max_size: int = 16,
+                           run_migrations: bool = True) -> Gallery:
+        return await cls.open(settings.database_url, settings.hnsw_min_faces, max_size,
+                              run_migrations, settings.ingest_chunk, settings.ingest_in_flight,
+                              settings.ingest_retention_s,
+                              # a chunk unfinished this long lost its message: send it again
+                              float(settings.visibility_timeout_s + 60))
 
     async def close(self) -> None:
         await self.pool.close()

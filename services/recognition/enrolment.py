@@ -1,6 +1,6 @@
 """Enrolment, the one path every way into the gallery takes: CloudWalk face/create and
 face/edit, Baidu faceset/user/add, update and group/adduser, the native identity registry and
-bulk enrolment.
+bulk ingestion (services/recognition/ingest.py).
 
     largest face, upright, embedded -> quality gate (if on) -> quality score -> one write
     (idempotent with a key) -> the group's HNSW index when it has grown past the threshold
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from services.gallery.database import Gallery
+from services.gallery.ingest import FaceRow, ItemOutcome
 from services.gallery.records import FaceWritten, Group, image_hash
 from services.recognition import vision
 from services.recognition.context import ImageSource, Recognition
@@ -112,21 +113,20 @@ async def register_identity(ctx: Recognition, app: int, id_card_number: str, nam
     return created, face.model
 
 
-async def enrol_embedded(gallery: Gallery, settings: Settings, app: int, group: str,
-                         model: ModelSpec, item: dict, image: dict) -> dict:
-    """One bulk item whose image a worker has already run (vision.enrol_spec with the
-    service's gate): its outcome, as GET /v1/jobs reports it. The group's index is the
-    caller's, once at the end of the batch."""
-    outcome = {"index": item["index"], "key": item["key"]}
+def ingest_outcome(index: int, image: dict, data: bytes, model: ModelSpec, gate: bool,
+                   settings: Settings) -> ItemOutcome:
+    """One ingested item whose image a worker has run (vision.enrol_spec with the service's
+    gate): enrolled (with the face to write), no_face, low_quality or bad_image. The write,
+    keyed for idempotency, is the gallery's (IngestJobs.complete_chunk), a chunk at a time;
+    the group's index is built once, when the whole job is done."""
     if "error" in image:
-        return {**outcome, "status": "bad_image", "error": image["error"]}
+        return ItemOutcome(index, "bad_image", image["error"])
     if not image["faces"]:
-        return {**outcome, "status": "no_face"}
+        return ItemOutcome(index, "no_face")
     try:
-        face = accept(Face.from_result(image["faces"][0]), image["rotation"], model,
-                      item["data"], quality_gate.is_on(settings), settings)
+        face = accept(Face.from_result(image["faces"][0]), image["rotation"], model, data, gate,
+                      settings)
     except FaceError as exc:
-        return {**outcome, "status": "low_quality", "error": exc.to_dict()}
-    written, _ = await write_face(gallery, app, group, face, item.get("tag", ""), item["key"])
-    return {**outcome, "status": "enrolled", "face_id": written.face_id,
-            "created": written.created}
+        return ItemOutcome(index, "low_quality", exc.to_dict())
+    return ItemOutcome(index, "enrolled", face=FaceRow(face.vector, model.code, face.box,
+                                                      face.quality, face.sha256))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from services.gallery.ingest import Chunk
 from shared.errors import FaceError
 
 
@@ -33,3 +34,6 @@ class VisionQueue(Protocol):
 
     async def job(self, job_id: str) -> JobState:
         """A job's state (JOB_NOT_FOUND when unknown or expired)."""
+
+    def send_chunk(self, chunk: Chunk) -> None:
+        """Queue one ingestion chunk (services/recognition/ingest.py) for any worker."""

@@ -5,12 +5,15 @@ never takes these tasks."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import replace
 
 import pytest
 
+from services.gallery.database import Gallery
+from services.gallery.ingest import NewItem
 from shared import canonical
-from shared.tasks import BULK_ENROL_TASK, VISION_TASK
+from shared.tasks import INGEST_CHUNK_TASK, VISION_TASK
 from workers.celery_app import create_worker_app
 
 TEST_QUEUE = "facegate.test-worker"
@@ -42,20 +45,32 @@ def test_vision_task_reports_faces_and_errors_per_image(celery_session_app,
     assert broken["error"]["error"] == "IMAGE_FORMAT"
 
 
-def test_bulk_enrol_task_enrols_each_item_once(celery_session_app, celery_session_worker,
-                                               client, test_app, faces):
+def test_ingest_chunk_task_enrols_each_item_once(celery_session_app, celery_session_worker,
+                                                 stack, client, test_app, faces):
+    """The chunk task twice on the same items (a redelivery): the second run finds nothing
+    pending and writes nothing; the job's counts stay exact."""
     group = "workertask"
     assert client.post("/face/clustering/group/create",
                        data={"groupId": group}).json()["result"] == 0
-    items = [{"index": i, "data": faces[name], "tag": name, "key": f"item-{i}"}
+    items = [NewItem(f"item-{i}", name, image=faces[name])
              for i, name in enumerate(["obama.jpg", "biden.jpg", "coffee.png"])]
-    request = {"app": test_app.app.id, "group": group, "items": items}
-    first = _run(celery_session_app, BULK_ENROL_TASK, request)["items"]
-    assert [o["status"] for o in first] == ["enrolled", "enrolled", "no_face"]
-    assert all(o["created"] for o in first[:2])
-    again = _run(celery_session_app, BULK_ENROL_TASK, request)["items"]  # a redelivery
-    assert [(o["face_id"], o["created"]) for o in again[:2]] == \
-        [(o["face_id"], False) for o in first[:2]]
+
+    async def create() -> str:  # stored, but no chunk handed out: this test runs the chunk
+        settings = replace(stack.settings, database_url=stack.database_url)
+        gallery = await Gallery.for_settings(settings, 2, False)
+        try:
+            return await gallery.ingest.create(test_app.app.id, group, items)
+        finally:
+            await gallery.close()
+
+    job_id = asyncio.run(create())
+    chunk = {"job_id": job_id, "start": 0, "stop": 3}
+    first = _run(celery_session_app, INGEST_CHUNK_TASK, chunk)
+    assert first == {"job_id": job_id, "state": "done", "done": 3, "total": 3}
+    again = _run(celery_session_app, INGEST_CHUNK_TASK, chunk)  # a redelivery
+    assert again == {"job_id": job_id, "state": "ended"}
+    body = client.get(f"/v1/jobs/{job_id}").json()
+    assert body["counts"] == {"enrolled": 2, "no_face": 1} and body["faces_created"] == 2
     query = client.post("/face/clustering/group/query", data={
         "type": "queryByGroupId", "groupId": group, "faceCount": "true"}).json()
     assert query["rows"][0]["count"] == 2

@@ -129,12 +129,15 @@ def test_kubernetes_workload_wiring():
     assert config["FACEGATE_WORKER_METRICS_PORT"] == "9101"
 
 
-def test_keda_scales_workers_on_both_queues():
+def test_keda_scales_workers_on_interactive_queue_and_pending_ingestion():
     scaled = _by_kind("ScaledObject")["facegate-worker"]["spec"]
     assert scaled["scaleTargetRef"]["name"] == "facegate-worker"
     lists = {t["metadata"]["listName"] for t in scaled["triggers"] if t["type"] == "redis"}
-    from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE
-    assert lists == {INTERACTIVE_QUEUE, BULK_QUEUE}
+    from shared.tasks import INTERACTIVE_QUEUE
+    assert lists == {INTERACTIVE_QUEUE}
+    [pending] = [t["metadata"] for t in scaled["triggers"] if t["type"] == "postgresql"]
+    assert "ingest_items" in pending["query"]  # tests/integration/test_ingestion.py runs it
+    assert pending["connectionFromEnv"] == "FACEGATE_DATABASE_URL"
     assert scaled["minReplicaCount"] >= 1 and scaled["maxReplicaCount"] > 1
 
 

@@ -8,9 +8,9 @@ from dataclasses import replace
 
 import pytest
 
-from gateway.urlfetch import fetch_image
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
+from shared.urlfetch import fetch_image
 
 PAYLOAD = b"\xff\xd8\xff" + b"x" * 5000
 

@@ -102,8 +102,4 @@ def render(result: object) -> dict:
         return {"score": round(result.score, 6), "model": result.model.key,
                 "threshold": RECOMMENDED_SCORE, "face_a": face_json(result.a),
                 "faces": [face_json(face, score) for face, score in result.faces]}
-    if isinstance(result, dict) and "counts" in result:  # bulk enrolment (jobs.bulk_outcomes)
-        return {**result, "items": [
-            {**item, "error": describe(item["error"])} if "error" in item else item
-            for item in result["items"]]}
     raise TypeError(type(result))

@@ -10,6 +10,7 @@ from starlette.requests import Request
 
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.dialect import render
+from gateway.dialects.native.ingest import job_view, owned_job
 from gateway.inputs import image_input
 from gateway.params import Params, flag, integer, text
 from services.recognition import jobs, vision
@@ -67,6 +68,9 @@ async def create_job(ctx: Recognition, request: Request, params: Params) -> tupl
 
 
 async def get_job(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    ingestion = await owned_job(ctx, request)
+    if ingestion is not None:
+        return await job_view(ctx, request.state.app_id, ingestion), 200
     state = await ctx.queue.job(request.path_params["job_id"])
     if state.options.get("app") != request.state.app_id:
         raise FaceError(ERRORS.JOB_NOT_FOUND, "no such job")

@@ -1,0 +1,205 @@
+"""The forms an ingestion request may take, each turned into items (services.gallery.ingest):
+
+- JSON `{"items": [{"image" | "image_url", "tag", "key"}, ...]}`, or `{"urls": [...]}`
+- JSON lines (`application/x-ndjson`): one item object per line
+- a CSV of URLs (`text/csv`): a header naming `url` and optionally `tag` and `key`
+- a tar (plain or gzip) or zip of photos: the request body (`application/x-tar`,
+  `application/gzip`, `application/zip`), or the `archive` part of a multipart form with an
+  optional `manifest` part, a CSV with `file` and optionally `tag` and `key`. A photo's tag
+  defaults to its path in the archive (cut to 128 bytes).
+
+Only cheap checks run here: inline images are base64-decoded and their headers probed (a
+non-image becomes a `bad_image` outcome at once); URLs are checked for their scheme and
+fetched later by the workers. An item's key defaults to the SHA-256 of its image, or of
+"url:" and its URL.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import tarfile
+import zipfile
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+from gateway.params import Params
+from services.gallery.ingest import NewItem
+from shared.errors import ERRORS, FaceError
+from shared.images import b64decode, probe
+
+MAX_TAG_BYTES = 128
+MAX_KEY_CHARS = 256
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
+
+
+def _invalid(message: str) -> FaceError:
+    return FaceError(ERRORS.PARAM_INVALID, message)
+
+
+def _key(given: object, index: int) -> str | None:
+    if given in (None, ""):
+        return None
+    key = str(given)
+    if len(key) > MAX_KEY_CHARS or "\x00" in key:
+        raise _invalid(f"item {index}: key must be at most {MAX_KEY_CHARS} characters")
+    return key
+
+
+def _tag(given: object, index: int) -> str:
+    tag = "" if given is None else str(given)
+    if len(tag.encode()) > MAX_TAG_BYTES or "\x00" in tag:
+        raise _invalid(f"item {index}: tag is over {MAX_TAG_BYTES} bytes")
+    return tag
+
+
+def inline_item(data: bytes | None, error: FaceError | None, tag: str, key: str | None
+                ) -> NewItem:
+    """A photo sent in the request: probed now; one that is no image is judged at once."""
+    if error is None:
+        try:
+            probe(data)
+        except FaceError as exc:
+            error = exc
+    if error is not None:
+        return NewItem(key or hashlib.sha256(data or b"").hexdigest(), tag, status="bad_image",
+                       error=error.to_dict())
+    return NewItem(key or hashlib.sha256(data).hexdigest(), tag, image=data)
+
+
+def url_item(url: str, tag: str, key: str | None, index: int) -> NewItem:
+    url = url.strip()
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        return NewItem(key or hashlib.sha256(f"url:{url}".encode()).hexdigest(), tag,
+                       status="bad_image",
+                       error=FaceError(ERRORS.PARAM_INVALID,
+                                       "url must be http:// or https://").to_dict())
+    return NewItem(key or hashlib.sha256(f"url:{url}".encode()).hexdigest(), tag, url=url)
+
+
+def _object_item(item: object, index: int) -> NewItem:
+    if not isinstance(item, dict):
+        raise _invalid(f"item {index} must be an object")
+    tag, key = _tag(item.get("tag"), index), _key(item.get("key"), index)
+    image, url = item.get("image"), item.get("image_url")
+    if isinstance(image, str) and image.strip():
+        try:
+            return inline_item(b64decode(image), None, tag, key)
+        except FaceError as exc:
+            return inline_item(None, exc, tag, key)
+    if isinstance(url, str) and url.strip():
+        return url_item(url, tag, key, index)
+    return inline_item(None, FaceError(ERRORS.PARAM_MISSING, "image or image_url is required"),
+                       tag, key)
+
+
+def _csv_rows(data: bytes, what: str) -> list[dict[str, str]]:
+    try:
+        reader = csv.DictReader(io.StringIO(data.decode("utf-8-sig")))
+        rows = list(reader)
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise _invalid(f"{what} is not a UTF-8 CSV: {exc}") from None
+    return [{(k or "").strip().lower(): (v or "").strip() for k, v in row.items()}
+            for row in rows]
+
+
+def _url_csv(data: bytes) -> Iterator[NewItem]:
+    rows = _csv_rows(data, "the CSV")
+    if rows and "url" not in rows[0]:
+        raise _invalid("the CSV needs a header with a `url` column (and optionally tag, key)")
+    for index, row in enumerate(rows):
+        yield url_item(row["url"], _tag(row.get("tag"), index), _key(row.get("key"), index),
+                       index)
+
+
+def _json_lines(data: bytes) -> Iterator[NewItem]:
+    for index, line in enumerate(line for line in data.splitlines() if line.strip()):
+        try:
+            item = json.loads(line)
+        except (ValueError, RecursionError):
+            raise _invalid(f"line {index + 1} is not a JSON object") from None
+        yield _object_item(item, index)
+
+
+def _archive_files(data: bytes) -> Iterator[tuple[str, bytes]]:
+    """(path, bytes) of each regular file, in archive order (tar, tar.gz or zip)."""
+    if zipfile.is_zipfile(io.BytesIO(data)):
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            for info in archive.infolist():
+                if not info.is_dir():
+                    yield info.filename, archive.read(info)
+        return
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
+            for member in archive:
+                if member.isfile():
+                    yield member.name, archive.extractfile(member).read()
+    except (tarfile.TarError, EOFError, OSError) as exc:
+        raise _invalid(f"archive is not a tar, tar.gz or zip: {exc}") from None
+
+
+def _archive(data: bytes, manifest: bytes | None) -> Iterator[NewItem]:
+    listed: dict[str, dict[str, str]] | None = None
+    if manifest:
+        rows = _csv_rows(manifest, "manifest")
+        if rows and "file" not in rows[0]:
+            raise _invalid("manifest needs a header with a `file` column (and tag, key)")
+        listed = {row["file"]: row for row in rows}
+    index = 0
+    for path, content in _archive_files(data):
+        name = path.rsplit("/", 1)[-1]
+        if listed is None and (name.startswith(".") or not name.lower().endswith(
+                PHOTO_SUFFIXES)):
+            continue  # without a manifest, photos are the files named like photos
+        if listed is not None and path not in listed:
+            continue
+        row = (listed or {}).get(path, {})
+        tag = row.get("tag") or path.encode()[:MAX_TAG_BYTES].decode("utf-8", "ignore")
+        yield inline_item(content, None, _tag(tag, index), _key(row.get("key"), index))
+        index += 1
+
+
+def items_from(params: Params, content_type: str, limit: int) -> list[NewItem]:
+    """The request's items (at least one, at most `limit`), in order."""
+    body = params.get("body")
+    if isinstance(params.get("archive"), bytes):
+        found = _archive(params["archive"], params.get("manifest") or None)
+    elif isinstance(body, bytes) and content_type in ("application/x-ndjson",
+                                                       "application/jsonl"):
+        found = _json_lines(body)
+    elif isinstance(body, bytes) and content_type == "text/csv":
+        found = _url_csv(body)
+    elif isinstance(body, bytes):
+        found = _archive(body, None)
+    elif "items" in params:
+        try:
+            listed = json.loads(params["items"])
+        except ValueError:
+            raise _invalid("items must be a JSON list") from None
+        if not isinstance(listed, list):
+            raise _invalid("items must be a JSON list")
+        found = (_object_item(item, index) for index, item in enumerate(listed))
+    elif "urls" in params:
+        try:
+            listed = json.loads(params["urls"])
+        except ValueError:
+            listed = None
+        if not isinstance(listed, list) or not all(isinstance(u, str) for u in listed):
+            raise _invalid("urls must be a JSON list of strings")
+        found = (url_item(url, "", None, index) for index, url in enumerate(listed))
+    else:
+        raise FaceError(ERRORS.PARAM_MISSING, "items, urls, an archive, JSON lines or a CSV of "
+                                              "URLs is required")
+    items = []
+    for item in found:
+        items.append(item)
+        if len(items) > limit:
+            raise _invalid(f"at most {limit} items per request (FACEGATE_INGEST_MAX_ITEMS); "
+                           "split the load into several jobs")
+    if not items:
+        raise FaceError(ERRORS.PARAM_MISSING, "no items (an archive needs photos named "
+                                              "*.jpg, *.png, ... or a manifest)")
+    return items

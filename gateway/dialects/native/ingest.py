@@ -1,0 +1,106 @@
+"""/v1 ingestion: many photos into one group as a job (services/recognition/ingest.py).
+
+POST /v1/groups/{group}/faces/bulk   any form of bulk_inputs.py -> 202 {job_id, poll, items}
+GET  /v1/jobs/{id}                   status, progress (done/total, rate, ETA), counts; with
+                                     every item's outcome inline while the job has at most
+                                     INLINE_ITEMS items
+GET  /v1/jobs/{id}/items             ?offset=0&limit=500&status=enrolled: a page of outcomes
+POST /v1/jobs/{id}/cancel            items not yet done become `cancelled`
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from gateway.dialects.native.bulk_inputs import items_from
+from gateway.dialects.native.codes import describe
+from gateway.params import Params, integer, text
+from services.gallery.ingest import OUTCOMES, IngestJob, rate
+from services.recognition import ingest
+from services.recognition.context import Recognition
+from shared.errors import ERRORS, FaceError
+
+INLINE_ITEMS = 1000  # a job this small reports every item in GET /v1/jobs/{id}
+PAGE_MAX = 5000
+OP = "bulk_enrol"
+
+
+async def bulk_enrol(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    group, app = request.path_params["group"], request.state.app_id
+    await ctx.gallery.groups.group(app, group)  # 12357 before reading any image
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    items = items_from(params, content_type, ctx.settings.ingest_max_items)
+    job_id = await ingest.submit(ctx, app, group, items)
+    return {"job_id": job_id, "status": "queued", "total": len(items),
+            "poll": f"/v1/jobs/{job_id}", "items": f"/v1/jobs/{job_id}/items"}, 202
+
+
+bulk_enrol.max_body_setting = "ingest_max_body_bytes"
+
+
+def _outcome(item: dict) -> dict:
+    out = {"index": item["index"], "key": item["key"], "tag": item["tag"],
+           "status": item["status"]}
+    if item["status"] == "enrolled":
+        out.update(face_id=item["face_id"], created=item["created"])
+    if item["error"]:
+        out["error"] = describe(FaceError.from_dict(item["error"]))
+    return out
+
+
+async def job_view(ctx: Recognition, app: int, job: IngestJob) -> dict:
+    per_s, left = rate(job)
+    status = "running" if job.state == "running" else job.state
+    body = {"job_id": job.id, "op": OP, "status": status, "group": job.group,
+            "created": job.created_at.timestamp(),
+            "progress": {"done": job.done, "total": job.total,
+                         "percent": round(100 * job.done / job.total, 1) if job.total else 100,
+                         "rate_per_s": round(per_s, 2),
+                         "eta_s": None if left is None else round(left, 1),
+                         "chunks_in_flight": job.in_flight},
+            "counts": job.counts, "faces_created": job.created,
+            "items": f"/v1/jobs/{job.id}/items"}
+    if job.finished_at:
+        body["finished"] = job.finished_at.timestamp()
+    if job.error:
+        body["error"] = describe(FaceError.from_dict(job.error))
+    if job.state != "running" and job.total <= INLINE_ITEMS:
+        page = await ctx.gallery.ingest.items(app, job.id, 0, INLINE_ITEMS)
+        body["result"] = {"total": job.total, "counts": job.counts,
+                          "items": [_outcome(item) for item in page]}
+    return body
+
+
+async def owned_job(ctx: Recognition, request: Request) -> IngestJob | None:
+    """The ingestion job the path names, if it is one (None: a queued operation's job)."""
+    job_id = request.path_params["job_id"]
+    if ctx.database is None or not await ctx.gallery.ingest.exists(job_id):
+        return None
+    return await ctx.gallery.ingest.job(request.state.app_id, job_id)
+
+
+async def job_items(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    job_id, app = request.path_params["job_id"], request.state.app_id
+    offset = integer(params, "offset", 0, low=0)
+    limit = integer(params, "limit", 500, low=1, high=PAGE_MAX)
+    status = text(params, "status", required=False) or None
+    if status is not None and status not in (*OUTCOMES, "pending"):
+        raise FaceError(ERRORS.PARAM_INVALID, f"status must be one of {[*OUTCOMES, 'pending']}")
+    page = await ctx.gallery.ingest.items(app, job_id, offset, limit, status)
+    body = {"job_id": job_id, "offset": offset, "items": [_outcome(item) for item in page]}
+    if len(page) == limit:
+        body["next"] = (f"/v1/jobs/{job_id}/items?offset={page[-1]['index'] + 1}&limit={limit}"
+                        + (f"&status={status}" if status else ""))
+    return body, 200
+
+
+async def cancel_job(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    job = await ctx.gallery.ingest.cancel(request.state.app_id, request.path_params["job_id"])
+    return await job_view(ctx, request.state.app_id, job), 200
+
+
+ROUTES = [
+    ("/groups/{group}/faces/bulk", bulk_enrol, "POST"),
+    ("/jobs/{job_id}/items", job_items, "GET"),
+    ("/jobs/{job_id}/cancel", cancel_job, "POST"),
+]

@@ -1,0 +1,167 @@
+"""`facegate ingest DIR|FILE --group G`: a photo archive or a list of URLs into a group, over
+the REST API (POST /v1/groups/{group}/faces/bulk), with a progress bar.
+
+- a directory: its photos (*.jpg, *.png, ...; recursively, sorted), sent as tar archives of
+  --batch photos each; a photo's tag is its path under the directory, its key the SHA-256 of
+  its bytes (the server's default), so running the command again resumes: photos already
+  enrolled are reported `enrolled` without running the model again
+- a .csv file: a header with `url` (and optionally `tag`, `key`), sent --batch rows at a time
+- a .jsonl file: one item object per line ({"image" | "image_url", "tag", "key"})
+
+Credentials: --app-id / --app-secret, or FACEGATE_APP_ID / FACEGATE_APP_SECRET.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import sys
+import tarfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+BAR_WIDTH = 30
+
+
+@dataclass
+class Photo:
+    name: str  # path inside the archive (the default tag)
+    data: bytes
+    tag: str | None = None
+    key: str | None = None
+
+
+def tar_of(photos: list[Photo]) -> tuple[bytes, bytes | None]:
+    """An uncompressed tar of the photos (JPEGs do not compress) and, when any photo has its
+    own tag or key, a manifest CSV naming them."""
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as archive:
+        for photo in photos:
+            info = tarfile.TarInfo(photo.name)
+            info.size = len(photo.data)
+            archive.addfile(info, io.BytesIO(photo.data))
+    if not any(photo.tag or photo.key for photo in photos):
+        return buffer.getvalue(), None
+    manifest = io.StringIO()
+    writer = csv.writer(manifest)
+    writer.writerow(["file", "tag", "key"])
+    for photo in photos:
+        writer.writerow([photo.name, photo.tag or photo.name[:128], photo.key or ""])
+    return buffer.getvalue(), manifest.getvalue().encode()
+
+
+def submit_photos(client: httpx.Client, group: str, photos: list[Photo]) -> dict:
+    archive, manifest = tar_of(photos)
+    files = {"archive": ("photos.tar", archive, "application/x-tar")}
+    if manifest:
+        files["manifest"] = ("manifest.csv", manifest, "text/csv")
+    return _accepted(client.post(f"/v1/groups/{group}/faces/bulk", files=files))
+
+
+def _accepted(response: httpx.Response) -> dict:
+    if response.status_code != 202:
+        raise SystemExit(f"facegate ingest: HTTP {response.status_code}: {response.text[:500]}")
+    return response.json()
+
+
+def _photos(root: Path) -> Iterator[Path]:
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and path.suffix.lower() in PHOTO_SUFFIXES:
+            yield path
+
+
+def _batches(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+@dataclass
+class Progress:
+    jobs: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+
+    def poll(self, client: httpx.Client) -> tuple[int, int, dict[str, int], bool]:
+        done = total = 0
+        counts: dict[str, int] = {}
+        finished = True
+        for job_id in self.jobs:
+            body = client.get(f"/v1/jobs/{job_id}").json()
+            done += body["progress"]["done"]
+            total += body["progress"]["total"]
+            for status, count in body["counts"].items():
+                counts[status] = counts.get(status, 0) + count
+            finished &= body["status"] != "running"
+        return done, total, counts, finished
+
+    def draw(self, done: int, total: int, counts: dict[str, int]) -> str:
+        elapsed = time.monotonic() - self.started
+        rate = done / elapsed if elapsed > 0 else 0.0
+        eta = f"{(total - done) / rate:.0f} s" if rate > 0 and done < total else "-"
+        filled = int(BAR_WIDTH * done / total) if total else BAR_WIDTH
+        summary = " ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+        return (f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} "
+                f"{rate:.1f}/s ETA {eta}  {summary}")
+
+
+def run(path: Path, group: str, base_url: str, app_id: str, app_secret: str, batch: int,
+        create: bool, wait: bool) -> int:
+    headers = {"app_id": app_id, "app_secret": app_secret}
+    with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=600) as client:
+        if create:
+            answer = client.post("/face/clustering/group/create", data={"groupId": group}).json()
+            if answer.get("result") not in (0, 12360):  # 12360: the group exists already
+                raise SystemExit(f"facegate ingest: cannot create group {group}: {answer}")
+        progress = Progress()
+        if path.is_dir():
+            files = list(_photos(path))
+            for chunk in _batches(files, batch):
+                photos = [Photo(str(p.relative_to(path)), p.read_bytes()) for p in chunk]
+                progress.jobs.append(submit_photos(client, group, photos)["job_id"])
+                print(f"\rsubmitted {min(len(progress.jobs) * batch, len(files))}/{len(files)}",
+                      end="", file=sys.stderr)
+        elif path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
+            kind = "text/csv" if path.suffix.lower() == ".csv" else "application/x-ndjson"
+            lines = path.read_text(encoding="utf-8-sig").splitlines()
+            header, rows = (lines[:1], lines[1:]) if kind == "text/csv" else ([], lines)
+            for chunk in _batches([row for row in rows if row.strip()], batch):
+                body = "\n".join([*header, *chunk]).encode()
+                progress.jobs.append(_accepted(client.post(
+                    f"/v1/groups/{group}/faces/bulk", content=body,
+                    headers={"content-type": kind}))["job_id"])
+        else:
+            raise SystemExit("facegate ingest: give a directory of photos, a .csv of URLs or "
+                             "a .jsonl of items")
+        print(file=sys.stderr)
+        if not wait:
+            print("\n".join(progress.jobs))
+            return 0
+        while True:
+            done, total, counts, finished = progress.poll(client)
+            print(progress.draw(done, total, counts), end="", file=sys.stderr)
+            if finished:
+                break
+            time.sleep(1.0)
+        print(file=sys.stderr)
+        for job_id in progress.jobs:
+            print(f"job {job_id}: GET /v1/jobs/{job_id}/items for each photo's outcome")
+        return 0 if counts.get("enrolled", 0) else 1
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("path", type=Path, help="a directory of photos, a .csv of URLs or a "
+                                                 ".jsonl of items")
+    parser.add_argument("--group", required=True)
+    parser.add_argument("--url", default=os.environ.get("FACEGATE_URL",
+                                                        "http://127.0.0.1:8000"))
+    parser.add_argument("--app-id", default=os.environ.get("FACEGATE_APP_ID", ""))
+    parser.add_argument("--app-secret", default=os.environ.get("FACEGATE_APP_SECRET", ""))
+    parser.add_argument("--batch", type=int, default=1000, help="photos per job")
+    parser.add_argument("--create", action="store_true", help="create the group first")
+    parser.add_argument("--no-wait", action="store_true",
+                        help="print the job ids and return at once")

@@ -1,0 +1,108 @@
+"""Ingestion: many photos into one group, as a job stored in PostgreSQL and worked off in chunks.
+
+    gateway: cheap checks (the group exists, each inline image's header), the items stored
+      (services.gallery.ingest), the first chunks handed out -> 202 with the job id
+    any worker, per chunk (run_chunk): items still pending; keys already enrolled in the group
+      skip the model (a resumed load); URLs fetched here, by the worker, under the same safety
+      rules as a request's (shared/urlfetch.py); the engine on the rest; each image judged by
+      the one enrolment rule (enrolment.ingest_outcome); faces and outcomes written in one
+      transaction; the next chunks handed out; the group's index built once, by the chunk that
+      completes the job
+    GET /v1/jobs/{id}: done/total, rate, ETA, counts; the items page by page
+
+Each item has an idempotency key (the client's, or the SHA-256 of its image, or of its URL):
+resubmitting a load enrols nothing twice, and a chunk delivered twice changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+from services.gallery.database import Gallery
+from services.gallery.ingest import Chunk, IngestJob, ItemOutcome, NewItem, PendingItem
+from services.recognition import enrolment, vision
+from services.recognition.context import Recognition
+from shared import quality_gate
+from shared.errors import ERRORS, FaceError
+from shared.images import probe
+from shared.models import ModelSpec
+from shared.settings import Settings
+from shared.urlfetch import fetch_image
+
+Analyse = Callable[[list[dict]], Awaitable[list[dict]]]  # image specs -> the engine's results
+Send = Callable[[Chunk], None]  # queue one chunk task
+_FETCHES = 8  # URLs one chunk fetches at once
+log = logging.getLogger("facegate.worker")
+
+
+async def submit(ctx: Recognition, app: int, group: str, items: list[NewItem]) -> str:
+    """Store the job and hand out its first chunks; the job id."""
+    gallery = ctx.gallery
+    await gallery.groups.group(app, group)  # 12357 now, not in the job
+    job_id = await gallery.ingest.create(app, group, items)
+    await gallery.ingest.feed(app, ctx.queue.send_chunk)
+    return job_id
+
+
+async def run_chunk(gallery: Gallery, settings: Settings, model: ModelSpec, analyse: Analyse,
+                    chunk: Chunk, send: Send, worker: str = "") -> IngestJob | None:
+    """One chunk, start to end (idempotent). Returns the job after it (None if it had ended)."""
+    job, pending = await gallery.ingest.pending(chunk)
+    outcomes: list[ItemOutcome] = []
+    if job is not None and pending:
+        known = await gallery.ingest.known_keys(job.app, job.group, [p.key for p in pending])
+        outcomes = [ItemOutcome(p.index, "enrolled", face_id=known[p.key])
+                    for p in pending if p.key in known]
+        rest = [p for p in pending if p.key not in known]
+        try:
+            outcomes += await _judge(settings, model, analyse, rest)
+        except Exception as exc:  # the engine broke on them: reported, not retried for ever
+            log.exception("ingestion chunk %s:%d failed", chunk.job_id, chunk.start)
+            error = FaceError(ERRORS.ENGINE, type(exc).__name__).to_dict()
+            outcomes += [ItemOutcome(p.index, "failed", error) for p in rest]
+    keys = {p.index: p.key for p in pending}
+    tags = {p.index: p.tag for p in pending}
+    after, group = await gallery.ingest.complete_chunk(chunk, keys, tags, outcomes, worker)
+    if after is None:
+        return None
+    if after.state == "running" and after.done >= after.total:
+        # The chunk that completes the job builds the group's index, once for the whole load
+        # (a redelivery of it finds the index there and only marks the job done).
+        held = group or await gallery.groups.group(after.app, after.group)
+        await gallery.indexes.ensure_index(held)
+        if await gallery.ingest.finish(after.id):
+            after.state = "done"
+    await gallery.ingest.feed(after.app, send)
+    return after if job is not None else None
+
+
+async def _judge(settings: Settings, model: ModelSpec, analyse: Analyse,
+                 items: list[PendingItem]) -> list[ItemOutcome]:
+    if not items:
+        return []
+    gate = quality_gate.is_on(settings)
+    fetches = asyncio.Semaphore(_FETCHES)
+
+    async def image(item: PendingItem) -> bytes | FaceError:
+        if item.image is not None:
+            return item.image
+        try:
+            async with fetches:
+                data = await fetch_image(item.url, settings)
+            probe(data)
+            return data
+        except FaceError as exc:
+            return exc
+
+    data = await asyncio.gather(*(image(item) for item in items))
+    outcomes = [ItemOutcome(item.index, "bad_image", got.to_dict())
+                for item, got in zip(items, data, strict=True) if isinstance(got, FaceError)]
+    readable = [(item, got) for item, got in zip(items, data, strict=True)
+                if not isinstance(got, FaceError)]
+    if readable:
+        results = await analyse([vision.enrol_spec(got, gate) for _, got in readable])
+        outcomes += [enrolment.ingest_outcome(item.index, result, got, model, gate, settings)
+                     for (item, got), result in zip(readable, results, strict=True)]
+    return outcomes

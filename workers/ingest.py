@@ -1,0 +1,76 @@
+"""The ingestion chunk task's body (services.recognition.ingest.run_chunk) on a worker.
+
+The worker's task threads are synchronous; the gallery is asyncio (psycopg's async pool). One
+event loop on its own thread serves every chunk task of the process, with one small pool
+opened on first use, instead of a loop and a pool per chunk. The chunk's images go through the
+process's engine at bulk priority (workers/batching.py): interactive requests on the same
+worker are batched first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import threading
+from collections.abc import Callable
+
+from services.gallery.database import Gallery
+from services.gallery.ingest import Chunk
+from services.recognition import ingest
+from shared.settings import Settings
+from workers.batching import bulk_priority
+from workers.engine import Engine
+
+GALLERY_CONNECTIONS = 4
+
+
+class ChunkRunner:
+    def __init__(self, settings: Settings, engine: Callable[[], Engine]) -> None:
+        self.settings = settings
+        self.engine = engine
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._gallery: Gallery | None = None
+        self._lock = threading.Lock()
+
+    def _start(self) -> asyncio.AbstractEventLoop:
+        with self._lock:
+            if self._loop is None:
+                loop = asyncio.new_event_loop()
+                threading.Thread(target=loop.run_forever, name="ingest-loop",
+                                 daemon=True).start()
+                self._loop = loop
+            return self._loop
+
+    async def _open(self) -> Gallery:
+        if self._gallery is None:  # only this loop's thread gets here: no race
+            self._gallery = await Gallery.for_settings(self.settings, GALLERY_CONNECTIONS,
+                                                       run_migrations=False)
+        return self._gallery
+
+    def run(self, chunk: dict, send: Callable[[Chunk], None]) -> dict:
+        """Blocks the task thread until the chunk is done; a summary for the task result."""
+        return asyncio.run_coroutine_threadsafe(self._run(chunk, send), self._start()).result()
+
+    async def _run(self, chunk: dict, send: Callable[[Chunk], None]) -> dict:
+        gallery = await self._open()
+        engine = self.engine()
+
+        def analyse_now(specs: list[dict]) -> list[dict]:
+            with bulk_priority():
+                return engine.run({"images": specs})["images"]
+
+        async def analyse(specs: list[dict]) -> list[dict]:
+            # Slices no larger than a bulk pass (so a pass never grows past it), all queued at
+            # once (so the batchers always have the next slice waiting).
+            step = engine.bulk_batch
+            parts = await asyncio.gather(*(asyncio.to_thread(analyse_now, specs[i:i + step])
+                                           for i in range(0, len(specs), step)))
+            return [image for part in parts for image in part]
+
+        job = await ingest.run_chunk(gallery, self.settings, engine.embedder.spec, analyse,
+                                     Chunk(chunk["job_id"], chunk["start"], chunk["stop"]), send,
+                                     f"{socket.gethostname()}:{os.getpid()}")
+        if job is None:
+            return {"job_id": chunk["job_id"], "state": "ended"}
+        return {"job_id": job.id, "state": job.state, "done": job.done, "total": job.total}
