@@ -115,7 +115,8 @@ def run(path: Path, group: str, base_url: str, app_id: str, app_secret: str, bat
     with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=600) as client:
         if create:
             answer = client.post("/face/clustering/group/create", data={"groupId": group}).json()
-            if answer.get("result") not in (0, 12360):  # 12360: the group exists already
+            # 12352: CloudWalk's "cannot create the group, its id may exist already"
+            if answer.get("result") not in (0, 12352):
                 raise SystemExit(f"facegate ingest: cannot create group {group}: {answer}")
         progress = Progress()
         if path.is_dir():
