@@ -14,7 +14,6 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import asdict
 
 import redis.asyncio as aioredis
 from celery import states
@@ -26,12 +25,11 @@ from shared.errors import ERRORS, FaceError
 from shared.logs import REQUEST_ID
 from shared.settings import Settings
 from shared.tasks import (
-    BULK_QUEUE,
-    INGEST_CHUNK_TASK,
     INTERACTIVE_QUEUE,
     JOB_KEY_PREFIX,
     VISION_TASK,
     make_celery,
+    send_ingest_chunk,
 )
 
 log = logging.getLogger("facegate.gateway")
@@ -125,11 +123,11 @@ class Dispatcher:
             if not future.done():
                 future.set_result(meta)
 
-    def submit(self, request: dict, bulk: bool = False, task: str = VISION_TASK) -> str:
+    def submit(self, request: dict) -> str:
         task_id = str(uuid.uuid4())
         request = {**request, "request_id": REQUEST_ID.get()}  # for the worker's log lines
-        self.celery.send_task(task, args=[request], task_id=task_id,
-                              queue=BULK_QUEUE if bulk else INTERACTIVE_QUEUE)
+        self.celery.send_task(VISION_TASK, args=[request], task_id=task_id,
+                              queue=INTERACTIVE_QUEUE)
         return task_id
 
     async def wait(self, task_id: str, timeout: float | None = None) -> dict:
@@ -163,15 +161,13 @@ class Dispatcher:
         return await self.wait(self.submit(request))
 
     def send_chunk(self, chunk: Chunk) -> None:
-        """An ingestion chunk: a reference to items in PostgreSQL, a few hundred bytes."""
-        self.celery.send_task(INGEST_CHUNK_TASK, args=[asdict(chunk)], queue=BULK_QUEUE)
+        send_ingest_chunk(self.celery, chunk)
 
     # Jobs: a task plus what the gateway needs to render its result later.
-    async def submit_job(self, op: str, options: dict, request: dict, bulk: bool = False,
-                         task: str = VISION_TASK) -> str:
-        task_id = self.submit(request, bulk=bulk, task=task)
+    async def submit_job(self, op: str, options: dict, request: dict) -> str:
+        task_id = self.submit(request)
         record = {"op": op, "options": options, "created": time.time(),
-                  "queue": BULK_QUEUE if bulk else INTERACTIVE_QUEUE}
+                  "queue": INTERACTIVE_QUEUE}
         await self._redis.set(JOB_KEY_PREFIX + task_id, json.dumps(record),
                               ex=self.settings.result_ttl_s)
         return task_id

@@ -25,6 +25,9 @@ MAX_LONG_SIDE = 6000
 MAX_SHORT_SIDE = 4000
 MIN_SIDE = 24
 FORMATS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp"}
+# Files taken as photos from an archive or a directory (ingestion, `facegate ingest`); the
+# formats not in FORMATS are taken too, and reported as bad images rather than skipped.
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 # PIL's own bomb guard, set just above our limit so it never fires before our clearer error.
 Image.MAX_IMAGE_PIXELS = MAX_LONG_SIDE * MAX_SHORT_SIDE + 1
 _EXIF_ORIENTATION = 0x0112

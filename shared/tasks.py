@@ -4,6 +4,8 @@ both sides share. The gateway sends tasks by name; it never imports worker code.
 
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from celery import Celery
 from kombu import Queue
 
@@ -15,6 +17,12 @@ INGEST_CHUNK_TASK = "facegate.ingest.chunk"  # args: {"job_id", "start", "stop"}
 INTERACTIVE_QUEUE = "facegate.interactive"
 BULK_QUEUE = "facegate.bulk"
 JOB_KEY_PREFIX = "facegate:job:"
+
+
+def send_ingest_chunk(celery: Celery, chunk: object) -> None:
+    """One ingestion chunk (a dataclass: job_id, start, stop) on the bulk queue: a reference
+    to items in PostgreSQL, a few hundred bytes."""
+    celery.send_task(INGEST_CHUNK_TASK, args=[asdict(chunk)], queue=BULK_QUEUE)
 
 
 def make_celery(settings: Settings, name: str = "facegate") -> Celery:

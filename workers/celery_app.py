@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import asdict
 
 import psycopg
 from celery import Celery
@@ -20,7 +19,13 @@ from services.gallery.ingest import Chunk
 from shared import logs
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
-from shared.tasks import BULK_QUEUE, INGEST_CHUNK_TASK, STATS_TASK, VISION_TASK, make_celery
+from shared.tasks import (
+    INGEST_CHUNK_TASK,
+    STATS_TASK,
+    VISION_TASK,
+    make_celery,
+    send_ingest_chunk,
+)
 from workers import metrics
 from workers.engine import Engine
 from workers.ingest import ChunkRunner
@@ -96,7 +101,7 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
     runner = ChunkRunner(settings, get_engine)
 
     def send_chunk(chunk: Chunk) -> None:
-        app.send_task(INGEST_CHUNK_TASK, args=[asdict(chunk)], queue=BULK_QUEUE)
+        send_ingest_chunk(app, chunk)
 
     # A database or broker outage mid-chunk: the chunk runs again later (idempotent: what it
     # wrote is found by its items' status), for about 10 minutes; after that the job's feeder

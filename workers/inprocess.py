@@ -20,7 +20,6 @@ from services.recognition import ingest
 from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
-from shared.tasks import VISION_TASK
 from workers.celery_app import answer_vision
 from workers.engine import Engine
 
@@ -43,11 +42,10 @@ class InProcessQueue:
     async def call(self, request: dict) -> dict:
         return await asyncio.to_thread(self._run, request)
 
-    async def submit_job(self, op: str, options: dict, request: dict, bulk: bool = False,
-                         task: str = VISION_TASK) -> str:
+    async def submit_job(self, op: str, options: dict, request: dict) -> str:
         job_id = str(uuid.uuid4())
         state = JobState(job_id, "queued", op, options, time.time())
-        self._jobs[job_id] = (state, asyncio.create_task(self._job(state, request, task)))
+        self._jobs[job_id] = (state, asyncio.create_task(self._job(state, request)))
         return job_id
 
     def send_chunk(self, chunk: Chunk) -> None:
@@ -64,7 +62,7 @@ class InProcessQueue:
     async def _analyse(self, specs: list[dict]) -> list[dict]:
         return (await asyncio.to_thread(self.engine.run, {"images": specs}))["images"]
 
-    async def _job(self, state: JobState, request: dict, task: str) -> None:
+    async def _job(self, state: JobState, request: dict) -> None:
         state.status = "running"
         try:
             state.result = await self.call(request)

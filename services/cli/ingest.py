@@ -25,7 +25,8 @@ from pathlib import Path
 
 import httpx
 
-PHOTO_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff"}
+from shared.images import PHOTO_SUFFIXES
+
 BAR_WIDTH = 30
 
 

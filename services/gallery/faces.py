@@ -48,6 +48,23 @@ async def open_group(conn, app: int, name: str, model: int) -> Group:
     return group
 
 
+async def insert_face_once(conn, app: int, group: Group, vector: np.ndarray, model: int,
+                           box: list[int], quality: float | None, tag: str,
+                           sha256: bytes | None, request_key: str | None) -> FaceWritten:
+    """A face in a locked group, unless its request_key made one before (that face comes
+    back, `created` false); the model checked against the group's. The group's count in the
+    database and in `group` go up with a new face."""
+    require_same_model(group.model, model, f"group {group.name}")
+    if request_key:
+        row = await (await conn.execute(sql.FACE_BY_KEY, (group.id, request_key))).fetchone()
+        if row:
+            return FaceWritten(row[0], False)
+    face_id = await insert_face(conn, app, group, vector, model, box, quality, tag, sha256,
+                                request_key)
+    group.face_count += 1
+    return FaceWritten(face_id, True)
+
+
 async def insert_face(conn, app: int, group: Group, vector: np.ndarray, model: int,
                       box: list[int], quality: float | None, tag: str, sha256: bytes | None,
                       request_key: str | None = None, user_id: int | None = None) -> int:
@@ -158,16 +175,9 @@ class GroupFaces:
         group as it is after the write (for index maintenance)."""
         async with self.pool.connection() as conn, conn.transaction():
             group = await lock_group(conn, app, group_name)
-            require_same_model(group.model, model, f"group {group_name}")
-            if request_key:
-                row = await (await conn.execute(sql.FACE_BY_KEY, (group.id, request_key))
-                             ).fetchone()
-                if row:
-                    return FaceWritten(row[0], False), group
-            face_id = await insert_face(conn, app, group, vector, model, box, quality, tag,
-                                        sha256, request_key)
-            group.face_count += 1
-            return FaceWritten(face_id, True), group
+            written = await insert_face_once(conn, app, group, vector, model, box, quality,
+                                             tag, sha256, request_key)
+            return written, group
 
     async def delete_face(self, app: int, group_name: str, face_id: int) -> None:
         async with self.pool.connection() as conn, conn.transaction():

@@ -15,18 +15,16 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from services.gallery import sql
-from services.gallery.faces import insert_face, lock_group
+from services.gallery.faces import insert_face_once, lock_group
 from services.gallery.records import Group
 from shared.errors import ERRORS, FaceError
-from shared.models import require_same_model
 
 OUTCOMES = ("enrolled", "no_face", "low_quality", "bad_image", "cancelled", "failed")
 _FEED_LOCK = 0x494E4753  # "INGS": with the app id, one feeder per app at a time
@@ -93,7 +91,6 @@ class IngestJob:
     finished_at: datetime | None
     error: dict | None
     in_flight: int = 0
-    extra: dict = field(default_factory=dict)
 
 
 _JOB_COLUMNS = ("id, app_id, group_name, total, state, done, enrolled, no_face, low_quality, "
@@ -238,13 +235,7 @@ class IngestJobs:
             if row is None:
                 raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")
             if row[0] == "running":
-                left = (await conn.execute(
-                    "UPDATE ingest_items SET status = 'cancelled', image = NULL "
-                    "WHERE job_id = %s AND status IS NULL", (key,))).rowcount
-                await conn.execute(
-                    "UPDATE ingest_jobs SET state = 'cancelled', finished_at = now(), "
-                    "cancelled = cancelled + %s, done = done + %s WHERE id = %s",
-                    (left, left, key))
+                await self._close(conn, key, "cancelled")
         return await self.job(app, job_id)
 
     async def pending(self, chunk: Chunk) -> tuple[IngestJob | None, list[PendingItem]]:
@@ -274,7 +265,7 @@ class IngestJobs:
     async def complete_chunk(self, chunk: Chunk, keys: dict[int, str], tags: dict[int, str],
                              outcomes: list[ItemOutcome], worker: str = ""
                              ) -> tuple[IngestJob | None, Group | None]:
-        """One transaction: the chunk's faces (FACE_BY_KEY first: a key seen before is the
+        """One transaction: the chunk's faces (insert_face_once: a key seen before is the
         face it made), its items' outcomes, the job's counts, the chunk marked done. Items
         already done (a second delivery) and a cancelled job write nothing. Returns the job
         after it and the group (for the index once the job is complete)."""
@@ -297,7 +288,7 @@ class IngestJobs:
                             group = await lock_group(conn, job.app, job.group)
                             await self._write(conn, key, job.app, group, todo, keys, tags)
                     except FaceError as exc:  # the group was deleted, or re-made under
-                        await self._fail(conn, key, exc)  # another model, during the load
+                        await self._close(conn, key, "failed", exc)  # another model
                         group = None
             await conn.execute("UPDATE ingest_chunks SET done_at = coalesce(done_at, now()), "
                                "worker = coalesce(worker, %s) WHERE job_id = %s AND start = %s",
@@ -312,19 +303,11 @@ class IngestJobs:
         for outcome in todo:
             face_id, made = outcome.face_id, None
             if outcome.face is not None:
-                require_same_model(group.model, outcome.face.model, f"group {group.name}")
-                found = await (await conn.execute(sql.FACE_BY_KEY, (group.id,
-                                                                    keys[outcome.index]))
-                               ).fetchone()
-                if found:
-                    face_id, made = found[0], False
-                else:
-                    face = outcome.face
-                    face_id = await insert_face(conn, app, group, face.vector, face.model,
-                                                face.box, face.quality, tags[outcome.index],
-                                                face.sha256, keys[outcome.index])
-                    made = True
-                    group.face_count += 1
+                face = outcome.face
+                written = await insert_face_once(conn, app, group, face.vector, face.model,
+                                                 face.box, face.quality, tags[outcome.index],
+                                                 face.sha256, keys[outcome.index])
+                face_id, made = written.face_id, written.created
             elif face_id is not None:
                 made = False
             counts[outcome.status] += 1
@@ -343,12 +326,15 @@ class IngestJobs:
             (len(todo), counts["enrolled"], counts["no_face"], counts["low_quality"],
              counts["bad_image"], counts["failed"], created, key))
 
-    async def _fail(self, conn, key: uuid.UUID, exc: FaceError) -> None:
+    async def _close(self, conn, key: uuid.UUID, state: str,
+                     error: FaceError | None = None) -> None:
+        """The job ends in `state` (cancelled, or failed with its error); its pending items
+        become `cancelled`."""
         left = (await conn.execute("UPDATE ingest_items SET status = 'cancelled', image = NULL "
                                    "WHERE job_id = %s AND status IS NULL", (key,))).rowcount
-        await conn.execute("UPDATE ingest_jobs SET state = 'failed', error = %s, "
-                           "finished_at = now(), cancelled = cancelled + %s, done = done + %s "
-                           "WHERE id = %s", (Jsonb(exc.to_dict()), left, left, key))
+        await conn.execute("UPDATE ingest_jobs SET state = %s, error = %s, finished_at = now(), "
+                           "cancelled = cancelled + %s, done = done + %s WHERE id = %s",
+                           (state, Jsonb(error.to_dict()) if error else None, left, left, key))
 
     async def _reread(self, conn, key: uuid.UUID) -> IngestJob:
         return _job(await (await conn.execute(f"SELECT {_JOB_COLUMNS} FROM ingest_jobs "

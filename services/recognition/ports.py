@@ -28,8 +28,7 @@ class VisionQueue(Protocol):
         """Run a vision request (shared.canonical) and wait for its result; FaceError(kind)
         when the worker reported one, SYSTEM_BUSY when none came in time."""
 
-    async def submit_job(self, op: str, options: dict, request: dict, bulk: bool = False,
-                         task: str = ...) -> str:
+    async def submit_job(self, op: str, options: dict, request: dict) -> str:
         """Queue a request as a job; its id. The job remembers `op` and `options`."""
 
     async def job(self, job_id: str) -> JobState:

@@ -28,11 +28,10 @@ from urllib.parse import urlsplit
 from gateway.params import Params
 from services.gallery.ingest import NewItem
 from shared.errors import ERRORS, FaceError
-from shared.images import b64decode, probe
+from shared.images import PHOTO_SUFFIXES, b64decode, probe
 
 MAX_TAG_BYTES = 128
 MAX_KEY_CHARS = 256
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
 
 
 def _invalid(message: str) -> FaceError:
@@ -63,21 +62,21 @@ def inline_item(data: bytes | None, error: FaceError | None, tag: str, key: str 
             probe(data)
         except FaceError as exc:
             error = exc
+    key = key or hashlib.sha256(data or b"").hexdigest()
     if error is not None:
-        return NewItem(key or hashlib.sha256(data or b"").hexdigest(), tag, status="bad_image",
-                       error=error.to_dict())
-    return NewItem(key or hashlib.sha256(data).hexdigest(), tag, image=data)
+        return NewItem(key, tag, status="bad_image", error=error.to_dict())
+    return NewItem(key, tag, image=data)
 
 
-def url_item(url: str, tag: str, key: str | None, index: int) -> NewItem:
+def url_item(url: str, tag: str, key: str | None) -> NewItem:
     url = url.strip()
+    key = key or hashlib.sha256(f"url:{url}".encode()).hexdigest()
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        return NewItem(key or hashlib.sha256(f"url:{url}".encode()).hexdigest(), tag,
-                       status="bad_image",
+        return NewItem(key, tag, status="bad_image",
                        error=FaceError(ERRORS.PARAM_INVALID,
                                        "url must be http:// or https://").to_dict())
-    return NewItem(key or hashlib.sha256(f"url:{url}".encode()).hexdigest(), tag, url=url)
+    return NewItem(key, tag, url=url)
 
 
 def _object_item(item: object, index: int) -> NewItem:
@@ -91,7 +90,7 @@ def _object_item(item: object, index: int) -> NewItem:
         except FaceError as exc:
             return inline_item(None, exc, tag, key)
     if isinstance(url, str) and url.strip():
-        return url_item(url, tag, key, index)
+        return url_item(url, tag, key)
     return inline_item(None, FaceError(ERRORS.PARAM_MISSING, "image or image_url is required"),
                        tag, key)
 
@@ -111,8 +110,7 @@ def _url_csv(data: bytes) -> Iterator[NewItem]:
     if rows and "url" not in rows[0]:
         raise _invalid("the CSV needs a header with a `url` column (and optionally tag, key)")
     for index, row in enumerate(rows):
-        yield url_item(row["url"], _tag(row.get("tag"), index), _key(row.get("key"), index),
-                       index)
+        yield url_item(row["url"], _tag(row.get("tag"), index), _key(row.get("key"), index))
 
 
 def _json_lines(data: bytes) -> Iterator[NewItem]:
@@ -189,7 +187,7 @@ def items_from(params: Params, content_type: str, limit: int) -> list[NewItem]:
             listed = None
         if not isinstance(listed, list) or not all(isinstance(u, str) for u in listed):
             raise _invalid("urls must be a JSON list of strings")
-        found = (url_item(url, "", None, index) for index, url in enumerate(listed))
+        found = (url_item(url, "", None) for url in listed)
     else:
         raise FaceError(ERRORS.PARAM_MISSING, "items, urls, an archive, JSON lines or a CSV of "
                                               "URLs is required")
