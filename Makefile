@@ -12,7 +12,7 @@ FACEGATE_TORCH ?= auto
 TORCH_KIND := $(if $(filter auto,$(FACEGATE_TORCH)),$(shell nvidia-smi -L >/dev/null 2>&1 \
 	&& echo cuda || echo cpu),$(FACEGATE_TORCH))
 
-.PHONY: run test install install-dev prepare lint bench clean
+.PHONY: run test install install-dev prepare lint bench clean browser
 
 $(VENV)/.installed: $(VENV)/.torch-$(TORCH_KIND) pyproject.toml requirements/models-nodeps.txt
 	$(PIP) install -q -e .
@@ -51,7 +51,17 @@ prepare: install
 run: install
 	$(PY) -m services.cli.main run
 
-test: install-dev
+# The console tests drive Debian's Chromium and ChromeDriver (a test tool's own browser
+# download is not reachable offline). Installed when missing and we may; else those tests skip.
+APT_GET := $(if $(filter 0,$(shell id -u)),apt-get,sudo -n apt-get)
+browser:
+	@test -x /usr/bin/chromium -a -x /usr/bin/chromedriver || { \
+		DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q chromium chromium-driver \
+			>/dev/null 2>&1 || { $(APT_GET) update -q >/dev/null 2>&1 && \
+		DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q chromium chromium-driver \
+			>/dev/null 2>&1; } || echo "no chromium: the console tests will be skipped"; }
+
+test: install-dev browser
 	$(PY) -m services.cli.main prepare
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q

@@ -29,12 +29,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import psycopg
 import redis
 
 from bench.stack import auth_headers, bench_stack
 from services.cli.ingest import Photo, submit_photos
+from services.client import Facegate
 from services.recognition import vision
 from shared.settings import Settings
 from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE
@@ -57,12 +57,14 @@ def lfw_photos(root: Path, count: int) -> list[Photo]:
 def in_process_rate(photos: list[Photo], chunk: int, in_flight: int) -> float:
     """The worker's Engine in this process, `in_flight` threads each running a chunk of
     enrolment specs at a time: what the models do with no HTTP, broker or database."""
-    engine = Engine(Settings())
+    settings = Settings()
+    engine = Engine(settings)
     engine.warm_up()
     chunks = [photos[i:i + chunk] for i in range(0, len(photos), chunk)]
 
     def run(part: list[Photo]) -> None:
-        engine.run({"images": [vision.enrol_spec(p.data, True) for p in part]})
+        engine.run({"images": [vision.enrol_spec(p.data, True, settings.thumbnail_size)
+                               for p in part]})
 
     started = time.perf_counter()
     with ThreadPoolExecutor(in_flight) as pool:
@@ -73,8 +75,8 @@ def in_process_rate(photos: list[Photo], chunk: int, in_flight: int) -> float:
 class Probe:
     """identify on a small group, one request every PROBE_EVERY_S, latencies in ms."""
 
-    def __init__(self, http: httpx.Client, group: str, image: bytes) -> None:
-        self.http, self.group = http, group
+    def __init__(self, client: Facegate, group: str, image: bytes) -> None:
+        self.client, self.group = client, group
         self.body = {"groupId": group, "img": base64.b64encode(image).decode()}
         self.latencies: list[float] = []
         self.failures = 0
@@ -82,7 +84,7 @@ class Probe:
 
     def once(self) -> None:
         started = time.perf_counter()
-        answer = self.http.post("/face/recog/group/identify", data=self.body).json()
+        answer = self.client.cloudwalk("/face/recog/group/identify", **self.body)
         if answer.get("result") != 0:
             self.failures += 1
         self.latencies.append(1000 * (time.perf_counter() - started))
@@ -129,15 +131,15 @@ class BrokerWatch:
 
 
 def load(stack, workers: int, photos: list[Photo], batch: int, kill_at: float | None) -> dict:
-    http = httpx.Client(base_url=stack.base_url, headers=auth_headers(), timeout=600)
+    headers = auth_headers()
+    client = Facegate(stack.base_url, headers["app_id"], headers["app_secret"])
     for group in ("probe", "load"):
-        assert http.post("/face/clustering/group/create",
-                         data={"groupId": group}).json()["result"] == 0
+        assert client.cloudwalk("/face/clustering/group/create", groupId=group)["result"] == 0
     sample = [p.data for p in photos[:20]]
     for data in sample[:10]:
-        http.post("/face/clustering/face/create", data={
-            "groupId": "probe", "img": base64.b64encode(data).decode()})
-    probe = Probe(http, "probe", sample[10])
+        client.cloudwalk("/face/clustering/face/create", groupId="probe",
+                         img=base64.b64encode(data).decode())
+    probe = Probe(client, "probe", sample[10])
     probe.run_for(5)  # warm
     idle = probe.run_for(40)
     watch = BrokerWatch(stack.redis_url)
@@ -147,12 +149,12 @@ def load(stack, workers: int, photos: list[Photo], batch: int, kill_at: float | 
     watcher.start()
     prober.start()
     started = time.perf_counter()
-    jobs = [submit_photos(http, "load", photos[i:i + batch])["job_id"]
+    jobs = [submit_photos(client, "load", photos[i:i + batch])["job_id"]
             for i in range(0, len(photos), batch)]
     uploaded = time.perf_counter() - started
     killed = None
     while True:
-        bodies = [http.get(f"/v1/jobs/{job}").json() for job in jobs]
+        bodies = [client.job(job) for job in jobs]
         done = sum(b["progress"]["done"] for b in bodies)
         if kill_at is not None and killed is None and done >= kill_at * len(photos):
             victim = next(w for w in stack.workers if w.poll() is None)

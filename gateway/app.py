@@ -3,7 +3,8 @@
     uvicorn gateway.app:create_app --factory
 
 Each dialect is mounted under its own prefix with its own routes and error answers:
-CloudWalk at /face, Baidu at /oauth/2.0/token and /rest/2.0/face/v2, native at /v1.
+CloudWalk at /face, Baidu at /oauth/2.0/token and /rest/2.0/face/v2, native at /v1; the web
+console at /console, the OpenAPI document at /openapi.json and its explorer at /docs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from gateway import observe
+from gateway import console, observe
 from gateway.auth import Authenticator
 from gateway.dialects import baidu, cloudwalk, native
 from gateway.dispatch import Dispatcher
@@ -93,7 +94,7 @@ def create_app(settings: Settings | None = None, queue: VisionQueue | None = Non
 
     app = Starlette(
         routes=[Route("/healthz", healthz), Route("/readyz", readyz),
-                Route("/metrics", observe.metrics),
+                Route("/metrics", observe.metrics), *console.routes(),
                 cloudwalk.mount(gateway), *baidu.routes(gateway), native.mount(gateway)],
         lifespan=lifespan,
         middleware=[Middleware(observe.Observe)],

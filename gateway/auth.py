@@ -73,6 +73,8 @@ class Authenticator:
     async def by_secret(self, key: str, secret: str) -> App:
         if not key or not secret:
             raise FaceError(ERRORS.APP_AUTH, "app_id and app_secret are required")
+        if "\x00" in key:  # PostgreSQL refuses NUL in text; no app has one
+            raise FaceError(ERRORS.APP_AUTH, "unknown app or wrong secret")
         app = await self._app_by_key(key)
         if app is None or not app.secret_matches(secret):
             # one message for an unknown app and a wrong secret: no probing for app names
@@ -149,6 +151,21 @@ class Authenticator:
         app = await self.guarded(address, check)
         await self.throttle(app)
         return app.id
+
+    async def admin(self, headers, address: str = "") -> None:
+        """The admin credential (FACEGATE_ADMIN_SECRET, header `admin_secret`), guarded like
+        an app's secret; with no admin secret set, app management over HTTP is off."""
+        expected = self.settings.admin_secret
+        if not expected:
+            raise FaceError(ERRORS.APP_AUTH, "app management over HTTP is off "
+                            "(FACEGATE_ADMIN_SECRET is not set); use `facegate app`")
+
+        async def check() -> None:
+            given = headers.get("admin_secret", "")
+            if not hmac.compare_digest(given.encode(), expected.encode()):
+                raise FaceError(ERRORS.APP_AUTH, "wrong or missing admin_secret")
+
+        await self.guarded(address, check())
 
     async def app_for_token(self, token: str, address: str = "") -> int:
         if not self.settings.auth:

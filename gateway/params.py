@@ -59,7 +59,7 @@ async def read_params(request: Request, max_body: int) -> Params:
     if declared and declared.isdigit() and int(declared) > max_body:
         raise _too_large(max_body)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if request.method != "POST":
+    if request.method not in ("POST", "PATCH", "PUT"):
         return params
     request = Request(request.scope, limited(request.receive, max_body))
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):

@@ -31,9 +31,12 @@ ANALYSIS_FIELDS = ("landmarks", "age", "gender", "emotion", "expression", "glass
 
 
 def image_spec(data: bytes, faces: str = ALL, rotate: bool = False, embed: bool = False,
-               crops: bool = False, analyse: tuple[str, ...] | list[str] = ()) -> dict:
+               crops: bool = False, analyse: tuple[str, ...] | list[str] = (),
+               thumbnail: int = 0) -> dict:
+    """One image's request to a worker; `thumbnail`: the side in pixels of a small upright
+    picture of each face (0: none)."""
     return {"data": data, "faces": faces, "rotate": rotate, "embed": embed, "crops": crops,
-            "analyse": list(analyse)}
+            "analyse": list(analyse), "thumbnail": thumbnail}
 
 
 @dataclass
@@ -44,6 +47,7 @@ class Face:
     embedding: np.ndarray | None = None
     crop: bytes | None = None
     analysis: dict = field(default_factory=dict)
+    thumbnail: bytes | None = None  # JPEG, when the request asked for one
 
     @classmethod
     def from_result(cls, data: dict) -> Face:
@@ -56,6 +60,7 @@ class Face:
             if embedding is not None else None,
             crop=data.get("crop"),
             analysis=data.get("analysis") or {},
+            thumbnail=data.get("thumbnail"),
         )
 
 

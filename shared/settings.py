@@ -78,6 +78,8 @@ class Settings:
     analysis: bool = field(default_factory=lambda: _bool("ANALYSIS", True))
     liveness_threshold: float = field(default_factory=lambda: _float("LIVENESS_THRESHOLD", 0.9))
     quality_gate: bool = field(default_factory=lambda: _bool("QUALITY_GATE", True))
+    thumbnail_size: int = field(default_factory=lambda: _int("THUMBNAIL_SIZE", 96))
+    admin_secret: str = field(default_factory=lambda: _env("ADMIN_SECRET", ""))
     gate_min_face: int = field(default_factory=lambda: _int("GATE_MIN_FACE", 64))
     gate_min_illumination: int = field(default_factory=lambda: _int("GATE_MIN_ILLUMINATION", 40))
     gate_max_illumination: int = field(
@@ -186,6 +188,13 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
     "liveness_threshold": ("FACEGATE_LIVENESS_THRESHOLD",
                            "single-image liveness score at or above which a face reads live "
                            "(docs/performance.md has what it catches and misses)"),
+    "thumbnail_size": ("FACEGATE_THUMBNAIL_SIZE",
+                       "side in pixels of the face thumbnail stored with each enrolled face "
+                       "(about 3 KB, shown by the console); 0 stores none"),
+    "admin_secret": ("FACEGATE_ADMIN_SECRET",
+                     "the admin credential for app management (`/v1/admin/apps`, the console's "
+                     "Apps page), sent as `admin_secret`; empty: app management over HTTP is "
+                     "off (`facegate app` still works)"),
     "quality_gate": ("FACEGATE_QUALITY_GATE",
                      "enrolment (CloudWalk face/create and face/edit, /v1 faces, bulk, "
                      "identities) refuses faces that fail the FACEGATE_GATE_* thresholds "

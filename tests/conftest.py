@@ -14,6 +14,7 @@ import pytest
 
 from services.cli.embedded import free_port
 from services.cli.stack import Stack, started
+from services.client import Facegate
 from services.gallery.apps import NewApp, create_app
 from shared.settings import Settings
 from tests.support import faces as face_files
@@ -33,6 +34,7 @@ TEST_ENV = {
     # Short-lived OAuth tokens, so the expiry test need not wait long (Baidu's SDK fetches a
     # new token whenever the old one has under 30 s left, so it simply refreshes each call).
     "FACEGATE_TOKEN_TTL": "4",
+    "FACEGATE_ADMIN_SECRET": "test-admin-secret",  # the console's Apps page, /v1/admin
     "FACEGATE_REDIS_URL": "",
     "FACEGATE_DATABASE_URL": "",
 }
@@ -80,6 +82,13 @@ def client(stack: Stack, test_app: NewApp) -> Iterator[httpx.Client]:
     with httpx.Client(base_url=stack.base_url, timeout=180,
                       headers=app_headers(test_app)) as http:
         yield http
+
+
+@pytest.fixture(scope="session")
+def facegate(stack: Stack, test_app: NewApp) -> Iterator[Facegate]:
+    """The typed client (services/client) as the `tests` app."""
+    with Facegate(stack.base_url, test_app.app.api_key, test_app.secret, timeout=180) as fg:
+        yield fg
 
 
 @pytest.fixture(scope="session")

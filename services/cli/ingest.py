@@ -23,8 +23,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
+from services.client import ApiError, Facegate, JobStatus
 from shared.images import PHOTO_SUFFIXES
 
 BAR_WIDTH = 30
@@ -57,18 +56,10 @@ def tar_of(photos: list[Photo]) -> tuple[bytes, bytes | None]:
     return buffer.getvalue(), manifest.getvalue().encode()
 
 
-def submit_photos(client: httpx.Client, group: str, photos: list[Photo]) -> dict:
+def submit_photos(client: Facegate, group: str, photos: list[Photo]) -> dict:
+    """One job of these photos: 202 {job_id, total, poll}."""
     archive, manifest = tar_of(photos)
-    files = {"archive": ("photos.tar", archive, "application/x-tar")}
-    if manifest:
-        files["manifest"] = ("manifest.csv", manifest, "text/csv")
-    return _accepted(client.post(f"/v1/groups/{group}/faces/bulk", files=files))
-
-
-def _accepted(response: httpx.Response) -> dict:
-    if response.status_code != 202:
-        raise SystemExit(f"facegate ingest: HTTP {response.status_code}: {response.text[:500]}")
-    return response.json()
+    return client.bulk_archive(group, archive, manifest)
 
 
 def _photos(root: Path) -> Iterator[Path]:
@@ -87,18 +78,15 @@ class Progress:
     jobs: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.monotonic)
 
-    def poll(self, client: httpx.Client) -> tuple[int, int, dict[str, int], bool]:
-        done = total = 0
+    @staticmethod
+    def totals(jobs: list[JobStatus]) -> tuple[int, int, dict[str, int]]:
+        done = sum(job["progress"]["done"] for job in jobs)
+        total = sum(job["progress"]["total"] for job in jobs)
         counts: dict[str, int] = {}
-        finished = True
-        for job_id in self.jobs:
-            body = client.get(f"/v1/jobs/{job_id}").json()
-            done += body["progress"]["done"]
-            total += body["progress"]["total"]
-            for status, count in body["counts"].items():
+        for job in jobs:
+            for status, count in job["counts"].items():
                 counts[status] = counts.get(status, 0) + count
-            finished &= body["status"] != "running"
-        return done, total, counts, finished
+        return done, total, counts
 
     def draw(self, done: int, total: int, counts: dict[str, int]) -> str:
         elapsed = time.monotonic() - self.started
@@ -112,47 +100,48 @@ class Progress:
 
 def run(path: Path, group: str, base_url: str, app_id: str, app_secret: str, batch: int,
         create: bool, wait: bool) -> int:
-    headers = {"app_id": app_id, "app_secret": app_secret}
-    with httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=600) as client:
-        if create:
-            answer = client.post("/face/clustering/group/create", data={"groupId": group}).json()
-            # 12352: CloudWalk's "cannot create the group, its id may exist already"
-            if answer.get("result") not in (0, 12352):
-                raise SystemExit(f"facegate ingest: cannot create group {group}: {answer}")
-        progress = Progress()
-        if path.is_dir():
-            files = list(_photos(path))
-            for chunk in _batches(files, batch):
-                photos = [Photo(str(p.relative_to(path)), p.read_bytes()) for p in chunk]
-                progress.jobs.append(submit_photos(client, group, photos)["job_id"])
-                print(f"\rsubmitted {min(len(progress.jobs) * batch, len(files))}/{len(files)}",
-                      end="", file=sys.stderr)
-        elif path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
-            kind = "text/csv" if path.suffix.lower() == ".csv" else "application/x-ndjson"
-            lines = path.read_text(encoding="utf-8-sig").splitlines()
-            header, rows = (lines[:1], lines[1:]) if kind == "text/csv" else ([], lines)
-            for chunk in _batches([row for row in rows if row.strip()], batch):
-                body = "\n".join([*header, *chunk]).encode()
-                progress.jobs.append(_accepted(client.post(
-                    f"/v1/groups/{group}/faces/bulk", content=body,
-                    headers={"content-type": kind}))["job_id"])
-        else:
-            raise SystemExit("facegate ingest: give a directory of photos, a .csv of URLs or "
-                             "a .jsonl of items")
-        print(file=sys.stderr)
-        if not wait:
-            print("\n".join(progress.jobs))
-            return 0
-        while True:
-            done, total, counts, finished = progress.poll(client)
-            print(progress.draw(done, total, counts), end="", file=sys.stderr)
-            if finished:
-                break
-            time.sleep(1.0)
-        print(file=sys.stderr)
-        for job_id in progress.jobs:
-            print(f"job {job_id}: GET /v1/jobs/{job_id}/items for each photo's outcome")
-        return 0 if counts.get("enrolled", 0) else 1
+    with Facegate(base_url, app_id, app_secret) as client:
+        try:
+            return _ingest(client, path, group, batch, create, wait)
+        except ApiError as exc:
+            raise SystemExit(f"facegate ingest: {exc}") from None
+
+
+def _ingest(client: Facegate, path: Path, group: str, batch: int, create: bool,
+            wait: bool) -> int:
+    if create:
+        client.create_group(group, exist_ok=True)
+    progress = Progress()
+    if path.is_dir():
+        files = list(_photos(path))
+        for chunk in _batches(files, batch):
+            photos = [Photo(str(p.relative_to(path)), p.read_bytes()) for p in chunk]
+            progress.jobs.append(submit_photos(client, group, photos)["job_id"])
+            print(f"\rsubmitted {min(len(progress.jobs) * batch, len(files))}/{len(files)}",
+                  end="", file=sys.stderr)
+    elif path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
+        kind = "text/csv" if path.suffix.lower() == ".csv" else "application/x-ndjson"
+        lines = path.read_text(encoding="utf-8-sig").splitlines()
+        header, rows = (lines[:1], lines[1:]) if kind == "text/csv" else ([], lines)
+        for chunk in _batches([row for row in rows if row.strip()], batch):
+            body = "\n".join([*header, *chunk]).encode()
+            progress.jobs.append(client.bulk_lines(group, body, kind)["job_id"])
+    else:
+        raise SystemExit("facegate ingest: give a directory of photos, a .csv of URLs or "
+                         "a .jsonl of items")
+    print(file=sys.stderr)
+    if not wait:
+        print("\n".join(progress.jobs))
+        return 0
+
+    def draw(jobs: list[JobStatus]) -> None:
+        print(progress.draw(*progress.totals(jobs)), end="", file=sys.stderr)
+
+    jobs = client.wait_for_jobs(progress.jobs, on_progress=draw)
+    print(file=sys.stderr)
+    for job_id in progress.jobs:
+        print(f"job {job_id}: GET /v1/jobs/{job_id}/items for each photo's outcome")
+    return 0 if progress.totals(jobs)[2].get("enrolled", 0) else 1
 
 
 def add_arguments(parser) -> None:

@@ -20,6 +20,7 @@ import argparse
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
@@ -103,11 +104,25 @@ def dev_app(database_url: str, data_dir) -> dict:
     return saved
 
 
+def dev_admin_secret(data_dir) -> str:
+    """The quick start's admin credential (the console's Apps page): made once, kept in
+    FACEGATE_DATA_DIR; a deployment sets FACEGATE_ADMIN_SECRET itself."""
+    path = data_dir / "dev-admin-secret"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    if not path.is_file():
+        path.write_text(secrets.token_urlsafe(24))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
 def _run() -> None:
     from services.cli.stack import Stack
 
     settings = get_settings()
     _prepare()
+    admin_secret = settings.admin_secret
+    if settings.auth and settings.dev_app and not admin_secret:
+        admin_secret = os.environ["FACEGATE_ADMIN_SECRET"] = dev_admin_secret(settings.data_dir)
     stack = Stack(settings)
 
     def interrupt(*_: object) -> None:
@@ -132,6 +147,11 @@ def _run() -> None:
             creds = dev_app(stack.database_url, settings.data_dir)
             print(f"development app {creds['name']}: app_id={creds['api_key']} "
                   f"app_secret={creds['secret']}  (Baidu: client_id / client_secret)")
+        print(f"console:  {stack.base_url}/console/  (sign in with an app's app_id and "
+              f"app_secret)  API: {stack.base_url}/docs, {stack.base_url}/openapi.json")
+        if admin_secret:
+            print(f"admin:    admin_secret={admin_secret}  (the console's Apps page, "
+                  f"/v1/admin/apps)")
         while True:  # a supervisor: a worker or gateway that exits is started again
             time.sleep(1.0)
             for name in stack.restart_dead():

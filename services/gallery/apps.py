@@ -8,17 +8,21 @@ functions serve the `facegate app` command and set-up; the gateway reads apps th
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TypeVar
 
 import psycopg
 from psycopg_pool import AsyncConnectionPool
 
 from shared.errors import ERRORS, FaceError
 
+T = TypeVar("T")
 APP_COLUMNS = "id, name, api_key, secret_salt, secret_hash, qps, revoked_at, created_at"
 
 
@@ -79,7 +83,7 @@ def revoke_app(conn: psycopg.Connection, name_or_key: str) -> App:
         f"UPDATE apps SET revoked_at = now() WHERE (name = %s OR api_key = %s) "
         f"AND revoked_at IS NULL RETURNING {APP_COLUMNS}", (name_or_key, name_or_key)).fetchone()
     if row is None:
-        raise FaceError(ERRORS.APP_AUTH, f"no active app {name_or_key}")
+        raise FaceError(ERRORS.PARAM_INVALID, f"no active app {name_or_key}")
     return App(*row)
 
 
@@ -92,8 +96,18 @@ def rotate_secret(conn: psycopg.Connection, name_or_key: str) -> NewApp:
         f"AND revoked_at IS NULL RETURNING {APP_COLUMNS}",
         (salt, hash_secret(salt, secret), name_or_key, name_or_key)).fetchone()
     if row is None:
-        raise FaceError(ERRORS.APP_AUTH, f"no active app {name_or_key}")
+        raise FaceError(ERRORS.PARAM_INVALID, f"no active app {name_or_key}")
     return NewApp(App(*row), secret)
+
+
+def set_qps(conn: psycopg.Connection, name_or_key: str, qps: int | None) -> App:
+    """An active app's own requests-per-second limit (None: the service's default)."""
+    row = conn.execute(
+        f"UPDATE apps SET qps = %s WHERE (name = %s OR api_key = %s) AND revoked_at IS NULL "
+        f"RETURNING {APP_COLUMNS}", (qps, name_or_key, name_or_key)).fetchone()
+    if row is None:
+        raise FaceError(ERRORS.PARAM_INVALID, f"no active app {name_or_key}")
+    return App(*row)
 
 
 def server_key(conn: psycopg.Connection, name: str) -> bytes:
@@ -102,6 +116,33 @@ def server_key(conn: psycopg.Connection, name: str) -> bytes:
                  "ON CONFLICT (name) DO NOTHING", (name, secrets.token_bytes(32)))
     return bytes(conn.execute("SELECT value FROM server_keys WHERE name = %s",
                               (name,)).fetchone()[0])
+
+
+class AppAdmin:
+    """App management for the gateway's admin API: the same functions as `facegate app`, each
+    on a short connection of its own in a thread (rare calls; one code path for both)."""
+
+    def __init__(self, database_url: str) -> None:
+        self.database_url = database_url
+
+    def _call(self, fn: Callable[..., T], *args) -> T:
+        with psycopg.connect(self.database_url, autocommit=True) as conn:
+            return fn(conn, *args)
+
+    async def list(self) -> list[App]:
+        return await asyncio.to_thread(self._call, list_apps)
+
+    async def create(self, name: str, qps: int | None) -> NewApp:
+        return await asyncio.to_thread(self._call, create_app, name, qps)
+
+    async def rotate(self, name_or_key: str) -> NewApp:
+        return await asyncio.to_thread(self._call, rotate_secret, name_or_key)
+
+    async def revoke(self, name_or_key: str) -> App:
+        return await asyncio.to_thread(self._call, revoke_app, name_or_key)
+
+    async def set_qps(self, name_or_key: str, qps: int | None) -> App:
+        return await asyncio.to_thread(self._call, set_qps, name_or_key, qps)
 
 
 class AppLookup:

@@ -23,7 +23,15 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import sql
-from services.gallery.records import FaceWritten, Group, Match, StoredFace, vector_array
+from services.gallery.records import (
+    FaceRow,
+    FaceWritten,
+    Group,
+    ListedFace,
+    Match,
+    StoredFace,
+    vector_array,
+)
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
 
@@ -48,30 +56,27 @@ async def open_group(conn, app: int, name: str, model: int) -> Group:
     return group
 
 
-async def insert_face_once(conn, app: int, group: Group, vector: np.ndarray, model: int,
-                           box: list[int], quality: float | None, tag: str,
-                           sha256: bytes | None, request_key: str | None) -> FaceWritten:
+async def insert_face_once(conn, app: int, group: Group, face: FaceRow, tag: str,
+                           request_key: str | None) -> FaceWritten:
     """A face in a locked group, unless its request_key made one before (that face comes
     back, `created` false); the model checked against the group's. The group's count in the
     database and in `group` go up with a new face."""
-    require_same_model(group.model, model, f"group {group.name}")
+    require_same_model(group.model, face.model, f"group {group.name}")
     if request_key:
         row = await (await conn.execute(sql.FACE_BY_KEY, (group.id, request_key))).fetchone()
         if row:
             return FaceWritten(row[0], False)
-    face_id = await insert_face(conn, app, group, vector, model, box, quality, tag, sha256,
-                                request_key)
+    face_id = await insert_face(conn, app, group, face, tag, request_key)
     group.face_count += 1
     return FaceWritten(face_id, True)
 
 
-async def insert_face(conn, app: int, group: Group, vector: np.ndarray, model: int,
-                      box: list[int], quality: float | None, tag: str, sha256: bytes | None,
+async def insert_face(conn, app: int, group: Group, face: FaceRow, tag: str,
                       request_key: str | None = None, user_id: int | None = None) -> int:
     """A face row in a locked group, and the group's count with it."""
     row = await (await conn.execute(sql.INSERT_FACE, (
-        app, group.id, user_id, model, np.asarray(vector, np.float32), box, quality, tag,
-        sha256, request_key))).fetchone()
+        app, group.id, user_id, face.model, np.asarray(face.vector, np.float32), face.box,
+        face.quality, tag, face.sha256, request_key, face.thumbnail))).fetchone()
     await conn.execute(sql.COUNT_UP, (1, group.id))
     return row[0]
 
@@ -167,16 +172,14 @@ class GroupFaces:
         return group
 
     # faces ------------------------------------------------------------------------------
-    async def add_face(self, app: int, group_name: str, vector: np.ndarray, model: int,
-                       box: list[int], quality: float | None, tag: str, sha256: bytes | None,
+    async def add_face(self, app: int, group_name: str, face: FaceRow, tag: str,
                        request_key: str | None = None) -> tuple[FaceWritten, Group]:
         """One transaction: the face row and the group's count, or neither. With a
         request_key, a retried enrolment returns the face it already made. Also returns the
         group as it is after the write (for index maintenance)."""
         async with self.pool.connection() as conn, conn.transaction():
             group = await lock_group(conn, app, group_name)
-            written = await insert_face_once(conn, app, group, vector, model, box, quality,
-                                             tag, sha256, request_key)
+            written = await insert_face_once(conn, app, group, face, tag, request_key)
             return written, group
 
     async def delete_face(self, app: int, group_name: str, face_id: int) -> None:
@@ -190,20 +193,21 @@ class GroupFaces:
             await conn.execute(sql.COUNT_UP, (-1, group.id))
 
     async def edit_face(self, app: int, group_name: str, face_id: int, tag: str | None = None,
-                        vector: np.ndarray | None = None, model: int | None = None,
-                        box: list[int] | None = None, quality: float | None = None,
-                        sha256: bytes | None = None) -> None:
+                        face: FaceRow | None = None) -> None:
+        """A new tag, a new face (from a new image), or both."""
         async with self.pool.connection() as conn, conn.transaction():
             group = await lock_group(conn, app, group_name)
-            if vector is not None:
-                require_same_model(group.model, model, f"group {group_name}")
+            if face is not None:
+                require_same_model(group.model, face.model, f"group {group_name}")
             sets, values = ["updated_at = now()"], []
             if tag is not None:
                 sets.append("tag = %s")
                 values.append(tag)
-            if vector is not None:
-                sets += ["embedding = %s", "box = %s", "quality = %s", "image_sha256 = %s"]
-                values += [np.asarray(vector, np.float32), box or [], quality, sha256]
+            if face is not None:
+                sets += ["embedding = %s", "box = %s", "quality = %s", "image_sha256 = %s",
+                         "thumbnail = %s"]
+                values += [np.asarray(face.vector, np.float32), face.box or [], face.quality,
+                           face.sha256, face.thumbnail]
             row = await (await conn.execute(
                 f"UPDATE faces SET {', '.join(sets)} WHERE id = %s AND group_id = %s "
                 "RETURNING id", (*values, face_id, group.id))).fetchone()
@@ -221,6 +225,35 @@ class GroupFaces:
             await self.group(app, group_name)  # 12357 if it is the group that is missing
             raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
         return StoredFace(**row)
+
+    async def faces_page(self, app: int, group_name: str, tag: str, offset: int, limit: int
+                         ) -> tuple[int, list[ListedFace]]:
+        """A group's faces, newest first; `tag`: only faces whose tag contains it (any case).
+        Also the number of faces that match."""
+        group = await self.group(app, group_name)
+        pattern = "%" + tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            total = (await (await cur.execute(
+                "SELECT count(*) AS n FROM faces WHERE group_id = %s AND tag ILIKE %s",
+                (group.id, pattern))).fetchone())["n"]
+            rows = await (await cur.execute(
+                "SELECT f.id, f.tag, f.box, f.quality, f.created_at, u.uid, "
+                "f.thumbnail IS NOT NULL AS has_thumbnail FROM faces f "
+                "LEFT JOIN users u ON u.id = f.user_id WHERE f.group_id = %s AND f.tag ILIKE %s "
+                "ORDER BY f.id DESC LIMIT %s OFFSET %s",
+                (group.id, pattern, limit, offset))).fetchall()
+        return total, [ListedFace(**row) for row in rows]
+
+    async def thumbnail(self, app: int, group_name: str, face_id: int) -> bytes | None:
+        """The face's stored thumbnail (JPEG), None if it has none; 12357 / 12292."""
+        group = await self.group(app, group_name)
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(
+                "SELECT thumbnail FROM faces WHERE id = %s AND group_id = %s",
+                (face_id, group.id))).fetchone()
+        if row is None:
+            raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
+        return bytes(row[0]) if row[0] is not None else None
 
     async def face_vector(self, app: int, group_name: str, face_id: int
                           ) -> tuple[int, np.ndarray]:

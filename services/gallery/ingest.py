@@ -18,12 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-import numpy as np
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from services.gallery.faces import insert_face_once, lock_group
-from services.gallery.records import Group
+from services.gallery.records import FaceRow, Group
 from shared.errors import ERRORS, FaceError
 
 OUTCOMES = ("enrolled", "no_face", "low_quality", "bad_image", "cancelled", "failed")
@@ -54,17 +53,6 @@ class Chunk:
     job_id: str
     start: int
     stop: int
-
-
-@dataclass
-class FaceRow:
-    """A face that passed the gate, ready to write."""
-
-    vector: np.ndarray
-    model: int
-    box: list[int]
-    quality: float
-    sha256: bytes
 
 
 @dataclass
@@ -195,6 +183,14 @@ class IngestJobs:
                 (job_uuid(job_id),))).fetchone())[0]
         return job
 
+    async def recent(self, app: int, limit: int) -> list[IngestJob]:
+        """The app's latest jobs, newest first (in_flight not counted)."""
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                f"SELECT {_JOB_COLUMNS} FROM ingest_jobs WHERE app_id = %s "
+                "ORDER BY created_at DESC LIMIT %s", (app, limit))).fetchall()
+        return [_job(row) for row in rows]
+
     async def exists(self, job_id: str) -> bool:
         try:
             key = job_uuid(job_id)
@@ -304,9 +300,8 @@ class IngestJobs:
             face_id, made = outcome.face_id, None
             if outcome.face is not None:
                 face = outcome.face
-                written = await insert_face_once(conn, app, group, face.vector, face.model,
-                                                 face.box, face.quality, tags[outcome.index],
-                                                 face.sha256, keys[outcome.index])
+                written = await insert_face_once(conn, app, group, face, tags[outcome.index],
+                                                 keys[outcome.index])
                 face_id, made = written.face_id, written.created
             elif face_id is not None:
                 made = False

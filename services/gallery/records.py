@@ -32,6 +32,31 @@ class StoredFace:
 
 
 @dataclass
+class FaceRow:
+    """A face that passed the gate, as every enrolment path writes it."""
+
+    vector: np.ndarray
+    model: int
+    box: list[int]
+    quality: float | None
+    sha256: bytes | None
+    thumbnail: bytes | None = None  # a small JPEG of the face, None where thumbnails are off
+
+
+@dataclass
+class ListedFace:
+    """A face as a gallery listing shows it."""
+
+    id: int
+    tag: str
+    box: list[int]
+    quality: float | None
+    created_at: datetime
+    uid: str | None  # the Baidu user it belongs to, if any
+    has_thumbnail: bool
+
+
+@dataclass
 class FaceWritten:
     """An enrolment's outcome: `created` is false when its idempotency key was seen before."""
 

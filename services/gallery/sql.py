@@ -4,11 +4,12 @@ LOCK_GROUP = ("SELECT id, name, tag, model, face_count, indexed FROM groups "
               "WHERE app_id = %s AND name = %s FOR UPDATE")
 FACE_BY_KEY = "SELECT id FROM faces WHERE group_id = %s AND request_key = %s"
 INSERT_FACE = ("INSERT INTO faces (app_id, group_id, user_id, model, embedding, box, quality, "
-               "tag, image_sha256, request_key) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) "
-               "RETURNING id")
+               "tag, image_sha256, request_key, thumbnail) "
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
 COPY_USER_FACES = ("INSERT INTO faces (app_id, group_id, user_id, model, embedding, box, quality, "
-                   "tag, image_sha256) SELECT app_id, %s, user_id, model, embedding, box, "
-                   "quality, tag, image_sha256 FROM faces WHERE group_id = %s AND user_id = %s")
+                   "tag, image_sha256, thumbnail) SELECT app_id, %s, user_id, model, embedding, "
+                   "box, quality, tag, image_sha256, thumbnail FROM faces "
+                   "WHERE group_id = %s AND user_id = %s")
 COUNT_UP = "UPDATE groups SET face_count = face_count + %s, updated_at = now() WHERE id = %s"
 
 # A large group's own HNSW index. {id} is the group's integer primary key, never client text.

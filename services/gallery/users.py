@@ -16,7 +16,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import faces
 from services.gallery.faces import GroupFaces
-from services.gallery.records import Group, UserEntry, UserMatch
+from services.gallery.records import FaceRow, Group, UserEntry, UserMatch
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
 
@@ -36,8 +36,7 @@ class BaiduUsers:
         return row[0] if row else None
 
     async def add_user_face(self, app: int, uid: str, user_info: str, groups: list[str],
-                            vector: np.ndarray, model: int, box: list[int], quality: float,
-                            sha256: bytes, replace: bool, must_exist: bool = False
+                            face: FaceRow, replace: bool, must_exist: bool = False
                             ) -> list[Group]:
         """Register a face for a user in each group (user/add; user/update with must_exist).
         replace: the user's earlier faces in those groups go. Returns the groups touched, with
@@ -56,16 +55,15 @@ class BaiduUsers:
                 "ON CONFLICT (app_id, uid) DO UPDATE SET user_info = EXCLUDED.user_info, "
                 "updated_at = now() RETURNING id", (app, uid, user_info))).fetchone())[0]
             for name in groups:
-                group = await faces.open_group(conn, app, name, model)
+                group = await faces.open_group(conn, app, name, face.model)
                 await conn.execute("INSERT INTO group_users (group_id, user_id) VALUES (%s, %s) "
                                    "ON CONFLICT DO NOTHING", (group.id, user_id))
                 dropped = 0
                 if replace:
                     dropped = await faces.delete_user_faces(conn, group.id, user_id)
-                elif await faces.user_has_image(conn, group.id, user_id, sha256):
+                elif await faces.user_has_image(conn, group.id, user_id, face.sha256):
                     raise FaceError(ERRORS.IMAGE_EXISTS, f"user {uid} in group {name}")
-                await faces.insert_face(conn, app, group, vector, model, box, quality, uid,
-                                        sha256, user_id=user_id)
+                await faces.insert_face(conn, app, group, face, uid, user_id=user_id)
                 touched.append(replace_fields(group, face_count=group.face_count - dropped + 1))
         return touched
 

@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from services.gallery.database import Gallery
-from services.gallery.ingest import FaceRow, ItemOutcome
-from services.gallery.records import FaceWritten, Group, image_hash
+from services.gallery.ingest import ItemOutcome
+from services.gallery.records import FaceRow, FaceWritten, Group, image_hash
 from services.recognition import vision
 from services.recognition.context import ImageSource, Recognition
 from shared import quality_gate
@@ -29,35 +27,34 @@ from shared.settings import Settings
 
 @dataclass
 class FaceToStore:
-    """A face that passed the gate, as the gallery stores it."""
+    """A face that passed the gate: the row the gallery writes, and its model."""
 
     model: ModelSpec
-    vector: np.ndarray
-    box: list[int]
-    quality: float
-    sha256: bytes
+    row: FaceRow
 
 
 def accept(face: Face, rotation: int, model: ModelSpec, image: bytes, gate: bool,
            settings: Settings) -> FaceToStore:
-    """The gate (FaceError naming the first failure) and the stored quality score."""
+    """The gate (FaceError naming the first failure), the stored quality score and the
+    thumbnail the worker made (vision.enrol_spec)."""
     if gate:
         quality_gate.enforce(face.box, face.analysis, rotation, settings)
-    return FaceToStore(model, face.embedding, list(face.box),
-                       quality_gate.quality_score(face.analysis, face.prob), image_hash(image))
+    return FaceToStore(model, FaceRow(face.embedding, model.code, list(face.box),
+                                      quality_gate.quality_score(face.analysis, face.prob),
+                                      image_hash(image), face.thumbnail))
 
 
 async def embed_for_gallery(ctx: Recognition, image: bytes, gate: bool | None = None
                             ) -> FaceToStore:
     gate = quality_gate.is_on(ctx.settings, gate)
-    found = await vision.run(ctx.queue, vision.ENROL, [image], {"gate": gate})
+    found = await vision.run(ctx.queue, vision.ENROL, [image],
+                             {"gate": gate, "thumbnail": ctx.settings.thumbnail_size})
     return accept(found.face, found.rotation, found.model, image, gate, ctx.settings)
 
 
 async def write_face(gallery: Gallery, app: int, group: str, face: FaceToStore, tag: str,
                      key: str | None = None) -> tuple[FaceWritten, Group]:
-    return await gallery.groups.add_face(app, group, face.vector, face.model.code, face.box,
-                                         face.quality, tag, face.sha256, key)
+    return await gallery.groups.add_face(app, group, face.row, tag, key)
 
 
 async def enrol_face(ctx: Recognition, app: int, group: str, image: ImageSource, tag: str,
@@ -79,9 +76,7 @@ async def replace_face(ctx: Recognition, app: int, group: str, face_id: int,
         await gallery.groups.edit_face(app, group, face_id, tag=tag)
         return
     face = await embed_for_gallery(ctx, await image())
-    await gallery.groups.edit_face(app, group, face_id, tag=tag, vector=face.vector,
-                                   model=face.model.code, box=face.box, quality=face.quality,
-                                   sha256=face.sha256)
+    await gallery.groups.edit_face(app, group, face_id, tag=tag, face=face.row)
 
 
 async def register_user_face(ctx: Recognition, app: int, uid: str, user_info: str,
@@ -91,9 +86,8 @@ async def register_user_face(ctx: Recognition, app: int, uid: str, user_info: st
     created on first use)."""
     gallery = ctx.gallery
     face = await embed_for_gallery(ctx, image, gate)
-    touched = await gallery.users.add_user_face(
-        app, uid, user_info, groups, face.vector, face.model.code, face.box, face.quality,
-        face.sha256, replace=replace, must_exist=must_exist)
+    touched = await gallery.users.add_user_face(app, uid, user_info, groups, face.row,
+                                                replace=replace, must_exist=must_exist)
     gallery.indexes.build_soon(touched)
 
 
@@ -108,7 +102,7 @@ async def register_identity(ctx: Recognition, app: int, id_card_number: str, nam
                             image: bytes) -> tuple[bool, ModelSpec]:
     """The photo person/verify compares with; (created, model)."""
     face = await embed_for_gallery(ctx, image)
-    created = await ctx.gallery.identities.put(app, id_card_number, name, face.vector,
+    created = await ctx.gallery.identities.put(app, id_card_number, name, face.row.vector,
                                                face.model.code)
     return created, face.model
 
@@ -128,5 +122,4 @@ def ingest_outcome(index: int, image: dict, data: bytes, model: ModelSpec, gate:
                       settings)
     except FaceError as exc:
         return ItemOutcome(index, "low_quality", exc.to_dict())
-    return ItemOutcome(index, "enrolled", face=FaceRow(face.vector, model.code, face.box,
-                                                      face.quality, face.sha256))
+    return ItemOutcome(index, "enrolled", face=face.row)

@@ -102,7 +102,8 @@ async def _judge(settings: Settings, model: ModelSpec, analyse: Analyse,
     readable = [(item, got) for item, got in zip(items, data, strict=True)
                 if not isinstance(got, FaceError)]
     if readable:
-        results = await analyse([vision.enrol_spec(got, gate) for _, got in readable])
+        results = await analyse([vision.enrol_spec(got, gate, settings.thumbnail_size)
+                                 for _, got in readable])
         outcomes += [enrolment.ingest_outcome(item.index, result, got, model, gate, settings)
                      for (item, got), result in zip(readable, results, strict=True)]
     return outcomes

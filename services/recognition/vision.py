@@ -111,15 +111,17 @@ def _finish_feature(result: dict, options: dict) -> FeatureResult:
     return FeatureResult(_model(result), face, rotation)
 
 
-def enrol_spec(image: bytes, gate: bool) -> dict:
+def enrol_spec(image: bytes, gate: bool, thumbnail: int) -> dict:
     """One image's request for the gallery: its largest face embedded, upright, and with the
-    quality gate on its quality and pose too (the gate itself runs in enrolment.accept)."""
+    quality gate on its quality and pose too (the gate itself runs in enrolment.accept), and a
+    thumbnail of `thumbnail` pixels (0: none)."""
     return canonical.image_spec(image, canonical.LARGEST, rotate=True, embed=True,
-                                analyse=GATE_FIELDS if gate else ())
+                                analyse=GATE_FIELDS if gate else (), thumbnail=thumbnail)
 
 
 def _plan_enrol(images: list[bytes], options: dict) -> dict:
-    return {"images": [enrol_spec(images[0], bool(options["gate"]))]}
+    return {"images": [enrol_spec(images[0], bool(options["gate"]),
+                                  int(options.get("thumbnail", 0)))]}
 
 
 def _plan_analyse(images: list[bytes], options: dict) -> dict:

@@ -26,6 +26,21 @@ def box_crop(image: np.ndarray, box: np.ndarray, size: int = 160, margin: int = 
     return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA)
 
 
+def square_thumbnail(image: np.ndarray, box: np.ndarray, size: int, grow: float = 1.4
+                     ) -> np.ndarray:
+    """A size x size picture of the face for people to look at: the square around the box,
+    grown so hair and chin show, padded with grey where it leaves the image."""
+    x1, y1, x2, y2 = (float(v) for v in box[:4])
+    side = max(x2 - x1, y2 - y1) * grow
+    cx, cy = (x1 + x2) / 2, (y1 + y2) / 2
+    # the square mapped onto size x size: an affine warp pads outside the image by itself
+    scale = size / max(side, 1.0)
+    matrix = np.array([[scale, 0, size / 2 - cx * scale], [0, scale, size / 2 - cy * scale]],
+                      np.float32)
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_AREA,
+                          borderMode=cv2.BORDER_CONSTANT, borderValue=(128, 128, 128))
+
+
 def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity (rotation, uniform scale, shift) taking src to dst (Umeyama),
     as a 2 x 3 matrix; the estimator skimage's SimilarityTransform uses for InsightFace."""

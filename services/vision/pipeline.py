@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from services.vision.align import square_thumbnail
 from services.vision.analysis.analyser import AnalysisJob
 from services.vision.embedders import Embedder
 from services.vision.mtcnn import Detections
@@ -172,5 +173,8 @@ class FacePipeline:
         if spec.get("crops"):
             x, y, w, h = box
             face["crop"] = encode_jpeg(np.ascontiguousarray(image[y:y + h + 1, x:x + w + 1]))
+        if spec.get("thumbnail"):  # from the upright view: a turned photo's face stands up
+            face["thumbnail"] = encode_jpeg(
+                square_thumbnail(view, det.boxes[k], int(spec["thumbnail"])), quality=85)
         return face
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import os
 import threading
 import time
 import uuid
@@ -60,12 +61,12 @@ def _all_items(client, job_id: str) -> list[dict]:
 
 
 def test_a_chunked_archive_job_runs_on_two_workers_and_enrols_each_photo_once(
-        stack, client, faces):
+        facegate, stack, client, faces):
     second = stack.start_worker()
     try:
         stack.wait_for_workers()
         group = _group(client)
-        accepted = submit_photos(client, group, _photos(faces, 20, "two"))
+        accepted = submit_photos(facegate, group, _photos(faces, 20, "two"))
         assert accepted["total"] == 20
         body = _wait(client, accepted["job_id"])
         assert body["status"] == "done", body
@@ -132,9 +133,9 @@ def test_json_lines_mixed_outcomes_and_a_failing_url(stack, client, faces):
         httpd.shutdown()
 
 
-def test_a_cancelled_job_writes_nothing_more(stack, client, faces):
+def test_a_cancelled_job_writes_nothing_more(facegate, stack, client, faces):
     group = _group(client)
-    accepted = submit_photos(client, group, _photos(faces, 48, "cancel"))
+    accepted = submit_photos(facegate, group, _photos(faces, 48, "cancel"))
     _wait(client, accepted["job_id"], timeout=120, until=("running",))
     cancelled = client.post(f"/v1/jobs/{accepted['job_id']}/cancel").json()
     assert cancelled["status"] == "cancelled"
@@ -148,10 +149,10 @@ def test_a_cancelled_job_writes_nothing_more(stack, client, faces):
     assert missing.status_code == 404
 
 
-def test_resubmitting_an_interrupted_load_resumes_it(stack, client, faces):
+def test_resubmitting_an_interrupted_load_resumes_it(facegate, stack, client, faces):
     group = _group(client)
     photos = _photos(faces, 24, "resume")
-    first = submit_photos(client, group, photos)
+    first = submit_photos(facegate, group, photos)
     _wait(client, first["job_id"], timeout=120, until=("running",))
     deadline = time.monotonic() + 120
     while client.get(f"/v1/jobs/{first['job_id']}").json()["progress"]["done"] < 4:
@@ -161,7 +162,7 @@ def test_resubmitting_an_interrupted_load_resumes_it(stack, client, faces):
     done_before = {item["key"]: item["face_id"] for item in _all_items(client, first["job_id"])
                    if item["status"] == "enrolled"}
     assert 0 < len(done_before) < 24
-    again = _wait(client, submit_photos(client, group, photos)["job_id"])
+    again = _wait(client, submit_photos(facegate, group, photos)["job_id"])
     assert again["status"] == "done" and again["counts"] == {"enrolled": 24}
     assert again["faces_created"] == 24 - len(done_before)
     items = {item["key"]: item for item in _all_items(client, again["job_id"])}
@@ -171,10 +172,10 @@ def test_resubmitting_an_interrupted_load_resumes_it(stack, client, faces):
 
 
 @pytest.mark.slow
-def test_a_worker_killed_mid_load_costs_one_chunk_and_enrols_nothing_twice(stack, client,
-                                                                          faces):
+def test_a_worker_killed_mid_load_costs_one_chunk_and_enrols_nothing_twice(
+        facegate, stack, client, faces):
     group = _group(client)
-    accepted = submit_photos(client, group, _photos(faces, 32, "kill"))
+    accepted = submit_photos(facegate, group, _photos(faces, 32, "kill"))
     deadline = time.monotonic() + 120
     while client.get(f"/v1/jobs/{accepted['job_id']}").json()["progress"]["done"] < 4:
         assert time.monotonic() < deadline
@@ -223,3 +224,25 @@ def test_the_autoscalers_pending_ingestion_query_runs_on_the_schema(stack):
     with psycopg.connect(stack.database_url) as conn:
         [(pending,)] = conn.execute(query).fetchall()
     assert isinstance(pending, int)
+
+
+def test_the_ingest_command_loads_a_directory_and_resumes(stack, test_app, facegate, faces,
+                                                         tmp_path):
+    """`facegate ingest DIR --group G --create`, run twice as a user would."""
+    import subprocess
+    import sys
+
+    for name in (*ENROLLABLE, "coffee.png"):
+        (tmp_path / name).write_bytes(faces[name])
+    (tmp_path / "notes.txt").write_text("not a photo")  # not sent: not a photo suffix
+    group = f"cli{uuid.uuid4().hex[:8]}"
+    command = [sys.executable, "-m", "services.cli.main", "ingest", str(tmp_path), "--group",
+               group, "--create", "--url", stack.base_url, "--batch", "4"]
+    env = {**os.environ, "FACEGATE_APP_ID": test_app.app.api_key,
+           "FACEGATE_APP_SECRET": test_app.secret}
+    for _ in range(2):  # the second run finds every photo enrolled (keys are content hashes)
+        run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+        assert run.returncode == 0, run.stderr
+        assert "enrolled 5" in run.stderr and "no_face 1" in run.stderr
+        assert run.stdout.count("job ") == 2  # 6 photos in batches of 4
+    assert len(facegate.faces(group)) == 5

@@ -6,15 +6,25 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
-from gateway.dialects.native import gallery, ingest, operations
+from gateway.dialects.native import admin, gallery, groups, ingest, operations
 from gateway.dialects.native.dialect import Native, not_found
 from gateway.frame import Gateway, endpoint
 
+PREFIX = "/v1"
+
+
+def route_table() -> list[tuple[str, object, str, type]]:
+    """Every /v1 route: (path under the mount, handler, method, dialect class). The OpenAPI
+    document (gateway/openapi.py) is generated from this same table."""
+    app_routes = [*operations.ROUTES, *gallery.ROUTES, *groups.ROUTES, *ingest.ROUTES]
+    return ([(path, handler, method, Native) for path, handler, method in app_routes]
+            + [(path, handler, method, admin.NativeAdmin)
+               for path, handler, method in admin.ROUTES])
+
 
 def mount(gateway: Gateway) -> Mount:
-    dialect = Native()
-    routes = [Route(path, endpoint(gateway, dialect, handler), methods=[method])
-              for path, handler, method in [*operations.ROUTES, *gallery.ROUTES,
-                                                     *ingest.ROUTES]]
-    return Mount("/v1", app=Starlette(routes=routes,
-                                      exception_handlers={HTTPException: not_found}))
+    dialects = {Native: Native(), admin.NativeAdmin: admin.NativeAdmin()}
+    routes = [Route(path, endpoint(gateway, dialects[kind], handler), methods=[method])
+              for path, handler, method, kind in route_table()]
+    return Mount(PREFIX, app=Starlette(routes=routes,
+                                       exception_handlers={HTTPException: not_found}))

@@ -10,7 +10,7 @@ from http import HTTPStatus
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 
 from gateway.dialects.native.codes import describe, http_status
 from gateway.frame import Gateway, client_address
@@ -28,7 +28,9 @@ class Native:
     async def authenticate(self, gateway: Gateway, request: Request) -> int:
         return await gateway.auth.app_for_headers(request.headers, client_address(request))
 
-    def success(self, request: Request, answer: tuple[dict, int]) -> JSONResponse:
+    def success(self, request: Request, answer: tuple[dict, int] | Response) -> Response:
+        if isinstance(answer, Response):  # a thumbnail: not JSON
+            return answer
         body, status = answer
         return JSONResponse(body, status_code=status)
 
@@ -36,6 +38,8 @@ class Native:
         response = problem(exc, http_status(exc.kind))
         if exc.kind is ERRORS.SYSTEM_BUSY:  # an outage or a full queue: worth retrying
             response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        elif exc.kind is ERRORS.RATE_LIMIT:  # limits count per second
+            response.headers["Retry-After"] = "1"
         return response
 
     def code(self, kind: ErrorKind) -> str:

@@ -26,6 +26,7 @@ async def put_identity(ctx: Recognition, request: Request, params: Params) -> tu
 
 async def delete_identity(ctx: Recognition, request: Request, params: Params
                           ) -> tuple[dict, int]:
+    """Removes the identity photo registered for an ID number."""
     number = validate_id_number(request.path_params["number"])
     await ctx.gallery.identities.delete(request.state.app_id, number)
     return {"id_card_number": number, "deleted": True}, 200

@@ -26,6 +26,8 @@ OP = "bulk_enrol"
 
 
 async def bulk_enrol(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """Many photos into a group as an ingestion job (archive, JSON items, JSON lines or a CSV
+    of URLs)."""
     group, app = request.path_params["group"], request.state.app_id
     await ctx.gallery.groups.group(app, group)  # 12357 before reading any image
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -48,7 +50,8 @@ def _outcome(item: dict) -> dict:
     return out
 
 
-async def job_view(ctx: Recognition, app: int, job: IngestJob) -> dict:
+def job_summary(job: IngestJob) -> dict:
+    """An ingestion job's status, progress and counts (no items)."""
     per_s, left = rate(job)
     status = "running" if job.state == "running" else job.state
     body = {"job_id": job.id, "op": OP, "status": status, "group": job.group,
@@ -64,6 +67,12 @@ async def job_view(ctx: Recognition, app: int, job: IngestJob) -> dict:
         body["finished"] = job.finished_at.timestamp()
     if job.error:
         body["error"] = describe(FaceError.from_dict(job.error))
+    return body
+
+
+async def job_view(ctx: Recognition, app: int, job: IngestJob) -> dict:
+    """The summary, and every item's outcome once a small job has ended."""
+    body = job_summary(job)
     if job.state != "running" and job.total <= INLINE_ITEMS:
         page = await ctx.gallery.ingest.items(app, job.id, 0, INLINE_ITEMS)
         body["result"] = {"total": job.total, "counts": job.counts,
@@ -80,6 +89,7 @@ async def owned_job(ctx: Recognition, request: Request) -> IngestJob | None:
 
 
 async def job_items(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """A page of an ingestion job's item outcomes, filterable by outcome."""
     job_id, app = request.path_params["job_id"], request.state.app_id
     offset = integer(params, "offset", 0, low=0)
     limit = integer(params, "limit", 500, low=1, high=PAGE_MAX)
@@ -95,6 +105,7 @@ async def job_items(ctx: Recognition, request: Request, params: Params) -> tuple
 
 
 async def cancel_job(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """Cancels an ingestion job: items not yet done become `cancelled`."""
     job = await ctx.gallery.ingest.cancel(request.state.app_id, request.path_params["job_id"])
     return await job_view(ctx, request.state.app_id, job), 200
 

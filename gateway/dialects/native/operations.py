@@ -51,14 +51,29 @@ async def _operate(ctx: Recognition, request: Request, params: Params, op_name: 
     return render(await vision.run(ctx.queue, op, data, _options(op_name, params))), 200
 
 
+SUMMARIES = {
+    "detect": "Faces in the image: boxes, probabilities, the 5 landmarks; `crops` and "
+              "`features` add each face's crop and embedding.",
+    "feature": "The embedding of the image's largest face (upright search included).",
+    "compare": "1:1: the largest faces of two images, scored and judged at the recommended "
+               "threshold.",
+    "compare_many": "The largest face of image_a against every face of image_b.",
+    "analyse": "The analysis fields asked for, per face: landmarks, age, gender, emotion, "
+               "pose, quality, liveness and the rest of docs/api.md's table.",
+}
+
+
 def operation(op_name: str):
     async def handler(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
         return await _operate(ctx, request, params, op_name)
 
+    handler.__doc__ = SUMMARIES[op_name] + " `async`: run it as a job."
     return handler
 
 
 async def create_job(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """Any operation (`op`: detect, feature, compare, compare_many, analyse) as a job: 202 and
+    a job id to poll."""
     op_name = text(params, "op")
     if op_name not in vision.JOB_OPERATIONS:
         raise FaceError(ERRORS.PARAM_INVALID,
@@ -68,6 +83,7 @@ async def create_job(ctx: Recognition, request: Request, params: Params) -> tupl
 
 
 async def get_job(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """A job's status: an operation's result, or an ingestion job's progress and counts."""
     ingestion = await owned_job(ctx, request)
     if ingestion is not None:
         return await job_view(ctx, request.state.app_id, ingestion), 200
@@ -90,6 +106,7 @@ async def get_job(ctx: Recognition, request: Request, params: Params) -> tuple[d
 
 
 async def models(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """The embedders, their calibrated thresholds and operating points, and which is active."""
     active = ctx.settings.embedder
     return {"recommended_score": RECOMMENDED_SCORE, "models": [
         {"name": name, "key": spec.key, "dimension": spec.dim, "active": name == active,
@@ -101,6 +118,8 @@ async def models(ctx: Recognition, request: Request, params: Params) -> tuple[di
 
 
 async def similarity(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """Similarity of two features from /v1/feature (same model), judged at the recommended
+    threshold."""
     a, b = text(params, "feature_a"), text(params, "feature_b")
     score = feature_similarity(from_base64(a), from_base64(b))
     return {"score": round(score, 6), "same_person": score >= RECOMMENDED_SCORE}, 200

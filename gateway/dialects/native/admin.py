@@ -1,0 +1,82 @@
+"""/v1/admin: app management for an operator (the console's Apps page), behind the admin
+credential (header `admin_secret` = FACEGATE_ADMIN_SECRET; off while that is empty). The same
+operations as `facegate app`, through services/gallery/apps.py.
+
+GET    /v1/admin/apps
+POST   /v1/admin/apps                  {"name", "qps"}: the secret is shown once
+POST   /v1/admin/apps/{app}/rotate     a new secret; the old one stops working
+PATCH  /v1/admin/apps/{app}            {"qps"}: 0 or empty = the service's default
+DELETE /v1/admin/apps/{app}            revoked: its credentials and tokens stop working
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+
+from gateway.dialects.native.dialect import Native
+from gateway.frame import Gateway, client_address
+from gateway.params import Params, integer, text
+from services.gallery.apps import App, NewApp
+from services.recognition.context import Recognition
+
+_MAX_QPS = 1_000_000
+
+
+class NativeAdmin(Native):
+    """The native frame with the admin credential instead of an app's."""
+
+    name = "native-admin"
+
+    async def authenticate(self, gateway: Gateway, request: Request) -> int:
+        await gateway.auth.admin(request.headers, client_address(request))
+        return 0
+
+
+def _app_json(app: App) -> dict:
+    return {"id": app.id, "name": app.name, "api_key": app.api_key, "qps": app.qps,
+            "active": app.active, "created": app.created_at.timestamp(),
+            "revoked": app.revoked_at.timestamp() if app.revoked_at else None}
+
+
+def _new_app_json(made: NewApp) -> dict:
+    return {**_app_json(made.app), "secret": made.secret}
+
+
+def _qps(params: Params) -> int | None:
+    return integer(params, "qps", 0, low=0, high=_MAX_QPS) or None
+
+
+async def list_apps(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """Every app: name, API key, QPS limit, active or revoked."""
+    return {"apps": [_app_json(app) for app in await ctx.gallery.app_admin.list()]}, 200
+
+
+async def create_app(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """A new app; its secret is in this answer only."""
+    made = await ctx.gallery.app_admin.create(text(params, "name"), _qps(params))
+    return _new_app_json(made), 201
+
+
+async def rotate_app(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """A new secret for an app; the old one stops working."""
+    return _new_app_json(await ctx.gallery.app_admin.rotate(request.path_params["app"])), 200
+
+
+async def update_app(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """Sets an app's own QPS limit (0: the service's default)."""
+    app = await ctx.gallery.app_admin.set_qps(request.path_params["app"], _qps(params))
+    return _app_json(app), 200
+
+
+async def revoke_app(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+    """Revokes an app: its credentials and tokens stop working."""
+    return _app_json(await ctx.gallery.app_admin.revoke(request.path_params["app"])), 200
+
+
+ROUTES = [
+    ("/admin/apps", list_apps, "GET"),
+    ("/admin/apps", create_app, "POST"),
+    ("/admin/apps/{app}/rotate", rotate_app, "POST"),
+    ("/admin/apps/{app}", update_app, "PATCH"),
+    ("/admin/apps/{app}", revoke_app, "DELETE"),
+]
