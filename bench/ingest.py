@@ -32,7 +32,7 @@ from pathlib import Path
 import psycopg
 import redis
 
-from bench.stack import auth_headers, bench_stack
+from bench.stack import bench_stack, client_for
 from services.cli.ingest import Photo, submit_photos
 from services.client import Facegate
 from services.recognition import vision
@@ -131,8 +131,7 @@ class BrokerWatch:
 
 
 def load(stack, workers: int, photos: list[Photo], batch: int, kill_at: float | None) -> dict:
-    headers = auth_headers()
-    client = Facegate(stack.base_url, headers["app_id"], headers["app_secret"])
+    client = client_for(stack.base_url)
     for group in ("probe", "load"):
         assert client.cloudwalk("/face/clustering/group/create", groupId=group)["result"] == 0
     sample = [p.data for p in photos[:20]]

@@ -17,11 +17,10 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-import httpx
 import numpy as np
 
 from bench.lfw import DEFAULT_ROOT, embed_all, print_report, read_pairs, report
-from bench.stack import auth_headers, bench_stack
+from bench.stack import bench_stack, client_for
 from shared.features import from_base64
 from shared.models import MODELS, RECOMMENDED_SCORE
 
@@ -37,13 +36,12 @@ def main() -> None:
     test = read_pairs(args.root, "pairsDevTest.txt")
     for name in args.embedders.split(","):
         with bench_stack(args.url, FACEGATE_EMBEDDER=name) as (base_url, _), \
-                httpx.Client(base_url=base_url, timeout=300,
-                             headers=auth_headers()) as client, \
+                client_for(base_url, timeout=300) as client, \
                 ThreadPoolExecutor(args.clients) as pool:
 
             def feature(jpeg: bytes) -> np.ndarray | None:
-                body = client.post("/face/tool/feature", data={
-                    "img": base64.b64encode(jpeg).decode()}).json()
+                body = client.cloudwalk("/face/tool/feature",
+                                        img=base64.b64encode(jpeg).decode())
                 if body["result"] == 8464:
                     return None
                 if body["result"] != 0:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 import psycopg
 
 from services.cli.stack import Stack, started
+from services.client import Facegate
 from services.gallery.apps import create_app
 
 
@@ -35,6 +36,12 @@ def bench_stack(url: str | None = None, **env: str) -> Iterator[tuple[str, Stack
         finally:
             os.environ.clear()
             os.environ.update(saved)
+
+
+def client_for(base_url: str, timeout: float = 600.0) -> Facegate:
+    """The typed client (services/client) as the run's app."""
+    headers = auth_headers()
+    return Facegate(base_url, headers["app_id"], headers["app_secret"], timeout=timeout)
 
 
 def auth_headers() -> dict[str, str]:

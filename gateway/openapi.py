@@ -18,9 +18,11 @@ import ast
 import inspect
 import textwrap
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import Any
+from importlib import metadata
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from gateway import params as readers
 from gateway.dialects import baidu, native
@@ -191,49 +193,64 @@ def _branch(test: ast.AST, env: dict, module: dict) -> bool | None:
     return None
 
 
-def _nodes(node: ast.AST, env: dict, module: dict):
-    """The tree in source order, without the branches known not to run; simple assignments
-    of known values go into env on the way."""
+def _nodes(node: ast.AST, env: dict, module: dict, conditional: bool = False):
+    """(node, whether it runs only on some paths) in source order, without the branches
+    known not to run; simple assignments of known values go into env on the way."""
     if isinstance(node, ast.If):
         live = _branch(node.test, env, module)
         if live is not None:
             for child in (node.body if live else node.orelse):
-                yield from _nodes(child, env, module)
+                yield from _nodes(child, env, module, conditional)
             return
+        yield node, conditional
+        yield from _nodes(node.test, env, module, conditional)
+        for child in (*node.body, *node.orelse):  # either may run: neither always does
+            yield from _nodes(child, env, module, True)
+        return
     if (isinstance(node, ast.Assign) and len(node.targets) == 1
             and isinstance(node.targets[0], ast.Name)):
         value = _literal(node.value, env, module)
         if value is not _UNKNOWN:
             env[node.targets[0].id] = value
-    yield node
+    yield node, conditional
     for child in ast.iter_child_nodes(node):
-        yield from _nodes(child, env, module)
+        yield from _nodes(child, env, module, conditional)
 
 
-def read_params(fn: Callable, env: dict | None = None, depth: int = 0) -> list[Param]:
-    """Every parameter `fn` reads, in source order, first reading of a name winning."""
+def _add(found: dict[str, Param], param: Param, conditional: bool) -> None:
+    """A parameter read only on some paths is not required; read on every path, it is if
+    that reading requires it."""
+    param = replace(param, required=param.required and not conditional)
+    if param.name not in found:
+        found[param.name] = param
+    elif param.required:
+        found[param.name].required = True
+
+
+def read_params(fn: Callable, env: dict | None = None, depth: int = 0,
+                conditional: bool = False) -> list[Param]:
+    """Every parameter `fn` reads, in source order (the first reading sets its schema)."""
     fn = inspect.unwrap(fn)
     module = fn.__globals__
     tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
     # a handler made by a factory (native operation("detect")) knows its closure's values
     env = {**inspect.getclosurevars(fn).nonlocals, **(env or {})}
     found: dict[str, Param] = {}
-    for node in _nodes(tree, env, module):
+    for node, branch in _nodes(tree, env, module, conditional):
         if isinstance(node, ast.Call):
             target = _function(node, module)
             if target in READERS:
                 for param in READERS[target](_bound(target, node, env, module)):
-                    found.setdefault(param.name, param)
+                    _add(found, param, branch)
             elif (target is not None and depth < _MAX_DEPTH and _passes_params(node)
                   and getattr(target, "__module__", "").startswith("gateway.")):
                 inner = _bound(target, node, env, module)
-                for param in read_params(target, inner, depth + 1):
-                    found.setdefault(param.name, param)
+                for param in read_params(target, inner, depth + 1, branch):
+                    _add(found, param, branch)
             elif (isinstance(node.func, ast.Attribute) and node.func.attr == "get"
                   and isinstance(node.func.value, ast.Name) and node.func.value.id == "params"
                   and node.args and isinstance(node.args[0], ast.Constant)):
-                found.setdefault(node.args[0].value, Param(node.args[0].value,
-                                                           {"type": "string"}))
+                _add(found, Param(node.args[0].value, {"type": "string"}), branch)
     return list(found.values())
 
 
@@ -310,6 +327,45 @@ def _body_schema(params: list[Param], binary_images: bool) -> dict:
     return out
 
 
+_SCALARS = {str: {"type": "string"}, int: {"type": "integer"}, float: {"type": "number"},
+            bool: {"type": "boolean"}, type(None): {"type": "null"}}
+
+
+def type_schema(tp: Any) -> dict:
+    """JSON Schema of an answer type (shared/answers.py): TypedDicts, lists, dicts, unions."""
+    if tp in _SCALARS:
+        return dict(_SCALARS[tp])
+    if tp is Any:
+        return {}
+    origin, args = get_origin(tp), get_args(tp)
+    if origin in (Union, UnionType):
+        return {"anyOf": [type_schema(arg) for arg in args]}
+    if origin is list:
+        return {"type": "array", "items": type_schema(args[0])}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": type_schema(args[1])}
+    if is_typeddict(tp):
+        hints = get_type_hints(tp)
+        out: dict[str, Any] = {"type": "object", "properties": {
+            name: type_schema(hint) for name, hint in hints.items()}}
+        required = sorted(tp.__required_keys__)
+        if required:
+            out["required"] = required
+        return out
+    return {}
+
+
+def answer_type(handler: Callable) -> Any:
+    """The body type a native handler declares (`-> tuple[Answer, int]`), else None."""
+    try:
+        returned = get_type_hints(inspect.unwrap(handler)).get("return")
+    except (NameError, TypeError):
+        return None
+    if get_origin(returned) is tuple and is_typeddict(get_args(returned)[0]):
+        return get_args(returned)[0]
+    return None
+
+
 def _responses(op: Operation) -> dict:
     if op.dialect in ("cloudwalk",):
         return {"200": {"description": "HTTP 200 always: `result` 0 is success, else an error "
@@ -323,7 +379,8 @@ def _responses(op: Operation) -> dict:
         "schema": {"type": "string", "contentMediaType": "image/jpeg"}}}}
                if annotation.endswith("Response") else
                {"description": "success", "content": {"application/json": {
-                   "schema": {"type": "object"}}}})
+                   "schema": type_schema(answer_type(op.handler))
+                   if answer_type(op.handler) else {"type": "object"}}}})
     return {**{str(code): success for code in _statuses(op.handler)},
             "default": {"description": "an error: RFC 9457 problem with the code in `error`",
                         "content": {"application/problem+json": {"schema": _PROBLEM}}}}
@@ -393,8 +450,15 @@ _PLAIN = {
 }
 
 
+def _version() -> str:
+    try:
+        return metadata.version("facegate")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
+
+
 @cache
-def document(version: str = "0.1.0") -> dict:
+def document() -> dict:
     paths: dict[str, dict] = {}
     for op in operations_of_app():
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
@@ -419,7 +483,7 @@ def document(version: str = "0.1.0") -> dict:
                                 "responses": {"200": {"description": summary}}}}
     return {
         "openapi": VERSION,
-        "info": {"title": "facegate", "version": version,
+        "info": {"title": "facegate", "version": _version(),
                  "description": "Face detection, analysis, 1:1 and 1:N recognition: the native "
                                 "API (/v1), CloudWalk's face server API (/face) and Baidu's "
                                 "face API v2 (/rest/2.0/face/v2). Generated from the code "

@@ -23,7 +23,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from services.client import ApiError, Facegate, JobStatus
+from services.client import ApiError, Facegate
+from shared.answers import JobStatus
 from shared.images import PHOTO_SUFFIXES
 
 BAR_WIDTH = 30

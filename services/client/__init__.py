@@ -8,18 +8,10 @@
         best = fg.identify("staff", Path("door-camera.jpg"))["matches"][0]
         job = fg.wait_for_job(fg.bulk_items("staff", items)["job_id"])
 
-The benchmarks (bench/ingest.py) and `facegate ingest` use it.
+The benchmarks (bench/ingest.py, bench/lfw_api.py) and `facegate ingest` use it.
 """
 
 from services.client.client import ApiError, Facegate, ImageInput, JobFailed
-from services.client.types import (
-    CompareResult,
-    FaceRecord,
-    GroupRecord,
-    IdentifyResult,
-    JobStatus,
-    Match,
-)
+from shared import answers  # the answers' types: shared/answers.py
 
-__all__ = ["ApiError", "CompareResult", "FaceRecord", "Facegate", "GroupRecord",
-           "IdentifyResult", "ImageInput", "JobFailed", "JobStatus", "Match"]
+__all__ = ["ApiError", "Facegate", "ImageInput", "JobFailed", "answers"]

@@ -20,11 +20,13 @@ from typing import Any
 
 import httpx
 
-from services.client.types import (
+from shared.answers import (
     CompareResult,
+    Enrolled,
     FaceRecord,
     GroupRecord,
     IdentifyResult,
+    JobAccepted,
     JobStatus,
 )
 
@@ -188,7 +190,7 @@ class Facegate:
                          params={"tag": tag, "offset": offset, "limit": limit})["faces"]
 
     def enrol(self, group: str, image: ImageInput, tag: str = "", key: str | None = None
-              ) -> dict:
+              ) -> Enrolled:
         """The photo's largest face into the group (quality gate on). A `key` makes a retry
         return the face it made ({"face_id", "created"}); without one, key="auto" uses the
         SHA-256 of the image bytes."""
@@ -215,18 +217,19 @@ class Facegate:
                          data={**data, "top_n": top_n}, files=files)
 
     # --- bulk enrolment and jobs --------------------------------------------------------
-    def bulk_archive(self, group: str, archive: bytes, manifest: bytes | None = None) -> dict:
+    def bulk_archive(self, group: str, archive: bytes, manifest: bytes | None = None
+                     ) -> JobAccepted:
         """A tar (or zip) of photos into the group as a job: 202 {job_id, total, poll}."""
         files = {"archive": ("photos.tar", archive, "application/x-tar")}
         if manifest:
             files["manifest"] = ("manifest.csv", manifest, "text/csv")
         return self.call("POST", f"/v1/groups/{group}/faces/bulk", files=files)
 
-    def bulk_items(self, group: str, items: list[dict]) -> dict:
+    def bulk_items(self, group: str, items: list[dict]) -> JobAccepted:
         """Items {"image" (base64) | "image_url", "tag", "key"} into the group as a job."""
         return self.call("POST", f"/v1/groups/{group}/faces/bulk", json={"items": items})
 
-    def bulk_lines(self, group: str, body: bytes, content_type: str) -> dict:
+    def bulk_lines(self, group: str, body: bytes, content_type: str) -> JobAccepted:
         """A CSV of URLs (text/csv) or JSON lines (application/x-ndjson) as a job."""
         return self.call("POST", f"/v1/groups/{group}/faces/bulk", content=body,
                          headers={"content-type": content_type})

@@ -135,6 +135,7 @@ def test_sign_in_enrol_see_the_thumbnail_and_identify(browser, console_app, face
     browser.find("#faces .face img.loaded")  # the enrolled face's thumbnail, fetched
     assert browser.image_loaded("#faces .face img.loaded")
     assert "barack" in browser.find("#faces .face").text
+    assert browser.find("#pager").text == "1-1 of 1"
     browser.shot("group-faces")
 
     browser.open("identify")

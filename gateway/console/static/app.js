@@ -166,9 +166,18 @@ pages.groups = guard(async () => {
     h("table", { id: "groups" }, h("tr", {}, ["name", "tag", "faces", "search", ""].map((t) => h("th", {}, t))), rows));
 });
 
+const FACES_PER_PAGE = 200;
+
 pages.group = guard(async (name) => {
-  const tag = new URLSearchParams(location.hash.split("?")[1] || "").get("tag") || "";
-  const data = await api("GET", `/v1/groups/${enc(name)}/faces?limit=200&tag=${enc(tag)}`);
+  const query = new URLSearchParams(location.hash.split("?")[1] || "");
+  const tag = query.get("tag") || "";
+  const offset = Number(query.get("offset")) || 0;
+  const data = await api("GET", `/v1/groups/${enc(name)}/faces?limit=${FACES_PER_PAGE}&offset=${offset}&tag=${enc(tag)}`);
+  const at = (start) => `#/group/${enc(name)}?tag=${enc(tag)}&offset=${Math.max(0, start)}`;
+  const pager = h("div", { class: "row", id: "pager" },
+    offset > 0 ? h("a", { href: at(offset - FACES_PER_PAGE) }, "previous") : null,
+    h("span", { class: "muted" }, `${data.total ? offset + 1 : 0}-${offset + data.faces.length} of ${data.total}`),
+    offset + data.faces.length < data.total ? h("a", { href: at(offset + FACES_PER_PAGE), id: "next-page" }, "next") : null);
   const search = h("form", { class: "row" },
     h("input", { id: "tag-search", placeholder: "search by tag", value: tag }),
     h("button", { type: "submit", class: "secondary" }, "Search"));
@@ -204,7 +213,7 @@ pages.group = guard(async (name) => {
       render();
     }) }, "Delete"))));
   page().replaceChildren(h("h1", {}, `Group ${name}: ${data.total} face(s)` + (tag ? ` tagged "${tag}"` : "")),
-    enrol, search, h("h2", {}, "Faces"), h("div", { class: "grid", id: "faces" }, cards));
+    enrol, search, h("h2", {}, "Faces"), pager, h("div", { class: "grid", id: "faces" }, cards));
 });
 
 pages.users = guard(async () => {

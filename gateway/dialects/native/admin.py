@@ -18,6 +18,7 @@ from gateway.frame import Gateway, client_address
 from gateway.params import Params, integer, text
 from services.gallery.apps import App, NewApp
 from services.recognition.context import Recognition
+from shared.answers import AppRecord, AppsPage, NewAppRecord
 
 _MAX_QPS = 1_000_000
 
@@ -32,13 +33,13 @@ class NativeAdmin(Native):
         return 0
 
 
-def _app_json(app: App) -> dict:
+def _app_json(app: App) -> AppRecord:
     return {"id": app.id, "name": app.name, "api_key": app.api_key, "qps": app.qps,
             "active": app.active, "created": app.created_at.timestamp(),
             "revoked": app.revoked_at.timestamp() if app.revoked_at else None}
 
 
-def _new_app_json(made: NewApp) -> dict:
+def _new_app_json(made: NewApp) -> NewAppRecord:
     return {**_app_json(made.app), "secret": made.secret}
 
 
@@ -46,29 +47,31 @@ def _qps(params: Params) -> int | None:
     return integer(params, "qps", 0, low=0, high=_MAX_QPS) or None
 
 
-async def list_apps(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def list_apps(ctx: Recognition, request: Request, params: Params) -> tuple[AppsPage, int]:
     """Every app: name, API key, QPS limit, active or revoked."""
     return {"apps": [_app_json(app) for app in await ctx.gallery.app_admin.list()]}, 200
 
 
-async def create_app(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def create_app(ctx: Recognition, request: Request, params: Params
+                    ) -> tuple[NewAppRecord, int]:
     """A new app; its secret is in this answer only."""
     made = await ctx.gallery.app_admin.create(text(params, "name"), _qps(params))
     return _new_app_json(made), 201
 
 
-async def rotate_app(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def rotate_app(ctx: Recognition, request: Request, params: Params
+                    ) -> tuple[NewAppRecord, int]:
     """A new secret for an app; the old one stops working."""
     return _new_app_json(await ctx.gallery.app_admin.rotate(request.path_params["app"])), 200
 
 
-async def update_app(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def update_app(ctx: Recognition, request: Request, params: Params) -> tuple[AppRecord, int]:
     """Sets an app's own QPS limit (0: the service's default)."""
     app = await ctx.gallery.app_admin.set_qps(request.path_params["app"], _qps(params))
     return _app_json(app), 200
 
 
-async def revoke_app(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def revoke_app(ctx: Recognition, request: Request, params: Params) -> tuple[AppRecord, int]:
     """Revokes an app: its credentials and tokens stop working."""
     return _app_json(await ctx.gallery.app_admin.revoke(request.path_params["app"])), 200
 

@@ -27,6 +27,16 @@ from gateway.dialects.native.operations import images
 from gateway.params import Params, integer, text
 from services.recognition import enrolment, search
 from services.recognition.context import ImageSource, Recognition
+from shared.answers import (
+    Deleted,
+    Enrolled,
+    FacesPage,
+    GroupRecord,
+    GroupsPage,
+    IdentifyResult,
+    JobsPage,
+    UsersPage,
+)
 from shared.errors import ERRORS, FaceError
 from shared.models import RECOMMENDED_SCORE
 
@@ -69,7 +79,7 @@ def _face_row(face) -> dict:
             "thumbnail": face.has_thumbnail}
 
 
-async def list_groups(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def list_groups(ctx: Recognition, request: Request, params: Params) -> tuple[GroupsPage, int]:
     """The app's groups, a page at a time, with their face counts."""
     size = integer(params, "size", 50, high=1000)
     page = integer(params, "page", 1, high=_MAX_OFFSET // size)  # the offset stays a bigint
@@ -79,7 +89,8 @@ async def list_groups(ctx: Recognition, request: Request, params: Params) -> tup
         for g in groups]}, 200
 
 
-async def create_group(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def create_group(ctx: Recognition, request: Request, params: Params
+                       ) -> tuple[GroupRecord, int]:
     """A new, empty group (409 if the name is taken)."""
     name = text(params, "name")
     if not _GROUP.match(name):
@@ -89,14 +100,14 @@ async def create_group(ctx: Recognition, request: Request, params: Params) -> tu
     return {"name": group.name, "tag": group.tag, "faces": 0}, 201
 
 
-async def delete_group(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def delete_group(ctx: Recognition, request: Request, params: Params) -> tuple[Deleted, int]:
     """Deletes a group and every face in it."""
     name = _group(request)
     await ctx.gallery.groups.delete_group(request.state.app_id, name)
     return {"name": name, "deleted": True}, 200
 
 
-async def list_faces(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def list_faces(ctx: Recognition, request: Request, params: Params) -> tuple[FacesPage, int]:
     """A group's faces, newest first; `tag` keeps those whose tag contains it."""
     offset = integer(params, "offset", 0, low=0, high=_MAX_OFFSET)
     limit = integer(params, "limit", 50, high=1000)
@@ -105,7 +116,7 @@ async def list_faces(ctx: Recognition, request: Request, params: Params) -> tupl
     return {"total": total, "offset": offset, "faces": [_face_row(f) for f in faces]}, 200
 
 
-async def enrol(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def enrol(ctx: Recognition, request: Request, params: Params) -> tuple[Enrolled, int]:
     """One photo's largest face into the group, through the quality gate; `key` makes a
     retry return the face it made (created: false)."""
     group, tag = _group(request), _tag(params)
@@ -119,7 +130,7 @@ async def enrol(ctx: Recognition, request: Request, params: Params) -> tuple[dic
             201 if written.created else 200)
 
 
-async def delete_face(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def delete_face(ctx: Recognition, request: Request, params: Params) -> tuple[Deleted, int]:
     """Deletes one enrolled face."""
     face_id = _face_id(request)
     await ctx.gallery.groups.delete_face(request.state.app_id, _group(request), face_id)
@@ -137,7 +148,8 @@ async def thumbnail(ctx: Recognition, request: Request, params: Params) -> Respo
                     headers={"Cache-Control": "private, max-age=86400"})
 
 
-async def identify(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def identify(ctx: Recognition, request: Request, params: Params
+                   ) -> tuple[IdentifyResult, int]:
     """The photo's largest face against the group: the top_n closest faces, best first, each
     judged at the recommended threshold."""
     group = _group(request)
@@ -150,7 +162,7 @@ async def identify(ctx: Recognition, request: Request, params: Params) -> tuple[
          "same_person": m.score >= RECOMMENDED_SCORE} for m in matches]}, 200
 
 
-async def list_users(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def list_users(ctx: Recognition, request: Request, params: Params) -> tuple[UsersPage, int]:
     """The Baidu users (faceset/user/add) in a group."""
     offset = integer(params, "offset", 0, low=0)
     limit = integer(params, "limit", 50, high=1000)
@@ -160,7 +172,7 @@ async def list_users(ctx: Recognition, request: Request, params: Params) -> tupl
                                         for uid, info in users]}, 200
 
 
-async def delete_user(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def delete_user(ctx: Recognition, request: Request, params: Params) -> tuple[Deleted, int]:
     """Deletes a Baidu user, from one group (`group`) or from all."""
     uid = request.path_params["uid"]
     group = text(params, "group", required=False) or None
@@ -168,7 +180,7 @@ async def delete_user(ctx: Recognition, request: Request, params: Params) -> tup
     return {"uid": uid, "deleted": True}, 200
 
 
-async def list_jobs(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def list_jobs(ctx: Recognition, request: Request, params: Params) -> tuple[JobsPage, int]:
     """The app's latest ingestion jobs, newest first."""
     limit = integer(params, "limit", 20, high=200)
     jobs = await ctx.gallery.ingest.recent(request.state.app_id, limit)

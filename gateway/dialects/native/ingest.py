@@ -18,6 +18,7 @@ from gateway.params import Params, integer, text
 from services.gallery.ingest import OUTCOMES, IngestJob, rate
 from services.recognition import ingest
 from services.recognition.context import Recognition
+from shared.answers import JobAccepted, JobStatus
 from shared.errors import ERRORS, FaceError
 
 INLINE_ITEMS = 1000  # a job this small reports every item in GET /v1/jobs/{id}
@@ -25,7 +26,7 @@ PAGE_MAX = 5000
 OP = "bulk_enrol"
 
 
-async def bulk_enrol(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def bulk_enrol(ctx: Recognition, request: Request, params: Params) -> tuple[JobAccepted, int]:
     """Many photos into a group as an ingestion job (archive, JSON items, JSON lines or a CSV
     of URLs)."""
     group, app = request.path_params["group"], request.state.app_id
@@ -104,7 +105,7 @@ async def job_items(ctx: Recognition, request: Request, params: Params) -> tuple
     return body, 200
 
 
-async def cancel_job(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def cancel_job(ctx: Recognition, request: Request, params: Params) -> tuple[JobStatus, int]:
     """Cancels an ingestion job: items not yet done become `cancelled`."""
     job = await ctx.gallery.ingest.cancel(request.state.app_id, request.path_params["job_id"])
     return await job_view(ctx, request.state.app_id, job), 200
