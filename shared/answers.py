@@ -1,5 +1,5 @@
 """The shapes of the native API's answers, written once: the handlers are annotated with them
-(so gateway/openapi.py documents each answer's fields), and the Python client
+(so gateway/openapi/ documents each answer's fields), and the Python client
 (services/client) returns them. docs/api.md says what each field means.
 
 No `from __future__ import annotations` here: Python 3.11 reads NotRequired only from real

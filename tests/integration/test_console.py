@@ -223,10 +223,18 @@ def test_admin_manages_apps(browser):
     browser.shot("apps")
 
 
-def test_api_explorer_lists_the_generated_document(browser):
+def test_api_explorer_sends_an_operation_with_a_photo(browser, face_paths):
     browser.open("api")
-    assert browser.find_all("#operations details.op")
-    browser.type("#api-filter", "/v1/groups")
+    assert len(browser.find_all("#operations details.op")) >= 60
+    browser.type("#api-filter", "/v1/detect")
+    operation = browser.find('details.op[data-path="/v1/detect"]')
+    operation.find_element("css selector", "summary").click()
+    operation.find_element("css selector", 'input[data-name="image"]').send_keys(
+        str(face_paths["obama.jpg"]))
+    operation.find_element("css selector", "button.send").click()
+    browser.wait.until(lambda d: operation.find_element(
+        "css selector", "pre.answer").text.startswith("200"))
+    assert '"faces"' in operation.find_element("css selector", "pre.answer").text
     browser.shot("api")
 
 

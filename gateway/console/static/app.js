@@ -464,37 +464,64 @@ pages.api = guard(async () => {
     const params = (op.parameters || []).map((p) => ({ name: p.name, where: p.in, required: p.required }));
     const content = op.requestBody && op.requestBody.content;
     const schema = content && (content["application/json"] || content["application/x-www-form-urlencoded"]).schema;
-    for (const [name] of Object.entries((schema && schema.properties) || {})) {
-      params.push({ name, where: "body", required: (schema.required || []).includes(name) });
+    for (const [name, prop] of Object.entries((schema && schema.properties) || {})) {
+      params.push({ name, where: "body", required: (schema.required || []).includes(name),
+                    image: prop.contentEncoding === "base64" });  // an image: a file picker
     }
     return params;
   }
+  async function baiduToken() {
+    const form = new URLSearchParams({ grant_type: "client_credentials", client_id: creds().app_id,
+                                       client_secret: creds().app_secret });
+    const answer = await (await fetch("/oauth/2.0/token", { method: "POST", body: form })).json();
+    return answer.access_token || "";
+  }
   function item({ path, method, op }) {
+    const tag = op.tags && op.tags[0];
     const inputs = fields(op).map((f) => h("label", { class: "row" }, h("code", {}, `${f.name}${f.required ? "*" : ""}`),
-      h("span", { class: "muted" }, f.where), h("input", { "data-name": f.name, "data-where": f.where, size: 50 })));
-    const out = h("pre", { hidden: true });
-    const tryit = h("button", { class: "secondary", onclick: async () => {
+      h("span", { class: "muted" }, f.where),
+      h("input", { "data-name": f.name, "data-where": f.where, ...(f.image ? { type: "file", accept: "image/*" } : { size: 50 }) })));
+    const out = h("pre", { hidden: true, class: "answer" });
+    const tryit = h("button", { class: "secondary send", onclick: async () => {
       let url = path;
       const query = new URLSearchParams();
       const body = {};
+      const files = {};
       for (const input of inputs.map((l) => $("input", l))) {
+        const name = input.dataset.name;
+        if (input.type === "file") {
+          if (input.files[0]) files[name] = input.files[0];
+          continue;
+        }
         if (!input.value) continue;
         const where = input.dataset.where;
-        if (where === "path") url = url.replace(`{${input.dataset.name}}`, enc(input.value));
-        else if (where === "query") query.set(input.dataset.name, input.value);
-        else body[input.dataset.name] = input.value;
+        if (where === "path") url = url.replace(`{${name}}`, enc(input.value));
+        else if (where === "query") query.set(name, input.value);
+        else body[name] = input.value;
+      }
+      const headers = tag === "Baidu" ? {} : { ...creds() };
+      if (tag === "admin") headers.admin_secret = store.getItem("admin_secret") || "";
+      const init = { method: method.toUpperCase(), headers };
+      if (tag === "Baidu") {  // a token from the signed-in app's credentials; images as base64
+        if (path.startsWith("/rest/")) query.set("access_token", await baiduToken());
+        for (const [name, file] of Object.entries(files)) body[name] = await fileToBase64(file);
+        if (Object.keys(body).length) {
+          init.body = new URLSearchParams(body);
+          headers["content-type"] = "application/x-www-form-urlencoded";
+        }
+      } else if (Object.keys(files).length) {  // multipart: the files as they are
+        const form = new FormData();
+        for (const [name, value] of Object.entries(body)) form.append(name, value);
+        for (const [name, file] of Object.entries(files)) form.append(name, file);
+        init.body = form;
+      } else if (Object.keys(body).length) {
+        init.body = JSON.stringify(body);
+        headers["content-type"] = "application/json";
       }
       const qs = query.toString();
-      const headers = { ...creds() };
-      if (op.tags && op.tags[0] === "admin") headers.admin_secret = store.getItem("admin_secret") || "";
-      const init = { method: method.toUpperCase(), headers };
-      if (Object.keys(body).length) {
-        const form = new URLSearchParams(body);
-        init.body = op.tags && op.tags[0] === "Baidu" ? form : JSON.stringify(body);
-        headers["content-type"] = op.tags && op.tags[0] === "Baidu" ? "application/x-www-form-urlencoded" : "application/json";
-      }
       const response = await fetch(url + (qs ? `?${qs}` : ""), init);
-      const text = await response.text();
+      let text = await response.text();
+      try { text = JSON.stringify(JSON.parse(text), null, 2); } catch (err) { /* not JSON */ }
       out.hidden = false;
       out.textContent = `${response.status}\n${text.slice(0, 20000)}`;
     } }, "Send");

@@ -15,7 +15,7 @@ PREFIX = "/v1"
 
 def route_table() -> list[tuple[str, object, str, type]]:
     """Every /v1 route: (path under the mount, handler, method, dialect class). The OpenAPI
-    document (gateway/openapi.py) is generated from this same table."""
+    document (gateway/openapi/) is generated from this same table."""
     app_routes = [*operations.ROUTES, *gallery.ROUTES, *groups.ROUTES, *ingest.ROUTES]
     return ([(path, handler, method, Native) for path, handler, method in app_routes]
             + [(path, handler, method, admin.NativeAdmin)
