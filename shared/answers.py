@@ -8,13 +8,103 @@ annotations, not from strings."""
 from typing import Any, NotRequired, TypedDict
 
 
+class Box(TypedDict):
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+class Point(TypedDict):
+    x: float
+    y: float
+
+
+class FaceJson(TypedDict):
+    """A face as the image operations show it."""
+
+    box: Box
+    probability: float
+    landmarks: list[Point]  # the detector's 5: eyes, nose, mouth corners
+    crop: NotRequired[str]  # base64 JPEG (detect with crops)
+    score: NotRequired[float]  # compare/many: against face_a
+    feature: NotRequired[str]  # detect with features
+
+
+class AnalysedFace(TypedDict):
+    """A face of /v1/analyse: its box and probability, and each field asked for (docs/api.md,
+    "Face analysis")."""
+
+    box: Box
+    probability: float
+
+
+class Detected(TypedDict):
+    width: int
+    height: int
+    faces: list[FaceJson]
+    model: NotRequired[str]  # with features
+
+
+class Analysed(TypedDict):
+    width: int
+    height: int
+    fields: list[str]
+    faces: list[AnalysedFace]
+
+
+class Feature(TypedDict):
+    model: str
+    rotation: int
+    feature: str  # base64, model-tagged (docs/api.md, "Features")
+    face: FaceJson
+
+
 class CompareResult(TypedDict):
     score: float
     same_person: bool
     threshold: float
     model: str
-    face_a: dict[str, Any]
-    face_b: dict[str, Any]
+    face_a: FaceJson
+    face_b: FaceJson
+
+
+class ComparedMany(TypedDict):
+    score: float
+    model: str
+    threshold: float
+    face_a: FaceJson
+    faces: list[FaceJson]  # each with its score
+
+
+class Similarity(TypedDict):
+    score: float
+    same_person: bool
+
+
+class JobQueued(TypedDict):
+    """An operation run as a job (`async`, POST /v1/jobs): poll it."""
+
+    job_id: str
+    status: str
+    poll: str
+
+
+class OperationJob(TypedDict):
+    """GET /v1/jobs/{id} of an operation's job."""
+
+    job_id: str
+    op: str
+    status: str  # queued, running, done, failed
+    created: float
+    progress: NotRequired[dict[str, Any]]
+    error: NotRequired[dict[str, Any]]
+    result: NotRequired[dict[str, Any]]  # the operation's answer, once done
+
+
+class Models(TypedDict):
+    recommended_score: float
+    models: list[dict[str, Any]]
 
 
 class Match(TypedDict):

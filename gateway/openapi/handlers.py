@@ -16,7 +16,8 @@ import inspect
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, get_args, get_origin, get_type_hints, is_typeddict
+from types import UnionType
+from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
 from gateway import params as readers
 from gateway.dialects.baidu import dialect as baidu_dialect
@@ -259,11 +260,14 @@ def statuses(fn: Callable, depth: int = 0) -> list[int]:
 
 
 def answer_type(handler: Callable) -> Any:
-    """The body type a native handler declares (`-> tuple[Answer, int]`), else None."""
+    """The body type a native handler declares (`-> tuple[Answer, int]`, Answer a TypedDict or
+    a union of them), else None."""
     try:
         returned = get_type_hints(inspect.unwrap(handler)).get("return")
     except (NameError, TypeError):
         return None
-    if get_origin(returned) is tuple and is_typeddict(get_args(returned)[0]):
-        return get_args(returned)[0]
-    return None
+    if get_origin(returned) is not tuple:
+        return None
+    body = get_args(returned)[0]
+    members = get_args(body) if get_origin(body) in (Union, UnionType) else (body,)
+    return body if all(is_typeddict(member) for member in members) else None

@@ -132,3 +132,36 @@ def test_no_operation_answers_a_server_error(case, fuzz_target):
                          timeout=120)
     TALLY[f"{response.status_code // 100}xx"] += 1
     case.validate_response(response, checks=[not_a_server_error, response_schema_conformance])
+
+
+def test_real_answers_of_the_image_operations_match_the_document(facegate, face_paths):
+    """The fuzz run rarely sends a real photo, so the image operations' answers are checked
+    here: each real answer against the schema the document gives it for that status."""
+    from jsonschema import Draft202012Validator
+
+    paths = document()["paths"]
+
+    def check(path: str, method: str, status: int, body: dict) -> None:
+        schema = paths[path][method]["responses"][str(status)]["content"]["application/json"]
+        Draft202012Validator(schema["schema"]).validate(body)
+
+    obama, players = face_paths["obama.jpg"], face_paths["players.jpg"]
+    detected = facegate.call("POST", "/v1/detect", data={"crops": "true", "features": "true"},
+                             files={"image": obama.read_bytes()})
+    check("/v1/detect", "post", 200, detected)
+    feature = facegate.feature(obama)
+    check("/v1/feature", "post", 200, feature)
+    check("/v1/compare", "post", 200, facegate.compare(obama, face_paths["obama2.jpg"]))
+    many = facegate.call("POST", "/v1/compare/many", files={
+        "image_a": obama.read_bytes(), "image_b": players.read_bytes()})
+    check("/v1/compare/many", "post", 200, many)
+    check("/v1/analyse", "post", 200, facegate.analyse(players, ["age", "landmarks", "pose"]))
+    check("/v1/similarity", "post", 200, facegate.similarity(feature["feature"],
+                                                            feature["feature"]))
+    check("/v1/models", "get", 200, facegate.models())
+    queued = facegate.call("POST", "/v1/detect", data={"async": "true"},
+                           files={"image": obama.read_bytes()})
+    check("/v1/detect", "post", 202, queued)
+    done = facegate.wait_for_job(queued["job_id"], poll_s=0.25, timeout_s=120)
+    check("/v1/jobs/{job_id}", "get", 200, done)
+    check("/v1/detect", "post", 200, done["result"])

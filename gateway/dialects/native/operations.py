@@ -16,6 +16,18 @@ from gateway.params import Params, flag, integer, text
 from services.recognition import jobs, vision
 from services.recognition.context import Recognition
 from services.recognition.scoring import feature_similarity
+from shared.answers import (
+    Analysed,
+    ComparedMany,
+    CompareResult,
+    Detected,
+    Feature,
+    JobQueued,
+    JobStatus,
+    Models,
+    OperationJob,
+    Similarity,
+)
 from shared.errors import ERRORS, FaceError
 from shared.features import from_base64
 from shared.models import MODELS, RECOMMENDED_SCORE
@@ -51,6 +63,8 @@ async def _operate(ctx: Recognition, request: Request, params: Params, op_name: 
     return render(await vision.run(ctx.queue, op, data, _options(op_name, params))), 200
 
 
+ANSWERS = {"detect": Detected, "feature": Feature, "compare": CompareResult,
+           "compare_many": ComparedMany, "analyse": Analysed}
 SUMMARIES = {
     "detect": "Faces in the image: boxes, probabilities, the 5 landmarks; `crops` and "
               "`features` add each face's crop and embedding.",
@@ -68,10 +82,13 @@ def operation(op_name: str):
         return await _operate(ctx, request, params, op_name)
 
     handler.__doc__ = SUMMARIES[op_name] + " `async`: run it as a job."
+    # the answer, or the job it became (documented from these: gateway/openapi/)
+    handler.__annotations__["return"] = tuple[ANSWERS[op_name] | JobQueued, int]
     return handler
 
 
-async def create_job(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def create_job(ctx: Recognition, request: Request, params: Params
+                     ) -> tuple[JobQueued, int]:
     """Any operation (`op`: detect, feature, compare, compare_many, analyse) as a job: 202 and
     a job id to poll."""
     op_name = text(params, "op")
@@ -82,7 +99,8 @@ async def create_job(ctx: Recognition, request: Request, params: Params) -> tupl
     return await _operate(ctx, request, params, op_name)
 
 
-async def get_job(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def get_job(ctx: Recognition, request: Request, params: Params
+                  ) -> tuple[OperationJob | JobStatus, int]:
     """A job's status: an operation's result, or an ingestion job's progress and counts."""
     ingestion = await owned_job(ctx, request)
     if ingestion is not None:
@@ -105,7 +123,7 @@ async def get_job(ctx: Recognition, request: Request, params: Params) -> tuple[d
     return body, 200
 
 
-async def models(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def models(ctx: Recognition, request: Request, params: Params) -> tuple[Models, int]:
     """The embedders, their calibrated thresholds and operating points, and which is active."""
     active = ctx.settings.embedder
     return {"recommended_score": RECOMMENDED_SCORE, "models": [
@@ -117,7 +135,8 @@ async def models(ctx: Recognition, request: Request, params: Params) -> tuple[di
         for name, spec in MODELS.items()]}, 200
 
 
-async def similarity(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+async def similarity(ctx: Recognition, request: Request, params: Params
+                     ) -> tuple[Similarity, int]:
     """Similarity of two features from /v1/feature (same model), judged at the recommended
     threshold."""
     a, b = text(params, "feature_a"), text(params, "feature_b")
