@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import io
 import re
 import warnings
@@ -128,6 +129,16 @@ def _to_rgb(image: Image.Image) -> Image.Image:
         scale = 255.0 / max(float(array.max()), 1.0)
         return Image.fromarray((array * scale).astype(np.uint8)).convert("RGB")
     return image.convert("RGB")
+
+
+def content_key(data: bytes) -> str:
+    """An enrolment's default idempotency key for a photo sent inline: its bytes' SHA-256."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def url_key(url: str) -> str:
+    """An enrolment's default idempotency key for a photo given by URL."""
+    return hashlib.sha256(f"url:{url}".encode()).hexdigest()
 
 
 def encode_jpeg(rgb: np.ndarray, quality: int = 90) -> bytes:

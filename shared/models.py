@@ -24,6 +24,11 @@ from functools import cached_property
 from shared.errors import ERRORS, ErrorKind, FaceError
 
 RECOMMENDED_SCORE = 0.80
+
+
+def same_person(score: float) -> bool:
+    """The service's verdict on a calibrated score: the same person at RECOMMENDED_SCORE."""
+    return score >= RECOMMENDED_SCORE
 # score -> the false-match rate it stands for, for every model
 SCORE_FMR = ((0.50, 1e-1), (0.60, 1e-2), (0.70, 1e-3), (0.80, 1e-4), (0.90, 1e-5))
 

@@ -97,12 +97,12 @@ def _responses(op: Operation) -> dict:
         return {"200": {"description": "the call's answer or its error (Baidu face API v2)",
                         "content": {"application/json": {"schema": BAIDU_ANSWER}}}}
     annotation = str(inspect.signature(op.handler).return_annotation)
+    answer = answer_type(op.handler)
     success = ({"description": "the JPEG", "content": {"image/jpeg": {
         "schema": {"type": "string", "contentMediaType": "image/jpeg"}}}}
                if annotation.endswith("Response") else
                {"description": "success", "content": {"application/json": {
-                   "schema": type_schema(answer_type(op.handler))
-                   if answer_type(op.handler) else {"type": "object"}}}})
+                   "schema": type_schema(answer) if answer else {"type": "object"}}}})
     return {**{str(code): success for code in statuses(op.handler)},
             "default": {"description": "an error: RFC 9457 problem with the code in `error`",
                         "content": {"application/problem+json": {"schema": PROBLEM}}}}

@@ -16,6 +16,7 @@ import inspect
 import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import cache
 from types import UnionType
 from typing import Any, Union, get_args, get_origin, get_type_hints, is_typeddict
 
@@ -146,6 +147,12 @@ READERS: dict[Callable, Callable[[dict], list[Param]]] = {
 }
 
 
+@cache
+def _tree(fn: Callable) -> ast.Module:
+    """A function's source, parsed once (its parameters and its statuses both read it)."""
+    return ast.parse(textwrap.dedent(inspect.getsource(fn)))
+
+
 def _function(node: ast.Call, module: dict) -> Callable | None:
     if isinstance(node.func, ast.Name):
         target = module.get(node.func.id)
@@ -213,7 +220,7 @@ def read_params(fn: Callable, env: dict | None = None, depth: int = 0,
     """Every parameter `fn` reads, in source order (the first reading sets its schema)."""
     fn = inspect.unwrap(fn)
     module = fn.__globals__
-    tree = ast.parse(textwrap.dedent(inspect.getsource(fn)))
+    tree = _tree(fn)
     # a handler made by a factory (native operation("detect")) knows its closure's values
     env = {**inspect.getclosurevars(fn).nonlocals, **(env or {})}
     found: dict[str, Param] = {}
@@ -242,7 +249,7 @@ def statuses(fn: Callable, depth: int = 0) -> list[int]:
     fn = inspect.unwrap(fn)
     module = fn.__globals__
     found: list[int] = []
-    for node in ast.walk(ast.parse(textwrap.dedent(inspect.getsource(fn)))):
+    for node in ast.walk(_tree(fn)):
         if not isinstance(node, ast.Return) or node.value is None:
             continue
         value = node.value.value if isinstance(node.value, ast.Await) else node.value

@@ -11,7 +11,6 @@ enrolment with a key, a bulk load: keys make it idempotent), retry it. A connect
 
 from __future__ import annotations
 
-import hashlib
 import random
 import time
 from collections.abc import Callable, Iterable
@@ -29,6 +28,7 @@ from shared.answers import (
     JobAccepted,
     JobStatus,
 )
+from shared.images import content_key, url_key
 
 ImageInput = bytes | Path | str  # bytes, a file path, or an http(s) URL the server fetches
 CLOUDWALK_RETRY = {4117: 429, 4098: 503}  # CloudWalk result code -> the HTTP status it means
@@ -62,6 +62,17 @@ def _image_fields(image: ImageInput, data_key: str = "image", url_key: str = "im
         return {url_key: image}, {}
     data = image if isinstance(image, bytes) else Path(image).read_bytes()
     return {}, {data_key: (data_key, data, "application/octet-stream")}
+
+
+def _checked(response: httpx.Response) -> httpx.Response:
+    """The response, or ApiError for a native error answer (an RFC 9457 problem)."""
+    if response.status_code >= 400:
+        try:
+            body = response.json()
+        except ValueError:
+            body = {"error": {"message": response.text[:500]}}
+        raise ApiError(response.status_code, body.get("error") or {}, body)
+    return response
 
 
 def _cloudwalk_result(response: httpx.Response) -> int | None:
@@ -126,14 +137,7 @@ class Facegate:
 
     def call(self, method: str, path: str, *, idempotent: bool = True, **kwargs: Any) -> Any:
         """A native call's JSON answer; ApiError for an error answer."""
-        response = self.send(method, path, idempotent=idempotent, **kwargs)
-        if response.status_code >= 400:
-            try:
-                body = response.json()
-            except ValueError:
-                body = {"error": {"message": response.text[:500]}}
-            raise ApiError(response.status_code, body.get("error") or {}, body)
-        return response.json()
+        return _checked(self.send(method, path, idempotent=idempotent, **kwargs)).json()
 
     def cloudwalk(self, path: str, **fields: Any) -> dict:
         """A CloudWalk call (`/face/...`, form fields): its body, `result` included (0 is
@@ -192,11 +196,12 @@ class Facegate:
     def enrol(self, group: str, image: ImageInput, tag: str = "", key: str | None = None
               ) -> Enrolled:
         """The photo's largest face into the group (quality gate on). A `key` makes a retry
-        return the face it made ({"face_id", "created"}); without one, key="auto" uses the
-        SHA-256 of the image bytes."""
+        return the face it made ({"face_id", "created"}); key="auto" derives one from the
+        image (the SHA-256 of its bytes, or of its URL), as bulk loads do."""
         data, files = _image_fields(image)
-        if key == "auto" and files:
-            key = hashlib.sha256(next(iter(files.values()))[1]).hexdigest()
+        if key == "auto":  # the keys bulk loads get by default (shared/images.py)
+            key = (content_key(next(iter(files.values()))[1]) if files
+                   else url_key(data["image_url"]))
         fields = {**data, "tag": tag, **({"key": key} if key else {})}
         return self.call("POST", f"/v1/groups/{group}/faces", idempotent=key is not None,
                          data=fields, files=files)
@@ -205,11 +210,8 @@ class Facegate:
         self.call("DELETE", f"/v1/groups/{group}/faces/{face_id}")
 
     def thumbnail(self, group: str, face_id: int) -> bytes:
-        response = self.send("GET", f"/v1/groups/{group}/faces/{face_id}/thumbnail")
-        if response.status_code != 200:
-            body = response.json()
-            raise ApiError(response.status_code, body.get("error") or {}, body)
-        return response.content
+        return _checked(self.send("GET", f"/v1/groups/{group}/faces/{face_id}/thumbnail")
+                        ).content
 
     def identify(self, group: str, image: ImageInput, top_n: int = 5) -> IdentifyResult:
         data, files = _image_fields(image)

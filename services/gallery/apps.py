@@ -153,6 +153,8 @@ class AppLookup:
 
     async def by_credential(self, key_or_name: str) -> App | None:
         """The app whose API key (or, for CloudWalk's app_id, name) this is."""
+        if "\x00" in key_or_name:  # PostgreSQL refuses NUL in text, so no app has one
+            return None
         async with self.pool.connection() as conn:
             row = await (await conn.execute(
                 f"SELECT {APP_COLUMNS} FROM apps WHERE api_key = %s OR name = %s "

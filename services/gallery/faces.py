@@ -244,27 +244,29 @@ class GroupFaces:
                 (group.id, pattern, limit, offset))).fetchall()
         return total, [ListedFace(**row) for row in rows]
 
-    async def thumbnail(self, app: int, group_name: str, face_id: int) -> bytes | None:
-        """The face's stored thumbnail (JPEG), None if it has none; 12357 / 12292."""
+    async def _face_columns(self, app: int, group_name: str, face_id: int, columns: str
+                            ) -> tuple:
+        """Columns of one face of the group (12357 if the group is missing, 12292 the face);
+        `columns` is ours, never a caller's text."""
         group = await self.group(app, group_name)
         async with self.pool.connection() as conn:
             row = await (await conn.execute(
-                "SELECT thumbnail FROM faces WHERE id = %s AND group_id = %s",
+                f"SELECT {columns} FROM faces WHERE id = %s AND group_id = %s",
                 (face_id, group.id))).fetchone()
         if row is None:
             raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
-        return bytes(row[0]) if row[0] is not None else None
+        return row
+
+    async def thumbnail(self, app: int, group_name: str, face_id: int) -> bytes | None:
+        """The face's stored thumbnail (JPEG), None if it has none; 12357 / 12292."""
+        [data] = await self._face_columns(app, group_name, face_id, "thumbnail")
+        return bytes(data) if data is not None else None
 
     async def face_vector(self, app: int, group_name: str, face_id: int
                           ) -> tuple[int, np.ndarray]:
-        group = await self.group(app, group_name)
-        async with self.pool.connection() as conn:
-            row = await (await conn.execute(
-                "SELECT model, embedding FROM faces WHERE id = %s AND group_id = %s",
-                (face_id, group.id))).fetchone()
-        if row is None:
-            raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
-        return row[0], vector_array(row[1])
+        model, embedding = await self._face_columns(app, group_name, face_id,
+                                                    "model, embedding")
+        return model, vector_array(embedding)
 
     # search -----------------------------------------------------------------------------
     async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:

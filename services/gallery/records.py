@@ -9,6 +9,8 @@ from datetime import datetime
 import numpy as np
 from pgvector import Vector
 
+MAX_TAG_BYTES = 128  # a face's (and a group's) tag, UTF-8: every dialect refuses longer ones
+
 
 @dataclass
 class Group:

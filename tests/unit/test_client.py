@@ -69,3 +69,23 @@ def test_retries_end_and_the_last_answer_stands():
     with pytest.raises(ApiError) as limited:
         fg.groups()
     assert limited.value.status == 429 and len(sent) == 4  # 1 + retries
+
+
+def test_an_auto_key_comes_from_the_image_or_its_url():
+    """key="auto" gives the keys bulk loads get by default, so an enrolment retried after a
+    503 enrols once; a URL's key is its own, not the literal word."""
+    from shared.images import content_key, url_key
+
+    sent_keys: list[str] = []
+
+    def handle(request: httpx.Request) -> httpx.Response:
+        body = request.read()
+        sent_keys.append(body.decode("latin-1"))
+        return httpx.Response(201, json={"face_id": 1, "created": True, "group": "g"})
+
+    fg = Facegate("http://facegate.test", "key", "secret", transport=httpx.MockTransport(handle))
+    fg.enrol("g", b"image bytes", key="auto")
+    fg.enrol("g", "http://photos.test/a.jpg", key="auto")
+    assert content_key(b"image bytes") in sent_keys[0]
+    assert url_key("http://photos.test/a.jpg") in sent_keys[1]
+    assert "auto" not in sent_keys[1].replace("http://photos.test/a.jpg", "")

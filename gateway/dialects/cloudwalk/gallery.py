@@ -17,12 +17,12 @@ from starlette.requests import Request
 
 from gateway.dialects.cloudwalk.dialect import face_box, image_param, score_value
 from gateway.params import Params, flag, integer, text
+from services.gallery.records import MAX_TAG_BYTES
 from services.recognition import enrolment, search
 from services.recognition.context import ImageSource, Recognition
 from shared.errors import ERRORS, FaceError
 
 _GROUP_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
-_MAX_TAG_BYTES = 128
 _MAX_TOP_N = 1000
 
 
@@ -43,8 +43,8 @@ def _tag(params: Params, required: bool = False) -> str | None:
             raise FaceError(ERRORS.PARAM_MISSING, "tag is required")
         return None
     value = text(params, "tag", required=False)
-    if len(value.encode("utf-8")) > _MAX_TAG_BYTES:
-        raise FaceError(ERRORS.PARAM_INVALID, f"tag is over {_MAX_TAG_BYTES} bytes")
+    if len(value.encode("utf-8")) > MAX_TAG_BYTES:
+        raise FaceError(ERRORS.PARAM_INVALID, f"tag is over {MAX_TAG_BYTES} bytes")
     return value
 
 

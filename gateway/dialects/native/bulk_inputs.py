@@ -17,7 +17,6 @@ fetched later by the workers. An item's key defaults to the SHA-256 of its image
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import tarfile
@@ -27,10 +26,10 @@ from urllib.parse import urlsplit
 
 from gateway.params import Params
 from services.gallery.ingest import NewItem
+from services.gallery.records import MAX_TAG_BYTES
 from shared.errors import ERRORS, FaceError
-from shared.images import PHOTO_SUFFIXES, b64decode, probe
+from shared.images import PHOTO_SUFFIXES, b64decode, content_key, probe, url_key
 
-MAX_TAG_BYTES = 128
 MAX_KEY_CHARS = 256
 
 
@@ -62,7 +61,7 @@ def inline_item(data: bytes | None, error: FaceError | None, tag: str, key: str 
             probe(data)
         except FaceError as exc:
             error = exc
-    key = key or hashlib.sha256(data or b"").hexdigest()
+    key = key or content_key(data or b"")
     if error is not None:
         return NewItem(key, tag, status="bad_image", error=error.to_dict())
     return NewItem(key, tag, image=data)
@@ -70,7 +69,7 @@ def inline_item(data: bytes | None, error: FaceError | None, tag: str, key: str 
 
 def url_item(url: str, tag: str, key: str | None) -> NewItem:
     url = url.strip()
-    key = key or hashlib.sha256(f"url:{url}".encode()).hexdigest()
+    key = key or url_key(url)
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         return NewItem(key, tag, status="bad_image",

@@ -19,7 +19,7 @@ from services.recognition import vision
 from shared.canonical import Face
 from shared.errors import ERRORS, ErrorKind, FaceError
 from shared.features import to_base64
-from shared.models import RECOMMENDED_SCORE
+from shared.models import RECOMMENDED_SCORE, same_person
 
 
 class Native:
@@ -99,7 +99,7 @@ def render(result: object) -> dict:
                 "face": face_json(result.face)}
     if isinstance(result, vision.CompareResult):
         return {"score": round(result.score, 6), "model": result.model.key,
-                "same_person": result.score >= RECOMMENDED_SCORE,
+                "same_person": same_person(result.score),
                 "threshold": RECOMMENDED_SCORE,
                 "face_a": face_json(result.a), "face_b": face_json(result.b)}
     if isinstance(result, vision.CompareManyResult):

@@ -25,6 +25,7 @@ from starlette.responses import Response
 from gateway.dialects.native.ingest import job_summary
 from gateway.dialects.native.operations import images
 from gateway.params import Params, integer, text
+from services.gallery.records import MAX_TAG_BYTES
 from services.recognition import enrolment, search
 from services.recognition.context import ImageSource, Recognition
 from shared.answers import (
@@ -38,10 +39,9 @@ from shared.answers import (
     UsersPage,
 )
 from shared.errors import ERRORS, FaceError
-from shared.models import RECOMMENDED_SCORE
+from shared.models import RECOMMENDED_SCORE, same_person
 
 _GROUP = re.compile(r"^[A-Za-z0-9_]{1,64}$")
-_MAX_TAG_BYTES = 128
 _MAX_KEY = 200
 _MAX_OFFSET = 2**62
 
@@ -59,8 +59,8 @@ def _face_id(request: Request) -> int:
 
 def _tag(params: Params) -> str:
     value = text(params, "tag", required=False)
-    if len(value.encode()) > _MAX_TAG_BYTES:
-        raise FaceError(ERRORS.PARAM_INVALID, f"tag is over {_MAX_TAG_BYTES} bytes")
+    if len(value.encode()) > MAX_TAG_BYTES:
+        raise FaceError(ERRORS.PARAM_INVALID, f"tag is over {MAX_TAG_BYTES} bytes")
     return value
 
 
@@ -159,7 +159,7 @@ async def identify(ctx: Recognition, request: Request, params: Params
                                     top_n)
     return {"group": group, "threshold": RECOMMENDED_SCORE, "matches": [
         {"face_id": m.face_id, "tag": m.tag, "score": round(m.score, 6),
-         "same_person": m.score >= RECOMMENDED_SCORE} for m in matches]}, 200
+         "same_person": same_person(m.score)} for m in matches]}, 200
 
 
 async def list_users(ctx: Recognition, request: Request, params: Params) -> tuple[UsersPage, int]:

@@ -30,7 +30,7 @@ from shared.answers import (
 )
 from shared.errors import ERRORS, FaceError
 from shared.features import from_base64
-from shared.models import MODELS, RECOMMENDED_SCORE
+from shared.models import MODELS, RECOMMENDED_SCORE, same_person
 
 # the image parameters of an operation that takes one image, or two
 IMAGE_KEYS = {1: [("image", "image_url")],
@@ -141,7 +141,7 @@ async def similarity(ctx: Recognition, request: Request, params: Params
     threshold."""
     a, b = text(params, "feature_a"), text(params, "feature_b")
     score = feature_similarity(from_base64(a), from_base64(b))
-    return {"score": round(score, 6), "same_person": score >= RECOMMENDED_SCORE}, 200
+    return {"score": round(score, 6), "same_person": same_person(score)}, 200
 
 
 ROUTES = [
