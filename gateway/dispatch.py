@@ -14,7 +14,9 @@ import json
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 
+import msgpack
 import redis.asyncio as aioredis
 from celery import states
 from celery.backends.redis import RedisBackend
@@ -25,8 +27,10 @@ from shared.errors import ERRORS, FaceError
 from shared.logs import REQUEST_ID
 from shared.settings import Settings
 from shared.tasks import (
+    COPY_KEY_FIELD,
     INTERACTIVE_QUEUE,
     JOB_KEY_PREFIX,
+    JOB_REQUEST_PREFIX,
     VISION_TASK,
     make_celery,
     send_ingest_chunk,
@@ -35,6 +39,7 @@ from shared.tasks import (
 log = logging.getLogger("facegate.gateway")
 LOST_AFTER_S = 30.0  # a task is in a worker's hands (unacked) or has a result well before this
 LOST_SCAN_MAX = 20  # messages carry images: a longer queue or hand is not searched
+LOST_CHECK_S = 10.0  # a synchronous request without a result looks for its task this often
 
 
 class ResultReader(RedisBackend):
@@ -123,18 +128,23 @@ class Dispatcher:
             if not future.done():
                 future.set_result(meta)
 
-    def submit(self, request: dict) -> str:
-        task_id = str(uuid.uuid4())
+    def submit(self, request: dict, task_id: str | None = None) -> str:
+        task_id = task_id or str(uuid.uuid4())
         request = {**request, "request_id": REQUEST_ID.get()}  # for the worker's log lines
         self.celery.send_task(VISION_TASK, args=[request], task_id=task_id,
                               queue=INTERACTIVE_QUEUE)
         return task_id
 
-    async def wait(self, task_id: str, timeout: float | None = None) -> dict:
-        """The task's return value; FaceError(SYSTEM_BUSY) if it is not done in time."""
+    async def wait(self, task_id: str, timeout: float | None = None,
+                   on_idle: Callable[[], Awaitable[None]] | None = None) -> dict:
+        """The task's return value; FaceError(SYSTEM_BUSY) if it is not done in time.
+        `on_idle` is awaited every LOST_CHECK_S seconds without a result."""
+        timeout = timeout or self.settings.sync_timeout_s
         key = self.backend.get_key_for_task(task_id)
-        future = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        future = loop.create_future()
         self._waiting.setdefault(key, []).append(future)
+        deadline = loop.time() + timeout
         try:
             await self._pubsub.subscribe(key)
             self._listening.set()
@@ -143,12 +153,24 @@ class Dispatcher:
                 meta = self.backend.decode_result(raw)
                 if meta["status"] in states.READY_STATES and not future.done():
                     future.set_result(meta)
-            meta = await asyncio.wait_for(future, timeout or self.settings.sync_timeout_s)
+            while True:
+                left = deadline - loop.time()
+                if left <= 0:
+                    raise TimeoutError
+                try:
+                    meta = await asyncio.wait_for(
+                        asyncio.shield(future), min(left, LOST_CHECK_S) if on_idle else left)
+                    break
+                except TimeoutError:
+                    if on_idle is None or deadline - loop.time() <= 0:
+                        raise
+                    await on_idle()
         except TimeoutError:
             raise FaceError(ERRORS.SYSTEM_BUSY,
-                            f"no result within {timeout or self.settings.sync_timeout_s:.0f} s; "
+                            f"no result within {timeout:.0f} s; "
                             f"job {task_id} is still queued or running") from None
         finally:
+            future.cancel()  # shielded: a wait cut short leaves no pending future behind
             waiters = self._waiting.get(key)
             if waiters and future in waiters:
                 waiters.remove(future)
@@ -158,18 +180,45 @@ class Dispatcher:
         return _task_value(meta)
 
     async def call(self, request: dict) -> dict:
-        return await self.wait(self.submit(request))
+        """Submits and waits; a task lost on its way to a worker is sent again.
+
+        A task held by a worker that dies comes back by itself once that worker's lease on it
+        runs out (workers/broker.py). One popped by a worker killed before kombu recorded it
+        as held is in no queue and no worker's hands: nothing would ever run it, so the
+        gateway, which still holds the request, sends it again under the same id (the task
+        is idempotent: should the first copy turn up after all, both write the same result)."""
+        task_id = self.submit(request)
+        sent = time.time()
+
+        async def resend_if_lost() -> None:
+            nonlocal sent
+            if await self._lost(task_id, sent, INTERACTIVE_QUEUE):
+                log.warning("task %s was lost on its way to a worker; sending it again",
+                            task_id)
+                self.submit(request, task_id)
+                sent = time.time()
+
+        return await self.wait(task_id, on_idle=resend_if_lost)
 
     def send_chunk(self, chunk: Chunk) -> None:
         send_ingest_chunk(self.celery, chunk)
 
     # Jobs: a task plus what the gateway needs to render its result later.
     async def submit_job(self, op: str, options: dict, request: dict) -> str:
-        task_id = self.submit(request)
+        """The job's record, a copy of its request until a worker starts it (the one way to
+        send again a task lost as it was taken: see call(); the worker deletes the copy, so it
+        costs memory only while the job is queued), then the task."""
+        task_id = str(uuid.uuid4())
+        copy_key = JOB_REQUEST_PREFIX + task_id
+        request = {**request, COPY_KEY_FIELD: copy_key}
         record = {"op": op, "options": options, "created": time.time(),
                   "queue": INTERACTIVE_QUEUE}
-        await self._redis.set(JOB_KEY_PREFIX + task_id, json.dumps(record),
-                              ex=self.settings.result_ttl_s)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.set(JOB_KEY_PREFIX + task_id, json.dumps(record),
+                     ex=self.settings.result_ttl_s)
+            pipe.set(copy_key, msgpack.packb(request), ex=self.settings.result_ttl_s)
+            await pipe.execute()
+        self.submit(request, task_id)
         return task_id
 
     async def job(self, job_id: str) -> JobState:
@@ -180,10 +229,18 @@ class Dispatcher:
         state = JobState(job_id, "queued", record["op"], record["options"], record["created"])
         meta_raw = await self._redis.get(self.backend.get_key_for_task(job_id))
         if meta_raw is None:
-            if await self._lost(job_id, record):
-                state.status = "failed"
-                state.error = FaceError(ERRORS.SYSTEM_BUSY, "the job's task was lost (a worker "
-                                        "died as it took it); submit the job again")
+            queue = record.get("queue", INTERACTIVE_QUEUE)
+            if await self._lost(job_id, record.get("sent", record["created"]), queue):
+                copy = await self._redis.get(JOB_REQUEST_PREFIX + job_id)
+                if copy is None:  # expired, or the job is older than the copies
+                    state.status = "failed"
+                    state.error = FaceError(ERRORS.SYSTEM_BUSY, "the job's task was lost (a "
+                                            "worker died as it took it); submit the job again")
+                    return state
+                log.warning("job %s was lost on its way to a worker; sending it again", job_id)
+                self.submit(msgpack.unpackb(copy), job_id)
+                record["sent"] = time.time()
+                await self._redis.set(JOB_KEY_PREFIX + job_id, json.dumps(record), keepttl=True)
             return state
         meta = self.backend.decode_result(meta_raw)
         if meta["status"] == states.STARTED:
@@ -197,27 +254,27 @@ class Dispatcher:
         return state
 
 
-    async def _lost(self, job_id: str, record: dict) -> bool:
-        """A job with no result whose task is neither in its queue nor held by a worker.
+    async def _lost(self, task_id: str, sent: float, queue: str) -> bool:
+        """A task sent over LOST_AFTER_S ago, with no result, in neither its queue nor a
+        worker's hands.
 
         kombu's Redis transport pops a message (BRPOP) and only then records it as held
         (`unacked`); a worker killed between the two loses it, and nothing would ever redeliver
-        it. So a job older than LOST_AFTER_S that is in neither place, and still has no result,
-        is reported failed rather than queued for ever. Only a short queue and a short list of
-        held messages are searched (each message carries its images); while either is longer,
-        the job counts as waiting, and is judged once the work in flight has drained."""
-        if time.time() - record["created"] < LOST_AFTER_S:
+        it. Only a short queue and a short list of held messages are searched (each message
+        carries its images); while either is longer, the task counts as waiting, and is
+        judged once the work in flight has drained. The three reads are one transaction: a
+        message moving from a dead worker's hands back to its queue is seen in one place."""
+        if time.time() - sent < LOST_AFTER_S:
             return False
-        queue = record.get("queue", INTERACTIVE_QUEUE)
         if (await self._redis.llen(queue) > LOST_SCAN_MAX
                 or await self._redis.hlen("unacked") > LOST_SCAN_MAX):
             return False
-        needle = job_id.encode()
-        held = [*await self._redis.lrange(queue, 0, -1), *await self._redis.hvals("unacked")]
-        if any(needle in message for message in held):
-            return False
-        # taken and finished while we looked?
-        return await self._redis.get(self.backend.get_key_for_task(job_id)) is None
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.lrange(queue, 0, -1).hvals("unacked").exists(
+                self.backend.get_key_for_task(task_id))
+            queued, held, finished = await pipe.execute()
+        needle = task_id.encode()
+        return not finished and not any(needle in message for message in [*queued, *held])
 
 
 def _task_value(meta: dict) -> dict:

@@ -53,7 +53,7 @@ class Settings:
     bulk_batch_max: int = field(default_factory=lambda: _int("BULK_BATCH_MAX", 0))
     sync_timeout_s: float = field(default_factory=lambda: _float("SYNC_TIMEOUT", 60.0))
     result_ttl_s: int = field(default_factory=lambda: _int("RESULT_TTL", 3600))
-    visibility_timeout_s: int = field(default_factory=lambda: _int("VISIBILITY_TIMEOUT", 300))
+    visibility_timeout_s: int = field(default_factory=lambda: _int("VISIBILITY_TIMEOUT", 30))
     min_face_px: int = field(default_factory=lambda: _int("MIN_FACE", 30))
     detect_min_score: float = field(default_factory=lambda: _float("DETECT_MIN_SCORE", 0.97))
     hnsw_min_faces: int = field(default_factory=lambda: _int("HNSW_MIN_FACES", 2000))
@@ -135,7 +135,9 @@ SETTINGS_DOC: dict[str, tuple[str, str]] = {
                        "seconds a synchronous request waits for its result before 4098"),
     "result_ttl_s": ("FACEGATE_RESULT_TTL", "seconds a job's result stays readable"),
     "visibility_timeout_s": ("FACEGATE_VISIBILITY_TIMEOUT",
-                             "seconds before a task taken by a worker that died is redelivered"),
+                             "seconds after a worker stopped renewing its lease on a task (it "
+                             "died) before another worker gets it; a live worker renews every "
+                             "few seconds, however long the task takes (workers/broker.py)"),
     "min_face_px": ("FACEGATE_MIN_FACE", "faces smaller than this (either side, px) do not count"),
     "detect_min_score": ("FACEGATE_DETECT_MIN_SCORE",
                          "detector score (MTCNN's last stage) a face needs to count; 0.7 is "

@@ -17,6 +17,10 @@ INGEST_CHUNK_TASK = "facegate.ingest.chunk"  # args: {"job_id", "start", "stop"}
 INTERACTIVE_QUEUE = "facegate.interactive"
 BULK_QUEUE = "facegate.bulk"
 JOB_KEY_PREFIX = "facegate:job:"
+# A job's request, kept by the gateway until a worker starts the task (gateway/dispatch.py);
+# the request names its copy in this field, and the worker deletes it when it starts.
+JOB_REQUEST_PREFIX = "facegate:job-request:"
+COPY_KEY_FIELD = "copy_key"
 
 
 def send_ingest_chunk(celery: Celery, chunk: object) -> None:
@@ -42,7 +46,8 @@ def make_celery(settings: Settings, name: str = "facegate") -> Celery:
         accept_content=["msgpack", "json"],  # json: Celery's own control messages (ping)
         result_accept_content=["msgpack"],
         # A task is acknowledged only when it is done, so a worker that dies mid-task leaves it
-        # on the broker, and Redis hands it to another worker after the visibility timeout.
+        # on the broker, and Redis hands it to another worker once the worker's lease on it
+        # (renewed while it lives: workers/broker.py) is older than the visibility timeout.
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
@@ -56,4 +61,7 @@ def make_celery(settings: Settings, name: str = "facegate") -> Celery:
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )
+    # Control messages (ping, inspect) and the workers' replies in JSON, not msgpack (Celery
+    # would use the task serializer): Flower and Celery's own command line accept only JSON.
+    app.control.mailbox.serializer = "json"
     return app

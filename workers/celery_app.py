@@ -20,6 +20,7 @@ from shared import logs
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
 from shared.tasks import (
+    COPY_KEY_FIELD,
     INGEST_CHUNK_TASK,
     STATS_TASK,
     VISION_TASK,
@@ -27,6 +28,7 @@ from shared.tasks import (
     send_ingest_chunk,
 )
 from workers import metrics
+from workers.broker import BrokerPulse, lease_interval, transport_for
 from workers.engine import Engine
 from workers.ingest import ChunkRunner
 
@@ -68,8 +70,17 @@ class LazyEngine:
 def create_worker_app(settings: Settings, engine: Engine | None = None,
                       serve_metrics: bool = True) -> Celery:
     app = make_celery(settings, "facegate-worker")
-    app.conf.broker_transport = "workers.broker:Transport"  # survives Redis restarts
+    # Leases on held tasks, a pulse for the health check, and Redis restarts survived
+    # (workers/broker.py).
+    pulse = BrokerPulse(lease_interval(settings.visibility_timeout_s))
+    app.conf.broker_transport = transport_for(pulse)
     get_engine = LazyEngine(settings, engine)
+
+    def health() -> tuple[bool, str]:
+        # Served once the models are warm; healthy while the consumer loop reaches Redis.
+        if pulse.alive():
+            return True, f"ok: models loaded, broker reached {pulse.age():.1f} s ago"
+        return False, f"broker not reached for {pulse.age():.0f} s"
 
     @worker_init.connect(sender=None, weak=False)
     def load_models(sender: object = None, **_: object) -> None:
@@ -80,11 +91,17 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
         logs.configure(settings.log_level, settings.log_json)
         seconds = get_engine().warm_up()
         if serve_metrics:
-            metrics.serve(settings.worker_metrics_port)
+            metrics.serve(settings.worker_metrics_port, health)
         log.info("models warm in %.2f s", seconds)
 
     @app.task(name=VISION_TASK, acks_late=True, reject_on_worker_lost=True)
     def run_vision(request: dict) -> dict:
+        copy_key = request.get(COPY_KEY_FIELD)
+        if copy_key:  # a job's spare copy: held by this worker now, its lease covers it
+            try:
+                app.backend.client.delete(copy_key)
+            except Exception as exc:  # it expires with the job; a resend is harmless
+                log.debug("job copy %s not deleted: %s", copy_key, exc)
         return answer_vision(get_engine(), request)
 
     @app.task(name=STATS_TASK)

@@ -74,8 +74,11 @@ class Gallery:
         return await cls.open(settings.database_url, settings.hnsw_min_faces, max_size,
                               run_migrations, settings.ingest_chunk, settings.ingest_in_flight,
                               settings.ingest_retention_s,
-                              # a chunk unfinished this long lost its message: send it again
-                              float(settings.visibility_timeout_s + 60))
+                              # a chunk unfinished this long lost its message (one held by a
+                              # dead worker is back after the visibility timeout; this is for
+                              # one lost as it was taken): send it again. Not sooner than 5
+                              # minutes: a chunk may wait that long behind other apps' chunks.
+                              float(max(300, settings.visibility_timeout_s + 60)))
 
     async def close(self) -> None:
         await self.pool.close()

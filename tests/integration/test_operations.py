@@ -56,6 +56,10 @@ def test_worker_metrics_show_batches_and_model_time(stack, client, faces):
         assert _metric(text, "facegate_batch_size_count", stage=stage) > 0
         assert _metric(text, "facegate_model_seconds_sum", stage=stage) > 0
     assert _metric(text, "facegate_tasks_total", task="vision", outcome="ok") > 0
+    # the health check beside the metrics: models loaded and the consumer reaches Redis
+    health = httpx.get(f"http://127.0.0.1:{base + alive[0]}/healthz")
+    assert health.status_code == 200 and health.text.startswith("ok: models loaded")
+    assert httpx.get(f"http://127.0.0.1:{base + alive[0]}/other").status_code == 404
 
 
 def test_request_ids_reach_headers_baidu_log_ids_and_json_logs(stack, client, test_app, faces):
