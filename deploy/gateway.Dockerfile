@@ -13,7 +13,7 @@ COPY workers ./workers
 RUN pip install --no-cache-dir --no-deps .
 USER 65534
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s \
-  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz')"
+HEALTHCHECK --interval=10s --timeout=5s --start-period=60s \
+  CMD python -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8080/readyz', timeout=4)"
 # uvicorn finishes requests in flight on SIGTERM before it exits
 CMD ["python", "-m", "services.cli.main", "gateway"]

@@ -4,9 +4,12 @@ start at once (`facegate migrate`, the gateway at start-up) without racing."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import psycopg
+
+log = logging.getLogger("facegate.migrate")
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 _LOCK_KEY = 0x46414345  # "FACE"
@@ -31,6 +34,7 @@ def migrate(database_url: str) -> list[str]:
                     conn.execute(path.read_text())
                     conn.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)",
                                  (version, path.stem))
+                log.info("applied migration %s", path.stem)
                 done.append(path.stem)
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", (_LOCK_KEY,))

