@@ -20,6 +20,8 @@ import msgpack
 import redis.asyncio as aioredis
 from celery import states
 from celery.backends.redis import RedisBackend
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 
 from services.gallery.ingest import Chunk
 from services.recognition.ports import JobState
@@ -69,7 +71,13 @@ class Dispatcher:
         self._listening = asyncio.Event()  # set while some request waits on a channel
 
     async def start(self) -> None:
-        self._redis = aioredis.from_url(self.settings.redis_url)
+        # A pooled connection that Redis dropped (a restart) is reconnected and the command
+        # sent again, up to 3 times within about a second, before an outage is answered; a
+        # Redis that does not answer a connect within 2 s counts as down.
+        self._redis = aioredis.from_url(
+            self.settings.redis_url, retry=Retry(ExponentialBackoff(cap=0.5, base=0.05), 3),
+            retry_on_error=[aioredis.ConnectionError, aioredis.TimeoutError],
+            socket_connect_timeout=2)
         self._pubsub = self._redis.pubsub()
         self._reader = asyncio.create_task(self._read())
 

@@ -14,6 +14,7 @@ one, its routes, and nothing else.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -92,8 +93,11 @@ def endpoint(gateway: Gateway, dialect: Dialect, handler: Handler
                 log.exception("%s %s failed", dialect.name, request.url.path)
                 error = FaceError(ERRORS.SYSTEM)
             else:
-                log.warning("%s %s: %s (%s)", dialect.name, request.url.path, error.detail,
-                            type(exc).__name__)
+                # where it came from, in one line: which client met the outage
+                origin = traceback.extract_tb(exc.__traceback__)[-1] if exc.__traceback__ else None
+                log.warning("%s %s: %s (%s: %s, at %s)", dialect.name, request.url.path,
+                            error.detail, type(exc).__name__, exc,
+                            f"{origin.filename}:{origin.lineno}" if origin else "?")
             record_error(request, dialect.code(error.kind))
             return dialect.failure(request, error)
 

@@ -10,6 +10,7 @@ worker are batched first.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import threading
@@ -22,6 +23,7 @@ from shared.settings import Settings
 from workers.batching import bulk_priority
 from workers.engine import Engine
 
+log = logging.getLogger("facegate.worker")
 GALLERY_CONNECTIONS = 4
 
 
@@ -68,9 +70,14 @@ class ChunkRunner:
                                            for i in range(0, len(specs), step)))
             return [image for part in parts for image in part]
 
+        # Which worker holds which chunk, for an operator reading logs (and the deployment
+        # test, which kills a worker holding one).
+        fields = {"job_id": chunk["job_id"], "items": f"{chunk['start']}-{chunk['stop']}"}
+        log.info("ingestion chunk taken", extra={"fields": fields})
         job = await ingest.run_chunk(gallery, self.settings, engine.embedder.spec, analyse,
                                      Chunk(chunk["job_id"], chunk["start"], chunk["stop"]), send,
                                      f"{socket.gethostname()}:{os.getpid()}")
+        log.info("ingestion chunk done", extra={"fields": fields})
         if job is None:
             return {"job_id": chunk["job_id"], "state": "ended"}
         return {"job_id": job.id, "state": job.state, "done": job.done, "total": job.total}

@@ -171,18 +171,21 @@ def _wait_for_progress(fg: Facegate, job_id: str, done: int, timeout: float = 60
 
 def _holding_a_chunk(compose: Compose, hosts: dict[str, str], timeout: float = 120
                      ) -> tuple[str, list[str]]:
-    """A worker container with an ingestion chunk in hand right now (Flower's view of the
-    workers' active tasks), and those chunks: the one to kill."""
+    """A worker container with an ingestion chunk in hand right now (taken and not done, by
+    its own log lines: workers/ingest.py), and those chunks: the one to kill."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        workers = httpx.get(f"{compose.url('FLOWER_PORT')}/api/workers",
-                            params={"refresh": "true"}, timeout=30).json()
-        for name, info in workers.items():
-            chunks = [str(task.get("args")) for task in info.get("active") or []
-                      if task.get("name") == "facegate.ingest.chunk"]
-            host = name.split("@", 1)[1]
-            if chunks and host in hosts:
-                return hosts[host], chunks
+        for container in sorted(hosts.values()):
+            held: Counter = Counter()
+            done = run("docker", "logs", container)
+            logs = (done.stdout + done.stderr).decode(errors="replace")
+            for line in logs.splitlines():
+                if "ingestion chunk " in line and line.startswith("{"):
+                    entry = json.loads(line)
+                    chunk = f"{entry['job_id']}:{entry['items']}"
+                    held[chunk] += 1 if entry["msg"] == "ingestion chunk taken" else -1
+            if in_hand := sorted(chunk for chunk, n in held.items() if n > 0):
+                return container, in_hand
         time.sleep(0.5)
     raise AssertionError("no worker was seen holding an ingestion chunk")
 

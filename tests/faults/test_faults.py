@@ -195,3 +195,28 @@ def test_the_stack_rides_through_faults_and_loses_nothing(fault_stack: Stack, fa
 def _seconds(recovery: dict[str, list[float]]) -> str:
     return "; ".join(f"{name} {', '.join(f'{s:.1f}' for s in values)}"
                      for name, values in recovery.items())
+
+
+def test_calls_after_a_redis_restart_find_no_stale_connection(fault_stack: Stack, faces):
+    """Redis restarted while nothing waits on it: once it answers again, the next calls
+    succeed. Before the gateway's Redis client retried on a dropped connection, the first call
+    after such a restart met the result channel's dead connection and answered 4098 (seen in
+    the deployment test, tests/deploy, 40 s after a Redis restart)."""
+    stack = fault_stack
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        app = create_app(conn, "after-restart")
+    headers = {"app_id": app.app.api_key, "app_secret": app.secret}
+    photo = base64.b64encode(faces["obama.jpg"]).decode()
+    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=60) as http:
+        def detect() -> int:
+            return http.post("/face/tool/detect", data={"img": photo}).json()["result"]
+
+        assert detect() == 0  # the result channel has been used: it holds a connection
+        stack.redis.restart(down_s=1.0)
+        deadline = time.monotonic() + 60
+        while http.get("/readyz").status_code != 200:  # Redis answers the gateway again
+            assert time.monotonic() < deadline
+            time.sleep(0.5)
+        codes = [detect() for _ in range(3)]
+        job = http.post("/v1/jobs", data={"op": "detect", "image": photo})
+    assert codes == [0, 0, 0] and job.status_code == 202, (codes, job.text)
