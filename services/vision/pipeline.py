@@ -16,6 +16,7 @@ from services.vision.analysis.analyser import AnalysisJob
 from services.vision.embedders import Embedder
 from services.vision.mtcnn import Detections
 from services.vision.removewater import remove_mesh
+from services.vision.subject import subject_order
 from shared import canonical
 from shared.errors import ERRORS, FaceError
 from shared.images import decode, encode_jpeg
@@ -69,13 +70,15 @@ class FacePipeline:
         self.min_score = min_score
         self.analyse = analyse
 
-    def _keep(self, det: Detections) -> np.ndarray:
-        """Indices of faces that count (big enough, scored high enough), largest first."""
+    def _keep(self, det: Detections, view: np.ndarray) -> np.ndarray:
+        """Indices of faces that count (big enough, scored high enough), the photo's subject
+        first: the most visible face (services/vision/subject.py)."""
         w = det.boxes[:, 2] - det.boxes[:, 0]
         h = det.boxes[:, 3] - det.boxes[:, 1]
         big = np.flatnonzero((w >= self.min_face) & (h >= self.min_face)
                              & (det.probs >= self.min_score))
-        return big[np.argsort(-(w[big] * h[big]), kind="stable")]
+        height, width = view.shape[:2]
+        return subject_order(det.boxes, det.points, width, height, big)
 
     def run(self, request: dict) -> dict:
         specs = request["images"]
@@ -106,7 +109,7 @@ class FacePipeline:
         owners: list[tuple[int, int]] = []
         for i in live:
             turns, view, det = found[i]
-            keep = self._keep(det)
+            keep = self._keep(det, view)
             if specs[i]["faces"] == canonical.LARGEST:
                 keep = keep[:1]
             height, width = images[i].shape[:2]
@@ -139,22 +142,22 @@ class FacePipeline:
                 face["analysis"] = analysis
 
     def _rotation_search(self, specs, images, found) -> None:
-        pending = [i for i, (_, _, det) in found.items()
-                   if specs[i]["rotate"] and not self._has_upright(det)]
+        pending = [i for i, (_, view, det) in found.items()
+                   if specs[i]["rotate"] and not self._has_upright(det, view)]
         for turns in _ROTATIONS:
             if not pending:
                 return
             views = [np.ascontiguousarray(np.rot90(images[i], turns)) for i in pending]
             still = []
             for i, view, det in zip(pending, views, self.detect(views), strict=True):
-                if self._has_upright(det, ROTATED_MIN_PROB):
+                if self._has_upright(det, view, ROTATED_MIN_PROB):
                     found[i] = (turns, view, det)
                 else:
                     still.append(i)
             pending = still
 
-    def _has_upright(self, det: Detections, min_prob: float = 0.0) -> bool:
-        keep = self._keep(det)
+    def _has_upright(self, det: Detections, view: np.ndarray, min_prob: float = 0.0) -> bool:
+        keep = self._keep(det, view)
         return (bool(len(keep)) and _upright(det, int(keep[0]))
                 and float(det.probs[keep[0]]) >= min_prob)
 
