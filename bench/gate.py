@@ -63,6 +63,7 @@ class Record:
     box: list[int] | None
     analysis: dict | None
     rotation: int
+    name: str = ""  # which photo (LFW's relative path, a portrait's file name)
 
 
 class Reader:
@@ -73,7 +74,9 @@ class Reader:
                                      min_face=settings.min_face_px)
         self.analyser = Analyser(settings.model_dir, device, 2, settings.liveness_threshold)
 
-    def records(self, source: str, images: list[bytes]) -> list[Record]:
+    def records(self, source: str, images: list[bytes], names: list[str] | None = None
+                ) -> list[Record]:
+        names = names or [""] * len(images)
         out = []
         for start in range(0, len(images), 16):
             chunk = images[start:start + 16]
@@ -87,11 +90,12 @@ class Reader:
                     owners.append(k)
             analysed = dict(zip(owners, self.analyser(jobs), strict=True)) if jobs else {}
             for k, image in enumerate(result["images"]):
+                name = names[start + k]
                 if k in analysed:
                     out.append(Record(source, image["faces"][0]["box"], analysed[k][0],
-                                      image["rotation"]))
+                                      image["rotation"], name))
                 else:
-                    out.append(Record(source, None, None, 0))
+                    out.append(Record(source, None, None, 0, name))
         return out
 
 
@@ -194,14 +198,16 @@ def _lfw_names(root: Path, pairs_file: str, limit: int) -> list[str]:
 
 
 def collect(reader: Reader, args: argparse.Namespace) -> dict[str, list[Record]]:
-    train = [central_jpeg(args.lfw, n) for n in _lfw_names(args.lfw, "pairsDevTrain.txt",
-                                                           args.lfw_limit)]
-    test = [central_jpeg(args.lfw, n) for n in _lfw_names(args.lfw, "pairsDevTest.txt",
-                                                          args.lfw_limit)]
+    train_names = _lfw_names(args.lfw, "pairsDevTrain.txt", args.lfw_limit)
+    test_names = _lfw_names(args.lfw, "pairsDevTest.txt", args.lfw_limit)
+    train = [central_jpeg(args.lfw, n) for n in train_names]
+    test = [central_jpeg(args.lfw, n) for n in test_names]
     lfw = train + test
     paths = fetch()
-    data = {ORDINARY[0]: reader.records("lfw", train), ORDINARY[1]: reader.records("lfw", test),
-            ORDINARY[2]: reader.records("portraits", [paths[n].read_bytes() for n in PORTRAITS])}
+    data = {ORDINARY[0]: reader.records("lfw", train, train_names),
+            ORDINARY[1]: reader.records("lfw", test, test_names),
+            ORDINARY[2]: reader.records("portraits", [paths[n].read_bytes() for n in PORTRAITS],
+                                        PORTRAITS)}
     altered = unusable(reader, lfw[::max(1, len(lfw) // args.altered)][:args.altered])
     data["turned > 45 (pose-dev, labelled)"] = reader.records("turned", turned(args.pose_dev))
     for name, images in altered.items():
@@ -218,6 +224,49 @@ def report(data: dict[str, list[Record]], settings: Settings, label: str) -> Non
     print(f"  => ordinary photos enrolled: {accepted:.1%} of {len(ordinary)}")
 
 
+def _reading(record: Record) -> str:
+    """The readings a refusal turns on, short enough for a tile."""
+    q, p = record.analysis["quality"], record.analysis["pose"]
+    occ = q["occlusion"]
+    return (f"L{occ.get('left_eye', 0):.2f} R{occ.get('right_eye', 0):.2f} "
+            f"M{occ.get('mouth', 0):.2f} y{p['yaw']:.0f} p{p['pitch']:.0f}")
+
+
+def contact_sheet(records: list[Record], settings: Settings, lfw: Path, path: Path) -> int:
+    """Every ordinary photo the gate refuses (or finds no face in), as sent, its verdict and
+    readings under it: to be judged by eye (fair or wrong)."""
+    tiles = []
+    for record in records:
+        why = verdict(record, settings)
+        if why == "enrolled":
+            continue
+        data = (central_jpeg(lfw, record.name) if record.source == "lfw"
+                else fetch()[record.name].read_bytes())
+        rgb = cv2.resize(decode(data), (150, 150))
+        tile = np.full((190, 150, 3), 255, np.uint8)
+        tile[:150] = rgb
+        if record.box is not None:
+            x, y, w, h = record.box
+            scale = 150 / max(decode(data).shape[:2])
+            cv2.rectangle(tile, (int(x * scale), int(y * scale)),
+                          (int((x + w) * scale), int((y + h) * scale)), (0, 200, 0), 1)
+        lines = [f"{record.name.split('/')[-1][:24]}", f"{why[:24]}"]
+        if record.analysis:
+            lines.append(_reading(record))
+        for k, line in enumerate(lines[:3]):
+            cv2.putText(tile, line, (2, 161 + 11 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.3,
+                        (0, 0, 0), 1)
+        tiles.append(tile)
+    if tiles:
+        columns = 10
+        blank = np.full_like(tiles[0], 255)
+        rows = [np.hstack(tiles[i:i + columns] + [blank] * (columns - len(tiles[i:i + columns])))
+                for i in range(0, len(tiles), columns)]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(np.vstack(rows)).save(path, "JPEG", quality=90)
+    return len(tiles)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lfw", type=Path, default=LFW_ROOT)
@@ -227,6 +276,10 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, help="pickle of the models' readings")
     parser.add_argument("--sweep", action="store_true", help="ordinary enrolled and turned "
                         "refused for each yaw/pitch/roll limit")
+    parser.add_argument("--sheets", type=Path, help="folder for contact sheets of the refused "
+                        "ordinary photos (DevTrain and the portraits; DevTest, held out, only "
+                        "with --sheet-held-out)")
+    parser.add_argument("--sheet-held-out", action="store_true")
     parser.add_argument("--compare-baidu", action="store_true",
                         help="also print the verdicts under Baidu's recommended thresholds")
     args = parser.parse_args()
@@ -240,6 +293,12 @@ def main() -> None:
             args.cache.parent.mkdir(parents=True, exist_ok=True)
             args.cache.write_bytes(pickle.dumps(data))
     report(data, settings, "the gate's defaults (FACEGATE_GATE_* as set)")
+    if args.sheets:
+        looked = [ORDINARY[0], ORDINARY[2]] + ([ORDINARY[1]] if args.sheet_held_out else [])
+        for name in looked:
+            path = args.sheets / f"refused-{name.split(',')[0].replace(' ', '_')}.jpg"
+            count = contact_sheet(data[name], settings, args.lfw, path)
+            print(f"contact sheet of {count} refused: {path}")
     if args.sweep:
         ordinary = [r for k in ORDINARY for r in data[k]]
         turned_faces = data["turned > 45 (pose-dev, labelled)"]

@@ -129,7 +129,7 @@ def _analysis(**overrides) -> dict:
     ((0, 0, 120, 150), _analysis(illumination=20), 0, 8481),
     ((0, 0, 120, 150), _analysis(illumination=240), 0, 8480),
     ((0, 0, 120, 150), _analysis(blur=0.8), 0, 8482),
-    ((0, 0, 120, 150), _analysis(mouth=0.9), 0, 8496),
+    ((0, 0, 120, 150), _analysis(mouth=0.9, chin=0.95), 0, 8496),  # a mask: mouth and chin
     ((0, 0, 120, 150), _analysis(yaw=50.0), 0, 8496),
     ((0, 0, 120, 150), _analysis(roll=50.0), 0, 8496),
     ((0, 0, 120, 150), _analysis(completeness=0), 0, 8496),
@@ -143,6 +143,8 @@ def test_quality_gate_refuses_with_the_matching_code(box, analysis, rotation, co
 def test_quality_gate_passes_good_and_sideways_faces_and_can_be_off(monkeypatch):
     check((0, 0, 120, 150), _analysis(), 0, Settings())
     check((0, 0, 120, 150), _analysis(roll=92.0), 90, Settings())  # found in the turned view
+    # teeth, lipstick or a moustache: the mouth alone reads non-skin, the chin below does not
+    check((0, 0, 120, 150), _analysis(mouth=0.9, chin=0.3), 0, Settings())
     monkeypatch.setenv("FACEGATE_QUALITY_GATE", "false")
     check((0, 0, 10, 10), _analysis(blur=1.0), 0, Settings())
     assert quality_score(_analysis(blur=0.2, mouth=0.5), 0.99) == pytest.approx(0.4)
@@ -191,3 +193,19 @@ def test_tfjs_runner_pad_reduce_and_normalise_ops(tmp_path):
     got = GraphModel(tmp_path / "m.json")(x)
     assert got.shape == (2, 3)
     np.testing.assert_allclose(got, 1 / np.sqrt(np.maximum(sums, 1e-6)), rtol=1e-5)
+
+
+def test_completeness_lets_points_touch_the_edge_but_not_leave_it():
+    """A needed landmark within 0.1 inter-ocular distances beyond the edge counts as inside
+    (dlib places a face's points a few pixels past the edge that touches it); further out,
+    the face is cut."""
+    from services.vision.analysis.quality import completeness
+
+    points = np.zeros((68, 2))
+    points[36:42] = (40.0, 50.0)  # the eyes 50 px apart: 0.1 IOD is 5 px
+    points[42:48] = (90.0, 50.0)
+    points[27:36] = (65.0, 70.0)
+    points[48], points[54] = (45.0, 100.0), (85.0, 100.0)
+    assert completeness(points, 130, 120) == 1
+    assert completeness(points, 130, 98) == 1  # the mouth corners 3 px past the bottom edge
+    assert completeness(points, 130, 90) == 0  # 11 px past: the mouth is cut
