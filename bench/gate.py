@@ -41,6 +41,7 @@ from PIL import Image
 from bench.lfw import DEFAULT_ROOT as LFW_ROOT
 from bench.lfw import central_jpeg, read_pairs
 from bench.pose import POSE_DEV
+from bench.sheet import save_sheet
 from services.vision.analysis.analyser import Analyser, AnalysisJob
 from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN, detect_below
@@ -236,18 +237,18 @@ def contact_sheet(records: list[Record], settings: Settings, lfw: Path, path: Pa
     """Every ordinary photo the gate refuses (or finds no face in), as sent, its verdict and
     readings under it: to be judged by eye (fair or wrong)."""
     tiles = []
+    portraits = fetch()
     for record in records:
         why = verdict(record, settings)
         if why == "enrolled":
             continue
-        data = (central_jpeg(lfw, record.name) if record.source == "lfw"
-                else fetch()[record.name].read_bytes())
-        rgb = cv2.resize(decode(data), (150, 150))
+        photo = decode(central_jpeg(lfw, record.name) if record.source == "lfw"
+                       else portraits[record.name].read_bytes())
         tile = np.full((190, 150, 3), 255, np.uint8)
-        tile[:150] = rgb
+        tile[:150] = cv2.resize(photo, (150, 150))
         if record.box is not None:
             x, y, w, h = record.box
-            scale = 150 / max(decode(data).shape[:2])
+            scale = 150 / max(photo.shape[:2])
             cv2.rectangle(tile, (int(x * scale), int(y * scale)),
                           (int((x + w) * scale), int((y + h) * scale)), (0, 200, 0), 1)
         lines = [f"{record.name.split('/')[-1][:24]}", f"{why[:24]}"]
@@ -258,12 +259,7 @@ def contact_sheet(records: list[Record], settings: Settings, lfw: Path, path: Pa
                         (0, 0, 0), 1)
         tiles.append(tile)
     if tiles:
-        columns = 10
-        blank = np.full_like(tiles[0], 255)
-        rows = [np.hstack(tiles[i:i + columns] + [blank] * (columns - len(tiles[i:i + columns])))
-                for i in range(0, len(tiles), columns)]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(np.vstack(rows)).save(path, "JPEG", quality=90)
+        save_sheet(tiles, 10, path)
     return len(tiles)
 
 

@@ -15,18 +15,17 @@ landmarks lay.
 from __future__ import annotations
 
 import argparse
-import io
 from pathlib import Path
 
 import cv2
 import numpy as np
 import torch
-from PIL import Image
 
 from bench.lfw import DEFAULT_ROOT as LFW_ROOT
 from bench.lfw import central_jpeg, view1_names
+from bench.sheet import save_sheet
 from services.vision.mtcnn import MTCNN, detect_below
-from services.vision.pipeline import DETECT_MIN_SCORE
+from services.vision.pipeline import DETECT_MIN_SCORE, counted
 from services.vision.subject import subject_order
 from shared.images import decode
 from shared.settings import Settings
@@ -37,17 +36,17 @@ GROUPS = ["t1.jpg", "players.jpg", "obama.jpg", "obama2.jpg", "biden.jpg", "astr
 TILE = 220
 
 
-def _choices(det, image: np.ndarray, min_face: int) -> tuple[int, int, np.ndarray] | None:
-    """(old choice, new choice, kept indices), None when no face counts."""
-    w = det.boxes[:, 2] - det.boxes[:, 0]
-    h = det.boxes[:, 3] - det.boxes[:, 1]
-    kept = np.flatnonzero((w >= min_face) & (h >= min_face) & (det.probs >= DETECT_MIN_SCORE))
+def _choices(det, image: np.ndarray, min_face: int) -> tuple[int, int] | None:
+    """(old choice, new choice), None when no face counts."""
+    kept = counted(det, min_face, DETECT_MIN_SCORE)
     if not len(kept):
         return None
+    w = det.boxes[:, 2] - det.boxes[:, 0]
+    h = det.boxes[:, 3] - det.boxes[:, 1]
     old = int(kept[np.argsort(-(w[kept] * h[kept]), kind="stable")][0])
     height, width = image.shape[:2]
     new = int(subject_order(det.boxes, det.points, width, height, kept)[0])
-    return old, new, kept
+    return old, new
 
 
 def _outside(points: np.ndarray, image: np.ndarray) -> int:
@@ -96,7 +95,7 @@ def main() -> None:
                 choice = _choices(det, image, settings.min_face_px)
                 if choice is None:
                     continue
-                old, new, _ = choice
+                old, new = choice
                 counted += 1
                 old_cut += _outside(det.points[old], image) > 0
                 new_cut += _outside(det.points[new], image) > 0
@@ -108,14 +107,7 @@ def main() -> None:
               f"({100 * changed / max(counted, 1):.2f}%); chosen face with a landmark outside "
               f"the photo: old rule {old_cut}, new rule {new_cut}")
     if tiles:
-        columns = 8
-        rows = [np.hstack(tiles[i:i + columns] + [np.full_like(tiles[0], 255)] *
-                          (columns - len(tiles[i:i + columns])))
-                for i in range(0, len(tiles), columns)]
-        args.sheet.parent.mkdir(parents=True, exist_ok=True)
-        buffer = io.BytesIO()
-        Image.fromarray(np.vstack(rows)).save(buffer, "JPEG", quality=88)
-        args.sheet.write_bytes(buffer.getvalue())
+        save_sheet(tiles, 8, args.sheet)
         print(f"contact sheet of the {len(tiles)} changes: {args.sheet}")
 
 

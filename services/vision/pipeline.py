@@ -59,6 +59,13 @@ def _upright(det: Detections, index: int) -> bool:
 DETECT_MIN_SCORE = 0.97
 
 
+def counted(det: Detections, min_face: int, min_score: float) -> np.ndarray:
+    """Indices of the faces that count: both sides at least `min_face`, scored `min_score`."""
+    w = det.boxes[:, 2] - det.boxes[:, 0]
+    h = det.boxes[:, 3] - det.boxes[:, 1]
+    return np.flatnonzero((w >= min_face) & (h >= min_face) & (det.probs >= min_score))
+
+
 class FacePipeline:
     def __init__(self, detect: DetectFn, embedder: Embedder, embed: EmbedFn | None = None,
                  min_face: int = 30, analyse: AnalyseFn | None = None,
@@ -71,14 +78,11 @@ class FacePipeline:
         self.analyse = analyse
 
     def _keep(self, det: Detections, view: np.ndarray) -> np.ndarray:
-        """Indices of faces that count (big enough, scored high enough), the photo's subject
-        first: the most visible face (services/vision/subject.py)."""
-        w = det.boxes[:, 2] - det.boxes[:, 0]
-        h = det.boxes[:, 3] - det.boxes[:, 1]
-        big = np.flatnonzero((w >= self.min_face) & (h >= self.min_face)
-                             & (det.probs >= self.min_score))
+        """Indices of faces that count, the photo's subject first: the most visible face
+        (services/vision/subject.py)."""
         height, width = view.shape[:2]
-        return subject_order(det.boxes, det.points, width, height, big)
+        return subject_order(det.boxes, det.points, width, height,
+                             counted(det, self.min_face, self.min_score))
 
     def run(self, request: dict) -> dict:
         specs = request["images"]
