@@ -63,7 +63,7 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q chromium chromium-driver \
 			>/dev/null 2>&1 || { $(APT_GET) update -q >/dev/null 2>&1 && \
 		DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q chromium chromium-driver \
-			>/dev/null 2>&1; } || echo "no chromium: the console tests will be skipped"; }
+			>/dev/null 2>&1; } || echo "no chromium: the console tests will be skipped (and fail under CI=true)"; }
 
 test: install-dev browser
 	$(PY) -m services.cli.main prepare

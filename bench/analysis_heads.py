@@ -45,7 +45,7 @@ def _faces(root: Path, count: int, detector: MTCNN) -> list[tuple[np.ndarray, di
     paths = random.sample(sorted(root.glob("*/*.jpg")), count)
     out = []
     for path in paths:
-        image = decode(path.read_bytes())
+        image = decode(path.read_bytes()).rgb
         det = detector.detect([image])[0]
         if not len(det.probs):
             continue

@@ -67,7 +67,7 @@ def _skimage(names: list[str]) -> dict[str, bytes]:
 def detect_all(photos: dict[str, bytes], detector: MTCNN) -> list[Found]:
     out = []
     for name, data in photos.items():
-        rgb = decode(data)
+        rgb = decode(data).rgb
         det = detector.detect([rgb])[0]
         w = det.boxes[:, 2] - det.boxes[:, 0]
         h = det.boxes[:, 3] - det.boxes[:, 1]

@@ -44,7 +44,7 @@ def main() -> None:
     half = copy.deepcopy(embedder.model).half()
     crops: dict[str, np.ndarray | None] = {}
     for name in sorted({p.a for p in chosen} | {p.b for p in chosen}):
-        image = decode(central_jpeg(args.lfw, name))
+        image = decode(central_jpeg(args.lfw, name)).rgb
         det = detector.detect([image])[0]
         if not len(det.probs):
             crops[name] = None

@@ -34,6 +34,7 @@ from services.cli.embedded import EmbeddedPostgres
 from services.gallery.database import DEFAULT_APP, Gallery
 from services.gallery.migrate import pgvector_version
 from services.gallery.records import Group
+from shared.tasks import image_spec
 
 DIM = 512
 # The mix for 1,000,000 faces: one very large group, several large, many small.
@@ -73,7 +74,7 @@ def lfw_gaussian() -> tuple[np.ndarray, np.ndarray]:
              if person.is_dir()]
     vectors = []
     for start in range(0, len(files), 16):
-        result = pipeline.run({"images": [canonical.image_spec(
+        result = pipeline.run({"images": [image_spec(
             f.read_bytes(), canonical.LARGEST, embed=True) for f in files[start:start + 16]]})
         vectors += [np.frombuffer(r["faces"][0]["embedding"], "<f4")
                     for r in result["images"] if r.get("faces")]

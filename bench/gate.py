@@ -30,7 +30,7 @@ import csv
 import io
 import pickle
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -50,6 +50,7 @@ from shared import canonical, quality_gate
 from shared.errors import FaceError
 from shared.images import decode
 from shared.settings import Settings
+from shared.tasks import image_spec
 from tests.support.faces import fetch
 
 PORTRAITS = ["obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg", "astronaut.png",
@@ -81,12 +82,12 @@ class Reader:
         out = []
         for start in range(0, len(images), 16):
             chunk = images[start:start + 16]
-            result = self.pipeline.run({"images": [canonical.image_spec(
+            result = self.pipeline.run({"images": [image_spec(
                 data, canonical.LARGEST, rotate=True) for data in chunk]})
             jobs, owners = [], []
             for k, (data, image) in enumerate(zip(chunk, result["images"], strict=True)):
                 if image.get("faces"):
-                    jobs.append(AnalysisJob(decode(data), image["faces"][:1],
+                    jobs.append(AnalysisJob(decode(data).rgb, image["faces"][:1],
                                             frozenset(quality_gate.GATE_FIELDS)))
                     owners.append(k)
             analysed = dict(zip(owners, self.analyser(jobs), strict=True)) if jobs else {}
@@ -105,7 +106,8 @@ def verdict(record: Record, settings: Settings) -> str:
     if record.box is None:
         return "no face"
     try:
-        quality_gate.check(record.box, record.analysis, record.rotation, settings)
+        quality_gate.enforce(record.box, record.analysis, record.rotation,
+                             quality_gate.limits(settings))
     except FaceError as exc:
         detail = exc.detail
         return detail.split(" ")[0] if not detail.startswith("face is") else detail[:12]
@@ -150,11 +152,11 @@ def unusable(reader: Reader, lfw_images: list[bytes]) -> dict[str, list[bytes]]:
         "one eye covered", "nose and mouth covered", "blurred sigma 3", "blurred sigma 5",
         "too small (40%)", "cut off below the nose")}
     for data in lfw_images:
-        result = reader.pipeline.run({"images": [canonical.image_spec(data, canonical.LARGEST)]})
+        result = reader.pipeline.run({"images": [image_spec(data, canonical.LARGEST)]})
         faces = result["images"][0].get("faces")
         if not faces:
             continue
-        rgb = decode(data)
+        rgb = decode(data).rgb
         box, points = faces[0]["box"], np.asarray(faces[0]["points"])
         for name, colour in (("grey", (128, 128, 128)), ("black", (0, 0, 0)),
                              ("skin-tone", (205, 160, 135))):
@@ -243,7 +245,7 @@ def contact_sheet(records: list[Record], settings: Settings, lfw: Path, path: Pa
         if why == "enrolled":
             continue
         photo = decode(central_jpeg(lfw, record.name) if record.source == "lfw"
-                       else portraits[record.name].read_bytes())
+                       else portraits[record.name].read_bytes()).rgb
         tile = np.full((190, 150, 3), 255, np.uint8)
         tile[:150] = cv2.resize(photo, (150, 150))
         if record.box is not None:
@@ -280,7 +282,7 @@ def main() -> None:
                         help="also print the verdicts under Baidu's recommended thresholds")
     args = parser.parse_args()
     torch.set_grad_enabled(False)
-    settings = replace(Settings(), quality_gate=True)
+    settings = Settings().changed(quality_gate=True)
     if args.cache and args.cache.is_file():
         data = pickle.loads(args.cache.read_bytes())
     else:
@@ -300,7 +302,7 @@ def main() -> None:
         turned_faces = data["turned > 45 (pose-dev, labelled)"]
         print("angle limit: ordinary enrolled / turned > 45 refused or no face")
         for limit in (20, 25, 30, 35, 40, 45, 50):
-            trial = replace(settings, gate_max_angle=float(limit))
+            trial = settings.changed(gate_max_angle=float(limit))
             enrolled = sum(verdict(r, trial) == "enrolled" for r in ordinary) / len(ordinary)
             refused = sum(verdict(r, trial) != "enrolled" for r in turned_faces) / len(turned_faces)
             print(f"  {limit:>3} degrees  {enrolled:6.1%}  {refused:6.1%}")
@@ -308,11 +310,11 @@ def main() -> None:
         print(f"smallest face limit: ordinary enrolled (their median face {sizes[len(sizes) // 2]}"
               f" px)")
         for side in (48, 64, 72, 80):
-            trial = replace(settings, gate_min_face=side)
+            trial = settings.changed(gate_min_face=side)
             enrolled = sum(verdict(r, trial) == "enrolled" for r in ordinary) / len(ordinary)
             print(f"  {side:>3} px  {enrolled:6.1%}")
     if args.compare_baidu:
-        baidu = replace(settings, gate_max_angle=20.0, gate_min_face=80, gate_max_blur=0.7,
+        baidu = settings.changed(gate_max_angle=20.0, gate_min_face=80, gate_max_blur=0.7,
                         gate_occlusion=("left_eye=0.6", "right_eye=0.6", "nose=0.7",
                                         "mouth=0.7", "left_cheek=0.8", "right_cheek=0.8",
                                         "chin=0.6"), gate_completeness=True)

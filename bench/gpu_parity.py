@@ -35,6 +35,7 @@ from shared import canonical
 from shared.images import decode
 from shared.models import MODELS
 from shared.settings import Settings
+from shared.tasks import image_spec
 
 
 def _pipeline(device: torch.device, embedder: str, settings: Settings, half: bool = False
@@ -52,7 +53,7 @@ def _run(pipeline: FacePipeline, jpegs: list[bytes], batch: int = 64):
     vectors = np.zeros((len(jpegs), pipeline.embedder.spec.dim), np.float32)
     for start in range(0, len(jpegs), batch):
         chunk = jpegs[start:start + batch]
-        result = pipeline.run({"images": [canonical.image_spec(j, canonical.LARGEST, embed=True)
+        result = pipeline.run({"images": [image_spec(j, canonical.LARGEST, embed=True)
                                           for j in chunk]})
         for k, image in enumerate(result["images"]):
             if image.get("faces"):
@@ -72,7 +73,7 @@ def pack(args: argparse.Namespace) -> None:
     a = np.array([index[p.a] for p in pairs])
     b = np.array([index[p.b] for p in pairs])
     out = {"embedders": np.array(args.embedders), "names": np.array(names),
-           "digests": np.array([hashlib.sha256(decode(j).tobytes()).hexdigest()[:16]
+           "digests": np.array([hashlib.sha256(decode(j).rgb.tobytes()).hexdigest()[:16]
                                 for j in jpegs]),
            "jpeg_bytes": np.frombuffer(b"".join(jpegs), np.uint8),
            "jpeg_offsets": np.cumsum([0, *map(len, jpegs)]), "pair_a": a, "pair_b": b,
@@ -104,7 +105,7 @@ def check(args: argparse.Namespace) -> None:
     offsets = data["jpeg_offsets"]
     raw = data["jpeg_bytes"].tobytes()
     jpegs = [raw[offsets[k]:offsets[k + 1]] for k in range(len(offsets) - 1)]
-    same_pixels = sum(hashlib.sha256(decode(j).tobytes()).hexdigest()[:16] == d
+    same_pixels = sum(hashlib.sha256(decode(j).rgb.tobytes()).hexdigest()[:16] == d
                       for j, d in zip(jpegs, data["digests"], strict=True))
     a, b, same = data["pair_a"], data["pair_b"], data["same"]
     print(describe(device))

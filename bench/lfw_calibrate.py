@@ -39,6 +39,7 @@ from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.models import SCORE_FMR, model_for
 from shared.settings import get_settings
+from shared.tasks import image_spec
 
 CACHE = Path(__file__).resolve().parents[1] / ".cache" / "bench" / "lfw-calibrate"
 
@@ -61,7 +62,7 @@ def product_embeddings(root: Path, embedder: str) -> tuple[np.ndarray, np.ndarra
     started = time.perf_counter()
     for start in range(0, len(names), 16):
         chunk = names[start:start + 16]
-        result = pipeline.run({"images": [canonical.image_spec(
+        result = pipeline.run({"images": [image_spec(
             central_jpeg(root, n), canonical.LARGEST, rotate=True, embed=True) for n in chunk]})
         for k, image in enumerate(result["images"], start):
             if image.get("faces"):

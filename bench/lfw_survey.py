@@ -82,7 +82,7 @@ class Faces:
         self.names = view1_names(root)
         self.people = np.array([n.split("/")[0] for n in self.names])
         cache = CACHE / "detections.npz"
-        self.images = [decode(central_jpeg(root, n)) for n in self.names]
+        self.images = [decode(central_jpeg(root, n)).rgb for n in self.names]
         if cache.is_file():
             saved = np.load(cache)
             self.boxes, self.points = saved["boxes"], saved["points"]

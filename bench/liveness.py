@@ -80,7 +80,7 @@ def main() -> None:
     paths = random.sample(sorted(args.lfw.glob("*/*.jpg")), args.faces)
     scores: dict[str, list[tuple[float, float]]] = {"real": [], "screen": [], "print": []}
     for path in paths:
-        image = decode(path.read_bytes())
+        image = decode(path.read_bytes()).rgb
         for kind, view in (("real", image), ("screen", screen(image, rng)),
                            ("print", printed(image, rng))):
             det = detector.detect([np.ascontiguousarray(view)])[0]

@@ -42,9 +42,9 @@ from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN
 from services.vision.packages import package_file
 from services.vision.pipeline import FacePipeline
-from shared import canonical
 from shared.images import decode
 from shared.settings import Settings
+from shared.tasks import image_spec
 
 POSE_DEV = Path(os.environ.get("POSE_DEV", Path(__file__).resolve().parents[2] / "shared"
                                / "datasets" / "pose-dev"))
@@ -70,7 +70,7 @@ class FaceReader:
     def face(self, data: bytes, near: tuple[float, float] | None = None):
         """(points68, points5, box x y w h, image) of the face holding `near`, else the
         largest; None when there is no such face."""
-        result = self.pipeline.run({"images": [canonical.image_spec(data)]})["images"][0]
+        result = self.pipeline.run({"images": [image_spec(data)]})["images"][0]
         faces = result.get("faces", [])
         if near is not None:
             x, y = near
@@ -79,7 +79,7 @@ class FaceReader:
         if not faces:
             return None
         face = faces[0]  # largest first
-        image = decode(data)
+        image = decode(data).rgb
         points5 = np.asarray(face["points"], np.float64)
         matrix = chip_transform(points5)
         p68 = self.landmarker.on_chip(warp_chip(image, matrix), matrix)

@@ -45,7 +45,7 @@ def main() -> None:
     print(f"{'image':14s} {'PSNR meshed':>11s} {'cleaned':>8s} {'gain':>6s} "
           f"{'cos meshed':>10s} {'cleaned':>8s} {'ms':>6s}")
     for name in PORTRAITS:
-        image = decode(files[name].read_bytes())
+        image = decode(files[name].read_bytes()).rgb
         det = detector.detect([image])[0]
         k = int(np.argmax(det.probs))
         x1, y1, x2, y2 = det.boxes[k][:4].astype(int)

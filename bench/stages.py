@@ -60,7 +60,7 @@ def main() -> None:
                              channels_last=settings.channels_last)
     rows: list[tuple[str, float]] = []
 
-    t, images = timed(lambda: [decode(d) for d in datas], device, args.repeat)
+    t, images = timed(lambda: [decode(d).rgb for d in datas], device, args.repeat)
     rows.append(("JPEG decode, Pillow, 1 thread", t))
     if device.type == "cuda":
         try:

@@ -89,7 +89,7 @@ def main() -> None:
         counted = changed = old_cut = new_cut = 0
         for start in range(0, len(photos), 16):
             batch = photos[start:start + 16]
-            images = [decode(data) for _, data in batch]
+            images = [decode(data).rgb for _, data in batch]
             for (name, _), image, det in zip(batch, images, detector.detect(images),
                                              strict=True):
                 choice = _choices(det, image, settings.min_face_px)

@@ -43,6 +43,7 @@ from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.settings import Settings
+from shared.tasks import image_spec
 from workers.engine import Engine, choose_device
 
 
@@ -68,8 +69,8 @@ class Workload:
 
     def spec(self, data: bytes) -> dict:
         if self.kind == "portrait":
-            return canonical.image_spec(data, canonical.LARGEST, rotate=True, embed=True)
-        return canonical.image_spec(data, canonical.ALL, embed=True)
+            return image_spec(data, canonical.LARGEST, rotate=True, embed=True)
+        return image_spec(data, canonical.ALL, embed=True)
 
     def check(self, result: dict) -> None:
         faces = [len(image.get("faces", [])) for image in result["images"]]

@@ -23,7 +23,6 @@ from celery.backends.redis import RedisBackend
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
-from services.gallery.ingest import Chunk
 from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError
 from shared.logs import REQUEST_ID
@@ -34,8 +33,10 @@ from shared.tasks import (
     JOB_KEY_PREFIX,
     JOB_REQUEST_PREFIX,
     VISION_TASK,
+    Chunk,
     make_celery,
     send_ingest_chunk,
+    vision_payload,
 )
 
 log = logging.getLogger("facegate.gateway")
@@ -138,7 +139,8 @@ class Dispatcher:
 
     def submit(self, request: dict, task_id: str | None = None) -> str:
         task_id = task_id or str(uuid.uuid4())
-        request = {**request, "request_id": REQUEST_ID.get()}  # for the worker's log lines
+        # request_id: for the worker's log lines
+        request = vision_payload(request, request_id=REQUEST_ID.get())
         self.celery.send_task(VISION_TASK, args=[request], task_id=task_id,
                               queue=INTERACTIVE_QUEUE)
         return task_id
@@ -218,7 +220,7 @@ class Dispatcher:
         costs memory only while the job is queued), then the task."""
         task_id = str(uuid.uuid4())
         copy_key = JOB_REQUEST_PREFIX + task_id
-        request = {**request, COPY_KEY_FIELD: copy_key}
+        request = vision_payload(request, **{COPY_KEY_FIELD: copy_key})
         record = {"op": op, "options": options, "created": time.time(),
                   "queue": INTERACTIVE_QUEUE}
         async with self._redis.pipeline(transaction=True) as pipe:

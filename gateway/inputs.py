@@ -8,19 +8,35 @@ from __future__ import annotations
 
 from gateway.params import Params
 from shared.errors import ERRORS, FaceError
-from shared.images import b64decode, probe
+from shared.images import DOCUMENT_LIMIT, SizeLimit, b64decode, pixel_limit, probe
 from shared.settings import Settings
 from shared.urlfetch import fetch_image
 
 
-async def image_input(params: Params, data_key: str, url_key: str, settings: Settings) -> bytes:
+def native_limit(settings: Settings) -> SizeLimit:
+    """The native API's and ingestion's bound: FACEGATE_MAX_PIXELS."""
+    return pixel_limit(settings.max_pixels)
+
+
+def vendor_limit(settings: Settings) -> SizeLimit:
+    """CloudWalk's and Baidu's: their documents' 6000 x 4000, unless
+    FACEGATE_VENDOR_IMAGE_LIMITS=false relaxes it to the native bound."""
+    return DOCUMENT_LIMIT if settings.vendor_image_limits else native_limit(settings)
+
+
+async def image_input(params: Params, data_key: str, url_key: str, settings: Settings,
+                      limit: SizeLimit | None = None) -> bytes:
+    """The image's bytes, its header checked against `limit` (the vendors' by default)."""
+    limit = limit or vendor_limit(settings)
     value = params.get(data_key)
     url = params.get(url_key)
     if isinstance(value, bytes) and value:
         data = value
         try:
-            probe(data)
-        except FaceError:
+            probe(data, limit)
+        except FaceError as exc:
+            if exc.kind is not ERRORS.IMAGE_FORMAT:  # an image, refused for what it is
+                raise
             data = b64decode(value.decode("ascii", "replace"))  # a base64 text file upload
     elif isinstance(value, str) and value.strip():
         data = b64decode(value)
@@ -30,5 +46,5 @@ async def image_input(params: Params, data_key: str, url_key: str, settings: Set
         data = await fetch_image(url.decode().strip(), settings)
     else:
         raise FaceError(ERRORS.PARAM_MISSING, f"{data_key} or {url_key} is required")
-    probe(data)
+    probe(data, limit)
     return data

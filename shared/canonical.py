@@ -1,13 +1,9 @@
 """The canonical vision request and result that cross the queue, whatever the dialect.
 
-They travel as plain dicts (msgpack: image bytes and embeddings go as raw binary, never base64).
+They travel as msgpack maps (image bytes and embeddings go as raw binary, never base64).
 
-Request:  {"images": [ImageSpec, ...]}
-ImageSpec: {"data": bytes, "faces": "all" | "largest", "rotate": bool, "embed": bool,
-            "crops": bool, "analyse": [field, ...] (ANALYSIS_FIELDS; empty: none),
-            "clean": bool (remove an ID-photo mesh before detecting; optional),
-            "remove_mesh": bool (only remove the mesh: the result is {"cleaned": JPEG})}
-    rotate: when no upright face is found, also look at the image turned 90/180/270 degrees.
+Request: shared.tasks.VisionRequest, {"images": [ImageSpec, ...]} (the models there are the
+contract; shared.tasks.image_spec builds one image's).
 Result:   {"model": int (shared.models code), "images": [ImageResult, ...]}
 ImageResult: {"width", "height", "rotation": 0|90|180|270, "faces": [FaceResult, ...]}
              or {"error": {"error": name, "detail": str}} (shared.errors.FaceError.to_dict)
@@ -28,15 +24,6 @@ LARGEST = "largest"
 # What a client may ask the analysis heads for (docs/api.md documents each).
 ANALYSIS_FIELDS = ("landmarks", "age", "gender", "emotion", "expression", "glasses",
                    "face_shape", "beauty", "quality", "pose", "liveness")
-
-
-def image_spec(data: bytes, faces: str = ALL, rotate: bool = False, embed: bool = False,
-               crops: bool = False, analyse: tuple[str, ...] | list[str] = (),
-               thumbnail: int = 0) -> dict:
-    """One image's request to a worker; `thumbnail`: the side in pixels of a small upright
-    picture of each face (0: none)."""
-    return {"data": data, "faces": faces, "rotate": rotate, "embed": embed, "crops": crops,
-            "analyse": list(analyse), "thumbnail": thumbnail}
 
 
 @dataclass

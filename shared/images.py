@@ -1,10 +1,18 @@
-"""Image input rules (CloudWalk face server API v1.24, "input image rules"): formats, size
-limits, EXIF orientation, safe decoding.
+"""Image input rules: formats, size limits, EXIF orientation, safe decoding.
+
+Formats: what phones and cameras save (FORMATS): JPEG (progressive, CMYK, MPO), PNG (16-bit,
+palette), BMP, WEBP, AVIF, HEIC/HEIF (pillow-heif), TIFF and GIF; of an animation, the first
+frame. Sizes: each dialect gives its bound (SizeLimit): CloudWalk's and Baidu's documents say
+at most 6000 x 4000 (DOCUMENT_LIMIT; Baidu adds its own 4096 px edge), the native API and
+ingestion accept up to FACEGATE_MAX_PIXELS (100 megapixels by default).
 
 `probe` reads only the header, so the gateway refuses oversized or non-image input without
 decoding it; `decode` is what the worker runs. Neither trusts the declared size: a file whose
 header promises more pixels than the limit is refused before any pixel is decoded, which is
 what stops decompression bombs, and a truncated file fails the decode with a clean error.
+A photo over WORK_PIXELS is decoded to a working copy of about that size (JPEG's DCT scaling,
+"draft" mode, where it applies, so a 48-megapixel photo never occupies its full size in
+memory), and `decode` says the scale, so boxes are reported in the photo's own pixels.
 """
 
 from __future__ import annotations
@@ -19,18 +27,30 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image, ImageOps
+from pillow_heif import register_heif_opener
 
 from shared.errors import ERRORS, FaceError
+
+register_heif_opener()  # HEIC/HEIF: every iPhone's default
 
 MAX_LONG_SIDE = 6000
 MAX_SHORT_SIDE = 4000
 MIN_SIDE = 24
-FORMATS = {"JPEG": "jpg", "PNG": "png", "BMP": "bmp"}
-# Files taken as photos from an archive or a directory (ingestion, `facegate ingest`); the
-# formats not in FORMATS are taken too, and reported as bad images rather than skipped.
-PHOTO_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".gif", ".tif", ".tiff")
-# PIL's own bomb guard, set just above our limit so it never fires before our clearer error.
-Image.MAX_IMAGE_PIXELS = MAX_LONG_SIDE * MAX_SHORT_SIDE + 1
+# The most pixels any dialect may be set to accept (FACEGATE_MAX_PIXELS is validated below it).
+HARD_MAX_PIXELS = 400_000_000
+# Detection, alignment and analysis run on at most this many pixels (6000 x 4000: what every
+# photo within the vendors' limits is, so those are worked on at full size as before).
+WORK_PIXELS = MAX_LONG_SIDE * MAX_SHORT_SIDE
+# PIL's name -> ours
+FORMATS = {"JPEG": "jpg", "MPO": "jpg", "PNG": "png", "BMP": "bmp", "WEBP": "webp",
+           "AVIF": "avif", "HEIF": "heic", "TIFF": "tiff", "GIF": "gif"}
+FORMAT_NAMES = "jpg, png, bmp, webp, avif, heic, tiff or gif"
+# Files taken as photos from an archive or a directory (ingestion, `facegate ingest`).
+PHOTO_SUFFIXES = (".jpg", ".jpeg", ".jpe", ".png", ".bmp", ".webp", ".avif", ".heic", ".heif",
+                  ".gif", ".tif", ".tiff")
+# PIL's own bomb guard, set above any limit we allow so it never fires before our clearer
+# error (our limits are checked on the header, before any pixel is decoded).
+Image.MAX_IMAGE_PIXELS = HARD_MAX_PIXELS + 1
 _EXIF_ORIENTATION = 0x0112
 _DATA_URL = re.compile(r"^data:image/[a-zA-Z0-9.+-]+;base64,")
 _WHITESPACE = re.compile(r"[\r\n\t]")
@@ -39,8 +59,48 @@ _URLSAFE = str.maketrans("-_", "+/")
 
 @dataclass(frozen=True)
 class ImageInfo:
-    format: str  # jpg, png or bmp
+    format: str  # FORMATS' names
     width: int  # after EXIF orientation
+    height: int
+
+
+@dataclass(frozen=True)
+class SizeLimit:
+    """The largest photo a caller may send: sides (a vendor document's rule) or pixels."""
+
+    max_long: int | None = None
+    max_short: int | None = None
+    max_pixels: int | None = None
+
+    def check(self, width: int, height: int) -> None:
+        long_side, short_side = max(width, height), min(width, height)
+        if (self.max_long and long_side > self.max_long) or \
+                (self.max_short and short_side > self.max_short):
+            raise FaceError(ERRORS.IMAGE_TOO_LARGE, f"{width}x{height}: more than "
+                            f"{self.max_long} x {self.max_short} pixels")
+        if self.max_pixels and width * height > self.max_pixels:
+            raise FaceError(ERRORS.IMAGE_TOO_LARGE, f"{width}x{height}: more than "
+                            f"{self.max_pixels / 1e6:g} megapixels")
+        if width < MIN_SIDE or height < MIN_SIDE:
+            raise FaceError(ERRORS.IMAGE_TOO_SMALL, f"{width}x{height}")
+
+
+# CloudWalk face server API v1.24, "input image rules": at most 6000 x 4000
+DOCUMENT_LIMIT = SizeLimit(MAX_LONG_SIDE, MAX_SHORT_SIDE)
+
+
+def pixel_limit(max_pixels: int) -> SizeLimit:
+    return SizeLimit(max_pixels=max_pixels)
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """A photo's working copy: RGB, upright; `scale` is the photo's size over the copy's (1.0:
+    the photo itself), `width` and `height` the photo's own (upright)."""
+
+    rgb: np.ndarray
+    scale: float
+    width: int
     height: int
 
 
@@ -71,11 +131,12 @@ def _open(data: bytes) -> Image.Image:
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         # PIL's own text names its internals ("decompression bomb DOS attack"): say ours
         raise FaceError(ERRORS.IMAGE_TOO_LARGE,
-                        f"more than {MAX_LONG_SIDE} x {MAX_SHORT_SIDE} pixels") from exc
+                        f"more than {HARD_MAX_PIXELS / 1e6:g} megapixels") from exc
     except Exception as exc:  # PIL raises many types for non-images
-        raise FaceError(ERRORS.IMAGE_FORMAT, "not a jpg, png or bmp image") from exc
+        raise FaceError(ERRORS.IMAGE_FORMAT, f"not a {FORMAT_NAMES} image") from exc
     if image.format not in FORMATS:
-        raise FaceError(ERRORS.IMAGE_FORMAT, f"unsupported image format {image.format}")
+        raise FaceError(ERRORS.IMAGE_FORMAT, f"unsupported image format {image.format} "
+                                             f"(accepted: {FORMAT_NAMES})")
     return image
 
 
@@ -88,34 +149,40 @@ def _oriented_size(image: Image.Image) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def _check_size(width: int, height: int) -> None:
-    if max(width, height) > MAX_LONG_SIDE or min(width, height) > MAX_SHORT_SIDE:
-        raise FaceError(ERRORS.IMAGE_TOO_LARGE, f"{width}x{height}")
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise FaceError(ERRORS.IMAGE_TOO_SMALL, f"{width}x{height}")
-
-
-def probe(data: bytes) -> ImageInfo:
+def probe(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT) -> ImageInfo:
     image = _open(data)
     width, height = _oriented_size(image)
-    _check_size(width, height)
+    limit.check(width, height)
     return ImageInfo(FORMATS[image.format], width, height)
 
 
-def decode(data: bytes) -> np.ndarray:
-    """RGB uint8 array, H x W x 3, upright as the EXIF orientation says."""
+def decode(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT,
+           work_pixels: int = WORK_PIXELS) -> Decoded:
+    """The photo's working copy, upright as the EXIF orientation says, at most about
+    `work_pixels`."""
     image = _open(data)
-    _check_size(*_oriented_size(image))
+    width, height = _oriented_size(image)
+    limit.check(width, height)
+    shrink = (width * height / work_pixels) ** 0.5
     try:
-        image.load()
+        if shrink > 1.0 and image.format in ("JPEG", "MPO"):
+            # DCT scaling: decoded at 1/2, 1/4 or 1/8 of the size straight from the file
+            image.draft("RGB", (int(image.width / shrink) + 1, int(image.height / shrink) + 1))
+        image.load()  # of an animation (GIF, WEBP), the first frame
         image = ImageOps.exif_transpose(image)
         if image.mode != "RGB":
             image = _to_rgb(image)
-        return np.array(image)  # a writable copy: torch refuses read-only buffers
+        if image.width * image.height > work_pixels * 1.01:
+            factor = (image.width * image.height / work_pixels) ** 0.5
+            image = image.resize((max(1, round(image.width / factor)),
+                                  max(1, round(image.height / factor))), Image.BILINEAR,
+                                 reducing_gap=2.0)
+        rgb = np.array(image)  # a writable copy: torch refuses read-only buffers
     except FaceError:
         raise
     except Exception as exc:  # truncated or corrupt pixel data
         raise FaceError(ERRORS.IMAGE_DECODE, f"corrupt image data: {exc}") from exc
+    return Decoded(rgb, width / rgb.shape[1], width, height)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -25,10 +25,28 @@ asked, gateway/dialects/baidu/faceset.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
 
 GATE_FIELDS = ("quality", "pose")
+
+
+@dataclass(frozen=True)
+class GateLimits:
+    """What a face must meet; each check is off at its default. The enrolment gate is
+    limits(settings); a vendor's per-request thresholds (Baidu's quality_conf) are another
+    GateLimits given to the same enforce()."""
+
+    min_face: int = 0  # px, the shorter side of the box
+    min_illumination: float = 0.0
+    max_illumination: float = 255.0
+    max_blur: float = 1.0
+    max_angle: float | None = None  # degrees of yaw, pitch or roll; None: pose not gated
+    occlusion: Mapping[str, float] = field(default_factory=dict)  # region -> most covered
+    completeness: bool = False  # refuse a face cut by the image border
 
 
 def occlusion_limits(settings: Settings) -> dict[str, float]:
@@ -39,47 +57,46 @@ def occlusion_limits(settings: Settings) -> dict[str, float]:
     return limits
 
 
+def limits(settings: Settings) -> GateLimits:
+    """The enrolment gate, from FACEGATE_GATE_*."""
+    return GateLimits(settings.gate_min_face, settings.gate_min_illumination,
+                      settings.gate_max_illumination, settings.gate_max_blur,
+                      settings.gate_max_angle, occlusion_limits(settings),
+                      settings.gate_completeness)
+
+
 def is_on(settings: Settings, requested: bool | None = None) -> bool:
     """Whether an enrolment passes the gate: the caller's choice when it made one (Baidu's
     quality_control), else the service's setting (FACEGATE_QUALITY_GATE)."""
     return settings.quality_gate if requested is None else requested
 
 
-def check(box: tuple[int, ...] | list[int], analysis: dict, rotation: int,
-          settings: Settings) -> None:
-    """The gate as the service's setting has it: enforce() unless FACEGATE_QUALITY_GATE=false."""
-    if is_on(settings):
-        enforce(box, analysis, rotation, settings)
-
-
 def enforce(box: tuple[int, ...] | list[int], analysis: dict, rotation: int,
-            settings: Settings) -> None:
-    """`analysis` holds a face's GATE_FIELDS; raises FaceError naming the first failure against
-    the FACEGATE_GATE_* thresholds (whether the gate is on is the caller's question)."""
+            gate: GateLimits) -> None:
+    """`analysis` holds a face's GATE_FIELDS (pose only when `gate` checks angles); raises
+    FaceError naming the first failure (whether the gate is on is the caller's question)."""
     _, _, w, h = box
-    if min(w, h) < settings.gate_min_face:
+    if min(w, h) < gate.min_face:
         raise FaceError(ERRORS.FACE_TOO_SMALL,
-                        f"face is {w}x{h} px, at least {settings.gate_min_face} px needed")
+                        f"face is {w}x{h} px, at least {gate.min_face} px needed")
     quality, pose = analysis.get("quality"), analysis.get("pose")
-    if quality is None or pose is None:
+    if quality is None or (pose is None and gate.max_angle is not None):
         raise FaceError(ERRORS.ENGINE, "quality gate needs the quality and pose fields")
     # Before the other readings: on a face cut by the border they measure what is left (a face
     # cut above the mouth can read illumination 0), which would name the wrong reason.
-    if settings.gate_completeness and quality["completeness"] != 1:
+    if gate.completeness and quality["completeness"] != 1:
         raise FaceError(ERRORS.IMAGE_QUALITY, "face is cut off by the image border")
     light = quality["illumination"]
-    if light < settings.gate_min_illumination:
-        raise FaceError(ERRORS.FACE_TOO_DARK,
-                        f"illumination {light} < {settings.gate_min_illumination}")
-    if light > settings.gate_max_illumination:
+    if light < gate.min_illumination:
+        raise FaceError(ERRORS.FACE_TOO_DARK, f"illumination {light} < {gate.min_illumination}")
+    if light > gate.max_illumination:
         raise FaceError(ERRORS.FACE_TOO_BRIGHT,
-                        f"illumination {light} > {settings.gate_max_illumination}")
-    if quality["blur"] > settings.gate_max_blur:
-        raise FaceError(ERRORS.FACE_BLURRED,
-                        f"blur {quality['blur']:.2f} > {settings.gate_max_blur}")
+                        f"illumination {light} > {gate.max_illumination}")
+    if quality["blur"] > gate.max_blur:
+        raise FaceError(ERRORS.FACE_BLURRED, f"blur {quality['blur']:.2f} > {gate.max_blur}")
     occluded = quality["occlusion"]
-    for region, limit in occlusion_limits(settings).items():
-        value = occluded.get(region, 0.0)
+    for region, limit in gate.occlusion.items():
+        value = occluded.get(region, 0.0)  # a region not measured is not known to be covered
         if region == "mouth":
             # A mask, a scarf or a hand over the mouth covers the chin below it too; a smile's
             # teeth, an open mouth, lipstick or a moustache make the mouth alone read non-skin
@@ -88,11 +105,13 @@ def enforce(box: tuple[int, ...] | list[int], analysis: dict, rotation: int,
         if value > limit:
             raise FaceError(ERRORS.IMAGE_QUALITY,
                             f"{region} occluded ({value:.2f} > {limit})")
+    if gate.max_angle is None:
+        return
     roll = (pose["roll"] - rotation + 180.0) % 360.0 - 180.0
     for name, value in (("yaw", pose["yaw"]), ("pitch", pose["pitch"]), ("roll", roll)):
-        if abs(value) > settings.gate_max_angle:
+        if abs(value) > gate.max_angle:
             raise FaceError(ERRORS.IMAGE_QUALITY,
-                            f"{name} {value:.0f} degrees, at most {settings.gate_max_angle}")
+                            f"{name} {value:.0f} degrees, at most {gate.max_angle}")
 
 
 def quality_score(analysis: dict, probability: float) -> float:

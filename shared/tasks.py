@@ -1,19 +1,31 @@
-"""The contract between gateway and workers: task names, queues and the Celery configuration
-both sides share. The gateway sends tasks by name; it never imports worker code.
+"""The contract between gateway and workers: task names, queues, every task's payload as a
+model, and the Celery configuration both sides share. The gateway sends tasks by name; it never
+imports worker code.
+
+Payloads travel as msgpack maps (image bytes raw, never base64). The sender builds them from
+these models, and the worker reads each one through them before it does anything (read_vision,
+read_chunk): a malformed message is refused there, with a log line naming the task and what is
+wrong, not deep in a model.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import logging
+from typing import Annotated, Any, Literal, TypeVar
 
 from celery import Celery
 from kombu import Queue
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared.canonical import ALL, ANALYSIS_FIELDS
+from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
+
+log = logging.getLogger("facegate.tasks")
 
 VISION_TASK = "facegate.vision.run"
 STATS_TASK = "facegate.worker.stats"
-INGEST_CHUNK_TASK = "facegate.ingest.chunk"  # args: {"job_id", "start", "stop"}
+INGEST_CHUNK_TASK = "facegate.ingest.chunk"  # args: [Chunk]
 INTERACTIVE_QUEUE = "facegate.interactive"
 BULK_QUEUE = "facegate.bulk"
 JOB_KEY_PREFIX = "facegate:job:"
@@ -23,10 +35,100 @@ JOB_REQUEST_PREFIX = "facegate:job-request:"
 COPY_KEY_FIELD = "copy_key"
 
 
-def send_ingest_chunk(celery: Celery, chunk: object) -> None:
-    """One ingestion chunk (a dataclass: job_id, start, stop) on the bulk queue: a reference
-    to items in PostgreSQL, a few hundred bytes."""
-    celery.send_task(INGEST_CHUNK_TASK, args=[asdict(chunk)], queue=BULK_QUEUE)
+
+class _Payload(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def wire(self) -> dict[str, Any]:
+        """The map that crosses the queue (bytes stay bytes: msgpack carries them raw)."""
+        return self.model_dump(exclude_none=True)
+
+
+AnalysisField = Literal[ANALYSIS_FIELDS]  # type: ignore[valid-type]
+
+
+class ImageSpec(_Payload):
+    """One image's request to a worker (shared/canonical.py describes the result)."""
+
+    # The encoded image; one that does not decode is that image's error, not the task's.
+    data: bytes = Field(strict=True)
+    faces: Literal["all", "largest"] = ALL  # "largest": the photo's subject only
+    rotate: bool = False  # no upright face found: also look at it turned 90/180/270 degrees
+    embed: bool = False
+    crops: bool = False  # each face's pixels, as JPEG
+    analyse: tuple[AnalysisField, ...] = ()
+    thumbnail: Annotated[int, Field(ge=0, le=512)] = 0  # side of each face's thumbnail; 0: none
+    clean: bool = False  # remove an ID photo's mesh before detecting
+    remove_mesh: bool = False  # only remove the mesh: the result is {"cleaned": JPEG}
+
+
+def image_spec(data: bytes, faces: str = ALL, rotate: bool = False, embed: bool = False,
+               crops: bool = False, analyse: tuple[str, ...] | list[str] = (),
+               thumbnail: int = 0) -> dict[str, Any]:
+    """One image's request, as it travels; `thumbnail`: the side in pixels of a small upright
+    picture of each face (0: none)."""
+    return ImageSpec(data=data, faces=faces, rotate=rotate, embed=embed, crops=crops,
+                     analyse=tuple(analyse), thumbnail=thumbnail).wire()
+
+
+class VisionRequest(_Payload):
+    """The facegate.vision.run task's one argument."""
+
+    images: list[ImageSpec] = Field(min_length=1, max_length=1000)
+    request_id: str | None = Field(None, max_length=200)  # the gateway's, for log lines
+    # A job's spare copy in Redis (gateway/dispatch.py), deleted by the worker that starts it.
+    copy_key: str | None = Field(None, pattern=r"^facegate:job-request:[0-9a-f-]{36}$")
+
+
+class Chunk(_Payload):
+    """The facegate.ingest.chunk task's one argument: items [start, stop) of an ingestion job,
+    a reference to rows in PostgreSQL, a few hundred bytes."""
+
+    job_id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    start: int = Field(ge=0)
+    stop: int = Field(ge=1)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Chunk:
+        if self.stop <= self.start:
+            raise ValueError(f"stop ({self.stop}) must be greater than start ({self.start})")
+        return self
+
+
+P = TypeVar("P", bound=_Payload)
+
+
+def read(model: type[P], payload: object, task: str) -> P:
+    """A task's argument as `model`, or FaceError(ENGINE) after a log line that names the task
+    and each field that is wrong (never the image bytes)."""
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'payload'}: {e['msg']}"
+                             for e in exc.errors(include_input=False))
+        log.error("refused a malformed %s task: %s", task, problems)
+        raise FaceError(ERRORS.ENGINE, f"malformed {task} task: {problems}") from None
+
+
+def read_vision(payload: object) -> VisionRequest:
+    return read(VisionRequest, payload, VISION_TASK)
+
+
+def read_chunk(payload: object) -> Chunk:
+    return read(Chunk, payload, INGEST_CHUNK_TASK)
+
+
+def vision_payload(request: VisionRequest | dict, **fields: Any) -> dict[str, Any]:
+    """What the gateway sends: the request and `fields`, checked against the contract (a
+    mistake is the sender's: FaceError(ENGINE) and a log line, and nothing is sent)."""
+    if isinstance(request, VisionRequest):
+        request = request.wire()
+    return read(VisionRequest, {**request, **fields}, VISION_TASK).wire()
+
+
+def send_ingest_chunk(celery: Celery, chunk: Chunk) -> None:
+    """One ingestion chunk on the bulk queue."""
+    celery.send_task(INGEST_CHUNK_TASK, args=[chunk.wire()], queue=BULK_QUEUE)
 
 
 def make_celery(settings: Settings, name: str = "facegate") -> Celery:

@@ -15,7 +15,6 @@ from celery import Celery
 from celery.signals import worker_init
 from kombu.exceptions import OperationalError
 
-from services.gallery.ingest import Chunk
 from shared import logs
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
@@ -24,7 +23,10 @@ from shared.tasks import (
     INGEST_CHUNK_TASK,
     STATS_TASK,
     VISION_TASK,
+    Chunk,
     make_celery,
+    read_chunk,
+    read_vision,
     send_ingest_chunk,
 )
 from workers import metrics
@@ -35,11 +37,15 @@ from workers.ingest import ChunkRunner
 log = logging.getLogger("facegate.worker")
 
 
-def answer_vision(engine: Engine, request: dict) -> dict:
+def answer_vision(engine: Engine, payload: object) -> dict:
     """What the vision task returns: the engine's result, or {"error": ...} for a FaceError
-    (the request's fault) or any other failure (ENGINE, logged). Idempotent: the same request
-    gives the same result, so a redelivered task is harmless."""
+    (the request's fault, or a payload that breaks the contract: shared/tasks.py) or any other
+    failure (ENGINE, logged). Idempotent: the same request gives the same result, so a
+    redelivered task is harmless."""
+    request_id = None
     try:
+        request = read_vision(payload)
+        request_id = request.request_id
         result = engine.run(request)
         metrics.TASKS.labels("vision", "ok").inc()
         return result
@@ -47,7 +53,7 @@ def answer_vision(engine: Engine, request: dict) -> dict:
         metrics.TASKS.labels("vision", exc.kind.name).inc()
         return {"error": exc.to_dict()}
     except Exception as exc:
-        log.exception("vision task failed", extra={"request_id": request.get("request_id")})
+        log.exception("vision task failed", extra={"request_id": request_id})
         metrics.TASKS.labels("vision", "exception").inc()
         return {"error": FaceError(ERRORS.ENGINE, type(exc).__name__).to_dict()}
 
@@ -95,8 +101,8 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
         log.info("models warm in %.2f s", seconds)
 
     @app.task(name=VISION_TASK, acks_late=True, reject_on_worker_lost=True)
-    def run_vision(request: dict) -> dict:
-        copy_key = request.get(COPY_KEY_FIELD)
+    def run_vision(request: object) -> dict:
+        copy_key = request.get(COPY_KEY_FIELD) if isinstance(request, dict) else None
         if copy_key:  # a job's spare copy: held by this worker now, its lease covers it
             try:
                 app.backend.client.delete(copy_key)
@@ -126,10 +132,10 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
     @app.task(name=INGEST_CHUNK_TASK, acks_late=True, reject_on_worker_lost=True,
               autoretry_for=(psycopg.OperationalError, OperationalError, ConnectionError),
               retry_backoff=2, retry_backoff_max=120, max_retries=8)
-    def ingest_chunk(chunk: dict) -> dict:
+    def ingest_chunk(payload: object) -> dict:
         """One chunk of an ingestion job (workers/ingest.py)."""
         try:
-            summary = runner.run(chunk, send_chunk)
+            summary = runner.run(read_chunk(payload), send_chunk)
         except FaceError as exc:
             metrics.TASKS.labels("ingest_chunk", exc.kind.name).inc()
             return {"error": exc.to_dict()}

@@ -16,6 +16,7 @@ from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.images import encode_jpeg
 from shared.settings import Settings
+from shared.tasks import image_spec
 from workers.batching import MicroBatcher
 from workers.metrics import observer
 
@@ -81,7 +82,7 @@ class Engine:
                                                 self.bulk_batch)
         self.pipeline = FacePipeline(self.detect_batcher, self.embedder, self.embed_batcher,
                                      settings.min_face_px, self.analyse_batcher,
-                                     settings.detect_min_score)
+                                     settings.detect_min_score, settings.max_pixels)
         log.info("engine ready: device=%s embedder=%s threads per stage=%d", self.device,
                  self.embedder.spec.key, threads)
 
@@ -93,7 +94,7 @@ class Engine:
         started = time.perf_counter()
         rng = np.random.default_rng(0)
         noise = encode_jpeg(rng.integers(0, 255, (160, 160, 3), dtype=np.uint8))
-        self.run({"images": [canonical.image_spec(noise, embed=True)]})
+        self.run({"images": [image_spec(noise, embed=True)]})
         self.embed_batcher([np.zeros((self.embedder.size, self.embedder.size, 3), np.uint8)])
         if self.analyse_batcher is None:
             return time.perf_counter() - started

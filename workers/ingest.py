@@ -17,9 +17,9 @@ import threading
 from collections.abc import Callable
 
 from services.gallery.database import Gallery
-from services.gallery.ingest import Chunk
 from services.recognition import ingest
 from shared.settings import Settings
+from shared.tasks import Chunk
 from workers.batching import bulk_priority
 from workers.engine import Engine
 
@@ -50,11 +50,11 @@ class ChunkRunner:
                                                        run_migrations=False)
         return self._gallery
 
-    def run(self, chunk: dict, send: Callable[[Chunk], None]) -> dict:
+    def run(self, chunk: Chunk, send: Callable[[Chunk], None]) -> dict:
         """Blocks the task thread until the chunk is done; a summary for the task result."""
         return asyncio.run_coroutine_threadsafe(self._run(chunk, send), self._start()).result()
 
-    async def _run(self, chunk: dict, send: Callable[[Chunk], None]) -> dict:
+    async def _run(self, chunk: Chunk, send: Callable[[Chunk], None]) -> dict:
         gallery = await self._open()
         engine = self.engine()
 
@@ -72,12 +72,12 @@ class ChunkRunner:
 
         # Which worker holds which chunk, for an operator reading logs (and the deployment
         # test, which kills a worker holding one).
-        fields = {"job_id": chunk["job_id"], "items": f"{chunk['start']}-{chunk['stop']}"}
+        fields = {"job_id": chunk.job_id, "items": f"{chunk.start}-{chunk.stop}"}
         log.info("ingestion chunk taken", extra={"fields": fields})
         job = await ingest.run_chunk(gallery, self.settings, engine.embedder.spec, analyse,
-                                     Chunk(chunk["job_id"], chunk["start"], chunk["stop"]), send,
+                                     chunk, send,
                                      f"{socket.gethostname()}:{os.getpid()}")
         log.info("ingestion chunk done", extra={"fields": fields})
         if job is None:
-            return {"job_id": chunk["job_id"], "state": "ended"}
+            return {"job_id": chunk.job_id, "state": "ended"}
         return {"job_id": job.id, "state": job.state, "done": job.done, "total": job.total}

@@ -15,11 +15,11 @@ import uuid
 from collections.abc import Callable
 
 from services.gallery.database import Gallery
-from services.gallery.ingest import Chunk
 from services.recognition import ingest
 from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
+from shared.tasks import Chunk
 from workers.celery_app import answer_vision
 from workers.engine import Engine
 

@@ -6,7 +6,8 @@
     facegate gateway     the HTTP gateway (uses FACEGATE_REDIS_URL)
     facegate migrate     apply gallery schema migrations (the gateway also does at start-up)
     facegate index       build HNSW indexes for groups over FACEGATE_HNSW_MIN_FACES
-    facegate settings    print the configuration table
+    facegate settings    print the effective settings (secrets masked); --table: the README's
+                         configuration table
     facegate app create NAME [--qps N] | app list | app rotate NAME | app revoke NAME
                          manage apps (credentials; uses FACEGATE_DATABASE_URL)
     facegate ingest DIR|FILE --group G [--create]
@@ -25,7 +26,13 @@ import signal
 import sys
 import time
 
-from shared.settings import get_settings, settings_table, worker_threads
+from shared.settings import (
+    SettingsError,
+    get_settings,
+    settings_rows,
+    settings_table,
+    worker_threads,
+)
 
 
 def _prepare() -> None:
@@ -168,6 +175,14 @@ def _run() -> None:
         stack.stop()
 
 
+def _settings(table: bool) -> None:
+    if table:
+        print(settings_table())
+        return
+    for env, value in settings_rows(get_settings()):
+        print(f"{env}={value}")
+
+
 def _worker() -> None:
     from services.cli.stack import worker_args
 
@@ -184,8 +199,11 @@ def _gateway() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(prog="facegate")
     commands = parser.add_subparsers(dest="command", required=True)
-    for name in ("prepare", "run", "worker", "gateway", "migrate", "index", "settings"):
+    for name in ("prepare", "run", "worker", "gateway", "migrate", "index"):
         commands.add_parser(name)
+    shown = commands.add_parser("settings", help="the effective settings, secrets masked")
+    shown.add_argument("--table", action="store_true",
+                       help="the README's configuration table (defaults and meanings)")
     app = commands.add_parser("app", help="create, list or revoke apps")
     app.add_argument("action", choices=["create", "list", "rotate", "revoke"])
     app.add_argument("name", nargs="?", default="")
@@ -194,7 +212,13 @@ def main() -> None:
 
     ingest.add_arguments(commands.add_parser("ingest", help="photos or URLs into a group"))
     args = parser.parse_args()
-    logging.basicConfig(level=get_settings().log_level)
+    try:  # every setting is validated here, before anything starts
+        logging.basicConfig(level=get_settings().log_level)
+    except SettingsError as exc:
+        raise SystemExit(f"facegate: {exc}") from None
+    if args.command == "settings":
+        _settings(args.table)
+        return
     if args.command == "ingest":
         raise SystemExit(ingest.run(args.path, args.group, args.url, args.app_id,
                                     args.app_secret, args.batch, args.create,
@@ -210,8 +234,7 @@ def main() -> None:
             raise SystemExit(f"facegate app {args.action}: {exc.detail}") from None
         return
     {"prepare": _prepare, "run": _run, "worker": _worker, "gateway": _gateway,
-     "migrate": _migrate, "index": _index,
-     "settings": lambda: print(settings_table())}[args.command]()
+     "migrate": _migrate, "index": _index}[args.command]()
 
 
 if __name__ == "__main__":

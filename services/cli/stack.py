@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -146,7 +146,7 @@ class Stack:
 
     def wait_for_workers(self, timeout: float = 180.0) -> None:
         """Until every worker has loaded its models and listens on the queue."""
-        probe = make_celery(replace(self.settings, redis_url=self.redis_url), "facegate-probe")
+        probe = make_celery(self.settings.changed(redis_url=self.redis_url), "facegate-probe")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             alive = [w for w in self.workers if w.poll() is None]

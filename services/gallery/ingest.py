@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from services.gallery.faces import insert_face_once, lock_group
 from services.gallery.records import FaceRow, Group
 from shared.errors import ERRORS, FaceError
+from shared.tasks import Chunk
 
 OUTCOMES = ("enrolled", "no_face", "low_quality", "bad_image", "cancelled", "failed")
 _FEED_LOCK = 0x494E4753  # "INGS": with the app id, one feeder per app at a time
@@ -46,13 +47,6 @@ class PendingItem:
     tag: str
     image: bytes | None
     url: str | None
-
-
-@dataclass
-class Chunk:
-    job_id: str
-    start: int
-    stop: int
 
 
 @dataclass
@@ -146,7 +140,8 @@ class IngestJobs:
                 "SELECT id, next_start, total, chunk_size FROM ingest_jobs WHERE app_id = %s "
                 "AND state = 'running' AND next_start < total ORDER BY created_at",
                 (app,))).fetchall()]
-            chunks = [Chunk(str(job_id), start, stop) for job_id, start, stop in stale]
+            chunks = [Chunk(job_id=str(job_id), start=start, stop=stop)
+                      for job_id, start, stop in stale]
             free = self.in_flight - in_flight
             moved: dict = {}
             while free > 0 and jobs:
@@ -158,7 +153,7 @@ class IngestJobs:
                     await conn.execute("INSERT INTO ingest_chunks (job_id, start, stop) "
                                        "VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
                                        (job_id, start, stop))
-                    chunks.append(Chunk(str(job_id), start, stop))
+                    chunks.append(Chunk(job_id=str(job_id), start=start, stop=stop))
                     job[1] = moved[job_id] = stop
                     free -= 1
                     if stop >= total:

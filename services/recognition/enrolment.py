@@ -38,7 +38,7 @@ def accept(face: Face, rotation: int, model: ModelSpec, image: bytes, gate: bool
     """The gate (FaceError naming the first failure), the stored quality score and the
     thumbnail the worker made (vision.enrol_spec)."""
     if gate:
-        quality_gate.enforce(face.box, face.analysis, rotation, settings)
+        quality_gate.enforce(face.box, face.analysis, rotation, quality_gate.limits(settings))
     return FaceToStore(model, FaceRow(face.embedding, model.code, list(face.box),
                                       quality_gate.quality_score(face.analysis, face.prob),
                                       image_hash(image), face.thumbnail))

@@ -21,14 +21,15 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from services.gallery.database import Gallery
-from services.gallery.ingest import Chunk, IngestJob, ItemOutcome, NewItem, PendingItem
+from services.gallery.ingest import IngestJob, ItemOutcome, NewItem, PendingItem
 from services.recognition import enrolment, vision
 from services.recognition.context import Recognition
 from shared import quality_gate
 from shared.errors import ERRORS, FaceError
-from shared.images import probe
+from shared.images import pixel_limit, probe
 from shared.models import ModelSpec
 from shared.settings import Settings
+from shared.tasks import Chunk
 from shared.urlfetch import fetch_image
 
 Analyse = Callable[[list[dict]], Awaitable[list[dict]]]  # image specs -> the engine's results
@@ -84,6 +85,7 @@ async def _judge(settings: Settings, model: ModelSpec, analyse: Analyse,
         return []
     gate = quality_gate.is_on(settings)
     fetches = asyncio.Semaphore(_FETCHES)
+    size = pixel_limit(settings.max_pixels)  # ingestion takes what the native API takes
 
     async def image(item: PendingItem) -> bytes | FaceError:
         if item.image is not None:
@@ -91,7 +93,7 @@ async def _judge(settings: Settings, model: ModelSpec, analyse: Analyse,
         try:
             async with fetches:
                 data = await fetch_image(item.url, settings)
-            probe(data)
+            probe(data, size)
             return data
         except FaceError as exc:
             return exc

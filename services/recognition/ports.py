@@ -7,8 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
-from services.gallery.ingest import Chunk
 from shared.errors import FaceError
+from shared.tasks import Chunk
 
 
 @dataclass

@@ -20,6 +20,7 @@ from shared.errors import ERRORS, FaceError
 from shared.features import Feature
 from shared.models import BY_CODE, ModelSpec
 from shared.quality_gate import GATE_FIELDS
+from shared.tasks import image_spec
 
 
 @dataclass
@@ -91,7 +92,7 @@ class Operation:
 
 
 def _plan_detect(images: list[bytes], options: dict) -> dict:
-    return {"images": [canonical.image_spec(images[0], canonical.ALL,
+    return {"images": [image_spec(images[0], canonical.ALL,
                                             crops=bool(options.get("crops")),
                                             embed=bool(options.get("features")))]}
 
@@ -102,7 +103,7 @@ def _finish_detect(result: dict, options: dict) -> DetectResult:
 
 
 def _plan_feature(images: list[bytes], options: dict) -> dict:
-    return {"images": [canonical.image_spec(images[0], canonical.LARGEST, rotate=True,
+    return {"images": [image_spec(images[0], canonical.LARGEST, rotate=True,
                                             embed=True)]}
 
 
@@ -115,7 +116,7 @@ def enrol_spec(image: bytes, gate: bool, thumbnail: int) -> dict:
     """One image's request for the gallery: its largest face embedded, upright, and with the
     quality gate on its quality and pose too (the gate itself runs in enrolment.accept), and a
     thumbnail of `thumbnail` pixels (0: none)."""
-    return canonical.image_spec(image, canonical.LARGEST, rotate=True, embed=True,
+    return image_spec(image, canonical.LARGEST, rotate=True, embed=True,
                                 analyse=GATE_FIELDS if gate else (), thumbnail=thumbnail)
 
 
@@ -126,7 +127,7 @@ def _plan_enrol(images: list[bytes], options: dict) -> dict:
 
 def _plan_analyse(images: list[bytes], options: dict) -> dict:
     faces = canonical.LARGEST if options.get("max_faces") == 1 else canonical.ALL
-    return {"images": [canonical.image_spec(images[0], faces, analyse=options["fields"])]}
+    return {"images": [image_spec(images[0], faces, analyse=options["fields"])]}
 
 
 def _finish_analyse(result: dict, options: dict) -> AnalyseResult:
@@ -150,7 +151,7 @@ def _plan_features(images: list[bytes], options: dict) -> dict:
     """Many images, each its largest face embedded (Baidu match). options: `fields` to analyse
     too, `clean`: per image, remove an ID-photo mesh first."""
     clean = options.get("clean") or [False] * len(images)
-    return {"images": [{**canonical.image_spec(image, canonical.LARGEST, rotate=True, embed=True,
+    return {"images": [{**image_spec(image, canonical.LARGEST, rotate=True, embed=True,
                                                analyse=options.get("fields", ())),
                         "clean": bool(wash)} for image, wash in zip(images, clean, strict=True)]}
 
@@ -167,7 +168,7 @@ def _finish_features(result: dict, options: dict) -> tuple[ModelSpec, list[Image
 
 
 def _plan_remove_mesh(images: list[bytes], options: dict) -> dict:
-    return {"images": [{**canonical.image_spec(images[0]), "remove_mesh": True}]}
+    return {"images": [{**image_spec(images[0]), "remove_mesh": True}]}
 
 
 def _finish_remove_mesh(result: dict, options: dict) -> bytes:
@@ -178,7 +179,7 @@ def _finish_remove_mesh(result: dict, options: dict) -> bytes:
 
 
 def _plan_compare(images: list[bytes], options: dict) -> dict:
-    return {"images": [canonical.image_spec(image, canonical.LARGEST, rotate=True, embed=True)
+    return {"images": [image_spec(image, canonical.LARGEST, rotate=True, embed=True)
                        for image in images[:2]]}
 
 
@@ -191,8 +192,8 @@ def _finish_compare(result: dict, options: dict) -> CompareResult:
 
 def _plan_compare_many(images: list[bytes], options: dict) -> dict:
     return {"images": [
-        canonical.image_spec(images[0], canonical.LARGEST, rotate=True, embed=True),
-        canonical.image_spec(images[1], canonical.ALL, rotate=False, embed=True)]}
+        image_spec(images[0], canonical.LARGEST, rotate=True, embed=True),
+        image_spec(images[1], canonical.ALL, rotate=False, embed=True)]}
 
 
 def _finish_compare_many(result: dict, options: dict) -> CompareManyResult:
@@ -207,7 +208,7 @@ def _finish_compare_many(result: dict, options: dict) -> CompareManyResult:
 
 
 def _plan_embed_all(images: list[bytes], options: dict) -> dict:
-    return {"images": [canonical.image_spec(images[0], canonical.ALL, rotate=False, embed=True,
+    return {"images": [image_spec(images[0], canonical.ALL, rotate=False, embed=True,
                                             analyse=options.get("fields", ()))]}
 
 

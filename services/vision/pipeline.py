@@ -19,7 +19,8 @@ from services.vision.removewater import remove_mesh
 from services.vision.subject import subject_order
 from shared import canonical
 from shared.errors import ERRORS, FaceError
-from shared.images import decode, encode_jpeg
+from shared.images import HARD_MAX_PIXELS, Decoded, decode, encode_jpeg, pixel_limit
+from shared.tasks import ImageSpec, VisionRequest
 
 DetectFn = Callable[[list[np.ndarray]], list[Detections]]
 EmbedFn = Callable[[list[np.ndarray]], np.ndarray]
@@ -66,11 +67,23 @@ def counted(det: Detections, min_face: int, min_score: float) -> np.ndarray:
     return np.flatnonzero((w >= min_face) & (h >= min_face) & (det.probs >= min_score))
 
 
+def _to_photo(face: dict, scale: float) -> None:
+    """A face found on a working copy `scale` times smaller, moved to the photo's pixels: its
+    box, its landmarks and the analysis's landmark sets."""
+    face["box"] = [round(v * scale) for v in face["box"]]
+    face["points"] = [[x * scale, y * scale] for x, y in face["points"]]
+    landmarks = face.get("analysis", {}).get("landmarks")
+    for name, points in (landmarks or {}).items():  # lists of [x, y] (analyser._points)
+        landmarks[name] = [[round(x * scale, 1), round(y * scale, 1)] for x, y in points]
+
+
 class FacePipeline:
     def __init__(self, detect: DetectFn, embedder: Embedder, embed: EmbedFn | None = None,
                  min_face: int = 30, analyse: AnalyseFn | None = None,
-                 min_score: float = DETECT_MIN_SCORE) -> None:
+                 min_score: float = DETECT_MIN_SCORE, max_pixels: int = HARD_MAX_PIXELS) -> None:
         self.detect = detect
+        # the largest photo decoded at all (a dialect's own limit was checked at the gateway)
+        self.limit = pixel_limit(max_pixels)
         self.embedder = embedder
         self.embed = embed or embedder.embed
         self.min_face = min_face
@@ -84,26 +97,33 @@ class FacePipeline:
         return subject_order(det.boxes, det.points, width, height,
                              counted(det, self.min_face, self.min_score))
 
-    def run(self, request: dict) -> dict:
-        specs = request["images"]
+    def run(self, request: VisionRequest | dict) -> dict:
+        """The result (shared/canonical.py) of a request checked against the contract
+        (shared/tasks.py): a worker hands the VisionRequest it read, a bench or test may hand
+        the same as a dict."""
+        specs = VisionRequest.model_validate(request).images
         images: list[np.ndarray | None] = []
+        photos: list[Decoded | None] = []
         results: list[dict] = []
         for spec in specs:
             try:
-                images.append(decode(spec["data"]))
+                photo = decode(spec.data, self.limit)
+                photos.append(photo)
+                images.append(photo.rgb)  # the working copy everything below runs on
                 results.append({})
             except FaceError as exc:
+                photos.append(None)
                 images.append(None)
                 results.append({"error": exc.to_dict()})
         live = [i for i, img in enumerate(images) if img is not None]
-        for i in [i for i in live if specs[i].get("clean")]:
+        for i in [i for i in live if specs[i].clean]:
             images[i] = remove_mesh(images[i])  # an ID photo: its mesh goes before detection
-        for i in [i for i in live if specs[i].get("remove_mesh")]:
+        for i in [i for i in live if specs[i].remove_mesh]:
             # ID-photo mesh removal is image processing only: no detection, no models.
             height, width = images[i].shape[:2]
             results[i] = {"width": width, "height": height,
                           "cleaned": encode_jpeg(remove_mesh(images[i]), quality=95)}
-        live = [i for i in live if not specs[i].get("remove_mesh")]
+        live = [i for i in live if not specs[i].remove_mesh]
         found: dict[int, tuple[int, np.ndarray, Detections]] = {}
         for i, det in zip(live, self.detect([images[i] for i in live]), strict=True):
             found[i] = (0, images[i], det)
@@ -114,32 +134,35 @@ class FacePipeline:
         for i in live:
             turns, view, det = found[i]
             keep = self._keep(det, view)
-            if specs[i]["faces"] == canonical.LARGEST:
+            if specs[i].faces == canonical.LARGEST:
                 keep = keep[:1]
-            height, width = images[i].shape[:2]
             faces = []
             for k in keep:
                 faces.append(self._face(images[i], view, det, k, turns, spec=specs[i]))
-                if specs[i]["embed"]:
+                if specs[i].embed:
                     crops.append(self.embedder.crop(view, det.boxes[k], det.points[k]))
                     owners.append((i, len(faces) - 1))
-            results[i] = {"width": width, "height": height, "rotation": 90 * turns,
-                          "faces": faces}
+            results[i] = {"width": photos[i].width, "height": photos[i].height,
+                          "rotation": 90 * turns, "faces": faces}
         if crops:
             vectors = self.embed(crops)
             for (i, f), vector in zip(owners, vectors, strict=True):
                 results[i]["faces"][f]["embedding"] = np.asarray(vector, "<f4").tobytes()
         self._analyse(specs, images, results, live)
+        for i in live:
+            if photos[i].scale != 1.0:  # found on the working copy: in the photo's own pixels
+                for face in results[i]["faces"]:
+                    _to_photo(face, photos[i].scale)
         return {"model": self.embedder.spec.code, "images": results}
 
     def _analyse(self, specs, images, results, live) -> None:
-        wanted = [i for i in live if specs[i].get("analyse") and results[i]["faces"]]
+        wanted = [i for i in live if specs[i].analyse and results[i]["faces"]]
         if not wanted:
             return
         if self.analyse is None:
             raise FaceError(ERRORS.ENGINE,
                             "this worker has no analysis models (FACEGATE_ANALYSIS=false)")
-        jobs = [AnalysisJob(images[i], results[i]["faces"], frozenset(specs[i]["analyse"]))
+        jobs = [AnalysisJob(images[i], results[i]["faces"], frozenset(specs[i].analyse))
                 for i in wanted]
         for i, analysed in zip(wanted, self.analyse(jobs), strict=True):
             for face, analysis in zip(results[i]["faces"], analysed, strict=True):
@@ -147,7 +170,7 @@ class FacePipeline:
 
     def _rotation_search(self, specs, images, found) -> None:
         pending = [i for i, (_, view, det) in found.items()
-                   if specs[i]["rotate"] and not self._has_upright(det, view)]
+                   if specs[i].rotate and not self._has_upright(det, view)]
         for turns in _ROTATIONS:
             if not pending:
                 return
@@ -165,7 +188,8 @@ class FacePipeline:
         return (bool(len(keep)) and _upright(det, int(keep[0]))
                 and float(det.probs[keep[0]]) >= min_prob)
 
-    def _face(self, image, view, det: Detections, k: int, turns: int, spec: dict) -> dict:
+    def _face(self, image, view, det: Detections, k: int, turns: int, spec: ImageSpec
+              ) -> dict:
         height, width = image.shape[:2]
         corners = det.boxes[k].reshape(2, 2)
         points = det.points[k]
@@ -177,11 +201,11 @@ class FacePipeline:
         box = [int(v) for v in np.rint([x1, y1, x2 - x1, y2 - y1])]
         face = {"box": box, "prob": float(det.probs[k]),
                 "points": [[float(px), float(py)] for px, py in points]}
-        if spec.get("crops"):
+        if spec.crops:
             x, y, w, h = box
             face["crop"] = encode_jpeg(np.ascontiguousarray(image[y:y + h + 1, x:x + w + 1]))
-        if spec.get("thumbnail"):  # from the upright view: a turned photo's face stands up
+        if spec.thumbnail:  # from the upright view: a turned photo's face stands up
             face["thumbnail"] = encode_jpeg(
-                square_thumbnail(view, det.boxes[k], int(spec["thumbnail"])), quality=85)
+                square_thumbnail(view, det.boxes[k], spec.thumbnail), quality=85)
         return face
 

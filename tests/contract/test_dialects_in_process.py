@@ -9,7 +9,6 @@ import base64
 import time
 import warnings
 from collections.abc import Iterator
-from dataclasses import replace
 
 import pytest
 import redis.exceptions
@@ -32,7 +31,7 @@ def b64(data: bytes) -> str:
 
 @pytest.fixture(scope="module")
 def client(engine: Engine) -> Iterator[TestClient]:
-    settings = replace(Settings(), auth=False, redis_url="", database_url="")
+    settings = Settings().changed(auth=False, redis_url="", database_url="")
     app = create_app(settings, queue=InProcessQueue(engine, settings),
                      auth=Authenticator(None, settings, b"", None))
     with TestClient(app) as http:
@@ -147,7 +146,7 @@ class RedisDown:
 
 
 def test_an_outage_is_each_dialects_retryable_busy(faces):
-    settings = replace(Settings(), auth=False, redis_url="", database_url="")
+    settings = Settings().changed(auth=False, redis_url="", database_url="")
     app = create_app(settings, queue=RedisDown(), auth=Authenticator(None, settings, b"", None))
     image = b64(faces["biden.jpg"])
     with TestClient(app) as http:

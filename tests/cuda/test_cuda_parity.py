@@ -20,6 +20,7 @@ from services.vision.mtcnn import MTCNN
 from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.settings import Settings
+from shared.tasks import image_spec
 
 pytestmark = [pytest.mark.cuda,
               pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]
@@ -125,7 +126,7 @@ def test_the_pipeline_end_to_end_agrees(settings, faces):
         return FacePipeline(MTCNN(device, 24).detect,
                             load_embedder("facenet", device, settings.model_dir), min_face=30)
 
-    request = {"images": [canonical.image_spec(faces[name], canonical.ALL, rotate=True,
+    request = {"images": [image_spec(faces[name], canonical.ALL, rotate=True,
                                                embed=True) for name in IMAGES]}
     a, b = pipeline(CPU).run(request), pipeline(CUDA).run(request)
     for image_a, image_b in zip(a["images"], b["images"], strict=True):
@@ -158,7 +159,7 @@ def test_analysis_agrees(settings, faces):
                                                                   settings.model_dir))
     jobs = []
     for name in ["obama.jpg", "biden.jpg", "t1.jpg", "astronaut.png"]:
-        image = detector.run({"images": [canonical.image_spec(faces[name])]})["images"][0]
+        image = detector.run({"images": [image_spec(faces[name])]})["images"][0]
         jobs.append(AnalysisJob(as_array(faces[name]), image["faces"],
                                 frozenset(canonical.ANALYSIS_FIELDS)))
     for faces_a, faces_b in zip(cpu(jobs), gpu(jobs), strict=True):
@@ -174,14 +175,13 @@ def test_analysis_agrees(settings, faces):
 
 
 def test_the_worker_engine_runs_on_cuda(settings, faces):
-    from dataclasses import replace
 
     from workers.engine import Engine
 
-    engine = Engine(replace(settings, device="cuda"))
+    engine = Engine(settings.changed(device="cuda"))
     assert engine.device.type == "cuda"
     engine.warm_up()
-    result = engine.run({"images": [canonical.image_spec(faces["obama.jpg"], canonical.LARGEST,
+    result = engine.run({"images": [image_spec(faces["obama.jpg"], canonical.LARGEST,
                                                          rotate=True, embed=True)]})
     assert len(result["images"][0]["faces"]) == 1
     assert engine.embed_batcher.stats.items >= 1

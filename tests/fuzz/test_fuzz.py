@@ -16,6 +16,7 @@ import re
 import time
 from collections import Counter
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -24,6 +25,7 @@ from hypothesis import strategies as st
 from starlette.routing import Mount, Route
 
 from gateway.app import create_app
+from gateway.openapi import document
 from tests.conftest import app_headers
 from tests.fuzz.hostile import corpus
 from tests.support.baidu_sdk import access_token
@@ -55,14 +57,22 @@ def _routes() -> list[tuple[str, str]]:
 
 
 ROUTES = _routes()
-NAMES = ["img", "imgA", "imgB", "url", "urlA", "urlB", "mode", "groupId", "tag", "faceId",
-         "topN", "type", "pageNumber", "pageSize", "faceCount", "featureA", "featureB", "image",
-         "images", "image_url", "image_a", "image_b", "uid", "user_info", "group_id",
-         "src_group_id", "face_fields", "ext_fields", "max_face_num", "start", "num",
-         "action_type", "quality_control", "id_card_number", "name", "quality",
-         "faceliveness", "quality_conf", "types", "image_liveness", "user_top_num", "top_num",
-         "detect_top_num", "op", "fields", "max_faces", "async", "crops", "features", "items",
-         "feature_a", "feature_b"]
+
+
+def _parameter_names(document: dict) -> dict[tuple[str, str], list[str]]:
+    """(method, path) -> every query and body parameter name the served document gives that
+    operation: the fuzzer sends what each route reads, not a hand-kept list."""
+    names: dict[tuple[str, str], list[str]] = {}
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            found = {p["name"] for p in operation.get("parameters", []) if p["in"] != "path"}
+            for content in operation.get("requestBody", {}).get("content", {}).values():
+                found |= set(content.get("schema", {}).get("properties", {}))
+            names[(method.upper(), path)] = sorted(found)
+    return names
+
+
+NAMES = _parameter_names(document())  # what /openapi.json serves
 numbers = st.one_of(st.integers(-2**70, 2**70).map(str), st.sampled_from(
     ["0", "-1", "1e9", "NaN", "0x10", " 7 ", "1" * 400]))
 texts = st.one_of(st.text(max_size=300), st.sampled_from(
@@ -74,7 +84,34 @@ nested = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text
                                               st.dictionaries(st.text(max_size=8), inner,
                                                               max_size=4)), max_leaves=30)
 values = st.one_of(texts, numbers, blobs)
-params = st.dictionaries(st.sampled_from(NAMES), values, max_size=8)
+FUZZ_GROUP = "fuzzgroup"  # made by the fixture, so routes under /v1/groups/{group} get past it
+# Path parameters: values a route accepts (so the fuzzer reaches its body) as well as hostile
+# ones; drawn per name, each quoted into the path.
+PATH_VALUES = {
+    "group": st.one_of(st.just(FUZZ_GROUP), st.from_regex(r"\A[A-Za-z0-9_]{1,64}\Z"), texts),
+    "face_id": st.one_of(st.integers(1, 10**6).map(str), numbers),
+    "job_id": st.one_of(st.uuids().map(str), texts),
+    "app": st.one_of(st.just("fuzz"), texts),
+    "uid": st.one_of(st.from_regex(r"\A[A-Za-z0-9_]{1,128}\Z"), texts),
+    "number": st.one_of(st.just("11010519491231002X"), texts),
+}
+
+
+def params_for(method: str, path: str):
+    path = re.sub(r"\{(\w+)(:\w+)?\}", r"{\1}", path)
+    # a route served but documented under another method (CloudWalk's GET twins of its POST
+    # operations) takes the documented one's names; a dialect's catch-all, none
+    names = NAMES.get((method, path)) or next(
+        (found for (_, other), found in NAMES.items() if other == path), [])
+    # the operation's own names, and now and then one it does not read
+    keys = st.one_of(st.sampled_from(names), st.text(max_size=12)) if names else \
+        st.text(max_size=12)
+    return st.dictionaries(keys, values, max_size=8)
+
+
+def path_values(path: str):
+    return st.fixed_dictionaries({name: PATH_VALUES.get(name, texts)
+                                  for name in re.findall(r"\{(\w+)(?::\w+)?\}", path)})
 
 
 def _dialect(path: str) -> str:
@@ -102,12 +139,16 @@ def callers(stack, test_app):
         return access_token(stack.base_url, test_app.app.api_key, test_app.secret)
 
     with httpx.Client(base_url=stack.base_url, timeout=TIMEOUT_S, headers=headers) as http:
+        http.post("/v1/groups", json={"name": FUZZ_GROUP})  # 201, or 409 when it exists
         yield http, token
 
 
-def _send(http: httpx.Client, token, method: str, path: str, data: dict, encoding: str):
+def _send(http: httpx.Client, token, method: str, path: str, data: dict, encoding: str,
+          in_path: dict[str, str] | None = None):
     query = {"access_token": token()} if _dialect(path) == "baidu" else {}
-    url = re.sub(r"\{(\w+)(:\w+)?\}", "x1", path)
+    in_path = in_path or {}
+    url = re.sub(r"\{(\w+)(:\w+)?\}",
+                 lambda m: quote(in_path.get(m.group(1), "x1"), safe="") or "x1", path)
     started = time.monotonic()
     if method in ("GET", "DELETE"):
         response = http.request(method, url, params={**query, **data})
@@ -129,12 +170,12 @@ def test_every_route_answers_cleanly_whatever_it_is_sent(callers, method, path):
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
-    @given(data=params, encoding=st.sampled_from(["form", "json", "multipart"]),
-           junk=nested)
-    def run(data, encoding, junk):
+    @given(data=params_for(method, path), encoding=st.sampled_from(["form", "json", "multipart"]),
+           junk=nested, in_path=path_values(path))
+    def run(data, encoding, junk, in_path):
         if encoding == "json" and data:
             data = {**data, next(iter(data)): junk}  # a nested value where text belongs
-        response = _send(http, token, method, path, data, encoding)
+        response = _send(http, token, method, path, data, encoding, in_path)
         _check(response, _dialect(path), f"{method} {path} {encoding} {str(data)[:200]}")
 
     run()

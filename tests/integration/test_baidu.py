@@ -91,6 +91,19 @@ def test_baidu_sdk_runs_every_aipface_method(stack, client, sdk, faces):
     assert person["result"] > 0.8
     stranger = _ok(sdk.personVerify(faces["biden.jpg"], ID_NUMBER, "欧巴马"))
     assert stranger["result"] < 0.8
+    # quality=use with the client's quality_conf: the one gate (shared/quality_gate.py) with
+    # the client's thresholds; a threshold that is not a number is the client's error
+    def checked(conf: dict | str) -> dict:
+        return sdk.personVerify(faces["obama2.jpg"], ID_NUMBER, "欧巴马", {
+            "quality": "use", "quality_conf": conf if isinstance(conf, str) else json.dumps(conf)})
+
+    assert checked({"left_eye": 1.0, "right_eye": 1.0})["result"] > 0.8
+    strict = checked({"blur": 0.0})
+    assert strict["error_code"] == 216100 and "blur" in strict["error_msg"], strict
+    for wrong, says in (('{"blur": "low"}', "blur must be a number"),
+                        ('{"ears": 0.5}', "unknown field ears"), ("[1]", "JSON object")):
+        refused = checked(wrong)
+        assert refused["error_code"] == 216100 and says in refused["error_msg"], refused
 
     _ok(sdk.deleteUser("obama"))
     assert sdk.getUser("obama")["error_code"] == 216611

@@ -271,3 +271,35 @@ def test_a_group_that_grows_large_gets_its_own_hnsw_index(stack, client, faces):
     with psycopg.connect(stack.database_url) as conn:
         assert conn.execute("SELECT count(*) FROM pg_indexes WHERE indexname = %s",
                             (f"faces_hnsw_g{group_pk}",)).fetchone()[0] == 0
+
+
+def test_a_group_named_through_v1_is_addressable_from_every_dialect(stack, client, test_app,
+                                                                     faces):
+    """One group-name rule (services/recognition/catalogue.py): a /v1 name with `_` enrols and
+    identifies through CloudWalk and Baidu; a name longer than Baidu's document allows (48) is
+    refused by the Baidu dialect with that rule, and by every dialect past 64."""
+    import httpx
+
+    from tests.support.baidu_sdk import access_token
+
+    name = "made_in_v1_" + uuid.uuid4().hex[:8]
+    assert client.post("/v1/groups", json={"name": name}).status_code == 201
+    assert _enrol(client, name, faces["obama.jpg"], "obama") > 0
+    found = _post(client, "/face/recog/group/identify", groupId=name,
+                  img=b64(faces["obama2.jpg"]))
+    assert found["result"] == 0 and found["faces"][0]["tag"] == "obama"
+    token = access_token(stack.base_url, test_app.app.api_key, test_app.secret)
+
+    def baidu(group: str) -> dict:
+        return httpx.post(f"{stack.base_url}/rest/2.0/face/v2/identify",
+                          params={"access_token": token}, timeout=120,
+                          data={"group_id": group, "image": b64(faces["obama2.jpg"])}).json()
+
+    assert baidu(name)["error_code"] == 216618  # no Baidu user in it, but the name is fine
+    long_name = "x" * 50
+    assert client.post("/v1/groups", json={"name": long_name}).status_code == 201
+    refused = baidu(long_name)
+    assert refused["error_code"] == 216100
+    assert "1-48 letters, digits or _" in refused["error_msg"], refused
+    too_long = _post(client, "/face/clustering/group/create", groupId="y" * 65)
+    assert too_long["result"] != 0 and "1-64 letters, digits or _" in too_long["info"]

@@ -4,6 +4,8 @@ group deleted while it is searched, and 50 identifications at once against a 500
 
 from __future__ import annotations
 
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -17,14 +19,34 @@ from tests.support.baidu_sdk import access_token
 BAIDU = "/rest/2.0/face/v2"
 
 
-def _together(count: int, call) -> list:
+def _together(count: int, call, spans: list | None = None) -> list:
+    """`call(k)` for k in range(count), all released at once; `spans` receives each call's
+    (start, end) so a test can show the calls really overlapped (else it proves nothing)."""
+    barrier = threading.Barrier(count)
+
+    def timed(k: int):
+        barrier.wait()
+        started = time.monotonic()
+        result = call(k)
+        if spans is not None:
+            spans.append((k, started, time.monotonic()))
+        return result
+
     with ThreadPoolExecutor(count) as pool:
-        return list(pool.map(call, range(count)))
+        return list(pool.map(timed, range(count)))
+
+
+def _overlapped(spans: list, a: int, b: int) -> bool:
+    times = {k: (start, end) for k, start, end in spans}
+    return times[a][0] < times[b][1] and times[b][0] < times[a][1]
 
 
 def test_the_same_group_made_twice_at_once(client):
+    spans: list = []
     results = _together(2, lambda _: client.post("/face/clustering/group/create",
-                                                 data={"groupId": "race1"}).json()["result"])
+                                                 data={"groupId": "race1"}).json()["result"],
+                        spans)
+    assert _overlapped(spans, 0, 1), spans
     assert sorted(results) == [0, 12352]
 
 
@@ -38,7 +60,9 @@ def test_the_same_baidu_user_registered_twice_at_once(stack, test_app, faces):
                           params={"access_token": token}, data=form, timeout=120
                           ).json().get("error_code", 0)
 
-    assert sorted(_together(2, add)) == [0, 216616]  # one face, the other "image existed"
+    spans: list = []
+    assert sorted(_together(2, add, spans)) == [0, 216616]  # one face, one "image existed"
+    assert _overlapped(spans, 0, 1), spans
 
 
 def test_a_group_deleted_while_it_is_searched(client, faces):
@@ -54,8 +78,11 @@ def test_a_group_deleted_while_it_is_searched(client, faces):
                                data={"groupId": "race2"}).json()["result"]
         return client.post("/face/recog/group/identify", data=probe).json()["result"]
 
-    results = _together(8, act)
+    spans: list = []
+    results = _together(8, act, spans)
     assert results[3] == 0 and set(results) <= {0, 12357}, results
+    # the delete landed while at least one search was in flight
+    assert any(_overlapped(spans, 3, k) for k in range(8) if k != 3), spans
 
 
 def test_fifty_identifications_at_once_in_a_500_face_group(stack, client, test_app, faces):

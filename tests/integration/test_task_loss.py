@@ -10,7 +10,6 @@
 import json
 import threading
 import time
-from dataclasses import replace
 
 import redis
 from kombu import Connection, Exchange, Queue
@@ -86,7 +85,7 @@ def _steal_next(client: redis.Redis, timeout: float = 30) -> dict:
 
 def test_tasks_taken_by_a_worker_that_died_before_recording_them_are_sent_again(
         stack, client, faces):
-    control = make_celery(replace(stack.settings, redis_url=stack.redis_url), "test-loss")
+    control = make_celery(stack.settings.changed(redis_url=stack.redis_url), "test-loss")
     redis_client = redis.Redis.from_url(stack.redis_url)
     answers: dict[str, object] = {}
     # The workers stop taking interactive work, so the test can take the messages itself.

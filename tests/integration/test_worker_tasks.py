@@ -6,14 +6,13 @@ never takes these tasks."""
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
+import logging
 
 import pytest
 
 from services.gallery.database import Gallery
 from services.gallery.ingest import NewItem
-from shared import canonical
-from shared.tasks import INGEST_CHUNK_TASK, VISION_TASK
+from shared.tasks import INGEST_CHUNK_TASK, VISION_TASK, image_spec
 from workers.celery_app import create_worker_app
 
 TEST_QUEUE = "facegate.test-worker"
@@ -21,8 +20,8 @@ TEST_QUEUE = "facegate.test-worker"
 
 @pytest.fixture(scope="session")
 def celery_session_app(stack, engine):
-    settings = replace(stack.settings, redis_url=stack.redis_url,
-                       database_url=stack.database_url)
+    settings = stack.settings.changed(redis_url=stack.redis_url,
+                                      database_url=stack.database_url)
     return create_worker_app(settings, engine=engine, serve_metrics=False)
 
 
@@ -38,8 +37,8 @@ def _run(app, task: str, request: dict) -> dict:
 def test_vision_task_reports_faces_and_errors_per_image(celery_session_app,
                                                         celery_session_worker, faces):
     result = _run(celery_session_app, VISION_TASK, {"images": [
-        canonical.image_spec(faces["biden.jpg"], embed=True),
-        canonical.image_spec(b"not an image")]})
+        image_spec(faces["biden.jpg"], embed=True),
+        image_spec(b"not an image")]})
     found, broken = result["images"]
     assert len(found["faces"]) == 1 and len(found["faces"][0]["embedding"]) == 4 * 512
     assert broken["error"]["error"] == "IMAGE_FORMAT"
@@ -56,7 +55,7 @@ def test_ingest_chunk_task_enrols_each_item_once(celery_session_app, celery_sess
              for i, name in enumerate(["obama.jpg", "biden.jpg", "coffee.png"])]
 
     async def create() -> str:  # stored, but no chunk handed out: this test runs the chunk
-        settings = replace(stack.settings, database_url=stack.database_url)
+        settings = stack.settings.changed(database_url=stack.database_url)
         gallery = await Gallery.for_settings(settings, 2, False)
         try:
             return await gallery.ingest.create(test_app.app.id, group, items)
@@ -74,3 +73,30 @@ def test_ingest_chunk_task_enrols_each_item_once(celery_session_app, celery_sess
     query = client.post("/face/clustering/group/query", data={
         "type": "queryByGroupId", "groupId": group, "faceCount": "true"}).json()
     assert query["rows"][0]["count"] == 2
+
+
+@pytest.mark.parametrize(("task", "payload", "says"), [
+    (VISION_TASK, {"images": []}, "images: List should have at least 1 item"),
+    (VISION_TASK, {"images": [{"data": "not bytes"}]}, "images.0.data: Input should be a "
+                                                        "valid bytes"),
+    (VISION_TASK, {"images": [{"data": b"x", "faces": "some"}]}, "images.0.faces"),
+    (VISION_TASK, {"images": [{"data": b"x", "analyse": ["mood"]}]}, "images.0.analyse.0"),
+    (VISION_TASK, "images", "payload: Input should be a valid dictionary"),
+    (INGEST_CHUNK_TASK, {"job_id": "1", "start": 0, "stop": 4}, "job_id: String should match"),
+    (INGEST_CHUNK_TASK, {"job_id": "12345678-1234-1234-1234-123456789abc", "start": 4,
+                         "stop": 2}, "stop (2) must be greater than start (4)"),
+    (INGEST_CHUNK_TASK, {"job_id": "12345678-1234-1234-1234-123456789abc", "start": 0},
+     "stop: Field required"),
+])
+def test_a_malformed_task_is_refused_at_the_boundary(celery_session_app, celery_session_worker,
+                                                     caplog: pytest.LogCaptureFixture,
+                                                     task: str, payload: object, says: str):
+    """Sent over the real broker to the real worker: answered with an engine error that says
+    what is wrong, logged once by the contract (shared/tasks.py), never reaching a model."""
+    with caplog.at_level(logging.ERROR, logger="facegate.tasks"):
+        result = _run(celery_session_app, task, payload)
+    assert result["error"]["error"] == "ENGINE"
+    assert result["error"]["detail"].startswith(f"malformed {task} task: ")
+    assert says in result["error"]["detail"]
+    refused = [r.getMessage() for r in caplog.records if r.name == "facegate.tasks"]
+    assert len(refused) == 1 and says in refused[0] and "refused a malformed" in refused[0]

@@ -14,6 +14,7 @@ from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.models import RECOMMENDED_SCORE
 from shared.settings import get_settings
+from shared.tasks import image_spec
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,7 @@ def detector():
 
 
 def _vectors(pipeline: FacePipeline, images: list[bytes]) -> list[np.ndarray]:
-    result = pipeline.run({"images": [canonical.image_spec(
+    result = pipeline.run({"images": [image_spec(
         data, canonical.LARGEST, rotate=True, embed=True) for data in images]})
     return [np.frombuffer(r["faces"][0]["embedding"], "<f4") for r in result["images"]]
 
@@ -48,7 +49,7 @@ def test_rotation_search_finds_turned_faces_and_maps_boxes_back(detector, faces)
     for angle in (0, 90, 180, 270):
         buffer = io.BytesIO()
         upright.rotate(angle, expand=True).save(buffer, "JPEG", quality=92)
-        result = pipeline.run({"images": [canonical.image_spec(
+        result = pipeline.run({"images": [image_spec(
             buffer.getvalue(), canonical.LARGEST, rotate=True, embed=True)]})["images"][0]
         results[angle] = result
         x, y, w, h = result["faces"][0]["box"]
@@ -71,7 +72,7 @@ def test_faces_under_the_minimum_do_not_count(detector, faces):
     canvas.save(buffer, "PNG")
     strict = FacePipeline(detector.detect, embedder, min_face=30)
     lenient = FacePipeline(detector.detect, embedder, min_face=12)
-    request = {"images": [canonical.image_spec(buffer.getvalue())]}
+    request = {"images": [image_spec(buffer.getvalue())]}
     assert strict.run(request)["images"][0]["faces"] == []
     assert len(lenient.run(request)["images"][0]["faces"]) == 1
 

@@ -17,7 +17,7 @@ def test_torch_matches_opencv_on_real_face_crops(faces):
     detector = MTCNN(torch.device("cpu"), min_face=24)
     crops = []
     for name in ("obama.jpg", "biden.jpg", "astronaut.png", "t1.jpg"):
-        image = decode(faces[name])
+        image = decode(faces[name]).rgb
         detections = detector.detect([image])[0]
         crops += [box_crop(image, box) for box in detections.boxes[:2]]
     assert len(crops) >= 6

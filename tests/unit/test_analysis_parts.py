@@ -10,12 +10,15 @@ import torch
 import torch.nn.functional as F
 
 from gateway.dialects.cloudwalk.codes import cloudwalk_code
+from services.recognition.enrolment import accept
 from services.recognition.vision import analysis_fields
 from services.vision.analysis.landmarks import baidu_landmark4, baidu_landmark72
 from services.vision.tfjs import GraphModel, _same_pad
+from shared.canonical import Face
 from shared.errors import FaceError
-from shared.quality_gate import check, quality_score
-from shared.settings import Settings
+from shared.models import FACENET
+from shared.quality_gate import is_on, quality_score
+from shared.settings import Settings, load_settings
 
 
 def _attr_s(text: str) -> dict:
@@ -124,6 +127,14 @@ def _analysis(**overrides) -> dict:
     return {"quality": quality, "pose": pose}
 
 
+def _enrol(box, analysis: dict, rotation: int, settings: Settings) -> None:
+    """Enrolment's own step (services/recognition/enrolment.accept), gated as the service's
+    setting has it."""
+    face = Face(box=box, prob=0.99, points=[], embedding=np.zeros(512, np.float32),
+                analysis=analysis)
+    accept(face, rotation, FACENET, b"photo", is_on(settings), settings)
+
+
 @pytest.mark.parametrize("box, analysis, rotation, code", [
     ((0, 0, 60, 90), _analysis(), 0, 8466),  # under 64 px
     ((0, 0, 120, 150), _analysis(illumination=20), 0, 8481),
@@ -136,17 +147,19 @@ def _analysis(**overrides) -> dict:
 ])
 def test_quality_gate_refuses_with_the_matching_code(box, analysis, rotation, code):
     with pytest.raises(FaceError) as caught:
-        check(box, analysis, rotation, Settings())
+        _enrol(box, analysis, rotation, Settings())
     assert cloudwalk_code(caught.value.kind) == code
 
 
 def test_quality_gate_passes_good_and_sideways_faces_and_can_be_off(monkeypatch):
-    check((0, 0, 120, 150), _analysis(), 0, Settings())
-    check((0, 0, 120, 150), _analysis(roll=92.0), 90, Settings())  # found in the turned view
+    _enrol((0, 0, 120, 150), _analysis(), 0, Settings())
+    _enrol((0, 0, 120, 150), _analysis(roll=92.0), 90, Settings())  # found in the turned view
     # teeth, lipstick or a moustache: the mouth alone reads non-skin, the chin below does not
-    check((0, 0, 120, 150), _analysis(mouth=0.9, chin=0.3), 0, Settings())
+    _enrol((0, 0, 120, 150), _analysis(mouth=0.9, chin=0.3), 0, Settings())
+    with pytest.raises(FaceError):
+        _enrol((0, 0, 10, 10), _analysis(blur=1.0), 0, Settings())
     monkeypatch.setenv("FACEGATE_QUALITY_GATE", "false")
-    check((0, 0, 10, 10), _analysis(blur=1.0), 0, Settings())
+    _enrol((0, 0, 10, 10), _analysis(blur=1.0), 0, load_settings())
     assert quality_score(_analysis(blur=0.2, mouth=0.5), 0.99) == pytest.approx(0.4)
     assert quality_score({}, 0.99) == 0.99
 

@@ -12,9 +12,12 @@ import pytest
 
 from gateway.dialects.native.bulk_inputs import items_from
 from shared.errors import FaceError
-from shared.images import encode_jpeg
+from shared.images import encode_jpeg, pixel_limit
 
 PHOTO = encode_jpeg(__import__("numpy").full((40, 40, 3), 120, "uint8"))
+
+
+SIZE = pixel_limit(100_000_000)
 
 
 def _tar(files: dict[str, bytes], mode: str = "w") -> bytes:
@@ -30,7 +33,7 @@ def _tar(files: dict[str, bytes], mode: str = "w") -> bytes:
 def test_a_tar_without_manifest_takes_its_photos_tagged_by_path():
     body = _tar({"a/1.jpg": PHOTO, "a/notes.txt": b"hello", "b/2.JPEG": PHOTO,
                  "b/.hidden.jpg": PHOTO, "c/broken.jpg": b"not a jpeg"})
-    items = items_from({"body": body}, "application/x-tar", 100)
+    items = items_from({"body": body}, "application/x-tar", 100, SIZE)
     assert [(i.tag, i.status) for i in items] == [("a/1.jpg", None), ("b/2.JPEG", None),
                                                   ("c/broken.jpg", "bad_image")]
     assert items[0].key == hashlib.sha256(PHOTO).hexdigest() and items[0].image == PHOTO
@@ -39,7 +42,7 @@ def test_a_tar_without_manifest_takes_its_photos_tagged_by_path():
 
 def test_a_gzipped_tar_and_a_zip_with_a_manifest():
     gz = _tar({"x.jpg": PHOTO}, "w:gz")
-    assert len(items_from({"body": gz}, "application/gzip", 10)) == 1
+    assert len(items_from({"body": gz}, "application/gzip", 10, SIZE)) == 1
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("p/one.jpg", PHOTO)
@@ -47,19 +50,20 @@ def test_a_gzipped_tar_and_a_zip_with_a_manifest():
         archive.writestr("p/unlisted.jpg", PHOTO)
     manifest = b"file,tag,key\np/one.jpg,Alice,emp-1\np/two.jpg,,emp-2\n"
     items = items_from({"archive": buffer.getvalue(), "manifest": manifest},
-                       "multipart/form-data", 10)
+                       "multipart/form-data", 10, SIZE)
     assert [(i.tag, i.key) for i in items] == [("Alice", "emp-1"), ("p/two.jpg", "emp-2")]
 
 
 def test_urls_from_csv_json_and_json_lines():
-    items = items_from({"body": b"url,tag\nhttp://h/a.jpg,A\nftp://h/b.jpg,B\n"}, "text/csv", 10)
+    items = items_from({"body": b"url,tag\nhttp://h/a.jpg,A\nftp://h/b.jpg,B\n"}, "text/csv",
+                       10, SIZE)
     assert items[0].url == "http://h/a.jpg" and items[0].status is None
     assert items[0].key == hashlib.sha256(b"url:http://h/a.jpg").hexdigest()
     assert items[1].status == "bad_image" and items[1].url is None
-    listed = items_from({"urls": json.dumps(["https://h/c.png"])}, "application/json", 10)
+    listed = items_from({"urls": json.dumps(["https://h/c.png"])}, "application/json", 10, SIZE)
     assert listed[0].url == "https://h/c.png"
     lines = b'{"image_url": "http://h/a.jpg", "key": "k1"}\n\n{"image": "%%%"}\n'
-    items = items_from({"body": lines}, "application/x-ndjson", 10)
+    items = items_from({"body": lines}, "application/x-ndjson", 10, SIZE)
     assert items[0].key == "k1" and items[1].status == "bad_image"
 
 
@@ -75,5 +79,5 @@ def test_urls_from_csv_json_and_json_lines():
 ])
 def test_bad_requests_are_refused_whole(params, content_type, message):
     with pytest.raises(FaceError) as caught:
-        items_from(params, content_type, 2)
+        items_from(params, content_type, 2, SIZE)
     assert message in caught.value.detail

@@ -23,21 +23,23 @@ def test_round_trip_keeps_model_and_vector():
     np.testing.assert_array_equal(feature.vector, vector)
 
 
-def test_identical_features_score_near_one_and_threshold_maps_to_recommended():
+def test_identical_features_score_near_one_and_unrelated_ones_near_zero():
     v = _unit(2)
     assert similarity(from_base64(to_base64(FACENET, v)), from_base64(to_base64(FACENET, v))) > 0.99
-    for model in (FACENET, ARCFACE):
-        assert model.score(model.cos_threshold) == pytest.approx(RECOMMENDED_SCORE)
-        assert model.cosine_for_score(RECOMMENDED_SCORE) == pytest.approx(model.cos_threshold)
+    # random directions in 512-d are nearly orthogonal: far below the 1e-1 false-match point
+    assert similarity(from_base64(to_base64(FACENET, v)),
+                      from_base64(to_base64(FACENET, _unit(3)))) < 0.5
 
 
-def test_scores_are_the_calibrated_false_match_rates_and_invert():
+def test_the_score_mapping_is_monotonic_and_invertible():
+    """The measured table (bench/lfw_calibrate.py wrote it; tests/models/test_embedders.py
+    checks real faces against its threshold) must make a mapping clients can rely on."""
     for model in (FACENET, ARCFACE):
         points = model.operating_points
-        assert [(p.score, p.fmr) for p in points] == [
-            (0.5, 1e-1), (0.6, 1e-2), (0.7, 1e-3), (0.8, 1e-4), (0.9, 1e-5)]
         # a stricter false-match rate needs a higher cosine and refuses more of the same person
+        assert all(a.score < b.score and a.fmr > b.fmr for a, b in pairwise(points))
         assert all(a.cosine < b.cosine and a.fnmr <= b.fnmr for a, b in pairwise(points))
+        assert any(p.score == RECOMMENDED_SCORE for p in points)
         for point in points:
             assert model.score(point.cosine) == pytest.approx(point.score)
         grid = np.linspace(-1, 1, 401)

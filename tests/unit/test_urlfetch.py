@@ -4,7 +4,6 @@ import asyncio
 import http.server
 import threading
 import time
-from dataclasses import replace
 
 import pytest
 
@@ -47,7 +46,7 @@ def server():
 
 
 def _settings(**kw) -> Settings:
-    return replace(Settings(), url_timeout_s=1.0, **kw)
+    return Settings().changed(url_timeout_s=1.0, **kw)
 
 
 def _fetch(url: str, settings: Settings) -> bytes:

@@ -8,7 +8,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from gateway.dialects.baidu import faceset, images
 from gateway.dialects.baidu.dialect import Baidu
-from gateway.dialects.baidu.token import token_endpoint
+from gateway.dialects.baidu.token import OAuth, token_handler
 from gateway.frame import Gateway, endpoint, unsupported
 
 PREFIX = "/rest/2.0/face/v2"
@@ -21,5 +21,6 @@ def routes(gateway: Gateway) -> list[BaseRoute]:
     # Last, inside this mount only: any other call is Baidu's 216102 "service not support".
     calls.append(Route("/{rest:path}", endpoint(gateway, dialect, unsupported),
                        methods=["GET", "POST"]))
-    return [Route("/oauth/2.0/token", token_endpoint(gateway), methods=["GET", "POST"]),
+    token = endpoint(gateway, OAuth(), token_handler(gateway))
+    return [Route("/oauth/2.0/token", token, methods=["GET", "POST"]),
             Mount(PREFIX, app=Starlette(routes=calls))]

@@ -17,6 +17,7 @@ from gateway.dialects.baidu.codes import baidu_code, baidu_message
 from gateway.frame import Gateway, client_address
 from gateway.inputs import image_input
 from gateway.params import Params, text
+from services.recognition import catalogue
 from shared.canonical import Face
 from shared.errors import ERRORS, ErrorKind, FaceError
 from shared.images import probe
@@ -31,7 +32,7 @@ FACE_FIELDS = {"age": "age", "beauty": "beauty", "expression": "expression",
 ACCEPTED_NOT_RETURNED = {"race"}
 MAX_BASE64 = 4 * 2**20  # Baidu face API v2: "图片大小不超过4M", the base64 text
 MAX_EDGE = 4096  # and the longest edge
-_GROUP = re.compile(r"^[A-Za-z0-9_]{1,48}$")
+BAIDU_GROUP_LONGEST = 48  # Baidu face API v2: group_id at most 48 characters
 _UID = re.compile(r"^[A-Za-z0-9_]{1,128}$")
 
 
@@ -80,9 +81,11 @@ def required(params: Params, name: str) -> str:
 
 def group_list(params: Params, name: str = "group_id") -> list[str]:
     groups = [g.strip() for g in required(params, name).split(",") if g.strip()]
-    if not groups or not all(_GROUP.match(g) for g in groups):
-        raise FaceError(ERRORS.PARAM_INVALID,
-                        f"{name}: letters, digits and _ only, at most 48 each, comma-separated")
+    if not groups:
+        raise FaceError(ERRORS.PARAM_INVALID, f"{name}: one or more group names, "
+                        "comma-separated")
+    for group in groups:  # the core's rule, at most Baidu's length
+        catalogue.group_name(group, f"{name} (comma-separated; each)", BAIDU_GROUP_LONGEST)
     if len(",".join(groups).encode()) > 128 * 8:
         raise FaceError(ERRORS.PARAM_TOO_LONG, name)
     return list(dict.fromkeys(groups))
@@ -105,12 +108,14 @@ def user_info_param(params: Params) -> str:
 async def image_param(settings: Settings, params: Params, name: str = "image") -> bytes:
     if not params.get(name):
         raise FaceError(ERRORS.PARAM_MISSING, name)
-    return baidu_sized(await image_input(params, name, "", settings), params[name])
+    return baidu_sized(settings, await image_input(params, name, "", settings), params[name])
 
 
-def baidu_sized(data: bytes, sent: str | bytes) -> bytes:
+def baidu_sized(settings: Settings, data: bytes, sent: str | bytes) -> bytes:
     """Baidu's own limits, stricter than the service's: the base64 at most 4 MB, the longest
-    edge at most 4096 px (216202)."""
+    edge at most 4096 px (216202); FACEGATE_VENDOR_IMAGE_LIMITS=false relaxes them."""
+    if not settings.vendor_image_limits:
+        return data  # image_input checked it against FACEGATE_MAX_PIXELS
     if isinstance(sent, str) and len(sent) > MAX_BASE64:
         raise FaceError(ERRORS.IMAGE_TOO_LARGE, f"the image's base64 is {len(sent)} bytes, "
                         f"at most {MAX_BASE64} (4 MB)")

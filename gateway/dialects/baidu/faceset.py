@@ -19,7 +19,7 @@ from gateway.dialects.baidu.dialect import (
     user_info_param,
 )
 from gateway.params import Params, integer, text
-from services.recognition import enrolment, search, vision
+from services.recognition import catalogue, enrolment, search, vision
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, FaceError
 
@@ -70,13 +70,13 @@ async def user_update(ctx: Recognition, request: Request, params: Params) -> dic
 
 async def user_delete(ctx: Recognition, request: Request, params: Params) -> dict:
     group = text(params, "group_id", required=False) or None
-    await ctx.gallery.users.delete_user(request.state.app_id, uid_param(params), group)
+    await catalogue.delete_user(ctx, request.state.app_id, uid_param(params), group)
     return {}
 
 
 async def user_get(ctx: Recognition, request: Request, params: Params) -> dict:
     group = text(params, "group_id", required=False) or None
-    entries = await ctx.gallery.users.get_user(request.state.app_id, uid_param(params), group)
+    entries = await catalogue.user(ctx, request.state.app_id, uid_param(params), group)
     # The document's example has one entry per group with its `group_id`, its table a
     # `groups` list: both are given.
     groups = [e.group for e in entries]
@@ -92,14 +92,14 @@ def _page(params: Params) -> tuple[int, int]:
 
 async def group_getlist(ctx: Recognition, request: Request, params: Params) -> dict:
     start, num = _page(params)
-    names = await ctx.gallery.groups.group_names(request.state.app_id, start, num)
+    names = await catalogue.group_names(ctx, request.state.app_id, start, num)
     return {"result_num": len(names), "result": names}
 
 
 async def group_getusers(ctx: Recognition, request: Request, params: Params) -> dict:
     start, num = _page(params)
     group = group_list(params)[0]
-    users = await ctx.gallery.users.group_users(request.state.app_id, group, start, num)
+    users = await catalogue.group_users(ctx, request.state.app_id, group, start, num)
     return {"result_num": len(users),
             "result": [{"uid": uid, "user_info": info} for uid, info in users]}
 
@@ -112,8 +112,8 @@ async def group_adduser(ctx: Recognition, request: Request, params: Params) -> d
 
 
 async def group_deleteuser(ctx: Recognition, request: Request, params: Params) -> dict:
-    await ctx.gallery.users.remove_user_from_groups(request.state.app_id, uid_param(params),
-                                                    group_list(params))
+    await catalogue.remove_user_from_groups(ctx, request.state.app_id, uid_param(params),
+                                            group_list(params))
     return {}
 
 

@@ -19,12 +19,14 @@ from gateway.dialects.baidu.dialect import (
 )
 from gateway.inputs import image_input
 from gateway.params import Params, integer, text
-from services.recognition import vision
+from services.recognition import catalogue, vision
 from services.recognition.context import Recognition
 from services.recognition.scoring import cosine_score, stored_score
+from shared import quality_gate
 from shared.errors import ERRORS, FaceError
-from shared.quality_gate import occlusion_limits
+from shared.quality_gate import GateLimits
 from shared.resident_id import validate_id_number, validate_name
+from shared.settings import OCCLUSION_REGIONS
 
 
 async def _analyse(ctx: Recognition, image: bytes, wanted: list[str], max_faces: int):
@@ -65,8 +67,9 @@ async def match(ctx: Recognition, request: Request, params: Params) -> dict:
         raise FaceError(ERRORS.NOT_ENOUGH_IMAGES, "at least 2 images, comma-separated")
     if len(encoded) > 10:
         raise FaceError(ERRORS.PARAM_TOO_LONG, "at most 10 images")
-    images = [baidu_sized(await image_input({"image": part}, "image", "", ctx.settings), part)
-              for part in encoded]
+    settings = ctx.settings
+    images = [baidu_sized(settings, await image_input({"image": part}, "image", "", settings),
+                          part) for part in encoded]
     ext = field_list(params, "ext_fields", {"qualities"})
     liveness = [part.strip() == "faceliveness"
                 for part in (text(params, "image_liveness", required=False) or "").split(",")]
@@ -111,19 +114,28 @@ def _conf(params: Params, name: str) -> dict:
     return value
 
 
-def _check_quality(ctx: Recognition, params: Params, quality: dict) -> None:
-    """person/verify's quality=use: the client's quality_conf, else the enrolment gate's
-    thresholds (Baidu's by default)."""
-    settings = ctx.settings
-    limits = {**occlusion_limits(settings), "blur": settings.gate_max_blur,
-              "illumination": settings.gate_min_illumination, **_conf(params, "quality_conf")}
-    for region, value in quality["occlusion"].items():
-        if value > float(limits.get(region, 1.0)):
-            raise FaceError(ERRORS.IMAGE_QUALITY, f"{region} occluded ({value:.2f})")
-    if quality["blur"] > float(limits["blur"]):
-        raise FaceError(ERRORS.FACE_BLURRED, f"blur {quality['blur']:.2f}")
-    if quality["illumination"] < float(limits["illumination"]):
-        raise FaceError(ERRORS.FACE_TOO_DARK, f"illumination {quality['illumination']}")
+def _quality_limits(ctx: Recognition, params: Params) -> GateLimits:
+    """person/verify's quality=use: the client's quality_conf (Baidu face API v2: a threshold
+    per occlusion region, blur and illumination), the rest from the enrolment gate. Only those
+    checks: Baidu's person/verify does not judge size or pose."""
+    base = quality_gate.limits(ctx.settings)
+    occlusion, blur, light = dict(base.occlusion), base.max_blur, base.min_illumination
+    for key, value in _conf(params, "quality_conf").items():
+        high = 255.0 if key == "illumination" else 1.0
+        if isinstance(value, bool) or not isinstance(value, int | float) or \
+                not 0.0 <= value <= high:
+            raise FaceError(ERRORS.PARAM_INVALID,
+                            f"quality_conf: {key} must be a number from 0 to {high:g}")
+        if key == "blur":
+            blur = float(value)
+        elif key == "illumination":
+            light = float(value)
+        elif key in OCCLUSION_REGIONS:
+            occlusion[key] = float(value)
+        else:
+            raise FaceError(ERRORS.PARAM_INVALID, f"quality_conf: unknown field {key} (blur, "
+                            f"illumination, {', '.join(OCCLUSION_REGIONS)})")
+    return GateLimits(min_illumination=light, max_blur=blur, occlusion=occlusion)
 
 
 async def person_verify(ctx: Recognition, request: Request, params: Params) -> dict:
@@ -136,7 +148,7 @@ async def person_verify(ctx: Recognition, request: Request, params: Params) -> d
     check_quality = text(params, "quality", required=False) == "use"
     check_live = text(params, "faceliveness", required=False) == "use"
     ext = field_list(params, "ext_fields", {"qualities", "faceliveness"})
-    identity = await ctx.gallery.identities.get(request.state.app_id, number)
+    identity = await catalogue.identity(ctx, request.state.app_id, number)
     if identity.name != name:
         raise FaceError(ERRORS.PARAM_INVALID, "name does not match the id_card_number")
     fields = []
@@ -150,7 +162,7 @@ async def person_verify(ctx: Recognition, request: Request, params: Params) -> d
         raise feature.error
     analysis = feature.face.analysis
     if check_quality:
-        _check_quality(ctx, params, analysis["quality"])
+        quality_gate.enforce(feature.face.box, analysis, 0, _quality_limits(ctx, params))
     if check_live:
         threshold = float(_conf(params, "faceliveness_conf").get(
             "faceliveness", ctx.settings.liveness_threshold))

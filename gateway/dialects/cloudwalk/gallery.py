@@ -4,25 +4,23 @@ clustering" and "face recognition"): /face/clustering/*, /face/recog/*.
 Choices where the document is silent or ambiguous:
 - Creating a group that exists answers 12352 (its message says exactly that case); 12360 is kept
   in the catalogue for clients that look for it elsewhere.
-- groupId: 1-64 letters and digits. tag: at most 128 bytes (UTF-8), any text.
+- groupId: the core's group-name rule (1-64 letters, digits or _; services/recognition/
+  catalogue.py), so a group made through any dialect can be named here. tag: at most 128 bytes
+  (UTF-8), any text.
 - face/edit takes a new image, a new tag, or both; with neither it answers 4097.
 - Scores are the same [0, 1] similarity as /face/tool/compare (same person at >= 0.80).
 """
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 
 from gateway.dialects.cloudwalk.dialect import face_box, image_param, score_value
 from gateway.params import Params, flag, integer, text
-from services.gallery.records import MAX_TAG_BYTES
-from services.recognition import enrolment, search
+from services.recognition import catalogue, enrolment, search
 from services.recognition.context import ImageSource, Recognition
 from shared.errors import ERRORS, FaceError
 
-_GROUP_ID = re.compile(r"^[A-Za-z0-9]{1,64}$")
 _MAX_TOP_N = 1000
 
 
@@ -31,10 +29,7 @@ def _app(request: Request) -> int:
 
 
 def _group_id(params: Params) -> str:
-    value = text(params, "groupId")
-    if not _GROUP_ID.match(value):
-        raise FaceError(ERRORS.PARAM_INVALID, "groupId must be 1-64 letters or digits")
-    return value
+    return catalogue.group_name(text(params, "groupId"), "groupId")
 
 
 def _tag(params: Params, required: bool = False) -> str | None:
@@ -42,10 +37,7 @@ def _tag(params: Params, required: bool = False) -> str | None:
         if required:
             raise FaceError(ERRORS.PARAM_MISSING, "tag is required")
         return None
-    value = text(params, "tag", required=False)
-    if len(value.encode("utf-8")) > MAX_TAG_BYTES:
-        raise FaceError(ERRORS.PARAM_INVALID, f"tag is over {MAX_TAG_BYTES} bytes")
-    return value
+    return catalogue.tag_text(text(params, "tag", required=False))
 
 
 def _image(ctx: Recognition, params: Params) -> ImageSource:
@@ -62,27 +54,26 @@ def _group_row(group, with_count: bool) -> dict:
 
 
 async def group_create(ctx: Recognition, request: Request, params: Params) -> dict:
-    await ctx.gallery.groups.create_group(_app(request), _group_id(params), _tag(params) or "",
-                                          ctx.embedder.code)
+    await catalogue.create_group(ctx, _app(request), _group_id(params), _tag(params) or "")
     return {}
 
 
 async def group_delete(ctx: Recognition, request: Request, params: Params) -> dict:
-    await ctx.gallery.groups.delete_group(_app(request), _group_id(params))
+    await catalogue.delete_group(ctx, _app(request), _group_id(params))
     return {}
 
 
 async def group_query(ctx: Recognition, request: Request, params: Params) -> dict:
-    groups, app = ctx.gallery.groups, _app(request)
+    app = _app(request)
     kind = text(params, "type")
     with_count = flag(params, "faceCount")
     if kind == "queryByPage":
         page = integer(params, "pageNumber", 1, high=2**31)  # page x size stays a bigint
         size = integer(params, "pageSize", 20, high=1000)
-        total, rows = await groups.groups_page(app, page, size)
+        total, rows = await catalogue.groups_page(ctx, app, page, size)
         return {"total": total, "rows": [_group_row(g, with_count) for g in rows]}
     if kind == "queryByGroupId":
-        group = await groups.group(app, _group_id(params))
+        group = await catalogue.group(ctx, app, _group_id(params))
         return {"total": 1, "rows": [_group_row(group, with_count)]}
     raise FaceError(ERRORS.PARAM_INVALID, "type must be queryByPage or queryByGroupId")
 
@@ -95,8 +86,8 @@ async def face_create(ctx: Recognition, request: Request, params: Params) -> dic
 
 
 async def face_delete(ctx: Recognition, request: Request, params: Params) -> dict:
-    await ctx.gallery.groups.delete_face(_app(request), _group_id(params),
-                                         integer(params, "faceId"))
+    await catalogue.delete_face(ctx, _app(request), _group_id(params),
+                                integer(params, "faceId"))
     return {}
 
 
@@ -114,8 +105,8 @@ async def face_query(ctx: Recognition, request: Request, params: Params) -> dict
     kind = text(params, "type", required=False) or "queryByFaceId"
     if kind != "queryByFaceId":
         raise FaceError(ERRORS.PARAM_INVALID, "type must be queryByFaceId")
-    face = await ctx.gallery.groups.face(_app(request), _group_id(params),
-                                         integer(params, "faceId"))
+    face = await catalogue.face(ctx, _app(request), _group_id(params),
+                                integer(params, "faceId"))
     return {"total": 1, "rows": [{"faceId": face.id, "tag": face.tag}]}
 
 

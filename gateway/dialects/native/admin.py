@@ -1,6 +1,6 @@
 """/v1/admin: app management for an operator (the console's Apps page), behind the admin
 credential (header `admin_secret` = FACEGATE_ADMIN_SECRET; off while that is empty). The same
-operations as `facegate app`, through services/gallery/apps.py.
+operations as `facegate app`, through the core (services/recognition/catalogue.py).
 
 GET    /v1/admin/apps
 POST   /v1/admin/apps                  {"name", "qps"}: the secret is shown once
@@ -16,7 +16,8 @@ from starlette.requests import Request
 from gateway.dialects.native.dialect import Native
 from gateway.frame import Gateway, client_address
 from gateway.params import Params, integer, text
-from services.gallery.apps import App, NewApp
+from services.recognition import catalogue
+from services.recognition.catalogue import App, NewApp
 from services.recognition.context import Recognition
 from shared.answers import AppRecord, AppsPage, NewAppRecord
 
@@ -49,31 +50,31 @@ def _qps(params: Params) -> int | None:
 
 async def list_apps(ctx: Recognition, request: Request, params: Params) -> tuple[AppsPage, int]:
     """Every app: name, API key, QPS limit, active or revoked."""
-    return {"apps": [_app_json(app) for app in await ctx.gallery.app_admin.list()]}, 200
+    return {"apps": [_app_json(app) for app in await catalogue.apps(ctx)]}, 200
 
 
 async def create_app(ctx: Recognition, request: Request, params: Params
                     ) -> tuple[NewAppRecord, int]:
     """A new app; its secret is in this answer only."""
-    made = await ctx.gallery.app_admin.create(text(params, "name"), _qps(params))
+    made = await catalogue.create_app(ctx, text(params, "name"), _qps(params))
     return _new_app_json(made), 201
 
 
 async def rotate_app(ctx: Recognition, request: Request, params: Params
                     ) -> tuple[NewAppRecord, int]:
     """A new secret for an app; the old one stops working."""
-    return _new_app_json(await ctx.gallery.app_admin.rotate(request.path_params["app"])), 200
+    return _new_app_json(await catalogue.rotate_app(ctx, request.path_params["app"])), 200
 
 
 async def update_app(ctx: Recognition, request: Request, params: Params) -> tuple[AppRecord, int]:
     """Sets an app's own QPS limit (0: the service's default)."""
-    app = await ctx.gallery.app_admin.set_qps(request.path_params["app"], _qps(params))
+    app = await catalogue.set_app_qps(ctx, request.path_params["app"], _qps(params))
     return _app_json(app), 200
 
 
 async def revoke_app(ctx: Recognition, request: Request, params: Params) -> tuple[AppRecord, int]:
     """Revokes an app: its credentials and tokens stop working."""
-    return _app_json(await ctx.gallery.app_admin.revoke(request.path_params["app"])), 200
+    return _app_json(await catalogue.revoke_app(ctx, request.path_params["app"])), 200
 
 
 ROUTES = [

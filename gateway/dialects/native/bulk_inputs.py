@@ -1,4 +1,4 @@
-"""The forms an ingestion request may take, each turned into items (services.gallery.ingest):
+"""The forms an ingestion request may take, each turned into items (the core's NewItem):
 
 - JSON `{"items": [{"image" | "image_url", "tag", "key"}, ...]}`, or `{"urls": [...]}`
 - JSON lines (`application/x-ndjson`): one item object per line
@@ -25,10 +25,9 @@ from collections.abc import Iterator
 from urllib.parse import urlsplit
 
 from gateway.params import Params
-from services.gallery.ingest import NewItem
-from services.gallery.records import MAX_TAG_BYTES
+from services.recognition.catalogue import MAX_TAG_BYTES, NewItem
 from shared.errors import ERRORS, FaceError
-from shared.images import PHOTO_SUFFIXES, b64decode, content_key, probe, url_key
+from shared.images import PHOTO_SUFFIXES, SizeLimit, b64decode, content_key, probe, url_key
 
 MAX_KEY_CHARS = 256
 
@@ -55,12 +54,7 @@ def _tag(given: object, index: int) -> str:
 
 def inline_item(data: bytes | None, error: FaceError | None, tag: str, key: str | None
                 ) -> NewItem:
-    """A photo sent in the request: probed now; one that is no image is judged at once."""
-    if error is None:
-        try:
-            probe(data)
-        except FaceError as exc:
-            error = exc
+    """A photo sent in the request (probed by items_from, once the items are known)."""
     key = key or content_key(data or b"")
     if error is not None:
         return NewItem(key, tag, status="bad_image", error=error.to_dict())
@@ -159,8 +153,21 @@ def _archive(data: bytes, manifest: bytes | None) -> Iterator[NewItem]:
         index += 1
 
 
-def items_from(params: Params, content_type: str, limit: int) -> list[NewItem]:
-    """The request's items (at least one, at most `limit`), in order."""
+def _probed(item: NewItem, size: SizeLimit) -> NewItem:
+    """A photo that is no image, or too large, is judged at once (bad_image)."""
+    if item.image is None:
+        return item
+    try:
+        probe(item.image, size)
+    except FaceError as exc:
+        return NewItem(item.key, item.tag, status="bad_image", error=exc.to_dict())
+    return item
+
+
+def items_from(params: Params, content_type: str, limit: int, size: SizeLimit
+               ) -> list[NewItem]:
+    """The request's items (at least one, at most `limit`), in order, each photo's header
+    checked against `size`."""
     body = params.get("body")
     if isinstance(params.get("archive"), bytes):
         found = _archive(params["archive"], params.get("manifest") or None)
@@ -192,7 +199,7 @@ def items_from(params: Params, content_type: str, limit: int) -> list[NewItem]:
                                               "URLs is required")
     items = []
     for item in found:
-        items.append(item)
+        items.append(_probed(item, size))
         if len(items) > limit:
             raise _invalid(f"at most {limit} items per request (FACEGATE_INGEST_MAX_ITEMS); "
                            "split the load into several jobs")

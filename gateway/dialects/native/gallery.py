@@ -7,7 +7,7 @@ from starlette.requests import Request
 
 from gateway.dialects.native.operations import images
 from gateway.params import Params, text
-from services.recognition import enrolment
+from services.recognition import catalogue, enrolment
 from services.recognition.context import Recognition
 from shared.resident_id import validate_id_number, validate_name
 
@@ -28,7 +28,7 @@ async def delete_identity(ctx: Recognition, request: Request, params: Params
                           ) -> tuple[dict, int]:
     """Removes the identity photo registered for an ID number."""
     number = validate_id_number(request.path_params["number"])
-    await ctx.gallery.identities.delete(request.state.app_id, number)
+    await catalogue.delete_identity(ctx, request.state.app_id, number)
     return {"id_card_number": number, "deleted": True}, 200
 
 

@@ -17,16 +17,13 @@ GET    /v1/jobs                                   ?limit=20: the app's ingestion
 
 from __future__ import annotations
 
-import re
-
 from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.dialects.native.ingest import job_summary
 from gateway.dialects.native.operations import images
 from gateway.params import Params, integer, text
-from services.gallery.records import MAX_TAG_BYTES
-from services.recognition import enrolment, search
+from services.recognition import catalogue, enrolment, search
 from services.recognition.context import ImageSource, Recognition
 from shared.answers import (
     Deleted,
@@ -41,16 +38,12 @@ from shared.answers import (
 from shared.errors import ERRORS, FaceError
 from shared.models import RECOMMENDED_SCORE, same_person
 
-_GROUP = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 _MAX_KEY = 200
 _MAX_OFFSET = 2**62
 
 
 def _group(request: Request) -> str:
-    value = request.path_params["group"]
-    if not _GROUP.match(value):
-        raise FaceError(ERRORS.PARAM_INVALID, "group must be 1-64 letters, digits or _")
-    return value
+    return catalogue.group_name(request.path_params["group"])
 
 
 def _face_id(request: Request) -> int:
@@ -58,10 +51,7 @@ def _face_id(request: Request) -> int:
 
 
 def _tag(params: Params) -> str:
-    value = text(params, "tag", required=False)
-    if len(value.encode()) > MAX_TAG_BYTES:
-        raise FaceError(ERRORS.PARAM_INVALID, f"tag is over {MAX_TAG_BYTES} bytes")
-    return value
+    return catalogue.tag_text(text(params, "tag", required=False))
 
 
 def _image(ctx: Recognition, params: Params) -> ImageSource:
@@ -83,7 +73,7 @@ async def list_groups(ctx: Recognition, request: Request, params: Params) -> tup
     """The app's groups, a page at a time, with their face counts."""
     size = integer(params, "size", 50, high=1000)
     page = integer(params, "page", 1, high=_MAX_OFFSET // size)  # the offset stays a bigint
-    total, groups = await ctx.gallery.groups.groups_page(request.state.app_id, page, size)
+    total, groups = await catalogue.groups_page(ctx, request.state.app_id, page, size)
     return {"total": total, "page": page, "groups": [
         {"name": g.name, "tag": g.tag, "faces": g.face_count, "indexed": g.indexed}
         for g in groups]}, 200
@@ -92,18 +82,15 @@ async def list_groups(ctx: Recognition, request: Request, params: Params) -> tup
 async def create_group(ctx: Recognition, request: Request, params: Params
                        ) -> tuple[GroupRecord, int]:
     """A new, empty group (409 if the name is taken)."""
-    name = text(params, "name")
-    if not _GROUP.match(name):
-        raise FaceError(ERRORS.PARAM_INVALID, "name must be 1-64 letters, digits or _")
-    group = await ctx.gallery.groups.create_group(request.state.app_id, name, _tag(params),
-                                                  ctx.embedder.code)
+    name = catalogue.group_name(text(params, "name"), "name")
+    group = await catalogue.create_group(ctx, request.state.app_id, name, _tag(params))
     return {"name": group.name, "tag": group.tag, "faces": 0}, 201
 
 
 async def delete_group(ctx: Recognition, request: Request, params: Params) -> tuple[Deleted, int]:
     """Deletes a group and every face in it."""
     name = _group(request)
-    await ctx.gallery.groups.delete_group(request.state.app_id, name)
+    await catalogue.delete_group(ctx, request.state.app_id, name)
     return {"name": name, "deleted": True}, 200
 
 
@@ -111,8 +98,8 @@ async def list_faces(ctx: Recognition, request: Request, params: Params) -> tupl
     """A group's faces, newest first; `tag` keeps those whose tag contains it."""
     offset = integer(params, "offset", 0, low=0, high=_MAX_OFFSET)
     limit = integer(params, "limit", 50, high=1000)
-    total, faces = await ctx.gallery.groups.faces_page(
-        request.state.app_id, _group(request), _tag(params), offset, limit)
+    total, faces = await catalogue.faces_page(
+        ctx, request.state.app_id, _group(request), _tag(params), offset, limit)
     return {"total": total, "offset": offset, "faces": [_face_row(f) for f in faces]}, 200
 
 
@@ -133,17 +120,14 @@ async def enrol(ctx: Recognition, request: Request, params: Params) -> tuple[Enr
 async def delete_face(ctx: Recognition, request: Request, params: Params) -> tuple[Deleted, int]:
     """Deletes one enrolled face."""
     face_id = _face_id(request)
-    await ctx.gallery.groups.delete_face(request.state.app_id, _group(request), face_id)
+    await catalogue.delete_face(ctx, request.state.app_id, _group(request), face_id)
     return {"face_id": face_id, "deleted": True}, 200
 
 
 async def thumbnail(ctx: Recognition, request: Request, params: Params) -> Response:
     """The enrolled face's thumbnail (JPEG), stored at enrolment."""
     face_id = _face_id(request)
-    data = await ctx.gallery.groups.thumbnail(request.state.app_id, _group(request), face_id)
-    if data is None:
-        raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} has no thumbnail (enrolled "
-                        "with FACEGATE_THUMBNAIL_SIZE=0 or before thumbnails existed)")
+    data = await catalogue.thumbnail(ctx, request.state.app_id, _group(request), face_id)
     return Response(data, media_type="image/jpeg",
                     headers={"Cache-Control": "private, max-age=86400"})
 
@@ -166,8 +150,8 @@ async def list_users(ctx: Recognition, request: Request, params: Params) -> tupl
     """The Baidu users (faceset/user/add) in a group."""
     offset = integer(params, "offset", 0, low=0)
     limit = integer(params, "limit", 50, high=1000)
-    users = await ctx.gallery.users.group_users(request.state.app_id, _group(request), offset,
-                                                limit)
+    users = await catalogue.group_users(ctx, request.state.app_id, _group(request), offset,
+                                        limit)
     return {"offset": offset, "users": [{"uid": uid, "user_info": info}
                                         for uid, info in users]}, 200
 
@@ -176,14 +160,14 @@ async def delete_user(ctx: Recognition, request: Request, params: Params) -> tup
     """Deletes a Baidu user, from one group (`group`) or from all."""
     uid = request.path_params["uid"]
     group = text(params, "group", required=False) or None
-    await ctx.gallery.users.delete_user(request.state.app_id, uid, group)
+    await catalogue.delete_user(ctx, request.state.app_id, uid, group)
     return {"uid": uid, "deleted": True}, 200
 
 
 async def list_jobs(ctx: Recognition, request: Request, params: Params) -> tuple[JobsPage, int]:
     """The app's latest ingestion jobs, newest first."""
     limit = integer(params, "limit", 20, high=200)
-    jobs = await ctx.gallery.ingest.recent(request.state.app_id, limit)
+    jobs = await catalogue.recent_jobs(ctx, request.state.app_id, limit)
     return {"jobs": [job_summary(job) for job in jobs]}, 200
 
 

@@ -14,9 +14,10 @@ from starlette.requests import Request
 
 from gateway.dialects.native.bulk_inputs import items_from
 from gateway.dialects.native.codes import describe
+from gateway.inputs import native_limit
 from gateway.params import Params, integer, text
-from services.gallery.ingest import OUTCOMES, IngestJob, rate
-from services.recognition import ingest
+from services.recognition import catalogue, ingest
+from services.recognition.catalogue import OUTCOMES, IngestJob, rate
 from services.recognition.context import Recognition
 from shared.answers import JobAccepted, JobStatus
 from shared.errors import ERRORS, FaceError
@@ -30,9 +31,10 @@ async def bulk_enrol(ctx: Recognition, request: Request, params: Params) -> tupl
     """Many photos into a group as an ingestion job (archive, JSON items, JSON lines or a CSV
     of URLs)."""
     group, app = request.path_params["group"], request.state.app_id
-    await ctx.gallery.groups.group(app, group)  # 12357 before reading any image
+    await catalogue.group(ctx, app, group)  # 12357 before reading any image
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    items = items_from(params, content_type, ctx.settings.ingest_max_items)
+    items = items_from(params, content_type, ctx.settings.ingest_max_items,
+                       native_limit(ctx.settings))
     job_id = await ingest.submit(ctx, app, group, items)
     return {"job_id": job_id, "status": "queued", "total": len(items),
             "poll": f"/v1/jobs/{job_id}", "items": f"/v1/jobs/{job_id}/items"}, 202
@@ -75,7 +77,7 @@ async def job_view(ctx: Recognition, app: int, job: IngestJob) -> dict:
     """The summary, and every item's outcome once a small job has ended."""
     body = job_summary(job)
     if job.state != "running" and job.total <= INLINE_ITEMS:
-        page = await ctx.gallery.ingest.items(app, job.id, 0, INLINE_ITEMS)
+        page = await catalogue.job_items(ctx, app, job.id, 0, INLINE_ITEMS)
         body["result"] = {"total": job.total, "counts": job.counts,
                           "items": [_outcome(item) for item in page]}
     return body
@@ -83,10 +85,7 @@ async def job_view(ctx: Recognition, app: int, job: IngestJob) -> dict:
 
 async def owned_job(ctx: Recognition, request: Request) -> IngestJob | None:
     """The ingestion job the path names, if it is one (None: a queued operation's job)."""
-    job_id = request.path_params["job_id"]
-    if ctx.database is None or not await ctx.gallery.ingest.exists(job_id):
-        return None
-    return await ctx.gallery.ingest.job(request.state.app_id, job_id)
+    return await catalogue.ingest_job(ctx, request.state.app_id, request.path_params["job_id"])
 
 
 async def job_items(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
@@ -97,7 +96,7 @@ async def job_items(ctx: Recognition, request: Request, params: Params) -> tuple
     status = text(params, "status", required=False) or None
     if status is not None and status not in (*OUTCOMES, "pending"):
         raise FaceError(ERRORS.PARAM_INVALID, f"status must be one of {[*OUTCOMES, 'pending']}")
-    page = await ctx.gallery.ingest.items(app, job_id, offset, limit, status)
+    page = await catalogue.job_items(ctx, app, job_id, offset, limit, status)
     body = {"job_id": job_id, "offset": offset, "items": [_outcome(item) for item in page]}
     if len(page) == limit:
         body["next"] = (f"/v1/jobs/{job_id}/items?offset={page[-1]['index'] + 1}&limit={limit}"
@@ -107,7 +106,7 @@ async def job_items(ctx: Recognition, request: Request, params: Params) -> tuple
 
 async def cancel_job(ctx: Recognition, request: Request, params: Params) -> tuple[JobStatus, int]:
     """Cancels an ingestion job: items not yet done become `cancelled`."""
-    job = await ctx.gallery.ingest.cancel(request.state.app_id, request.path_params["job_id"])
+    job = await catalogue.cancel_job(ctx, request.state.app_id, request.path_params["job_id"])
     return await job_view(ctx, request.state.app_id, job), 200
 
 

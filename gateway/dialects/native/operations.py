@@ -11,7 +11,7 @@ from starlette.requests import Request
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.dialect import render
 from gateway.dialects.native.ingest import job_view, owned_job
-from gateway.inputs import image_input
+from gateway.inputs import image_input, native_limit
 from gateway.params import Params, flag, integer, text
 from services.recognition import jobs, vision
 from services.recognition.context import Recognition
@@ -38,7 +38,8 @@ IMAGE_KEYS = {1: [("image", "image_url")],
 
 
 async def images(ctx: Recognition, params: Params, count: int) -> list[bytes]:
-    return [await image_input(params, data_key, url_key, ctx.settings)
+    return [await image_input(params, data_key, url_key, ctx.settings,
+                              native_limit(ctx.settings))
             for data_key, url_key in IMAGE_KEYS[count]]
 
 

@@ -1,0 +1,76 @@
+"""What a big phone photo costs the worker's decode: time and peak memory of the working copy
+(shared/images.decode) for 12, 48 and 100 megapixel photos saved as JPEG, HEIC and PNG, each
+decoded in a fresh process so one's peak does not hide another's.
+
+    .venv/bin/python -m bench.big_photos
+
+Prints one line per photo: format, size, bytes, working copy, seconds, peak RSS growth (MB).
+"""
+
+from __future__ import annotations
+
+import io
+import subprocess
+import sys
+import time
+
+import numpy as np
+from PIL import Image
+
+SIZES = {"12 MP": (4000, 3000), "48 MP": (8000, 6000), "100 MP": (11547, 8660)}
+FORMATS = ("JPEG", "HEIF", "PNG")
+
+
+def photo(size: tuple[int, int], fmt: str) -> bytes:
+    """A photo-like picture: smooth gradients and noise (compresses like a photo, not a flat
+    card)."""
+    width, height = size
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 255, (height // 64 + 1, width // 64 + 1, 3), dtype=np.uint8)
+    image = Image.fromarray(small).resize(size, Image.BICUBIC)
+    noise = rng.normal(0, 6, (height, width, 1)).astype(np.int16)
+    pixels = np.clip(np.asarray(image, np.int16) + noise, 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, fmt, **({"quality": 90} if fmt != "PNG" else {}))
+    return buffer.getvalue()
+
+
+def measure(path: str) -> None:
+    """In a child process: decode once, print seconds, peak RSS growth in MB, copy size."""
+    import resource
+    from pathlib import Path
+
+    from shared.images import decode, pixel_limit
+
+    data = Path(path).read_bytes()
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    decoded = decode(data, pixel_limit(400_000_000))
+    seconds = time.perf_counter() - started
+    peak = (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    height, width = decoded.rgb.shape[:2]
+    print(f"{seconds:.2f} {peak:.0f} {width}x{height}")
+
+
+def main() -> None:
+    if len(sys.argv) == 3 and sys.argv[1] == "--measure":
+        measure(sys.argv[2])
+        return
+    import tempfile
+
+    print(f"{'photo':<8} {'format':<6} {'MB':>6} {'working copy':>13} {'s':>6} {'peak MB':>8}")
+    for label, size in SIZES.items():
+        for fmt in FORMATS:
+            data = photo(size, fmt)
+            with tempfile.NamedTemporaryFile(suffix="." + fmt.lower()) as file:
+                file.write(data)
+                file.flush()
+                out = subprocess.run([sys.executable, "-m", "bench.big_photos", "--measure",
+                                      file.name], capture_output=True, text=True, check=True)
+            seconds, peak, copy = out.stdout.split()
+            print(f"{label:<8} {fmt:<6} {len(data) / 2**20:6.1f} {copy:>13} {float(seconds):6.2f}"
+                  f" {float(peak):8.0f}")
+
+
+if __name__ == "__main__":
+    main()
