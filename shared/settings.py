@@ -37,7 +37,9 @@ class SettingsError(ValueError):
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(frozen=True, validate_by_name=True, extra="ignore",
+    # Read by the FACEGATE_* names only: with validation by field name, pydantic-settings would
+    # also read HOST, PORT or DEVICE, which platforms set for their own purposes.
+    model_config = SettingsConfigDict(frozen=True, validate_by_name=False, extra="ignore",
                                       validate_default=True)
 
     host: str = setting("127.0.0.1", "HOST", "address the gateway listens on")
@@ -225,7 +227,7 @@ class Settings(BaseSettings):
 
     def changed(self, **changes: Any) -> Settings:
         """A copy with `changes` (field names), validated like the environment's values."""
-        return type(self).model_validate({**self.model_dump(), **changes})
+        return type(self).model_validate(_by_variable({**self.model_dump(), **changes}))
 
     @field_validator("url_allow", "gate_occlusion", mode="before")
     @classmethod
@@ -273,11 +275,17 @@ class Settings(BaseSettings):
         return value
 
 
+def _by_variable(values: dict[str, Any]) -> dict[str, Any]:
+    """Field names -> FACEGATE_* names (a name that is no setting is a KeyError)."""
+    return {Settings.model_fields[name].validation_alias: value
+            for name, value in values.items()}
+
+
 def load_settings(**overrides: Any) -> Settings:
-    """The settings from the environment (and `overrides`), or SettingsError naming each
-    variable that is wrong and why."""
+    """The settings from the environment (and `overrides`, by field name), or SettingsError
+    naming each variable that is wrong and why."""
     try:
-        return Settings(**overrides)
+        return Settings(**_by_variable(overrides))
     except ValidationError as exc:
         problems = []
         for error in exc.errors():

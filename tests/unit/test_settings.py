@@ -48,6 +48,16 @@ def test_a_wrong_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, varia
     assert says in str(caught.value)
 
 
+def test_only_facegate_variables_are_read(monkeypatch: pytest.MonkeyPatch):
+    """Platforms set HOST, PORT and the like for themselves: they are not ours."""
+    for name, value in (("HOST", "9.9.9.9"), ("PORT", "1234"), ("DEVICE", "cuda"),
+                        ("port", "4321"), ("REDIS_URL", "redis://elsewhere:6379/0")):
+        monkeypatch.setenv(name, value)
+    settings = load_settings()
+    assert (settings.host, settings.port, settings.device) == ("127.0.0.1", 8080, "auto")
+    assert settings.redis_url == ""
+
+
 def test_changed_copies_are_validated_too():
     settings = load_settings()
     assert settings.changed(port=1).port == 1
