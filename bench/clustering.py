@@ -3,6 +3,7 @@ measured on LFW View 1 against truth the clustering never sees, and at scale.
 
     .venv/bin/python -m bench.clustering                 # quality, both embedders
     .venv/bin/python -m bench.clustering --scale 10000,30000,100000
+    .venv/bin/python -m bench.clustering --scale 10000,30000,100000 --through-index
 
 Quality: LFW View 1's 4,992 images (central crops, the product's pipeline; embeddings cached
 by bench/lfw_calibrate.py), people split in two by the parity of their sorted position: the
@@ -13,8 +14,10 @@ embeddings, its distance threshold chosen on the same half the same way.
 
 Scale: synthetic 512-d embeddings like bench/gallery_scale.py's (identities of 1-5 faces, the
 centres from a Gaussian fitted to the FaceNet embeddings of LFW View 1), the k-nearest-neighbour
-graph exact in numpy here (the service takes it from the group's index) and Chinese whispers
-timed separately; the growth from the largest two sizes extrapolated to 1,000,000.
+graph exact in numpy, or (--through-index) through the group's HNSW index in an embedded
+PostgreSQL + pgvector, one search per face with the gallery's own search (8 at once), and
+Chinese whispers timed separately; the growth from the largest two sizes extrapolated to
+1,000,000.
 """
 
 from __future__ import annotations
@@ -126,24 +129,90 @@ def synthetic(size: int, rng: np.random.Generator) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def scale(sizes: list[int], score: float) -> None:
+def index_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The k-NN graph through a group's HNSW index (the service's path): the vectors loaded
+    into a fresh embedded PostgreSQL, the index built as the service builds it (its time
+    returned apart), then every face searched with GroupFaces.search."""
+    import asyncio
+    import tempfile
+    from pathlib import Path
+
+    from bench.gallery_scale import load
+    from services.cli.embedded import EmbeddedPostgres
+    from services.gallery.database import DEFAULT_APP, Gallery
+    from services.gallery.migrate import migrate
+
+    async def run(url: str) -> tuple[np.ndarray, np.ndarray, float]:
+        gallery = await Gallery.open(url, hnsw_min_faces=1000, max_size=10)
+        try:
+            group = await gallery.groups.create_group(DEFAULT_APP, "clusters", "", 1)
+            load(url, group.id, vectors)
+            group = await gallery.groups.group(DEFAULT_APP, "clusters")
+            started = time.perf_counter()
+            await gallery.indexes.ensure_index(group)
+            build_s = time.perf_counter() - started
+            group = await gallery.groups.group(DEFAULT_APP, "clusters")
+            async with gallery.pool.connection() as conn:
+                first = (await (await conn.execute(
+                    "SELECT min(id) FROM faces WHERE group_id = %s", (group.id,))).fetchone())[0]
+            indices = np.zeros((len(vectors), k), np.int64)
+            cosines = np.full((len(vectors), k), -1.0, np.float32)
+            cursor = iter(range(len(vectors)))
+
+            async def client() -> None:
+                for i in cursor:
+                    found = [m for m in await gallery.groups.search(group, vectors[i], k + 1)
+                             if m.face_id - first != i][:k]
+                    indices[i, :len(found)] = [m.face_id - first for m in found]
+                    cosines[i, :len(found)] = [m.cosine for m in found]
+
+            await asyncio.gather(*(client() for _ in range(8)))
+            return indices, cosines, build_s
+        finally:
+            await gallery.close()
+
+    with tempfile.TemporaryDirectory() as folder:
+        server = EmbeddedPostgres(Path(folder))
+        try:
+            migrate(server.url)
+            return asyncio.run(run(server.url))
+        finally:
+            server.stop()
+
+
+def scale(sizes: list[int], score: float, through_index: bool) -> None:
     rng = np.random.default_rng(0)
     cos = model_for("facenet").cosine_for_score(score)
     rows = []
     for size in sizes:
         vectors = synthetic(size, rng)
         started = time.perf_counter()
-        indices, cosines = exact_neighbours(vectors, K_NEIGHBOURS)
-        knn_s = time.perf_counter() - started
+        if through_index:
+            indices, cosines, build_s = index_neighbours(vectors, K_NEIGHBOURS)
+            knn_s = time.perf_counter() - started
+            sample = rng.choice(size, 500, replace=False)
+            sims = vectors[sample] @ vectors.T
+            sims[np.arange(500), sample] = -np.inf
+            exact = np.argpartition(-sims, K_NEIGHBOURS - 1, axis=1)[:, :K_NEIGHBOURS]
+            recall = np.mean([len(set(exact[j]) & set(indices[i])) / K_NEIGHBOURS
+                              for j, i in enumerate(sample)])
+            print(f"  ({size:,} faces: HNSW build {build_s:.0f} s of the graph's time; the "
+                  f"graph's recall of the exact {K_NEIGHBOURS} neighbours {recall:.3f} on 500 "
+                  f"faces)")
+        else:
+            indices, cosines = exact_neighbours(vectors, K_NEIGHBOURS)
+            knn_s = time.perf_counter() - started
         started = time.perf_counter()
         found = cluster(indices, cosines, cos, vectors=vectors)
         cw_s = time.perf_counter() - started
         rows.append((size, knn_s, cw_s))
-        print(f"  {size:>8,} faces: k-NN graph (exact, numpy) {knn_s:7.1f} s, Chinese whispers "
+        how = "through the HNSW index" if through_index else "exact, numpy"
+        print(f"  {size:>8,} faces: k-NN graph ({how}) {knn_s:7.1f} s, Chinese whispers "
               f"{cw_s:6.1f} s, {found.count:,} clusters", flush=True)
     if len(rows) >= 2:
         (n1, k1, c1), (n2, k2, c2) = rows[-2], rows[-1]
-        for label, a, b in (("Chinese whispers", c1, c2), ("exact k-NN", k1, k2)):
+        for label, a, b in (("Chinese whispers", c1, c2), ("the k-NN graph", k1, k2),
+                            ("both", k1 + c1, k2 + c2)):
             growth = np.log(b / a) / np.log(n2 / n1)
             at_1m = b * (1_000_000 / n2) ** growth
             print(f"  {label}: time grows as n^{growth:.2f}; at 1,000,000 faces about "
@@ -154,13 +223,16 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--embedders", default="facenet,arcface")
     parser.add_argument("--scale", default="", help="comma-separated group sizes to time")
+    parser.add_argument("--through-index", action="store_true",
+                        help="--scale: the graph through the group's HNSW index (PostgreSQL)")
     parser.add_argument("--score", type=float, default=0.0,
                         help="the score for --scale (default: services' DEFAULT_SCORE)")
     args = parser.parse_args()
     if args.scale:
         from services.recognition.clustering import DEFAULT_SCORE
 
-        scale([int(s) for s in args.scale.split(",")], args.score or DEFAULT_SCORE)
+        scale([int(s) for s in args.scale.split(",")], args.score or DEFAULT_SCORE,
+              args.through_index)
         return
     for embedder in args.embedders.split(","):
         quality(embedder)
