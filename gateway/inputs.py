@@ -8,20 +8,9 @@ from __future__ import annotations
 
 from gateway.params import Params
 from shared.errors import ERRORS, FaceError
-from shared.images import DOCUMENT_LIMIT, SizeLimit, b64decode, pixel_limit, probe
+from shared.images import SizeLimit, b64decode, probe, vendor_limit
 from shared.settings import Settings
 from shared.urlfetch import fetch_image
-
-
-def native_limit(settings: Settings) -> SizeLimit:
-    """The native API's and ingestion's bound: FACEGATE_MAX_PIXELS."""
-    return pixel_limit(settings.max_pixels)
-
-
-def vendor_limit(settings: Settings) -> SizeLimit:
-    """CloudWalk's and Baidu's: their documents' 6000 x 4000, unless
-    FACEGATE_VENDOR_IMAGE_LIMITS=false relaxes it to the native bound."""
-    return DOCUMENT_LIMIT if settings.vendor_image_limits else native_limit(settings)
 
 
 async def image_input(params: Params, data_key: str, url_key: str, settings: Settings,

@@ -30,6 +30,7 @@ from PIL import Image, ImageOps
 from pillow_heif import register_heif_opener
 
 from shared.errors import ERRORS, FaceError
+from shared.settings import Settings
 
 register_heif_opener()  # HEIC/HEIF: every iPhone's default
 
@@ -93,15 +94,29 @@ def pixel_limit(max_pixels: int) -> SizeLimit:
     return SizeLimit(max_pixels=max_pixels)
 
 
+def native_limit(settings: Settings) -> SizeLimit:
+    """The native API's and ingestion's bound: FACEGATE_MAX_PIXELS."""
+    return pixel_limit(settings.max_pixels)
+
+
+def vendor_limit(settings: Settings) -> SizeLimit:
+    """CloudWalk's and Baidu's: their documents' 6000 x 4000, unless
+    FACEGATE_VENDOR_IMAGE_LIMITS=false relaxes it to the native bound."""
+    return DOCUMENT_LIMIT if settings.vendor_image_limits else native_limit(settings)
+
+
 @dataclass(frozen=True)
 class Decoded:
-    """A photo's working copy: RGB, upright; `scale` is the photo's size over the copy's (1.0:
-    the photo itself), `width` and `height` the photo's own (upright)."""
+    """A photo's working copy: RGB, upright; `width` and `height` the photo's own (upright)."""
 
     rgb: np.ndarray
-    scale: float
     width: int
     height: int
+
+    @property
+    def scale(self) -> float:
+        """The photo's size over the copy's (1.0: the photo itself)."""
+        return self.width / self.rgb.shape[1]
 
 
 def b64decode(text: str) -> bytes:
@@ -149,10 +164,16 @@ def _oriented_size(image: Image.Image) -> tuple[int, int]:
     return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
 
 
-def probe(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT) -> ImageInfo:
+def _checked(data: bytes, limit: SizeLimit) -> tuple[Image.Image, int, int]:
+    """The opened image and its upright size, within `limit` (read from the header only)."""
     image = _open(data)
     width, height = _oriented_size(image)
     limit.check(width, height)
+    return image, width, height
+
+
+def probe(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT) -> ImageInfo:
+    image, width, height = _checked(data, limit)
     return ImageInfo(FORMATS[image.format], width, height)
 
 
@@ -160,9 +181,7 @@ def decode(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT,
            work_pixels: int = WORK_PIXELS) -> Decoded:
     """The photo's working copy, upright as the EXIF orientation says, at most about
     `work_pixels`."""
-    image = _open(data)
-    width, height = _oriented_size(image)
-    limit.check(width, height)
+    image, width, height = _checked(data, limit)
     shrink = (width * height / work_pixels) ** 0.5
     try:
         if shrink > 1.0 and image.format in ("JPEG", "MPO"):
@@ -182,7 +201,7 @@ def decode(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT,
         raise
     except Exception as exc:  # truncated or corrupt pixel data
         raise FaceError(ERRORS.IMAGE_DECODE, f"corrupt image data: {exc}") from exc
-    return Decoded(rgb, width / rgb.shape[1], width, height)
+    return Decoded(rgb, width, height)
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

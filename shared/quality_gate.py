@@ -29,7 +29,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from shared.errors import ERRORS, FaceError
-from shared.settings import Settings
+from shared.settings import Settings, occlusion_limits
 
 GATE_FIELDS = ("quality", "pose")
 
@@ -49,19 +49,11 @@ class GateLimits:
     completeness: bool = False  # refuse a face cut by the image border
 
 
-def occlusion_limits(settings: Settings) -> dict[str, float]:
-    limits = {}
-    for item in settings.gate_occlusion:
-        region, _, value = item.partition("=")
-        limits[region.strip()] = float(value)
-    return limits
-
-
 def limits(settings: Settings) -> GateLimits:
     """The enrolment gate, from FACEGATE_GATE_*."""
     return GateLimits(settings.gate_min_face, settings.gate_min_illumination,
                       settings.gate_max_illumination, settings.gate_max_blur,
-                      settings.gate_max_angle, occlusion_limits(settings),
+                      settings.gate_max_angle, occlusion_limits(settings.gate_occlusion),
                       settings.gate_completeness)
 
 

@@ -32,6 +32,25 @@ def setting(default: Any, env: str, meaning: str, secret: bool = False, **rules:
 CommaList = Annotated[tuple[str, ...], NoDecode]  # "a,b" in the variable, not JSON
 
 
+def occlusion_limits(items: tuple[str, ...]) -> dict[str, float]:
+    """FACEGATE_GATE_OCCLUSION's `region=limit` pairs as a mapping; ValueError naming the pair
+    that is not one (a region of OCCLUSION_REGIONS, a limit from 0 to 1)."""
+    limits = {}
+    for item in items:
+        region, sep, limit = item.partition("=")
+        if not sep or region.strip() not in OCCLUSION_REGIONS:
+            raise ValueError(f"{item!r}: expected region=limit, region one of "
+                             f"{', '.join(OCCLUSION_REGIONS)}")
+        try:
+            number = float(limit)
+        except ValueError:
+            number = -1.0
+        if not 0.0 <= number <= 1.0:
+            raise ValueError(f"{item!r}: the limit must be a number from 0 to 1")
+        limits[region.strip()] = number
+    return limits
+
+
 class SettingsError(ValueError):
     """A FACEGATE_* variable holds a value facegate cannot use."""
 
@@ -261,17 +280,7 @@ class Settings(BaseSettings):
     @field_validator("gate_occlusion")
     @classmethod
     def _occlusion(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            region, sep, limit = item.partition("=")
-            if not sep or region.strip() not in OCCLUSION_REGIONS:
-                raise ValueError(f"{item!r}: expected region=limit, region one of "
-                                 f"{', '.join(OCCLUSION_REGIONS)}")
-            try:
-                number = float(limit)
-            except ValueError:
-                number = -1.0
-            if not 0.0 <= number <= 1.0:
-                raise ValueError(f"{item!r}: the limit must be a number from 0 to 1")
+        occlusion_limits(value)  # raises on a pair that is not one
         return value
 
 

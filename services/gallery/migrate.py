@@ -46,10 +46,8 @@ class _Backend(PostgresqlPsycopgBackend):
         return psycopg.connect(dburi.args["conninfo"], autocommit=True)
 
 
-def _backend(database_url: str) -> _Backend:
-    with psycopg.connect(database_url) as conn:
-        name = conn.info.dbname
-    uri = DatabaseURI("postgresql+psycopg", None, None, None, None, name,
+def _backend(database_url: str, dbname: str) -> _Backend:
+    uri = DatabaseURI("postgresql+psycopg", None, None, None, None, dbname,
                       {"conninfo": database_url})
     return _Backend(uri, MIGRATION_TABLE)
 
@@ -65,7 +63,7 @@ def migrate(database_url: str) -> list[str]:
     with psycopg.connect(database_url, autocommit=True) as guard:
         guard.execute("SELECT pg_advisory_lock(%s)", (_LOCK_KEY,))
         try:
-            backend = _backend(database_url)
+            backend = _backend(database_url, guard.info.dbname)
             try:
                 backend.init_database()
                 backend.break_lock()  # under the advisory lock: a dead process's row

@@ -26,16 +26,16 @@ from shared.errors import ERRORS, FaceError
 __all__ = ["MAX_TAG_BYTES", "OUTCOMES", "App", "Group", "Identity", "IngestJob", "ItemOutcome",
            "NewApp", "NewItem", "StoredFace", "UserEntry", "rate"]
 
-GROUP_NAME_RULE = "1-64 letters, digits or _"
-GROUP_NAME = re.compile(r"^[A-Za-z0-9_]{1,64}$")
+GROUP_NAME_LONGEST = 64
+GROUP_NAME = re.compile(r"^[A-Za-z0-9_]+$")
 
 
-def group_name(value: str, field: str = "group", longest: int = 64) -> str:
+def group_name(value: str, field: str = "group", longest: int = GROUP_NAME_LONGEST) -> str:
     """`value` if it is a group name (GROUP_NAME, and at most `longest` characters where a
     vendor's document sets a shorter limit), else PARAM_INVALID naming `field`."""
+    longest = min(longest, GROUP_NAME_LONGEST)
     if not GROUP_NAME.match(value) or len(value) > longest:
-        rule = GROUP_NAME_RULE if longest >= 64 else GROUP_NAME_RULE.replace("64", str(longest))
-        raise FaceError(ERRORS.PARAM_INVALID, f"{field} must be {rule}")
+        raise FaceError(ERRORS.PARAM_INVALID, f"{field} must be 1-{longest} letters, digits or _")
     return value
 
 

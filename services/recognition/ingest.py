@@ -26,7 +26,7 @@ from services.recognition import enrolment, vision
 from services.recognition.context import Recognition
 from shared import quality_gate
 from shared.errors import ERRORS, FaceError
-from shared.images import pixel_limit, probe
+from shared.images import native_limit, probe
 from shared.models import ModelSpec
 from shared.settings import Settings
 from shared.tasks import Chunk
@@ -85,7 +85,7 @@ async def _judge(settings: Settings, model: ModelSpec, analyse: Analyse,
         return []
     gate = quality_gate.is_on(settings)
     fetches = asyncio.Semaphore(_FETCHES)
-    size = pixel_limit(settings.max_pixels)  # ingestion takes what the native API takes
+    size = native_limit(settings)  # ingestion takes what the native API takes
 
     async def image(item: PendingItem) -> bytes | FaceError:
         if item.image is not None:

@@ -93,8 +93,8 @@ class Operation:
 
 def _plan_detect(images: list[bytes], options: dict) -> dict:
     return {"images": [image_spec(images[0], canonical.ALL,
-                                            crops=bool(options.get("crops")),
-                                            embed=bool(options.get("features")))]}
+                                  crops=bool(options.get("crops")),
+                                  embed=bool(options.get("features")))]}
 
 
 def _finish_detect(result: dict, options: dict) -> DetectResult:
@@ -103,8 +103,7 @@ def _finish_detect(result: dict, options: dict) -> DetectResult:
 
 
 def _plan_feature(images: list[bytes], options: dict) -> dict:
-    return {"images": [image_spec(images[0], canonical.LARGEST, rotate=True,
-                                            embed=True)]}
+    return {"images": [image_spec(images[0], canonical.LARGEST, rotate=True, embed=True)]}
 
 
 def _finish_feature(result: dict, options: dict) -> FeatureResult:
@@ -117,7 +116,7 @@ def enrol_spec(image: bytes, gate: bool, thumbnail: int) -> dict:
     quality gate on its quality and pose too (the gate itself runs in enrolment.accept), and a
     thumbnail of `thumbnail` pixels (0: none)."""
     return image_spec(image, canonical.LARGEST, rotate=True, embed=True,
-                                analyse=GATE_FIELDS if gate else (), thumbnail=thumbnail)
+                      analyse=GATE_FIELDS if gate else (), thumbnail=thumbnail)
 
 
 def _plan_enrol(images: list[bytes], options: dict) -> dict:
@@ -152,7 +151,7 @@ def _plan_features(images: list[bytes], options: dict) -> dict:
     too, `clean`: per image, remove an ID-photo mesh first."""
     clean = options.get("clean") or [False] * len(images)
     return {"images": [{**image_spec(image, canonical.LARGEST, rotate=True, embed=True,
-                                               analyse=options.get("fields", ())),
+                                     analyse=options.get("fields", ())),
                         "clean": bool(wash)} for image, wash in zip(images, clean, strict=True)]}
 
 
@@ -209,7 +208,7 @@ def _finish_compare_many(result: dict, options: dict) -> CompareManyResult:
 
 def _plan_embed_all(images: list[bytes], options: dict) -> dict:
     return {"images": [image_spec(images[0], canonical.ALL, rotate=False, embed=True,
-                                            analyse=options.get("fields", ()))]}
+                                  analyse=options.get("fields", ()))]}
 
 
 def _finish_embed_all(result: dict, options: dict) -> tuple[ModelSpec, ImageFaces]:

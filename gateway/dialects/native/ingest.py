@@ -14,13 +14,13 @@ from starlette.requests import Request
 
 from gateway.dialects.native.bulk_inputs import items_from
 from gateway.dialects.native.codes import describe
-from gateway.inputs import native_limit
 from gateway.params import Params, integer, text
 from services.recognition import catalogue, ingest
 from services.recognition.catalogue import OUTCOMES, IngestJob, rate
 from services.recognition.context import Recognition
 from shared.answers import JobAccepted, JobStatus
 from shared.errors import ERRORS, FaceError
+from shared.images import native_limit
 
 INLINE_ITEMS = 1000  # a job this small reports every item in GET /v1/jobs/{id}
 PAGE_MAX = 5000

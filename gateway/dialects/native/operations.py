@@ -11,7 +11,7 @@ from starlette.requests import Request
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.dialect import render
 from gateway.dialects.native.ingest import job_view, owned_job
-from gateway.inputs import image_input, native_limit
+from gateway.inputs import image_input
 from gateway.params import Params, flag, integer, text
 from services.recognition import jobs, vision
 from services.recognition.context import Recognition
@@ -30,6 +30,7 @@ from shared.answers import (
 )
 from shared.errors import ERRORS, FaceError
 from shared.features import from_base64
+from shared.images import native_limit
 from shared.models import MODELS, RECOMMENDED_SCORE, same_person
 
 # the image parameters of an operation that takes one image, or two
