@@ -4,6 +4,7 @@ measured on LFW View 1 against truth the clustering never sees, and at scale.
     .venv/bin/python -m bench.clustering                 # quality, both embedders
     .venv/bin/python -m bench.clustering --scale 10000,30000,100000
     .venv/bin/python -m bench.clustering --scale 10000,30000,100000 --through-index
+    .venv/bin/python -m bench.clustering --scale 10000,30000,100000 --service
 
 Quality: LFW View 1's 4,992 images (central crops, the product's pipeline; embeddings cached
 by bench/lfw_calibrate.py), people split in two by the parity of their sorted position: the
@@ -17,7 +18,8 @@ centres from a Gaussian fitted to the FaceNet embeddings of LFW View 1), the k-n
 graph exact in numpy, or (--through-index) through the group's HNSW index in an embedded
 PostgreSQL + pgvector, one search per face with the gallery's own search (8 at once), and
 Chinese whispers timed separately; the growth from the largest two sizes extrapolated to
-1,000,000.
+1,000,000. --service times the clustering job itself (services/recognition/people.run, as a
+worker runs it, saving its clusters), new faces joining afterwards, and a page read back.
 """
 
 from __future__ import annotations
@@ -129,45 +131,20 @@ def synthetic(size: int, rng: np.random.Generator) -> np.ndarray:
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 
-def index_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
-    """The k-NN graph through a group's HNSW index (the service's path): the vectors loaded
-    into a fresh embedded PostgreSQL, the index built as the service builds it (its time
-    returned apart), then every face searched with GroupFaces.search."""
+def _in_embedded_gallery(body):
+    """body(gallery, url) run against a fresh embedded PostgreSQL + pgvector, its result."""
     import asyncio
     import tempfile
     from pathlib import Path
 
-    from bench.gallery_scale import load
     from services.cli.embedded import EmbeddedPostgres
-    from services.gallery.database import DEFAULT_APP, Gallery
+    from services.gallery.database import Gallery
     from services.gallery.migrate import migrate
 
-    async def run(url: str) -> tuple[np.ndarray, np.ndarray, float]:
+    async def run(url: str):
         gallery = await Gallery.open(url, hnsw_min_faces=1000, max_size=10)
         try:
-            group = await gallery.groups.create_group(DEFAULT_APP, "clusters", "", 1)
-            load(url, group.id, vectors)
-            group = await gallery.groups.group(DEFAULT_APP, "clusters")
-            started = time.perf_counter()
-            await gallery.indexes.ensure_index(group)
-            build_s = time.perf_counter() - started
-            group = await gallery.groups.group(DEFAULT_APP, "clusters")
-            async with gallery.pool.connection() as conn:
-                first = (await (await conn.execute(
-                    "SELECT min(id) FROM faces WHERE group_id = %s", (group.id,))).fetchone())[0]
-            indices = np.zeros((len(vectors), k), np.int64)
-            cosines = np.full((len(vectors), k), -1.0, np.float32)
-            cursor = iter(range(len(vectors)))
-
-            async def client() -> None:
-                for i in cursor:
-                    found = [m for m in await gallery.groups.search(group, vectors[i], k + 1)
-                             if m.face_id - first != i][:k]
-                    indices[i, :len(found)] = [m.face_id - first for m in found]
-                    cosines[i, :len(found)] = [m.cosine for m in found]
-
-            await asyncio.gather(*(client() for _ in range(8)))
-            return indices, cosines, build_s
+            return await body(gallery, url)
         finally:
             await gallery.close()
 
@@ -178,6 +155,85 @@ def index_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
             return asyncio.run(run(server.url))
         finally:
             server.stop()
+
+
+def index_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
+    """The k-NN graph through a group's HNSW index (the service's path): the vectors loaded
+    into a fresh embedded PostgreSQL, the index built as the service builds it (its time
+    returned apart), then every face searched with GroupFaces.search."""
+    import asyncio
+
+    from bench.gallery_scale import load
+    from services.gallery.database import DEFAULT_APP
+
+    async def body(gallery, url: str) -> tuple[np.ndarray, np.ndarray, float]:
+        group = await gallery.groups.create_group(DEFAULT_APP, "clusters", "", 1)
+        load(url, group.id, vectors)
+        group = await gallery.groups.group(DEFAULT_APP, "clusters")
+        started = time.perf_counter()
+        await gallery.indexes.ensure_index(group)
+        build_s = time.perf_counter() - started
+        group = await gallery.groups.group(DEFAULT_APP, "clusters")
+        async with gallery.pool.connection() as conn:
+            first = (await (await conn.execute(
+                "SELECT min(id) FROM faces WHERE group_id = %s", (group.id,))).fetchone())[0]
+        indices = np.zeros((len(vectors), k), np.int64)
+        cosines = np.full((len(vectors), k), -1.0, np.float32)
+        cursor = iter(range(len(vectors)))
+
+        async def client() -> None:
+            for i in cursor:
+                found = [m for m in await gallery.groups.search(group, vectors[i], k + 1)
+                         if m.face_id - first != i][:k]
+                indices[i, :len(found)] = [m.face_id - first for m in found]
+                cosines[i, :len(found)] = [m.cosine for m in found]
+
+        await asyncio.gather(*(client() for _ in range(8)))
+        return indices, cosines, build_s
+
+    return _in_embedded_gallery(body)
+
+
+def service(sizes: list[int], score: float, new_faces: int = 200) -> None:
+    """The clustering job as a worker runs it (services/recognition/people.run: the snapshot,
+    the graph through the group's index, Chinese whispers, the save), then `new_faces` faces
+    joined one by one as they are after an enrolment, then the first page read back."""
+    from bench.gallery_scale import load
+    from services.gallery.database import DEFAULT_APP
+    from services.recognition import people
+    from shared.models import FACENET
+    from shared.tasks import ClusterRequest
+
+    rng = np.random.default_rng(0)
+    for size in sizes:
+        vectors = synthetic(size + new_faces, rng)
+
+        async def body(gallery, url: str, size: int = size, vectors: np.ndarray = vectors):
+            group = await gallery.groups.create_group(DEFAULT_APP, "people", "", FACENET.code)
+            load(url, group.id, vectors[:size], FACENET.code)
+            group = await gallery.groups.group(DEFAULT_APP, "people")
+            started = time.perf_counter()
+            await gallery.indexes.ensure_index(group)  # a group this large has it already
+            build_s = time.perf_counter() - started
+            group = await gallery.groups.group(DEFAULT_APP, "people")
+            run = await gallery.clusters.create(DEFAULT_APP, group, score)
+            started = time.perf_counter()
+            done = await people.run(gallery, ClusterRequest(run_id=run.id))
+            run_s = time.perf_counter() - started
+            load(url, group.id, vectors[size:], FACENET.code)
+            started = time.perf_counter()
+            joined = await people.join_new_faces(gallery, group)
+            join_s = time.perf_counter() - started
+            started = time.perf_counter()
+            clusters, faces, _ = await gallery.clusters.page(done, 0, 100)
+            page_s = time.perf_counter() - started
+            print(f"  {size:>8,} faces: index build {build_s:.0f} s (apart); the job "
+                  f"{run_s:.1f} s, {done.clusters:,} clusters; {joined} new faces joined in "
+                  f"{join_s:.1f} s ({1000 * join_s / max(joined, 1):.0f} ms each); first page "
+                  f"of {clusters:,} clusters / {faces:,} faces read in {1000 * page_s:.0f} ms",
+                  flush=True)
+
+        _in_embedded_gallery(body)
 
 
 def scale(sizes: list[int], score: float, through_index: bool) -> None:
@@ -225,14 +281,19 @@ def main() -> None:
     parser.add_argument("--scale", default="", help="comma-separated group sizes to time")
     parser.add_argument("--through-index", action="store_true",
                         help="--scale: the graph through the group's HNSW index (PostgreSQL)")
+    parser.add_argument("--service", action="store_true",
+                        help="--scale: the clustering job as the service runs it, then joins")
     parser.add_argument("--score", type=float, default=0.0,
                         help="the score for --scale (default: services' DEFAULT_SCORE)")
     args = parser.parse_args()
     if args.scale:
         from services.recognition.clustering import DEFAULT_SCORE
 
-        scale([int(s) for s in args.scale.split(",")], args.score or DEFAULT_SCORE,
-              args.through_index)
+        sizes = [int(s) for s in args.scale.split(",")]
+        if args.service:
+            service(sizes, args.score or DEFAULT_SCORE)
+        else:
+            scale(sizes, args.score or DEFAULT_SCORE, args.through_index)
         return
     for embedder in args.embedders.split(","):
         quality(embedder)

@@ -34,7 +34,9 @@ from shared.tasks import (
     JOB_REQUEST_PREFIX,
     VISION_TASK,
     Chunk,
+    ClusterRequest,
     make_celery,
+    send_cluster_run,
     send_ingest_chunk,
     vision_payload,
 )
@@ -212,6 +214,9 @@ class Dispatcher:
 
     def send_chunk(self, chunk: Chunk) -> None:
         send_ingest_chunk(self.celery, chunk)
+
+    def send_cluster_run(self, request: ClusterRequest) -> None:
+        send_cluster_run(self.celery, request)
 
     # Jobs: a task plus what the gateway needs to render its result later.
     async def submit_job(self, op: str, options: dict, request: dict) -> str:

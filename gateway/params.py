@@ -10,6 +10,7 @@ refused.
 from __future__ import annotations
 
 import json
+import math
 
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -131,4 +132,18 @@ def integer(params: Params, name: str, default: int | None = None, low: int = 1,
         raise FaceError(ERRORS.PARAM_INVALID, f"{name} must be an integer")
     if not low <= value <= high:
         raise FaceError(ERRORS.PARAM_INVALID, f"{name} must be in [{low}, {high}]")
+    return value
+
+
+def number(params: Params, name: str) -> float | None:
+    """A finite number parameter, None when absent (the caller checks its range)."""
+    raw = text(params, name, required=False)
+    if not raw:
+        return None
+    try:
+        value = float(raw) if len(raw) <= 40 else math.nan
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise FaceError(ERRORS.PARAM_INVALID, f"{name} must be a number")
     return value

@@ -226,3 +226,52 @@ class NewAppRecord(AppRecord):
 
 class AppsPage(TypedDict):
     apps: list[AppRecord]
+
+
+class ClusterProgress(TypedDict):
+    done: int  # faces whose neighbours are found
+    total: int
+    percent: float
+
+
+class ClusterJob(TypedDict):
+    """A clustering job (POST /v1/groups/{group}/clusters, GET /v1/jobs/{id})."""
+
+    job_id: str
+    op: str  # cluster
+    status: str  # queued, running, done, failed
+    group: str
+    threshold: float
+    created: float
+    progress: ClusterProgress
+    clusters: str  # the path of the group's clusters
+    poll: NotRequired[str]
+    finished: NotRequired[float]
+    result: NotRequired[dict[str, int]]  # clusters, faces
+    error: NotRequired[dict[str, Any]]
+
+
+class ClusterRecord(TypedDict):
+    cluster_id: int
+    size: int
+    faces: list[int]  # every face id, ascending
+    representative: int  # the face closest to the cluster's centre
+    name: str | None  # the tag it was named with
+
+
+class ClustersPage(TypedDict):
+    group: str
+    job_id: str  # the clustering this is
+    threshold: float
+    clustered: float  # when it finished
+    total: int  # clusters
+    faces: int
+    offset: int
+    clusters: list[ClusterRecord]
+
+
+class ClusterNamed(TypedDict):
+    group: str
+    cluster_id: int
+    tag: str
+    faces: int  # faces tagged

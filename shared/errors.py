@@ -63,6 +63,7 @@ class ERRORS:
     RECOGNITION = ErrorKind("RECOGNITION", "backend error")
     COMPARE = ErrorKind("COMPARE", "backend error")
     JOB_NOT_FOUND = ErrorKind("JOB_NOT_FOUND", "service not support")
+    CLUSTER_NOT_FOUND = ErrorKind("CLUSTER_NOT_FOUND", "service not support")
     FACE_ADD = ErrorKind("FACE_ADD", "fail to add user")
     FACE_NOT_FOUND = ErrorKind("FACE_NOT_FOUND", "user not exist")
     FACE_EXISTS = ErrorKind("FACE_EXISTS", "image existed")

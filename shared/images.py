@@ -12,7 +12,9 @@ header promises more pixels than the limit is refused before any pixel is decode
 what stops decompression bombs, and a truncated file fails the decode with a clean error.
 A photo over WORK_PIXELS is decoded to a working copy of about that size (JPEG's DCT scaling,
 "draft" mode, where it applies, so a 48-megapixel photo never occupies its full size in
-memory), and `decode` says the scale, so boxes are reported in the photo's own pixels.
+memory), and `decode` says the scale, so boxes are reported in the photo's own pixels. A face
+too small in that copy for the embedder's input is cropped from the photo at its own size
+(`full_resolution`, decoded only for such a photo: services/vision/pipeline.py).
 """
 
 from __future__ import annotations
@@ -202,6 +204,18 @@ def decode(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT,
     except Exception as exc:  # truncated or corrupt pixel data
         raise FaceError(ERRORS.IMAGE_DECODE, f"corrupt image data: {exc}") from exc
     return Decoded(rgb, width, height)
+
+
+def full_resolution(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT) -> Image.Image:
+    """The photo at its own size, upright, RGB: for crops of faces that are small in the
+    working copy (its whole size in memory while it is held)."""
+    image, _, _ = _checked(data, limit)
+    try:
+        image.load()
+        image = ImageOps.exif_transpose(image)
+        return image if image.mode == "RGB" else _to_rgb(image)
+    except Exception as exc:
+        raise FaceError(ERRORS.IMAGE_DECODE, f"corrupt image data: {exc}") from exc
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:

@@ -26,6 +26,7 @@ log = logging.getLogger("facegate.tasks")
 VISION_TASK = "facegate.vision.run"
 STATS_TASK = "facegate.worker.stats"
 INGEST_CHUNK_TASK = "facegate.ingest.chunk"  # args: [Chunk]
+CLUSTER_TASK = "facegate.cluster.run"  # args: [ClusterRequest]
 INTERACTIVE_QUEUE = "facegate.interactive"
 BULK_QUEUE = "facegate.bulk"
 JOB_KEY_PREFIX = "facegate:job:"
@@ -80,11 +81,14 @@ class VisionRequest(_Payload):
     copy_key: str | None = Field(None, pattern=r"^facegate:job-request:[0-9a-f-]{36}$")
 
 
+_UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
+
+
 class Chunk(_Payload):
     """The facegate.ingest.chunk task's one argument: items [start, stop) of an ingestion job,
     a reference to rows in PostgreSQL, a few hundred bytes."""
 
-    job_id: str = Field(pattern=r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
+    job_id: str = Field(pattern=_UUID)
     start: int = Field(ge=0)
     stop: int = Field(ge=1)
 
@@ -93,6 +97,13 @@ class Chunk(_Payload):
         if self.stop <= self.start:
             raise ValueError(f"stop ({self.stop}) must be greater than start ({self.start})")
         return self
+
+
+class ClusterRequest(_Payload):
+    """The facegate.cluster.run task's one argument: a clustering run stored in PostgreSQL
+    (services/gallery/clusters.py), queued by the gateway."""
+
+    run_id: str = Field(pattern=_UUID)
 
 
 P = TypeVar("P", bound=_Payload)
@@ -118,6 +129,10 @@ def read_chunk(payload: object) -> Chunk:
     return read(Chunk, payload, INGEST_CHUNK_TASK)
 
 
+def read_cluster(payload: object) -> ClusterRequest:
+    return read(ClusterRequest, payload, CLUSTER_TASK)
+
+
 def vision_payload(request: VisionRequest | dict, **fields: Any) -> dict[str, Any]:
     """What the gateway sends: the request and `fields`, checked against the contract (a
     mistake is the sender's: FaceError(ENGINE) and a log line, and nothing is sent)."""
@@ -129,6 +144,11 @@ def vision_payload(request: VisionRequest | dict, **fields: Any) -> dict[str, An
 def send_ingest_chunk(celery: Celery, chunk: Chunk) -> None:
     """One ingestion chunk on the bulk queue."""
     celery.send_task(INGEST_CHUNK_TASK, args=[chunk.wire()], queue=BULK_QUEUE)
+
+
+def send_cluster_run(celery: Celery, request: ClusterRequest) -> None:
+    """One clustering run on the bulk queue (a worker's CPU or GPU time, not the gateway's)."""
+    celery.send_task(CLUSTER_TASK, args=[request.wire()], queue=BULK_QUEUE)
 
 
 def make_celery(settings: Settings, name: str = "facegate") -> Celery:

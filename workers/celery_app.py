@@ -19,6 +19,7 @@ from shared import logs
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
 from shared.tasks import (
+    CLUSTER_TASK,
     COPY_KEY_FIELD,
     INGEST_CHUNK_TASK,
     STATS_TASK,
@@ -26,13 +27,14 @@ from shared.tasks import (
     Chunk,
     make_celery,
     read_chunk,
+    read_cluster,
     read_vision,
     send_ingest_chunk,
 )
 from workers import metrics
 from workers.broker import BrokerPulse, lease_interval, transport_for
 from workers.engine import Engine
-from workers.ingest import ChunkRunner
+from workers.ingest import GalleryTasks
 
 log = logging.getLogger("facegate.worker")
 
@@ -121,7 +123,7 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
                                 ("embed", engine.embed_batcher),
                                 ("analyse", engine.analyse_batcher)) if b is not None}
 
-    runner = ChunkRunner(settings, get_engine)
+    runner = GalleryTasks(settings, get_engine)
 
     def send_chunk(chunk: Chunk) -> None:
         send_ingest_chunk(app, chunk)
@@ -140,6 +142,21 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
             metrics.TASKS.labels("ingest_chunk", exc.kind.name).inc()
             return {"error": exc.to_dict()}
         metrics.TASKS.labels("ingest_chunk", "ok").inc()
+        return summary
+
+    # A clustering run (services/recognition/people.py) retries an outage as a chunk does;
+    # it starts over each time and saves in one transaction.
+    @app.task(name=CLUSTER_TASK, acks_late=True, reject_on_worker_lost=True,
+              autoretry_for=(psycopg.OperationalError, OperationalError, ConnectionError),
+              retry_backoff=2, retry_backoff_max=120, max_retries=8)
+    def cluster_run(payload: object) -> dict:
+        """One clustering run of a group."""
+        try:
+            summary = runner.cluster(read_cluster(payload))
+        except FaceError as exc:
+            metrics.TASKS.labels("cluster", exc.kind.name).inc()
+            return {"error": exc.to_dict()}
+        metrics.TASKS.labels("cluster", "ok").inc()
         return summary
 
     return app

@@ -1,8 +1,9 @@
-"""The ingestion chunk task's body (services.recognition.ingest.run_chunk) on a worker.
+"""The bodies of the worker's gallery tasks: an ingestion chunk
+(services.recognition.ingest.run_chunk) and a clustering run (services.recognition.people.run).
 
 The worker's task threads are synchronous; the gallery is asyncio (psycopg's async pool). One
-event loop on its own thread serves every chunk task of the process, with one small pool
-opened on first use, instead of a loop and a pool per chunk. The chunk's images go through the
+event loop on its own thread serves every such task of the process, with one small pool
+opened on first use, instead of a loop and a pool per task. A chunk's images go through the
 process's engine at bulk priority (workers/batching.py): interactive requests on the same
 worker are batched first.
 """
@@ -17,9 +18,9 @@ import threading
 from collections.abc import Callable
 
 from services.gallery.database import Gallery
-from services.recognition import ingest
+from services.recognition import ingest, people
 from shared.settings import Settings
-from shared.tasks import Chunk
+from shared.tasks import Chunk, ClusterRequest
 from workers.batching import bulk_priority
 from workers.engine import Engine
 
@@ -27,7 +28,7 @@ log = logging.getLogger("facegate.worker")
 GALLERY_CONNECTIONS = 4
 
 
-class ChunkRunner:
+class GalleryTasks:
     def __init__(self, settings: Settings, engine: Callable[[], Engine]) -> None:
         self.settings = settings
         self.engine = engine
@@ -53,6 +54,16 @@ class ChunkRunner:
     def run(self, chunk: Chunk, send: Callable[[Chunk], None]) -> dict:
         """Blocks the task thread until the chunk is done; a summary for the task result."""
         return asyncio.run_coroutine_threadsafe(self._run(chunk, send), self._start()).result()
+
+    def cluster(self, request: ClusterRequest) -> dict:
+        """Blocks the task thread until the clustering run is done; a summary."""
+        return asyncio.run_coroutine_threadsafe(self._cluster(request), self._start()).result()
+
+    async def _cluster(self, request: ClusterRequest) -> dict:
+        run = await people.run(await self._open(), request)
+        if run is None:
+            return {"job_id": request.run_id, "state": "ended"}
+        return {"job_id": run.id, "state": run.state, "clusters": run.clusters}
 
     async def _run(self, chunk: Chunk, send: Callable[[Chunk], None]) -> dict:
         gallery = await self._open()

@@ -15,11 +15,11 @@ import uuid
 from collections.abc import Callable
 
 from services.gallery.database import Gallery
-from services.recognition import ingest
+from services.recognition import ingest, people
 from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
-from shared.tasks import Chunk
+from shared.tasks import Chunk, ClusterRequest
 from workers.celery_app import answer_vision
 from workers.engine import Engine
 
@@ -57,6 +57,15 @@ class InProcessQueue:
             gallery, self.settings, self.engine.embedder.spec, self._analyse, chunk,
             self.send_chunk))
         self._chunks.add(task)  # the loop keeps only weak references to tasks
+        task.add_done_callback(self._chunks.discard)
+
+    def send_cluster_run(self, request: ClusterRequest) -> None:
+        """Runs the clustering as an asyncio task of this loop, as a worker would."""
+        gallery = self.gallery()
+        if gallery is None:
+            raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
+        task = asyncio.create_task(people.run(gallery, request))
+        self._chunks.add(task)
         task.add_done_callback(self._chunks.discard)
 
     async def _analyse(self, specs: list[dict]) -> list[dict]:

@@ -1,10 +1,10 @@
 """What a handler says about itself, read off its source: the parameters it reads, the HTTP
 statuses it returns, the answer type it declares.
 
-Parameters: every call of the parameter readers (gateway.params.text / integer / flag, the
-image inputs, Baidu's `required`) with a literal name, followed into the dialect's own helpers
-that take `params` (the helper's defaults and the caller's literal arguments bound as in a
-call); `if` branches on known values are followed or skipped, and a parameter read only on
+Parameters: every call of the parameter readers (gateway.params.text / integer / number /
+flag, the image inputs, Baidu's `required`) with a literal name, followed into the dialect's
+own helpers that take `params` (the helper's defaults and the caller's literal arguments bound
+as in a call); `if` branches on known values are followed or skipped, and a parameter read only on
 some paths is optional. What it cannot see: a parameter read under a computed name (none
 today; the request schemas allow other properties).
 """
@@ -108,6 +108,10 @@ def _integer(values: dict) -> list[Param]:
     return [Param(values["name"], schema, values.get("default") is None)]
 
 
+def _number(values: dict) -> list[Param]:
+    return [Param(values["name"], {"type": "number"}, False)] if _named(values) else []
+
+
 def _flag(values: dict) -> list[Param]:
     return [Param(values["name"], {"type": "boolean"})] if _named(values) else []
 
@@ -141,6 +145,7 @@ READERS: dict[Callable, Callable[[dict], list[Param]]] = {
     readers.text: _text,
     readers.integer: _integer,
     readers.flag: _flag,
+    readers.number: _number,
     image_input: _image_input,
     operations.images: _native_images,
     baidu_dialect.required: _required_text,

@@ -20,6 +20,10 @@ from typing import Any
 import httpx
 
 from shared.answers import (
+    ClusterJob,
+    ClusterNamed,
+    ClusterRecord,
+    ClustersPage,
     CompareResult,
     Enrolled,
     FaceRecord,
@@ -217,6 +221,32 @@ class Facegate:
         data, files = _image_fields(image)
         return self.call("POST", f"/v1/groups/{group}/identify",
                          data={**data, "top_n": top_n}, files=files)
+
+    # --- clustering: who is in a group ---------------------------------------------------
+    def cluster(self, group: str, threshold: float | None = None) -> ClusterJob:
+        """Clusters the group's faces by person as a job (wait_for_job, then clusters());
+        `threshold`: the score two faces' link needs (the server's default when None)."""
+        body = {} if threshold is None else {"threshold": threshold}
+        return self.call("POST", f"/v1/groups/{group}/clusters", json=body)
+
+    def clusters(self, group: str, offset: int = 0, limit: int = 100) -> ClustersPage:
+        """A page of the group's latest clustering, largest cluster first."""
+        return self.call("GET", f"/v1/groups/{group}/clusters",
+                         params={"offset": offset, "limit": limit})
+
+    def all_clusters(self, group: str) -> list[ClusterRecord]:
+        """Every cluster of the group's latest clustering, page by page."""
+        found: list[ClusterRecord] = []
+        while True:
+            page = self.clusters(group, len(found), 1000)
+            found += page["clusters"]
+            if len(found) >= page["total"] or not page["clusters"]:
+                return found
+
+    def name_cluster(self, group: str, cluster_id: int, tag: str) -> ClusterNamed:
+        """Tags every face of the cluster with `tag` (identify then answers with it)."""
+        return self.call("POST", f"/v1/groups/{group}/clusters/{cluster_id}/name",
+                         json={"tag": tag})
 
     # --- bulk enrolment and jobs --------------------------------------------------------
     def bulk_archive(self, group: str, archive: bytes, manifest: bytes | None = None

@@ -13,6 +13,7 @@ from pgvector.psycopg import register_vector_async
 from psycopg_pool import AsyncConnectionPool
 
 from services.gallery.apps import AppAdmin, AppLookup
+from services.gallery.clusters import ClusterRuns
 from services.gallery.faces import HNSW_EF_SEARCH, GroupFaces
 from services.gallery.identities import Identities
 from services.gallery.indexes import Indexes
@@ -35,6 +36,7 @@ class Gallery:
     indexes: Indexes
     ingest: IngestJobs
     app_admin: AppAdmin
+    clusters: ClusterRuns
 
     @classmethod
     async def open(cls, database_url: str, hnsw_min_faces: int = 2000, max_size: int = 16,
@@ -66,7 +68,7 @@ class Gallery:
         return cls(pool, version, groups, BaiduUsers(pool, groups), Identities(pool),
                    AppLookup(pool), Indexes(database_url, hnsw_min_faces),
                    IngestJobs(pool, ingest_chunk, ingest_in_flight, ingest_retention_s,
-                              ingest_stale_s), AppAdmin(database_url))
+                              ingest_stale_s), AppAdmin(database_url), ClusterRuns(pool))
 
     @classmethod
     async def for_settings(cls, settings: Settings, max_size: int = 16,

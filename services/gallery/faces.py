@@ -270,16 +270,22 @@ class GroupFaces:
 
     # search -----------------------------------------------------------------------------
     async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
-        query = np.asarray(vector, np.float32)
         async with self.pool.connection() as conn:
-            if group.indexed and top_n > HNSW_EF_SEARCH:  # HNSW returns at most ef_search rows
-                await conn.execute(f"SET hnsw.ef_search = {top_n}")
-            # The group id is an integer from our own row, inlined so the planner can match
-            # the group's partial index (a bind parameter would hide it from a generic plan).
-            rows = await (await conn.execute(
-                "SELECT id, 1 - (embedding <=> %s) AS cosine, tag, user_id FROM faces "
-                f"WHERE group_id = {int(group.id)} ORDER BY embedding <=> %s LIMIT %s",
-                (query, query, top_n))).fetchall()
-            if group.indexed and top_n > HNSW_EF_SEARCH:
-                await conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
-        return [Match(row[0], float(row[1]), row[2], row[3]) for row in rows]
+            return await search_on(conn, group, vector, top_n)
+
+
+async def search_on(conn, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
+    """The group's top_n faces nearest `vector`, on the caller's connection (a clustering join
+    searches inside its own transaction: services/gallery/clusters.py)."""
+    query = np.asarray(vector, np.float32)
+    if group.indexed and top_n > HNSW_EF_SEARCH:  # HNSW returns at most ef_search rows
+        await conn.execute(f"SET hnsw.ef_search = {top_n}")
+    # The group id is an integer from our own row, inlined so the planner can match the
+    # group's partial index (a bind parameter would hide it from a generic plan).
+    rows = await (await conn.execute(
+        "SELECT id, 1 - (embedding <=> %s) AS cosine, tag, user_id FROM faces "
+        f"WHERE group_id = {int(group.id)} ORDER BY embedding <=> %s LIMIT %s",
+        (query, query, top_n))).fetchall()
+    if group.indexed and top_n > HNSW_EF_SEARCH:
+        await conn.execute(f"SET hnsw.ef_search = {HNSW_EF_SEARCH}")
+    return [Match(row[0], float(row[1]), row[2], row[3]) for row in rows]

@@ -122,3 +122,17 @@ def _ordered(raw: np.ndarray, adjacency: list[list[tuple[int, float]]],
             inside = [sum(w for o, w in adjacency[i] if labels[o] == c) for i in group]
             representatives[c] = group[int(np.argmax(inside))]
     return Clusters(labels, sizes, representatives)
+
+
+def nearest_cluster(neighbours: list[int], cosines: list[float], placed: dict[int, int],
+                    threshold: float) -> int | None:
+    """The cluster a new face joins: the one its placed neighbours at or above `threshold`
+    weigh most, weighted as `cluster` weighs edges; None: none is close enough (a cluster of
+    its own)."""
+    votes: dict[int, float] = {}
+    for other, cosine in zip(neighbours, cosines, strict=True):
+        if other in placed and cosine >= threshold:
+            votes[placed[other]] = votes.get(placed[other], 0.0) + cosine - threshold + 1e-3
+    if not votes:
+        return None
+    return max(votes.items(), key=lambda item: (item[1], -item[0]))[0]

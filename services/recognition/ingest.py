@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable
 
 from services.gallery.database import Gallery
 from services.gallery.ingest import IngestJob, ItemOutcome, NewItem, PendingItem
-from services.recognition import enrolment, vision
+from services.recognition import enrolment, people, vision
 from services.recognition.context import Recognition
 from shared import quality_gate
 from shared.errors import ERRORS, FaceError
@@ -68,6 +68,10 @@ async def run_chunk(gallery: Gallery, settings: Settings, model: ModelSpec, anal
     after, group = await gallery.ingest.complete_chunk(chunk, keys, tags, outcomes, worker)
     if after is None:
         return None
+    if group is not None and any(o.face is not None for o in outcomes):
+        # a clustered group: this chunk's new faces join its clusters now, on the worker,
+        # rather than all at once in the gateway when the clusters are next read
+        await people.join_new_faces(gallery, group)
     if after.state == "running" and after.done >= after.total:
         # The chunk that completes the job builds the group's index, once for the whole load
         # (a redelivery of it finds the index there and only marks the job done).

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from shared.errors import FaceError
-from shared.tasks import Chunk
+from shared.tasks import Chunk, ClusterRequest
 
 
 @dataclass
@@ -36,3 +36,6 @@ class VisionQueue(Protocol):
 
     def send_chunk(self, chunk: Chunk) -> None:
         """Queue one ingestion chunk (services/recognition/ingest.py) for any worker."""
+
+    def send_cluster_run(self, request: ClusterRequest) -> None:
+        """Queue one clustering run (services/recognition/people.py) for any worker."""

@@ -19,7 +19,15 @@ from services.vision.removewater import remove_mesh
 from services.vision.subject import subject_order
 from shared import canonical
 from shared.errors import ERRORS, FaceError
-from shared.images import HARD_MAX_PIXELS, Decoded, decode, encode_jpeg, pixel_limit
+from shared.images import (
+    HARD_MAX_PIXELS,
+    WORK_PIXELS,
+    Decoded,
+    decode,
+    encode_jpeg,
+    full_resolution,
+    pixel_limit,
+)
 from shared.tasks import ImageSpec, VisionRequest
 
 DetectFn = Callable[[list[np.ndarray]], list[Detections]]
@@ -77,13 +85,50 @@ def _to_photo(face: dict, scale: float) -> None:
         landmarks[name] = [[round(x * scale, 1), round(y * scale, 1)] for x, y in points]
 
 
+class Detail:
+    """A big photo's own pixels, decoded only when one of its faces is too small in the
+    working copy for the crop it needs (the embedder's input, a thumbnail): that crop is then
+    made from the photo at its own size, which measured better (docs/performance.md, "Big
+    photos"). Upright views only: a face found in a turned view keeps the copy's crop."""
+
+    GROW = 0.5  # of the box's larger side, each way: the embedders' margins and a thumbnail's
+
+    def __init__(self, data: bytes, photo: Decoded, limit) -> None:
+        self.data, self.photo, self.limit = data, photo, limit
+        self._image = None
+
+    def region(self, box: np.ndarray, points: np.ndarray, need: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+        """(the photo's pixels around the face, its box and points there), or None when the
+        face (in the copy's pixels) is at least `need` px or the photo was not reduced."""
+        scale = self.photo.scale
+        side = max(box[2] - box[0], box[3] - box[1])
+        if scale <= 1.0 or side >= need:
+            return None
+        if self._image is None:
+            self._image = full_resolution(self.data, self.limit)
+        grow = side * scale * self.GROW
+        x1, y1, x2, y2 = (float(v) * scale for v in box[:4])
+        left, top = int(max(x1 - grow, 0)), int(max(y1 - grow, 0))
+        right = int(min(x2 + grow, self.photo.width))
+        bottom = int(min(y2 + grow, self.photo.height))
+        pixels = np.asarray(self._image.crop((left, top, right, bottom)))
+        offset = np.array([left, top], np.float32)
+        moved = np.asarray(box, np.float32).copy()
+        moved[:4] = moved[:4] * scale - np.tile(offset, 2)
+        return pixels, moved, np.asarray(points, np.float32) * scale - offset
+
+
 class FacePipeline:
     def __init__(self, detect: DetectFn, embedder: Embedder, embed: EmbedFn | None = None,
                  min_face: int = 30, analyse: AnalyseFn | None = None,
-                 min_score: float = DETECT_MIN_SCORE, max_pixels: int = HARD_MAX_PIXELS) -> None:
+                 min_score: float = DETECT_MIN_SCORE, max_pixels: int = HARD_MAX_PIXELS,
+                 work_pixels: int = WORK_PIXELS, detail: bool = True) -> None:
         self.detect = detect
         # the largest photo decoded at all (a dialect's own limit was checked at the gateway)
         self.limit = pixel_limit(max_pixels)
+        self.work_pixels = work_pixels  # a bigger photo is detected on a copy this size
+        self.detail = detail  # small faces of a reduced photo cropped from its own pixels
         self.embedder = embedder
         self.embed = embed or embedder.embed
         self.min_face = min_face
@@ -107,7 +152,7 @@ class FacePipeline:
         results: list[dict] = []
         for spec in specs:
             try:
-                photo = decode(spec.data, self.limit)
+                photo = decode(spec.data, self.limit, self.work_pixels)
                 photos.append(photo)
                 images.append(photo.rgb)  # the working copy everything below runs on
                 results.append({})
@@ -137,10 +182,14 @@ class FacePipeline:
             if specs[i].faces == canonical.LARGEST:
                 keep = keep[:1]
             faces = []
+            # (not for an ID photo detected on its cleaned copy: the original has the mesh)
+            detail = (Detail(specs[i].data, photos[i], self.limit)
+                      if self.detail and turns == 0 and photos[i].scale > 1.0
+                      and not specs[i].clean else None)
             for k in keep:
-                faces.append(self._face(images[i], view, det, k, turns, spec=specs[i]))
+                faces.append(self._face(images[i], view, det, k, turns, specs[i], detail))
                 if specs[i].embed:
-                    crops.append(self.embedder.crop(view, det.boxes[k], det.points[k]))
+                    crops.append(self._crop(view, det, k, detail))
                     owners.append((i, len(faces) - 1))
             results[i] = {"width": photos[i].width, "height": photos[i].height,
                           "rotation": 90 * turns, "faces": faces}
@@ -188,8 +237,17 @@ class FacePipeline:
         return (bool(len(keep)) and _upright(det, int(keep[0]))
                 and float(det.probs[keep[0]]) >= min_prob)
 
-    def _face(self, image, view, det: Detections, k: int, turns: int, spec: ImageSpec
-              ) -> dict:
+    def _crop(self, view: np.ndarray, det: Detections, k: int, detail: Detail | None
+              ) -> np.ndarray:
+        """The embedder's crop of face k: from the photo's own pixels when the face is smaller
+        in the working copy than the embedder's input."""
+        region = detail.region(det.boxes[k], det.points[k], self.embedder.size) if detail else None
+        if region is not None:
+            return self.embedder.crop(*region)
+        return self.embedder.crop(view, det.boxes[k], det.points[k])
+
+    def _face(self, image, view, det: Detections, k: int, turns: int, spec: ImageSpec,
+              detail: Detail | None = None) -> dict:
         height, width = image.shape[:2]
         corners = det.boxes[k].reshape(2, 2)
         points = det.points[k]
@@ -205,7 +263,9 @@ class FacePipeline:
             x, y, w, h = box
             face["crop"] = encode_jpeg(np.ascontiguousarray(image[y:y + h + 1, x:x + w + 1]))
         if spec.thumbnail:  # from the upright view: a turned photo's face stands up
+            region = detail.region(det.boxes[k], points, spec.thumbnail) if detail else None
+            pixels, around = (region[0], region[1]) if region else (view, det.boxes[k])
             face["thumbnail"] = encode_jpeg(
-                square_thumbnail(view, det.boxes[k], spec.thumbnail), quality=85)
+                square_thumbnail(pixels, around, spec.thumbnail), quality=85)
         return face
 

@@ -21,8 +21,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import numpy as np
 import psycopg
 import pytest
+from pgvector.psycopg import register_vector
 
 from services.cli.stack import Stack, started
 from services.gallery.apps import create_app
@@ -220,3 +222,52 @@ def test_calls_after_a_redis_restart_find_no_stale_connection(fault_stack: Stack
         codes = [detect() for _ in range(3)]
         job = http.post("/v1/jobs", data={"op": "detect", "image": photo})
     assert codes == [0, 0, 0] and job.status_code == 202, (codes, job.text)
+
+
+def test_a_clustering_whose_worker_is_killed_mid_run_finishes_on_the_restarted_one(
+        fault_stack: Stack):
+    """A group of 20,000 faces (synthetic embeddings written straight into the gallery)
+    clustered; the worker SIGKILLed while the job is finding neighbours; restarted as the
+    supervisor restarts it, it takes the redelivered task (acks_late), starts the run over and
+    saves it once: every face in exactly one cluster."""
+    stack, size = fault_stack, 20_000
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        app = create_app(conn, "kill-clustering")
+    headers = {"app_id": app.app.api_key, "app_secret": app.secret}
+    with httpx.Client(base_url=stack.base_url, headers=headers, timeout=60) as http:
+        assert http.post("/v1/groups", json={"name": "people"}).status_code == 201
+        with psycopg.connect(stack.database_url, autocommit=True) as conn:
+            group, model = conn.execute("SELECT id, model FROM groups WHERE app_id = %s AND "
+                                        "name = 'people'", (app.app.id,)).fetchone()
+            rng = np.random.default_rng(0)
+            owners = rng.integers(0, size // 3, size)
+            centres = rng.standard_normal((size // 3, 512))
+            vectors = centres[owners] + rng.standard_normal((size, 512)) * 0.3
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            register_vector(conn)
+            with conn.cursor().copy("COPY faces (app_id, group_id, model, embedding) FROM STDIN "
+                                    "WITH (FORMAT BINARY)") as copy:
+                copy.set_types(["int8", "int8", "int2", "vector"])
+                for vector in vectors.astype(np.float32):
+                    copy.write_row((app.app.id, group, model, vector))
+            conn.execute("UPDATE groups SET face_count = %s WHERE id = %s", (size, group))
+        job_id = http.post("/v1/groups/people/clusters").json()["job_id"]
+        deadline = time.monotonic() + 300
+        while (job := http.get(f"/v1/jobs/{job_id}").json())["progress"]["done"] == 0:
+            assert time.monotonic() < deadline and job["status"] in ("queued", "running"), job
+            time.sleep(0.2)
+        assert job["status"] == "running" and job["progress"]["done"] < size, job
+        stack.kill_worker(stack.workers[0])
+        assert stack.restart_dead() == ["worker1"]
+        deadline = time.monotonic() + 600
+        while (job := http.get(f"/v1/jobs/{job_id}").json())["status"] == "running":
+            assert time.monotonic() < deadline, job
+            time.sleep(1.0)
+        assert job["status"] == "done" and job["result"]["faces"] == size, job
+        page = http.get("/v1/groups/people/clusters", params={"limit": 1}).json()
+    assert page["faces"] == size and page["job_id"] == job_id
+    with psycopg.connect(stack.database_url) as conn:
+        placed, distinct = conn.execute(
+            "SELECT count(*), count(DISTINCT face_id) FROM face_clusters WHERE run_id = %s",
+            (job_id,)).fetchone()
+    assert placed == distinct == size

@@ -94,6 +94,7 @@ PATH_VALUES = {
     "app": st.one_of(st.just("fuzz"), texts),
     "uid": st.one_of(st.from_regex(r"\A[A-Za-z0-9_]{1,128}\Z"), texts),
     "number": st.one_of(st.just("11010519491231002X"), texts),
+    "cluster_id": st.one_of(st.integers(0, 50).map(str), numbers),
 }
 
 

@@ -213,6 +213,41 @@ def test_baidu_users_page_lists_a_registered_user(browser, stack, console_app, f
     browser.shot("users")
 
 
+def test_people_page_clusters_a_group_and_names_a_person(browser, stack, console_app,
+                                                         faces):
+    import httpx
+
+    from tests.conftest import app_headers
+
+    with httpx.Client(base_url=stack.base_url, headers=app_headers(console_app),
+                      timeout=180) as http:
+        assert http.post("/v1/groups", json={"name": "console_people"}).status_code == 201
+        for name in ("obama.jpg", "obama2.jpg", "biden.jpg"):
+            made = http.post("/v1/groups/console_people/faces", files={"image": faces[name]})
+            assert made.status_code == 201, made.text
+    browser.open("people")
+    browser.driver.execute_script(
+        "const s = document.querySelector('#people-group'); s.value = 'console_people';"
+        "s.dispatchEvent(new Event('change'));")
+    assert "not clustered" in browser.text_of("#people-status", "not clustered")
+    browser.click("#cluster-button")
+    assert "2 people (clusters) among 3 faces" in browser.text_of("#people-status", "people")
+    largest = browser.find("#clusters .cluster")  # largest first: the two Obama photos
+    assert "2 face(s)" in largest.text
+    browser.wait.until(lambda d: len(largest.find_elements("css selector", "img.loaded")) == 2)
+    largest.find_element("css selector", "input.cluster-name").send_keys("Barack Obama")
+    largest.find_element("css selector", "button").click()
+    # the page reloads its clusters after naming: read the new ones in one script (no stale
+    # element between finding it and reading it)
+    browser.wait.until(lambda d: d.execute_script(
+        "const s = document.querySelector('#clusters .cluster strong');"
+        "return s && s.textContent === 'Barack Obama';"))
+    browser.shot("people")
+    with httpx.Client(base_url=stack.base_url, headers=app_headers(console_app)) as http:
+        tags = [f["tag"] for f in http.get("/v1/groups/console_people/faces").json()["faces"]]
+    assert sorted(tags) == ["", "Barack Obama", "Barack Obama"]
+
+
 def test_admin_manages_apps(browser):
     browser.open("apps")
     browser.type("#admin-secret", "wrong")

@@ -12,7 +12,7 @@ import pytest
 
 from services.gallery.database import Gallery
 from services.gallery.ingest import NewItem
-from shared.tasks import INGEST_CHUNK_TASK, VISION_TASK, image_spec
+from shared.tasks import CLUSTER_TASK, INGEST_CHUNK_TASK, VISION_TASK, image_spec
 from workers.celery_app import create_worker_app
 
 TEST_QUEUE = "facegate.test-worker"
@@ -87,6 +87,8 @@ def test_ingest_chunk_task_enrols_each_item_once(celery_session_app, celery_sess
                          "stop": 2}, "stop (2) must be greater than start (4)"),
     (INGEST_CHUNK_TASK, {"job_id": "12345678-1234-1234-1234-123456789abc", "start": 0},
      "stop: Field required"),
+    (CLUSTER_TASK, {"run_id": "../etc"}, "run_id: String should match"),
+    (CLUSTER_TASK, {}, "run_id: Field required"),
 ])
 def test_a_malformed_task_is_refused_at_the_boundary(celery_session_app, celery_session_worker,
                                                      caplog: pytest.LogCaptureFixture,

@@ -127,3 +127,27 @@ def test_transparent_png_becomes_rgb_on_white():
     image = Image.new("RGBA", (40, 40), (0, 0, 0, 0))
     pixels = decode(_encode(image, "PNG")).rgb
     assert pixels.shape == (40, 40, 3) and pixels.min() == 255
+
+
+def test_a_small_face_of_a_reduced_photo_is_cut_from_the_photos_own_pixels():
+    from services.vision.pipeline import Detail
+
+    rng = np.random.default_rng(0)
+    pixels = rng.integers(0, 255, (300, 400, 3), dtype=np.uint8)  # detail a copy loses
+    data = _encode(Image.fromarray(pixels), "PNG")
+    photo = decode(data, work_pixels=100 * 75)  # a copy 4 times smaller
+    assert photo.scale == pytest.approx(4.0)
+    detail = Detail(data, photo, pixel_limit(100_000_000))
+    box = np.array([20.0, 10.0, 30.0, 24.0, 0.99])  # 10 x 14 px in the copy
+    points = np.array([[22.0, 14.0], [28.0, 14.0], [25.0, 18.0], [23.0, 21.0], [27.0, 21.0]])
+    assert detail.region(box, points, need=14) is None  # big enough in the copy
+    region, moved, shifted = detail.region(box, points, need=160)
+    # the photo's own pixels around the face (grown by half its side), box and points moved
+    left, top = int(80 - 56 * 0.5), int(40 - 56 * 0.5)
+    assert np.array_equal(region, pixels[top:top + region.shape[0], left:left + region.shape[1]])
+    assert region.shape[:2] == (96 + 28 - top, 120 + 28 - left)
+    assert moved[:4].tolist() == [80 - left, 40 - top, 120 - left, 96 - top]
+    assert moved[4] == pytest.approx(0.99)
+    assert np.allclose(shifted, points * 4 - [left, top])
+    unreduced = decode(data)
+    assert Detail(data, unreduced, pixel_limit(100_000_000)).region(box, points, 160) is None

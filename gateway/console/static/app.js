@@ -38,6 +38,7 @@ class ApiError extends Error {
     const error = (body && body.error) || {};
     super(`${status} ${error.code || ""}: ${(body && body.detail) || error.message || "error"}`);
     this.status = status;
+    this.code = error.code || "";
     this.body = body;
   }
 }
@@ -234,6 +235,77 @@ pages.users = guard(async () => {
   page().replaceChildren(h("h1", {}, "Baidu users"),
     h("p", { class: "muted" }, "Users registered through Baidu's faceset/user/add, by group."),
     h("div", { class: "row" }, "Group ", select), h("h2", {}, "Users"), table);
+  await load();
+});
+
+const CLUSTERS_PER_PAGE = 50;
+const THUMBS_PER_CLUSTER = 12;
+
+// People: a group's faces clustered by person (POST/GET /v1/groups/{g}/clusters), largest
+// cluster first, each a row of thumbnails; naming one tags its faces.
+pages.people = guard(async () => {
+  const select = await groupSelect("people-group", store.getItem("people_group"));
+  const threshold = h("input", { id: "people-threshold", type: "number", step: "0.01", min: "0.5",
+    max: "0.99", placeholder: "threshold (default 0.85)" });
+  const status = h("span", { id: "people-status", class: "muted" });
+  const list = h("div", { id: "clusters" });
+  const query = new URLSearchParams(location.hash.split("?")[1] || "");
+  const offset = Number(query.get("offset")) || 0;
+  async function load() {
+    store.setItem("people_group", select.value);
+    list.replaceChildren();
+    if (!select.value) return;
+    const group = select.value;
+    let data;
+    try {
+      data = await api("GET", `/v1/groups/${enc(group)}/clusters?limit=${CLUSTERS_PER_PAGE}&offset=${offset}`);
+    } catch (err) {
+      if (err.code !== "CLUSTER_NOT_FOUND") throw err;
+      status.textContent = "not clustered yet: press Cluster";
+      return;
+    }
+    status.textContent = `${data.total} people (clusters) among ${data.faces} faces, ` +
+      `threshold ${data.threshold}, clustered ${new Date(data.clustered * 1000).toLocaleString()}`;
+    const at = (start) => `#/people?offset=${Math.max(0, start)}`;
+    const rows = await Promise.all(data.clusters.map(async (c) => {
+      const name = h("input", { class: "cluster-name", placeholder: "name (tags its faces)", value: c.name || "" });
+      const form = h("form", { class: "row" }, name, h("button", { type: "submit", class: "secondary" }, "Name"));
+      form.addEventListener("submit", guard(async (ev) => {
+        ev.preventDefault();
+        const done = await api("POST", `/v1/groups/${enc(group)}/clusters/${c.cluster_id}/name`, { tag: name.value });
+        toast(`${done.faces} face(s) tagged "${done.tag}"`);
+        load();
+      }));
+      const shown = [c.representative, ...c.faces.filter((f) => f !== c.representative)].slice(0, THUMBS_PER_CLUSTER);
+      const thumbs = await Promise.all(shown.map((f) => thumb(group, f)));
+      return h("div", { class: "card cluster", "data-cluster": c.cluster_id },
+        h("div", { class: "row" }, h("strong", {}, c.name || `cluster ${c.cluster_id}`),
+          h("span", { class: "muted" }, `${c.size} face(s)`), form),
+        h("div", { class: "row thumbs" }, thumbs,
+          c.size > shown.length ? h("span", { class: "muted" }, `+${c.size - shown.length} more`) : null));
+    }));
+    list.replaceChildren(...rows, h("div", { class: "row" },
+      offset > 0 ? h("a", { href: at(offset - CLUSTERS_PER_PAGE) }, "previous") : null,
+      offset + data.clusters.length < data.total ? h("a", { href: at(offset + CLUSTERS_PER_PAGE), id: "next-clusters" }, "next") : null));
+  }
+  const start = h("form", { class: "row card", id: "cluster-form" }, "Group ", select, threshold,
+    h("button", { type: "submit", id: "cluster-button" }, "Cluster"), status);
+  start.addEventListener("submit", guard(async (ev) => {
+    ev.preventDefault();
+    const body = threshold.value ? { threshold: Number(threshold.value) } : {};
+    let job = await api("POST", `/v1/groups/${enc(select.value)}/clusters`, body);
+    while (job.status === "queued" || job.status === "running") {
+      status.textContent = `clustering: ${job.progress.done}/${job.progress.total} faces`;
+      await new Promise((r) => setTimeout(r, 1000));
+      job = await api("GET", `/v1/jobs/${job.job_id}`);
+    }
+    if (job.status === "failed") throw new Error(job.error ? job.error.message : "clustering failed");
+    await load();
+  }));
+  select.addEventListener("change", guard(load));
+  page().replaceChildren(h("h1", {}, "People"),
+    h("p", { class: "muted" }, "A group's faces clustered by person, nobody labelled; name a cluster to tag its faces."),
+    start, list);
   await load();
 });
 

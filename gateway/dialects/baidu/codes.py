@@ -38,6 +38,7 @@ CODES: dict[str, tuple[int, str]] = {
     "RECOGNITION": (216400, "backend error"),
     "COMPARE": (216400, "backend error"),
     "JOB_NOT_FOUND": (216102, "service not support"),
+    "CLUSTER_NOT_FOUND": (216102, "service not support"),
     "FACE_ADD": (216617, "fail to add user"),
     "FACE_NOT_FOUND": (216611, "user not exist"),
     "FACE_EXISTS": (216616, "image existed"),

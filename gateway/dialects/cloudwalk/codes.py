@@ -38,6 +38,7 @@ CODES: dict[str, tuple[int, str]] = {
     "RECOGNITION": (8516, "人脸识别错误"),
     "COMPARE": (8517, "人脸比对错误"),
     "JOB_NOT_FOUND": (4100, "操作不支持"),
+    "CLUSTER_NOT_FOUND": (4100, "操作不支持"),
     "FACE_ADD": (12289, "添加人脸错误"),
     "FACE_NOT_FOUND": (12292, "人脸不存在"),
     "FACE_EXISTS": (12294, "人脸已经存在"),

@@ -40,6 +40,7 @@ STATUS: dict[str, int] = {
     "RECOGNITION": 500,
     "COMPARE": 500,
     "JOB_NOT_FOUND": 404,
+    "CLUSTER_NOT_FOUND": 404,
     "FACE_ADD": 500,
     "FACE_NOT_FOUND": 404,
     "FACE_EXISTS": 409,

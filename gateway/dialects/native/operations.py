@@ -8,16 +8,18 @@ from dataclasses import asdict
 
 from starlette.requests import Request
 
+from gateway.dialects.native import people as people_routes
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.dialect import render
 from gateway.dialects.native.ingest import job_view, owned_job
 from gateway.inputs import image_input
 from gateway.params import Params, flag, integer, text
-from services.recognition import jobs, vision
+from services.recognition import jobs, people, vision
 from services.recognition.context import Recognition
 from services.recognition.scoring import feature_similarity
 from shared.answers import (
     Analysed,
+    ClusterJob,
     ComparedMany,
     CompareResult,
     Detected,
@@ -102,11 +104,16 @@ async def create_job(ctx: Recognition, request: Request, params: Params
 
 
 async def get_job(ctx: Recognition, request: Request, params: Params
-                  ) -> tuple[OperationJob | JobStatus, int]:
-    """A job's status: an operation's result, or an ingestion job's progress and counts."""
+                  ) -> tuple[OperationJob | JobStatus | ClusterJob, int]:
+    """A job's status: an operation's result, an ingestion job's progress and counts, or a
+    clustering's progress."""
     ingestion = await owned_job(ctx, request)
     if ingestion is not None:
         return await job_view(ctx, request.state.app_id, ingestion), 200
+    clustering = await people.clustering_job(ctx, request.state.app_id,
+                                             request.path_params["job_id"])
+    if clustering is not None:
+        return people_routes.job_view(clustering), 200
     state = await ctx.queue.job(request.path_params["job_id"])
     if state.options.get("app") != request.state.app_id:
         raise FaceError(ERRORS.JOB_NOT_FOUND, "no such job")

@@ -1,0 +1,167 @@
+"""Who is in a group: its faces clustered by person as a job, new faces joined, clusters named.
+
+    gateway: submit -> a run stored queued, its task on the bulk queue -> 202 with the job id
+    any worker (run): a snapshot of the group's faces; each face's K_NEIGHBOURS nearest through
+      the group's HNSW index, the search every identify uses (a group too small for an index
+      is scanned exactly, as the gallery scans it, in one matrix product); Chinese whispers
+      over that graph (clustering.py); the clusters saved in one transaction
+    GET clusters (clusters): faces enrolled since the run join the nearest cluster first
+      (join_new_faces; ingestion chunks join theirs as they finish), so every face of the group
+      is in exactly one cluster
+    naming a cluster tags its faces: identify then answers with that tag
+
+The threshold is a calibrated score (shared.models), so it means the same for every embedder;
+the default, DEFAULT_SCORE, was chosen on half of LFW View 1 (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import numpy as np
+
+from services.gallery.clusters import ClusterRow, ClusterRun
+from services.gallery.database import Gallery
+from services.gallery.records import Group
+from services.recognition.clustering import (
+    DEFAULT_SCORE,
+    K_NEIGHBOURS,
+    cluster,
+    exact_neighbours,
+    nearest_cluster,
+)
+from services.recognition.context import Recognition
+from shared.errors import ERRORS, FaceError
+from shared.models import BY_CODE
+from shared.tasks import ClusterRequest
+
+__all__ = ["DEFAULT_SCORE", "ClusterRow", "ClusterRun"]
+log = logging.getLogger("facegate.worker")
+_SEARCHES = 8  # index searches a run keeps in flight
+_PROGRESS_S = 2.0  # how often a run writes its progress
+
+
+def threshold_score(value: float | None) -> float:
+    """A clustering threshold (a calibrated score), or PARAM_INVALID."""
+    if value is None:
+        return DEFAULT_SCORE
+    if not 0.0 < value < 1.0:
+        raise FaceError(ERRORS.PARAM_INVALID, "threshold must be a score between 0 and 1")
+    return value
+
+
+async def submit(ctx: Recognition, app: int, group_name: str, score: float) -> ClusterRun:
+    """A clustering run of the group, queued for a worker."""
+    gallery = ctx.gallery
+    group = await gallery.groups.group(app, group_name)
+    run = await gallery.clusters.create(app, group, score)
+    try:
+        ctx.queue.send_cluster_run(ClusterRequest(run_id=run.id))
+    except Exception as exc:  # never a run left queued that no task will take
+        await gallery.clusters.fail(run.id, FaceError(ERRORS.SYSTEM_BUSY, "queue unreachable"))
+        raise exc
+    return run
+
+
+async def run(gallery: Gallery, request: ClusterRequest) -> ClusterRun | None:
+    """One run, start to end, on a worker (idempotent: a redelivered run starts over and saves
+    in one transaction). The run after it; None if it had ended or its group is gone."""
+    held = await gallery.clusters.run(request.run_id)
+    if held is None or not await gallery.clusters.start(held.id):
+        return None
+    try:
+        group = await gallery.groups.group(held.app, held.group)
+        threshold = BY_CODE[group.model].cosine_for_score(held.score)
+        if await gallery.indexes.ensure_index(group):  # a big group's index, first
+            group = await gallery.groups.group(held.app, held.group)
+        face_ids, vectors = await gallery.clusters.snapshot(group.id)
+        if group.indexed:
+            indices, cosines = await _index_graph(gallery, held.id, group, face_ids, vectors)
+        else:
+            indices, cosines = exact_neighbours(vectors)
+        found = await asyncio.to_thread(cluster, indices, cosines, threshold, 0, vectors)
+        count = await gallery.clusters.save(held.id, face_ids, found.labels,
+                                            face_ids[found.representatives])
+        log.info("clustered group %s: %d faces, %d clusters", group.name, len(face_ids), count)
+    except FaceError as exc:
+        await gallery.clusters.fail(held.id, exc)
+    return await gallery.clusters.run(held.id)
+
+
+async def _index_graph(gallery: Gallery, run_id: str, group: Group, face_ids: np.ndarray,
+                       vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each snapshot face's K_NEIGHBOURS nearest others through the group's index, as
+    positions in the snapshot (a face enrolled since is left out: cosine -1, never an edge)."""
+    n = len(face_ids)
+    k = min(K_NEIGHBOURS, max(n - 1, 0))
+    indices = np.tile(np.arange(n)[:, None], (1, k))
+    cosines = np.full((n, k), -1.0, np.float32)
+    todo = iter(range(n))
+    done = 0
+    reported = time.monotonic()
+
+    async def searcher() -> None:
+        nonlocal done, reported
+        for i in todo:
+            found = [m for m in await gallery.groups.search(group, vectors[i], k + 1)
+                     if m.face_id != face_ids[i]][:k]
+            ids = np.array([m.face_id for m in found], np.int64)
+            at = np.searchsorted(face_ids, ids).clip(max=n - 1)
+            known = face_ids[at] == ids
+            indices[i, :len(found)] = np.where(known, at, i)
+            cosines[i, :len(found)] = np.where(known, [m.cosine for m in found], -1.0)
+            done += 1
+            if time.monotonic() - reported > _PROGRESS_S:
+                reported = time.monotonic()
+                await gallery.clusters.progress(run_id, done)
+
+    await asyncio.gather(*(searcher() for _ in range(_SEARCHES)))
+    return indices, cosines
+
+
+async def join_new_faces(gallery: Gallery, group: Group) -> int:
+    """Faces enrolled since the group's latest clustering, each into the cluster its nearest
+    clustered neighbours point to (or its own); how many. Nothing if it was never clustered."""
+    latest = await gallery.clusters.latest(group)
+    if latest is None:
+        return 0
+    threshold = BY_CODE[group.model].cosine_for_score(latest.score)
+
+    def vote(neighbours: list[int], cosines: list[float], placed: dict[int, int]) -> int | None:
+        return nearest_cluster(neighbours, cosines, placed, threshold)
+
+    return await gallery.clusters.join_unassigned(latest, group, K_NEIGHBOURS, vote)
+
+
+async def clusters(ctx: Recognition, app: int, group_name: str, offset: int, limit: int
+                   ) -> tuple[ClusterRun, int, int, list[ClusterRow]]:
+    """The group's latest clustering, new faces joined: (the run, clusters, faces, a page of
+    clusters largest first). CLUSTER_NOT_FOUND if the group was never clustered."""
+    gallery = ctx.gallery
+    group = await gallery.groups.group(app, group_name)
+    await join_new_faces(gallery, group)
+    latest = await _latest(gallery, group)
+    return (latest, *await gallery.clusters.page(latest, offset, limit))
+
+
+async def name_cluster(ctx: Recognition, app: int, group_name: str, cluster_id: int, tag: str
+                       ) -> int:
+    """Tags every face of a cluster of the latest clustering with `tag`; how many faces."""
+    gallery = ctx.gallery
+    group = await gallery.groups.group(app, group_name)
+    await join_new_faces(gallery, group)
+    return await gallery.clusters.name(await _latest(gallery, group), cluster_id, tag)
+
+
+async def clustering_job(ctx: Recognition, app: int, job_id: str) -> ClusterRun | None:
+    """The clustering run a job id names, if it is one of this app's."""
+    return await ctx.gallery.clusters.run(job_id, app) if ctx.database is not None else None
+
+
+async def _latest(gallery: Gallery, group: Group) -> ClusterRun:
+    latest = await gallery.clusters.latest(group)
+    if latest is None:
+        raise FaceError(ERRORS.CLUSTER_NOT_FOUND, f"group {group.name} has not been clustered")
+    return latest
