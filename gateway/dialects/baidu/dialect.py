@@ -20,7 +20,7 @@ from gateway.params import Params, text
 from services.recognition import catalogue
 from shared.canonical import Face
 from shared.errors import ERRORS, ErrorKind, FaceError
-from shared.images import probe
+from shared.images import DOCUMENT_LIMIT, SizeLimit, native_limit
 from shared.settings import Settings
 
 # Baidu's face_fields -> our analysis fields
@@ -106,24 +106,23 @@ def user_info_param(params: Params) -> str:
 
 
 async def image_param(settings: Settings, params: Params, name: str = "image") -> bytes:
-    if not params.get(name):
+    """The base64 image `name`, within Baidu's own limits (baidu_limit), read once."""
+    sent = params.get(name)
+    if not sent:
         raise FaceError(ERRORS.PARAM_MISSING, name)
-    return baidu_sized(settings, await image_input(params, name, "", settings), params[name])
-
-
-def baidu_sized(settings: Settings, data: bytes, sent: str | bytes) -> bytes:
-    """Baidu's own limits, stricter than the service's: the base64 at most 4 MB, the longest
-    edge at most 4096 px (216202); FACEGATE_VENDOR_IMAGE_LIMITS=false relaxes them."""
-    if not settings.vendor_image_limits:
-        return data  # image_input checked it against FACEGATE_MAX_PIXELS
-    if isinstance(sent, str) and len(sent) > MAX_BASE64:
+    if settings.vendor_image_limits and isinstance(sent, str) and len(sent) > MAX_BASE64:
         raise FaceError(ERRORS.IMAGE_TOO_LARGE, f"the image's base64 is {len(sent)} bytes, "
                         f"at most {MAX_BASE64} (4 MB)")
-    info = probe(data)
-    if max(info.width, info.height) > MAX_EDGE:
-        raise FaceError(ERRORS.IMAGE_TOO_LARGE, f"{info.width}x{info.height}: the longest edge "
-                        f"is at most {MAX_EDGE} px")
-    return data
+    return await image_input(params, name, "", settings, baidu_limit(settings))
+
+
+def baidu_limit(settings: Settings) -> SizeLimit:
+    """Baidu's own bound, stricter than the service's: the longest edge at most 4096 px within
+    the vendors' 6000 x 4000 (216202); FACEGATE_VENDOR_IMAGE_LIMITS=false relaxes it to the
+    native bound (FACEGATE_MAX_PIXELS)."""
+    if not settings.vendor_image_limits:
+        return native_limit(settings)
+    return SizeLimit(MAX_EDGE, DOCUMENT_LIMIT.max_short)
 
 
 def field_list(params: Params, name: str, allowed: set[str]) -> list[str]:

@@ -10,14 +10,12 @@ from gateway.dialects.baidu.dialect import (
     ACCEPTED_NOT_RETURNED,
     FACE_FIELDS,
     baidu_score,
-    baidu_sized,
     face_result,
     field_list,
     image_param,
     qualities,
     required,
 )
-from gateway.inputs import image_input
 from gateway.params import Params, integer, text
 from services.recognition import catalogue, vision
 from services.recognition.context import Recognition
@@ -68,8 +66,7 @@ async def match(ctx: Recognition, request: Request, params: Params) -> dict:
     if len(encoded) > 10:
         raise FaceError(ERRORS.PARAM_TOO_LONG, "at most 10 images")
     settings = ctx.settings
-    images = [baidu_sized(settings, await image_input({"image": part}, "image", "", settings),
-                          part) for part in encoded]
+    images = [await image_param(settings, {"image": part}) for part in encoded]
     ext = field_list(params, "ext_fields", {"qualities"})
     liveness = [part.strip() == "faceliveness"
                 for part in (text(params, "image_liveness", required=False) or "").split(",")]
