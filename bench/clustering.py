@@ -160,11 +160,10 @@ def _in_embedded_gallery(body):
 def index_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray, float]:
     """The k-NN graph through a group's HNSW index (the service's path): the vectors loaded
     into a fresh embedded PostgreSQL, the index built as the service builds it (its time
-    returned apart), then every face searched with GroupFaces.search."""
-    import asyncio
-
+    returned apart), then every face's neighbours found as a clustering job finds them."""
     from bench.gallery_scale import load
     from services.gallery.database import DEFAULT_APP
+    from services.recognition import people
 
     async def body(gallery, url: str) -> tuple[np.ndarray, np.ndarray, float]:
         group = await gallery.groups.create_group(DEFAULT_APP, "clusters", "", 1)
@@ -175,20 +174,10 @@ def index_neighbours(vectors: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarra
         build_s = time.perf_counter() - started
         group = await gallery.groups.group(DEFAULT_APP, "clusters")
         async with gallery.pool.connection() as conn:
-            first = (await (await conn.execute(
-                "SELECT min(id) FROM faces WHERE group_id = %s", (group.id,))).fetchone())[0]
-        indices = np.zeros((len(vectors), k), np.int64)
-        cosines = np.full((len(vectors), k), -1.0, np.float32)
-        cursor = iter(range(len(vectors)))
-
-        async def client() -> None:
-            for i in cursor:
-                found = [m for m in await gallery.groups.search(group, vectors[i], k + 1)
-                         if m.face_id - first != i][:k]
-                indices[i, :len(found)] = [m.face_id - first for m in found]
-                cosines[i, :len(found)] = [m.cosine for m in found]
-
-        await asyncio.gather(*(client() for _ in range(8)))
+            face_ids = np.array([row[0] for row in await (await conn.execute(
+                "SELECT id FROM faces WHERE group_id = %s ORDER BY id", (group.id,))
+            ).fetchall()], np.int64)
+        indices, cosines = await people.index_graph(gallery, group, face_ids, vectors, k)
         return indices, cosines, build_s
 
     return _in_embedded_gallery(body)

@@ -14,6 +14,7 @@ import logging
 
 import psycopg
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -22,6 +23,7 @@ from starlette.routing import Route
 from gateway import console, observe
 from gateway.auth import Authenticator
 from gateway.dialects import baidu, cloudwalk, native
+from gateway.dialects.native.dialect import not_found
 from gateway.dispatch import Dispatcher
 from gateway.frame import Gateway
 from services.gallery.apps import server_key
@@ -98,6 +100,9 @@ def create_app(settings: Settings | None = None, queue: VisionQueue | None = Non
                 cloudwalk.mount(gateway), *baidu.routes(gateway), native.mount(gateway)],
         lifespan=lifespan,
         middleware=[Middleware(observe.Observe)],
+        # a path no mount takes (one with a line break never matches a mount's prefix) is
+        # answered in JSON too, in the native form
+        exception_handlers={HTTPException: not_found},
     )
     app.state.gateway = gateway
     return app

@@ -1,8 +1,10 @@
 """The one request frame every dialect's endpoints run in, and what the app factory hands each
 dialect.
 
-    authenticate (the dialect's credentials) -> read parameters (query, form, multipart, JSON;
-    bounded) -> the handler (translates to and from the recognition core) -> the dialect's
+    authenticate (the dialect's credentials) -> read parameters (query, path, form, multipart,
+    JSON; bounded) and validate them with the route's declared model (gateway/contract.py;
+    a failure is the dialect's PARAM_MISSING / PARAM_INVALID naming the field) -> the handler
+    (translates to and from the recognition core) -> the dialect's
     success body; a FaceError -> the dialect's error body, from its own code table; anything
     outage of Redis or PostgreSQL is SYSTEM_BUSY (retryable, gateway/outages.py); anything else
     is logged and answered as the dialect's "system error"
@@ -23,9 +25,10 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.auth import Authenticator
+from gateway.contract import Declared, declare
 from gateway.observe import record_error
 from gateway.outages import as_outage
-from gateway.params import Params, read_params
+from gateway.params import read_params
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, ErrorKind, FaceError
 from shared.settings import Settings
@@ -59,7 +62,7 @@ class Dialect(Protocol):
         """The number (or name) the dialect prints for an error kind (for metrics and logs)."""
 
 
-Handler = Callable[[Recognition, Request, Params], Awaitable[Any]]
+Handler = Callable[[Recognition, Request, Any], Awaitable[Any]]
 
 
 def client_address(request: Request) -> str:
@@ -68,22 +71,25 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-async def unsupported(ctx: Recognition, request: Request, params: Params) -> None:
+@declare()
+async def unsupported(ctx: Recognition, request: Request, params: Any) -> None:
     """A path under a dialect's mount that it does not serve, answered in its form."""
     raise FaceError(ERRORS.NOT_SUPPORTED, request.url.path)
 
 
-def endpoint(gateway: Gateway, dialect: Dialect, handler: Handler
+def endpoint(gateway: Gateway, dialect: Dialect, declared: Declared
              ) -> Callable[[Request], Awaitable[Response]]:
-    # A handler may accept more than FACEGATE_MAX_BODY_BYTES (ingestion's archives): it names
-    # the setting that bounds its bodies.
-    max_body = getattr(gateway.settings, getattr(handler, "max_body_setting", "max_body_bytes"))
+    # A route may accept more than FACEGATE_MAX_BODY_BYTES (ingestion's archives): its contract
+    # names the setting that bounds its bodies.
+    max_body = getattr(gateway.settings, declared.max_body_setting)
 
     async def route(request: Request) -> Response:
         try:
             request.state.app_id = await dialect.authenticate(gateway, request)
-            params = await read_params(request, max_body)
-            return dialect.success(request, await handler(gateway.recognition, request, params))
+            raw = await read_params(request, max_body)
+            params = declared.read({**raw, **request.path_params})
+            answer = await declared.handler(gateway.recognition, request, params)
+            return dialect.success(request, answer)
         except FaceError as exc:
             record_error(request, dialect.code(exc.kind))
             return dialect.failure(request, exc)

@@ -6,19 +6,18 @@ before anything is queued; the worker decodes the pixels.
 
 from __future__ import annotations
 
-from gateway.params import Params
 from shared.errors import ERRORS, FaceError
 from shared.images import SizeLimit, b64decode, probe, vendor_limit
 from shared.settings import Settings
 from shared.urlfetch import fetch_image
 
 
-async def image_input(params: Params, data_key: str, url_key: str, settings: Settings,
-                      limit: SizeLimit | None = None) -> bytes:
-    """The image's bytes, its header checked against `limit` (the vendors' by default)."""
+async def image_input(value: str | bytes | None, url: str | None, settings: Settings,
+                      limit: SizeLimit | None = None, names: str = "image or image_url"
+                      ) -> bytes:
+    """The image's bytes (sent, or fetched from `url`), its header checked against `limit` (the
+    vendors' by default); `names` are the parameters, for the error when neither came."""
     limit = limit or vendor_limit(settings)
-    value = params.get(data_key)
-    url = params.get(url_key)
     if isinstance(value, bytes) and value:
         data = value
         try:
@@ -29,11 +28,9 @@ async def image_input(params: Params, data_key: str, url_key: str, settings: Set
             data = b64decode(value.decode("ascii", "replace"))  # a base64 text file upload
     elif isinstance(value, str) and value.strip():
         data = b64decode(value)
-    elif isinstance(url, str) and url.strip():
+    elif url and url.strip():
         data = await fetch_image(url.strip(), settings)
-    elif isinstance(url, bytes) and url.strip():
-        data = await fetch_image(url.decode().strip(), settings)
     else:
-        raise FaceError(ERRORS.PARAM_MISSING, f"{data_key} or {url_key} is required")
+        raise FaceError(ERRORS.PARAM_MISSING, f"{names} is required")
     probe(data, limit)
     return data

@@ -5,7 +5,27 @@
 No `from __future__ import annotations` here: Python 3.11 reads NotRequired only from real
 annotations, not from strings."""
 
-from typing import Any, NotRequired, TypedDict
+from typing import Any, NotRequired
+
+# pydantic reads TypedDicts (gateway/openapi/) only from typing_extensions on Python 3.11
+from typing_extensions import TypedDict
+
+
+class ErrorDescription(TypedDict):
+    code: str  # the error kind's name
+    cloudwalk_code: int
+    baidu_code: int
+    message: str
+
+
+class Problem(TypedDict):
+    """A native error: an RFC 9457 problem (application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    error: ErrorDescription
 
 
 class Box(TypedDict):
@@ -162,6 +182,18 @@ class Deleted(TypedDict):
     uid: NotRequired[str]
 
 
+class IdentityRecord(TypedDict):
+    id_card_number: str
+    name: str
+    created: bool
+    model: str
+
+
+class IdentityDeleted(TypedDict):
+    id_card_number: str
+    deleted: bool
+
+
 class UserRecord(TypedDict):
     uid: str
     user_info: str
@@ -196,6 +228,23 @@ class JobStatus(TypedDict):
     finished: NotRequired[float]
     error: NotRequired[dict[str, Any]]
     result: NotRequired[dict[str, Any]]
+
+
+class ItemOutcome(TypedDict):
+    index: int
+    key: str | None
+    tag: str
+    status: str  # enrolled, no_face, low_quality, bad_image, cancelled, failed, pending
+    face_id: NotRequired[int]
+    created: NotRequired[bool]
+    error: NotRequired[dict[str, Any]]
+
+
+class JobItems(TypedDict):
+    job_id: str
+    offset: int
+    items: list[ItemOutcome]
+    next: NotRequired[str]  # the next page's path, while a page is full
 
 
 class JobsPage(TypedDict):

@@ -11,6 +11,8 @@ import time
 
 REQUEST_ID: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
 
+_LINE_BREAKS = {0x85: "\\u0085", 0x2028: "\\u2028", 0x2029: "\\u2029"}
+
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
@@ -24,7 +26,9 @@ class JsonFormatter(logging.Formatter):
         entry.update(getattr(record, "fields", {}))
         if record.exc_info:
             entry["error"] = self.formatException(record.exc_info)
-        return json.dumps(entry, ensure_ascii=False, default=str)
+        # one entry per line for any reader: the Unicode line breaks JSON leaves raw (a
+        # client's path or parameter may hold them) are escaped too
+        return json.dumps(entry, ensure_ascii=False, default=str).translate(_LINE_BREAKS)
 
 
 def configure(level: str, as_json: bool) -> None:

@@ -12,7 +12,8 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 from services.gallery.database import Gallery
 from services.recognition import ingest, people
@@ -50,22 +51,20 @@ class InProcessQueue:
 
     def send_chunk(self, chunk: Chunk) -> None:
         """Runs the chunk as an asyncio task of this loop, as a worker would."""
-        gallery = self.gallery()
-        if gallery is None:
-            raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
-        task = asyncio.create_task(ingest.run_chunk(
+        self._spawn(lambda gallery: ingest.run_chunk(
             gallery, self.settings, self.engine.embedder.spec, self._analyse, chunk,
             self.send_chunk))
-        self._chunks.add(task)  # the loop keeps only weak references to tasks
-        task.add_done_callback(self._chunks.discard)
 
     def send_cluster_run(self, request: ClusterRequest) -> None:
         """Runs the clustering as an asyncio task of this loop, as a worker would."""
+        self._spawn(lambda gallery: people.run(gallery, request))
+
+    def _spawn(self, work: Callable[[Gallery], Coroutine[Any, Any, Any]]) -> None:
         gallery = self.gallery()
         if gallery is None:
             raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
-        task = asyncio.create_task(people.run(gallery, request))
-        self._chunks.add(task)
+        task = asyncio.create_task(work(gallery))
+        self._chunks.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._chunks.discard)
 
     async def _analyse(self, specs: list[dict]) -> list[dict]:

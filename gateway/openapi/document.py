@@ -1,33 +1,36 @@
 """The document: every route of the three dialects (from the route tables their mounts are
-built from), each described from its handler (gateway/openapi/handlers.py), plus the
-service's own pages."""
+built from), each described from its declared contract (gateway/contract.py): parameters and
+their constraints from its model, answers field by field from its answer type, success statuses
+as declared; plus the service's own pages."""
 
 from __future__ import annotations
 
 import inspect
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from importlib import metadata
 from typing import Any
 
+from gateway.contract import Declared
 from gateway.dialects import baidu, native
+from gateway.dialects.baidu import answers as baidu_answers
 from gateway.dialects.baidu import faceset, images
+from gateway.dialects.baidu.token import OAuthError, token_handler
+from gateway.dialects.cloudwalk import answers as cloudwalk_answers
 from gateway.dialects.cloudwalk import gallery, tool
-from gateway.openapi.handlers import Param, answer_type, read_params, statuses
-from gateway.openapi.schemas import BAIDU_ANSWER, CLOUDWALK_ANSWER, PROBLEM, type_schema
+from gateway.openapi.schema import field_schemas, type_schema
+from shared.answers import Problem
 
 VERSION = "3.1.0"
+TOKEN_PATH = "/oauth/2.0/token"
 
 
 @dataclass
 class Operation:
     path: str
     method: str
-    handler: Callable
-    dialect: str  # native, native-admin, cloudwalk, baidu
-    params: list[Param] = field(default_factory=list)
-
+    declared: Declared
+    dialect: str  # native, native-admin, cloudwalk, baidu, oauth
 
 
 def operations_of_app() -> list[Operation]:
@@ -39,26 +42,24 @@ def operations_of_app() -> list[Operation]:
             for path, handler in {**tool.HANDLERS, **gallery.HANDLERS}.items()]
     ops += [Operation(baidu.PREFIX + path, "POST", handler, "baidu")
             for path, handler in {**images.HANDLERS, **faceset.HANDLERS}.items()]
-    for op in ops:
-        op.params = read_params(op.handler)
+    # the token endpoint's contract, without a gateway to serve it
+    ops.append(Operation(TOKEN_PATH, "POST", token_handler(None), "oauth"))
     return ops
 
 
 _SECURITY = {"native": [{"appId": [], "appSecret": []}, {"bearer": []}],
              "native-admin": [{"adminSecret": []}],
              "cloudwalk": [{"appId": [], "appSecret": []}],
-             "baidu": [{"accessToken": []}]}
+             "baidu": [{"accessToken": []}], "oauth": []}
 _TAGS = {"native": "native", "native-admin": "admin", "cloudwalk": "CloudWalk",
-         "baidu": "Baidu"}
-
-
+         "baidu": "Baidu", "oauth": "Baidu"}
 _VENDOR = {"cloudwalk": "CloudWalk face server API v1.24", "baidu": "Baidu face API v2"}
 
 
 def _summary(op: Operation) -> tuple[str, str]:
     """The docstring's first sentence, and the rest; a vendor call without one is named by
     the vendor document that specifies it."""
-    doc = " ".join((inspect.getdoc(op.handler) or "").split())
+    doc = " ".join((inspect.getdoc(op.declared.handler) or "").split())
     if not doc:
         vendor = _VENDOR.get(op.dialect)
         return (f"{vendor}: {op.path.rsplit('/v2/', 1)[-1]}" if vendor
@@ -72,67 +73,92 @@ def _operation_id(op: Operation) -> str:
     return f"{op.method.lower()}_{'_'.join(words)}"
 
 
-def _body_schema(params: list[Param], binary_images: bool) -> dict:
-    properties = {}
-    for param in params:
-        schema = dict(param.schema)
-        if binary_images and schema.get("contentEncoding") == "base64":
-            schema = {"type": "string", "contentMediaType": "application/octet-stream"}
-        if param.description:
-            schema["description"] = param.description
-        properties[param.name] = schema
-    required = [param.name for param in params if param.required]
-    out: dict[str, Any] = {"type": "object", "properties": properties}
-    if required:
-        out["required"] = required
+def _json(schema: dict, description: str) -> dict:
+    return {"description": description, "content": {"application/json": {"schema": schema}}}
+
+
+def _with(envelope: dict, answer: dict) -> dict:
+    """The answer's fields inside a dialect's envelope."""
+    out = {**answer, "type": "object"}
+    out["properties"] = {**envelope["properties"], **answer.get("properties", {})}
+    out["required"] = sorted({*envelope.get("required", ()), *answer.get("required", ())})
     return out
 
 
+_CLOUDWALK_FAILURE = type_schema(cloudwalk_answers.Failure)
+_BAIDU_FAILURE = type_schema(baidu_answers.Failure)
+
+
 def _responses(op: Operation) -> dict:
-    if op.dialect in ("cloudwalk",):
-        return {"200": {"description": "HTTP 200 always: `result` 0 is success, else an error "
-                        "code (CloudWalk face server API v1.24)",
-                        "content": {"application/json": {"schema": CLOUDWALK_ANSWER}}}}
+    declared = op.declared
+    if op.dialect == "cloudwalk":
+        success = _with(_CLOUDWALK_FAILURE, type_schema(declared.answer_type))
+        return {"200": _json({"anyOf": [success, _CLOUDWALK_FAILURE]},
+                             "HTTP 200 always: `result` 0 and the answer, or an error code "
+                             "and `info` (CloudWalk face server API v1.24)")}
     if op.dialect == "baidu":
-        return {"200": {"description": "the call's answer or its error (Baidu face API v2)",
-                        "content": {"application/json": {"schema": BAIDU_ANSWER}}}}
-    annotation = str(inspect.signature(op.handler).return_annotation)
-    answer = answer_type(op.handler)
-    success = ({"description": "the JPEG", "content": {"image/jpeg": {
-        "schema": {"type": "string", "contentMediaType": "image/jpeg"}}}}
-               if annotation.endswith("Response") else
-               {"description": "success", "content": {"application/json": {
-                   "schema": type_schema(answer) if answer else {"type": "object"}}}})
-    return {**{str(code): success for code in statuses(op.handler)},
+        success = _with({"properties": {"log_id": {"type": "integer"}},
+                         "required": ["log_id"]}, type_schema(declared.answer_type))
+        return {"200": _json({"anyOf": [success, _BAIDU_FAILURE]},
+                             "HTTP 200 always: `log_id` and the answer, or `error_code` and "
+                             "`error_msg` (Baidu face API v2)")}
+    if op.dialect == "oauth":
+        failure = _json(type_schema(OAuthError), "an OAuth error (RFC 6749, section 5.2)")
+        return {"200": _json(type_schema(declared.answer_type), "the access token"),
+                "400": failure, "401": failure, "429": failure, "503": failure}
+    if declared.binary:
+        success = {"description": "the JPEG", "content": {"image/jpeg": {
+            "schema": {"type": "string", "contentMediaType": "image/jpeg"}}}}
+    else:
+        success = _json(type_schema(declared.answer_type), "success")
+    return {**{str(code): success for code in declared.statuses},
             "default": {"description": "an error: RFC 9457 problem with the code in `error`",
-                        "content": {"application/problem+json": {"schema": PROBLEM}}}}
+                        "content": {"application/problem+json": {
+                            "schema": type_schema(Problem)}}}}
 
 
 def _path_params(path: str) -> list[str]:
     return [part[1:-1] for part in path.split("/") if part.startswith("{")]
 
 
+def _body(properties: dict[str, dict], required: set[str], binary_images: bool) -> dict:
+    shown = {}
+    for name, schema in properties.items():
+        if binary_images and schema.get("contentEncoding") == "base64":
+            schema = {"type": "string", "contentMediaType": "application/octet-stream",
+                      **({"description": schema["description"]} if "description" in schema
+                         else {})}
+        shown[name] = schema
+    out: dict[str, Any] = {"type": "object", "properties": shown}
+    if required & set(shown):
+        out["required"] = sorted(required & set(shown))
+    return out
+
+
 def _operation(op: Operation) -> dict:
     summary, description = _summary(op)
-    path_names = _path_params(op.path)
     out: dict[str, Any] = {"operationId": _operation_id(op), "summary": summary,
                            "tags": [_TAGS[op.dialect]], "security": _SECURITY[op.dialect],
                            "responses": _responses(op)}
     if description:
         out["description"] = description
-    parameters = [{"name": name, "in": "path", "required": True, "schema": {
-        "type": "string", "minLength": 1}} for name in path_names]
-    fields = [param for param in op.params if param.name not in path_names]
+    properties, required = field_schemas(op.declared.params)
+    path_names = _path_params(op.path)
+    parameters = [{"name": name, "in": "path", "required": True,
+                   "schema": properties.get(name, {"type": "string", "minLength": 1})}
+                  for name in path_names]
+    fields = {name: schema for name, schema in properties.items() if name not in path_names}
     if op.method in ("GET", "DELETE"):
-        parameters += [{"name": p.name, "in": "query", "required": p.required,
-                        "schema": p.schema, **({"description": p.description}
-                                               if p.description else {})} for p in fields]
-    elif fields or op.dialect != "baidu":
-        content = {"application/x-www-form-urlencoded": {"schema": _body_schema(fields, False)}}
-        if op.dialect != "baidu":  # Baidu's SDK sends forms only
-            content = {"application/json": {"schema": _body_schema(fields, False)}, **content,
-                       "multipart/form-data": {"schema": _body_schema(fields, True)}}
-        out["requestBody"] = {"required": any(p.required for p in fields), "content": content}
+        parameters += [{"name": name, "in": "query", "required": name in required,
+                        "schema": schema} for name, schema in fields.items()]
+    elif fields or op.dialect == "native":
+        content = {"application/x-www-form-urlencoded": {
+            "schema": _body(fields, required, False)}}
+        if op.dialect in ("native", "native-admin", "cloudwalk"):  # Baidu's SDK sends forms
+            content = {"application/json": {"schema": _body(fields, required, False)},
+                       **content,
+                       "multipart/form-data": {"schema": _body(fields, required, True)}}
+        out["requestBody"] = {"required": bool(required & set(fields)), "content": content}
     if parameters:
         out["parameters"] = parameters
     return out
@@ -160,20 +186,6 @@ def document() -> dict:
     paths: dict[str, dict] = {}
     for op in operations_of_app():
         paths.setdefault(op.path, {})[op.method.lower()] = _operation(op)
-    paths["/oauth/2.0/token"] = {"post": {
-        "operationId": "post_oauth_token", "tags": ["Baidu"],
-        "summary": "an access token for an app (client_credentials), as Baidu's SDKs ask",
-        "requestBody": {"required": True, "content": {"application/x-www-form-urlencoded": {
-            "schema": {"type": "object", "required": ["grant_type", "client_id",
-                                                      "client_secret"],
-                       "properties": {"grant_type": {"type": "string",
-                                                     "enum": ["client_credentials"]},
-                                      "client_id": {"type": "string"},
-                                      "client_secret": {"type": "string"}}}}}},
-        "responses": {"200": {"description": "access_token, expires_in, scope",
-                              "content": {"application/json": {"schema": {"type": "object"}}}},
-                      "401": {"description": "invalid_client"},
-                      "400": {"description": "unsupported_grant_type"}}}}
     for (path, method), summary in _PLAIN.items():
         paths[path] = {method: {"operationId": path.strip("/").replace(".", "_"),
                                 "summary": summary,
@@ -184,8 +196,8 @@ def document() -> dict:
         "info": {"title": "facegate", "version": _version(),
                  "description": "Face detection, analysis, 1:1 and 1:N recognition: the native "
                                 "API (/v1), CloudWalk's face server API (/face) and Baidu's "
-                                "face API v2 (/rest/2.0/face/v2). Generated from the code "
-                                "(gateway/openapi/)."},
+                                "face API v2 (/rest/2.0/face/v2). Generated from the declared "
+                                "contracts (gateway/contract.py, gateway/openapi/)."},
         "servers": [{"url": "/"}],
         "tags": [{"name": "native"}, {"name": "admin"}, {"name": "CloudWalk"},
                  {"name": "Baidu"}, {"name": "service"}],

@@ -20,17 +20,23 @@ from typing import Any
 import httpx
 
 from shared.answers import (
+    Analysed,
     ClusterJob,
     ClusterNamed,
     ClusterRecord,
     ClustersPage,
     CompareResult,
+    Detected,
     Enrolled,
     FaceRecord,
+    Feature,
     GroupRecord,
     IdentifyResult,
+    ItemOutcome,
     JobAccepted,
     JobStatus,
+    Models,
+    Similarity,
 )
 from shared.images import content_key, url_key
 
@@ -149,16 +155,16 @@ class Facegate:
         return self.send("POST", path, data=fields).json()
 
     # --- images -------------------------------------------------------------------------
-    def detect(self, image: ImageInput, *, crops: bool = False) -> dict:
+    def detect(self, image: ImageInput, *, crops: bool = False) -> Detected:
         data, files = _image_fields(image)
         return self.call("POST", "/v1/detect", data={**data, "crops": crops}, files=files)
 
-    def analyse(self, image: ImageInput, fields: Iterable[str]) -> dict:
+    def analyse(self, image: ImageInput, fields: Iterable[str]) -> Analysed:
         data, files = _image_fields(image)
         return self.call("POST", "/v1/analyse", data={**data, "fields": ",".join(fields)},
                          files=files)
 
-    def feature(self, image: ImageInput) -> dict:
+    def feature(self, image: ImageInput) -> Feature:
         data, files = _image_fields(image)
         return self.call("POST", "/v1/feature", data=data, files=files)
 
@@ -168,11 +174,11 @@ class Facegate:
         return self.call("POST", "/v1/compare", data={**data_a, **data_b},
                          files={**files_a, **files_b})
 
-    def similarity(self, feature_a: str, feature_b: str) -> dict:
+    def similarity(self, feature_a: str, feature_b: str) -> Similarity:
         return self.call("POST", "/v1/similarity",
                          json={"feature_a": feature_a, "feature_b": feature_b})
 
-    def models(self) -> dict:
+    def models(self) -> Models:
         return self.call("GET", "/v1/models")
 
     # --- groups and faces ---------------------------------------------------------------
@@ -273,13 +279,14 @@ class Facegate:
         return self.call("GET", "/v1/jobs", params={"limit": limit})["jobs"]
 
     def job_items(self, job_id: str, offset: int = 0, limit: int = 500,
-                  status: str | None = None) -> list[dict]:
+                  status: str | None = None) -> list[ItemOutcome]:
         params = {"offset": offset, "limit": limit, **({"status": status} if status else {})}
         return self.call("GET", f"/v1/jobs/{job_id}/items", params=params)["items"]
 
-    def all_job_items(self, job_id: str, status: str | None = None) -> list[dict]:
+    def all_job_items(self, job_id: str, status: str | None = None) -> list[ItemOutcome]:
         """Every item's outcome, page by page."""
-        items, offset = [], 0
+        items: list[ItemOutcome] = []
+        offset = 0
         while True:
             page = self.job_items(job_id, offset, 5000, status)
             items += page

@@ -71,14 +71,13 @@ class ClusterRuns:
         self.pool = pool
 
     async def create(self, app: int, group: Group, score: float) -> ClusterRun:
-        async with self.pool.connection() as conn:
+        async with self.pool.connection() as conn:  # one statement: written and read back
             row = await (await conn.execute(
-                "INSERT INTO cluster_runs (id, app_id, group_id, score, total) "
-                "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                "WITH r AS (INSERT INTO cluster_runs (id, app_id, group_id, score, total) "
+                "VALUES (%s, %s, %s, %s, %s) RETURNING *) "
+                f"SELECT {_COLUMNS} FROM r JOIN groups g ON g.id = r.group_id",
                 (uuid.uuid4(), app, group.id, score, group.face_count))).fetchone()
-        run = await self.run(str(row[0]))
-        assert run is not None
-        return run
+        return ClusterRun(str(row[0]), *row[1:])
 
     async def run(self, run_id: str, app: int | None = None) -> ClusterRun | None:
         """A run by id (None if there is none, or it is another app's)."""

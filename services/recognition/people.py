@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 
 import numpy as np
 
@@ -47,9 +48,12 @@ def threshold_score(value: float | None) -> float:
     """A clustering threshold (a calibrated score), or PARAM_INVALID."""
     if value is None:
         return DEFAULT_SCORE
-    if not 0.0 < value < 1.0:
-        raise FaceError(ERRORS.PARAM_INVALID, "threshold must be a score between 0 and 1")
-    return value
+    # scores are kept to 6 decimals (a REAL column): 5e-324 is 0, refused like 0
+    score = round(value, 6)
+    if not 0.0 < score < 1.0:
+        raise FaceError(ERRORS.PARAM_INVALID,
+                        "threshold must be a score between 0 and 1 (at most 6 decimals)")
+    return score
 
 
 async def submit(ctx: Recognition, app: int, group_name: str, score: float) -> ClusterRun:
@@ -78,7 +82,11 @@ async def run(gallery: Gallery, request: ClusterRequest) -> ClusterRun | None:
             group = await gallery.groups.group(held.app, held.group)
         face_ids, vectors = await gallery.clusters.snapshot(group.id)
         if group.indexed:
-            indices, cosines = await _index_graph(gallery, held.id, group, face_ids, vectors)
+            async def progress(done: int) -> None:
+                await gallery.clusters.progress(held.id, done)
+
+            indices, cosines = await index_graph(gallery, group, face_ids, vectors, K_NEIGHBOURS,
+                                                 progress)
         else:
             indices, cosines = exact_neighbours(vectors)
         found = await asyncio.to_thread(cluster, indices, cosines, threshold, 0, vectors)
@@ -90,12 +98,15 @@ async def run(gallery: Gallery, request: ClusterRequest) -> ClusterRun | None:
     return await gallery.clusters.run(held.id)
 
 
-async def _index_graph(gallery: Gallery, run_id: str, group: Group, face_ids: np.ndarray,
-                       vectors: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Each snapshot face's K_NEIGHBOURS nearest others through the group's index, as
-    positions in the snapshot (a face enrolled since is left out: cosine -1, never an edge)."""
+async def index_graph(gallery: Gallery, group: Group, face_ids: np.ndarray,
+                      vectors: np.ndarray, neighbours: int,
+                      progress: Callable[[int], Awaitable[None]] | None = None
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    """Each snapshot face's `neighbours` nearest others through the group's index (the search
+    identify uses), as positions in the snapshot (a face enrolled since is left out: cosine
+    -1, never an edge); `progress` hears how many faces are done now and then."""
     n = len(face_ids)
-    k = min(K_NEIGHBOURS, max(n - 1, 0))
+    k = min(neighbours, max(n - 1, 0))
     indices = np.tile(np.arange(n)[:, None], (1, k))
     cosines = np.full((n, k), -1.0, np.float32)
     todo = iter(range(n))
@@ -113,9 +124,9 @@ async def _index_graph(gallery: Gallery, run_id: str, group: Group, face_ids: np
             indices[i, :len(found)] = np.where(known, at, i)
             cosines[i, :len(found)] = np.where(known, [m.cosine for m in found], -1.0)
             done += 1
-            if time.monotonic() - reported > _PROGRESS_S:
+            if progress is not None and time.monotonic() - reported > _PROGRESS_S:
                 reported = time.monotonic()
-                await gallery.clusters.progress(run_id, done)
+                await progress(done)
 
     await asyncio.gather(*(searcher() for _ in range(_SEARCHES)))
     return indices, cosines
@@ -125,8 +136,10 @@ async def join_new_faces(gallery: Gallery, group: Group) -> int:
     """Faces enrolled since the group's latest clustering, each into the cluster its nearest
     clustered neighbours point to (or its own); how many. Nothing if it was never clustered."""
     latest = await gallery.clusters.latest(group)
-    if latest is None:
-        return 0
+    return 0 if latest is None else await _join(gallery, group, latest)
+
+
+async def _join(gallery: Gallery, group: Group, latest: ClusterRun) -> int:
     threshold = BY_CODE[group.model].cosine_for_score(latest.score)
 
     def vote(neighbours: list[int], cosines: list[float], placed: dict[int, int]) -> int | None:
@@ -135,24 +148,28 @@ async def join_new_faces(gallery: Gallery, group: Group) -> int:
     return await gallery.clusters.join_unassigned(latest, group, K_NEIGHBOURS, vote)
 
 
+async def _joined_latest(ctx: Recognition, app: int, group_name: str) -> ClusterRun:
+    """The group's latest clustering with its new faces joined, or CLUSTER_NOT_FOUND."""
+    gallery = ctx.gallery
+    group = await gallery.groups.group(app, group_name)
+    latest = await _latest(gallery, group)
+    await _join(gallery, group, latest)
+    return latest
+
+
 async def clusters(ctx: Recognition, app: int, group_name: str, offset: int, limit: int
                    ) -> tuple[ClusterRun, int, int, list[ClusterRow]]:
     """The group's latest clustering, new faces joined: (the run, clusters, faces, a page of
     clusters largest first). CLUSTER_NOT_FOUND if the group was never clustered."""
-    gallery = ctx.gallery
-    group = await gallery.groups.group(app, group_name)
-    await join_new_faces(gallery, group)
-    latest = await _latest(gallery, group)
-    return (latest, *await gallery.clusters.page(latest, offset, limit))
+    latest = await _joined_latest(ctx, app, group_name)
+    return (latest, *await ctx.gallery.clusters.page(latest, offset, limit))
 
 
 async def name_cluster(ctx: Recognition, app: int, group_name: str, cluster_id: int, tag: str
                        ) -> int:
     """Tags every face of a cluster of the latest clustering with `tag`; how many faces."""
-    gallery = ctx.gallery
-    group = await gallery.groups.group(app, group_name)
-    await join_new_faces(gallery, group)
-    return await gallery.clusters.name(await _latest(gallery, group), cluster_id, tag)
+    latest = await _joined_latest(ctx, app, group_name)
+    return await ctx.gallery.clusters.name(latest, cluster_id, tag)
 
 
 async def clustering_job(ctx: Recognition, app: int, job_id: str) -> ClusterRun | None:

@@ -8,7 +8,6 @@ polled later: a job stores its op name and options, and `finish` runs when the r
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -230,24 +229,6 @@ COMPARE_MANY = Operation("compare_many", 2, _plan_compare_many, _finish_compare_
 # What a client may run as a job (POST /v1/jobs, or "async": true)
 JOB_OPERATIONS = {op.name: op for op in (DETECT, EMBED_LARGEST_FACE, COMPARE, COMPARE_MANY,
                                          ANALYSE)}
-
-
-def analysis_fields(raw: str) -> list[str]:
-    """A client's field list: comma-separated or a JSON list; unknown names are refused."""
-    text = raw.strip()
-    if text.startswith("["):
-        try:
-            names = [str(v).strip() for v in json.loads(text)]
-        except ValueError:
-            raise FaceError(ERRORS.PARAM_INVALID, "fields is not a JSON list") from None
-    else:
-        names = [part.strip() for part in text.split(",") if part.strip()]
-    unknown = sorted(set(names) - set(canonical.ANALYSIS_FIELDS))
-    if unknown or not names:
-        raise FaceError(ERRORS.PARAM_INVALID, f"fields must be among "
-                        f"{', '.join(canonical.ANALYSIS_FIELDS)}" +
-                        (f"; unknown: {', '.join(unknown)}" if unknown else ""))
-    return list(dict.fromkeys(names))
 
 
 async def run(queue: VisionQueue, op: Operation, images: list[bytes],

@@ -59,20 +59,23 @@ def _routes() -> list[tuple[str, str]]:
 ROUTES = _routes()
 
 
-def _parameter_names(document: dict) -> dict[tuple[str, str], list[str]]:
-    """(method, path) -> every query and body parameter name the served document gives that
-    operation: the fuzzer sends what each route reads, not a hand-kept list."""
-    names: dict[tuple[str, str], list[str]] = {}
+def _parameters(document: dict) -> dict[tuple[str, str], dict[str, dict[str, dict]]]:
+    """(method, path) -> {"path": {name: schema}, "fields": {name: schema}}: every parameter
+    the served document gives that operation, with its schema, so the fuzzer sends what each
+    route declares (valid values drawn from the schema as well as hostile ones)."""
+    found: dict[tuple[str, str], dict[str, dict[str, dict]]] = {}
     for path, operations in document["paths"].items():
         for method, operation in operations.items():
-            found = {p["name"] for p in operation.get("parameters", []) if p["in"] != "path"}
+            where: dict[str, dict[str, dict]] = {"path": {}, "fields": {}}
+            for p in operation.get("parameters", []):
+                where["path" if p["in"] == "path" else "fields"][p["name"]] = p["schema"]
             for content in operation.get("requestBody", {}).get("content", {}).values():
-                found |= set(content.get("schema", {}).get("properties", {}))
-            names[(method.upper(), path)] = sorted(found)
-    return names
+                where["fields"].update(content.get("schema", {}).get("properties", {}))
+            found[(method.upper(), path)] = where
+    return found
 
 
-NAMES = _parameter_names(document())  # what /openapi.json serves
+PARAMETERS = _parameters(document())  # what /openapi.json serves
 numbers = st.one_of(st.integers(-2**70, 2**70).map(str), st.sampled_from(
     ["0", "-1", "1e9", "NaN", "0x10", " 7 ", "1" * 400]))
 texts = st.one_of(st.text(max_size=300), st.sampled_from(
@@ -83,36 +86,68 @@ nested = st.recursive(st.one_of(st.none(), st.booleans(), st.integers(), st.text
                       lambda inner: st.one_of(st.lists(inner, max_size=4),
                                               st.dictionaries(st.text(max_size=8), inner,
                                                               max_size=4)), max_leaves=30)
-values = st.one_of(texts, numbers, blobs)
+hostile = st.one_of(texts, numbers, blobs)
 FUZZ_GROUP = "fuzzgroup"  # made by the fixture, so routes under /v1/groups/{group} get past it
-# Path parameters: values a route accepts (so the fuzzer reaches its body) as well as hostile
-# ones; drawn per name, each quoted into the path.
-PATH_VALUES = {
-    "group": st.one_of(st.just(FUZZ_GROUP), st.from_regex(r"\A[A-Za-z0-9_]{1,64}\Z"), texts),
-    "face_id": st.one_of(st.integers(1, 10**6).map(str), numbers),
-    "job_id": st.one_of(st.uuids().map(str), texts),
-    "app": st.one_of(st.just("fuzz"), texts),
-    "uid": st.one_of(st.from_regex(r"\A[A-Za-z0-9_]{1,128}\Z"), texts),
-    "number": st.one_of(st.just("11010519491231002X"), texts),
-    "cluster_id": st.one_of(st.integers(0, 50).map(str), numbers),
-}
+
+
+def valid(schema: dict):
+    """Values the schema admits (the document's positive data)."""
+    if "const" in schema:
+        return st.just(schema["const"])
+    if "enum" in schema:
+        return st.sampled_from(schema["enum"])
+    if "anyOf" in schema:
+        return st.one_of([valid(branch) for branch in schema["anyOf"]])
+    kind = schema.get("type")
+    if kind == "integer":
+        return st.integers(schema.get("minimum", -2**31), schema.get("maximum", 2**31))
+    if kind == "number":
+        return st.floats(schema.get("exclusiveMinimum", schema.get("minimum", -1e6)),
+                         schema.get("exclusiveMaximum", schema.get("maximum", 1e6)),
+                         exclude_min="exclusiveMinimum" in schema,
+                         exclude_max="exclusiveMaximum" in schema, allow_nan=False)
+    if kind == "boolean":
+        return st.booleans()
+    longest = min(schema.get("maxLength", 64), 300)
+    if "pattern" in schema:
+        return st.from_regex(schema["pattern"], fullmatch=True).filter(
+            lambda v: schema.get("minLength", 0) <= len(v) <= longest)
+    return st.text(min_size=schema.get("minLength", 0), max_size=longest)
 
 
 def params_for(method: str, path: str):
     path = re.sub(r"\{(\w+)(:\w+)?\}", r"{\1}", path)
     # a route served but documented under another method (CloudWalk's GET twins of its POST
-    # operations) takes the documented one's names; a dialect's catch-all, none
-    names = NAMES.get((method, path)) or next(
-        (found for (_, other), found in NAMES.items() if other == path), [])
-    # the operation's own names, and now and then one it does not read
-    keys = st.one_of(st.sampled_from(names), st.text(max_size=12)) if names else \
-        st.text(max_size=12)
-    return st.dictionaries(keys, values, max_size=8)
+    # operations) takes the documented one's parameters; a dialect's catch-all, none
+    fields = (PARAMETERS.get((method, path)) or next(
+        (found for (_, other), found in PARAMETERS.items() if other == path),
+        {"fields": {}}))["fields"]
+    # the operation's own names (valid values or hostile ones), now and then one it does not
+    # read
+    entries = [st.tuples(st.just(name), st.one_of(valid(schema), hostile))
+               for name, schema in fields.items()]
+    entries.append(st.tuples(st.text(max_size=12), hostile))
+    return st.lists(st.one_of(entries), max_size=8).map(dict)
 
 
-def path_values(path: str):
-    return st.fixed_dictionaries({name: PATH_VALUES.get(name, texts)
-                                  for name in re.findall(r"\{(\w+)(?::\w+)?\}", path)})
+def path_values(method: str, path: str):
+    """Each path parameter: a valid value from its schema (the fuzz group for `group`, so
+    routes get past it), or a hostile one."""
+    declared = PARAMETERS.get((method, re.sub(r"\{(\w+)(:\w+)?\}", r"{\1}", path)),
+                              {"path": {}})["path"]
+    drawn = {}
+    for name in re.findall(r"\{(\w+)(?::\w+)?\}", path):
+        schema = declared.get(name, {"type": "string"})
+        drawn[name] = st.one_of(st.just(FUZZ_GROUP) if name == "group" else valid(schema),
+                                valid(schema), hostile).map(_wire)
+    return st.fixed_dictionaries(drawn)
+
+
+def _wire(value: object) -> str:
+    """A value as a form, multipart part, query or path segment carries it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return value if isinstance(value, str) else json.dumps(value)
 
 
 def _dialect(path: str) -> str:
@@ -151,15 +186,16 @@ def _send(http: httpx.Client, token, method: str, path: str, data: dict, encodin
     url = re.sub(r"\{(\w+)(:\w+)?\}",
                  lambda m: quote(in_path.get(m.group(1), "x1"), safe="") or "x1", path)
     started = time.monotonic()
+    text = {key: _wire(value) for key, value in data.items()}
     if method in ("GET", "DELETE"):
-        response = http.request(method, url, params={**query, **data})
+        response = http.request(method, url, params={**query, **text})
     elif encoding == "json":
         response = http.request(method, url, params=query, json=data)
     elif encoding == "multipart":
-        files = {k: (k, v.encode(), "application/octet-stream") for k, v in data.items()}
+        files = {k: (k, v.encode(), "application/octet-stream") for k, v in text.items()}
         response = http.request(method, url, params=query, files=files or {"x": b""})
     else:
-        response = http.request(method, url, params=query, data=data)
+        response = http.request(method, url, params=query, data=text)
     assert time.monotonic() - started < TIMEOUT_S
     TALLY["inputs"] += 1
     return response
@@ -172,7 +208,7 @@ def test_every_route_answers_cleanly_whatever_it_is_sent(callers, method, path):
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(data=params_for(method, path), encoding=st.sampled_from(["form", "json", "multipart"]),
-           junk=nested, in_path=path_values(path))
+           junk=nested, in_path=path_values(method, path))
     def run(data, encoding, junk, in_path):
         if encoding == "json" and data:
             data = {**data, next(iter(data)): junk}  # a nested value where text belongs

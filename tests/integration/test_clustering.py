@@ -106,7 +106,7 @@ def test_clustering_errors_in_the_native_form(stack, facegate, faces):
     group = f"people_{uuid.uuid4().hex[:8]}"
     facegate.create_group(group)
     facegate.enrol(group, faces["biden.jpg"])
-    for threshold in (0, 1, 2, -0.5, "high", "nan"):
+    for threshold in (0, 1, 2, -0.5, "high", "nan", 5e-324, 0.9999999):  # 0 and 1 in 6 decimals
         with pytest.raises(ApiError) as bad:
             facegate.call("POST", f"/v1/groups/{group}/clusters", json={"threshold": threshold})
         assert bad.value.status == 400 and bad.value.code == "PARAM_INVALID", threshold

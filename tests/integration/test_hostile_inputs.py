@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import time
 from pathlib import Path
 
@@ -47,6 +48,20 @@ def test_json_nested_deeper_than_the_parser_allows_is_a_parameter_error(client):
     cloudwalk = client.post("/face/tool/detect", content='{"img": ' + deep + "}",
                             headers={"content-type": "application/json"})
     assert cloudwalk.json()["result"] == 4101
+
+
+def test_a_path_with_a_line_break_is_answered_in_json(stack, client):
+    # such a path matches no mount's prefix: the app itself answers, still in JSON
+    # (found by tests/fuzz drawing ID numbers from the document's pattern, whitespace included)
+    for path in ("/v1/identities/%0A110105194912310021", "/face/tool%0A/detect", "/%0A"):
+        answer = client.delete(path)
+        assert answer.status_code == 404, path
+        assert answer.json()["error"]["code"] == "NOT_SUPPORTED", path
+    # and JSON log lines stay one per line with Unicode line breaks in the path
+    client.delete("/v1/identities/%E2%80%A8%C2%85x")
+    time.sleep(0.5)
+    lines = (stack.log_dir / "gateway.log").read_text(errors="replace").splitlines()
+    assert all(json.loads(line) for line in lines if line.startswith("{"))
 
 
 def _rss_mb(pid: int) -> float:

@@ -11,7 +11,6 @@ import torch.nn.functional as F
 
 from gateway.dialects.cloudwalk.codes import cloudwalk_code
 from services.recognition.enrolment import accept
-from services.recognition.vision import analysis_fields
 from services.vision.analysis.landmarks import baidu_landmark4, baidu_landmark72
 from services.vision.tfjs import GraphModel, _same_pad
 from shared.canonical import Face
@@ -162,14 +161,6 @@ def test_quality_gate_passes_good_and_sideways_faces_and_can_be_off(monkeypatch)
     _enrol((0, 0, 10, 10), _analysis(blur=1.0), 0, load_settings())
     assert quality_score(_analysis(blur=0.2, mouth=0.5), 0.99) == pytest.approx(0.4)
     assert quality_score({}, 0.99) == 0.99
-
-
-def test_analysis_fields_accept_lists_and_refuse_unknown_names():
-    assert analysis_fields("age, gender,age") == ["age", "gender"]
-    assert analysis_fields('["pose", "quality"]') == ["pose", "quality"]
-    for bad in ("", "age,mood", "[1, 2"):
-        with pytest.raises(FaceError):
-            analysis_fields(bad)
 
 
 def test_tfjs_runner_pad_reduce_and_normalise_ops(tmp_path):

@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import re
 import secrets
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, ValidationInfo, WithJsonSchema
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from gateway.dialects.baidu.codes import baidu_code, baidu_message
 from gateway.frame import Gateway, client_address
 from gateway.inputs import image_input
-from gateway.params import Params, text
 from services.recognition import catalogue
 from shared.canonical import Face
 from shared.errors import ERRORS, ErrorKind, FaceError
@@ -72,48 +73,55 @@ class Baidu:
 
 
 # parameters -------------------------------------------------------------------------------
-def required(params: Params, name: str) -> str:
-    value = text(params, name, required=False)
-    if not value:
-        raise FaceError(ERRORS.PARAM_MISSING, name)
-    return value
-
-
-def group_list(params: Params, name: str = "group_id") -> list[str]:
-    groups = [g.strip() for g in required(params, name).split(",") if g.strip()]
+def _groups(value: Any, info: ValidationInfo) -> list[str]:
+    """One group name or more, comma-separated: each the core's rule at Baidu's length."""
+    name = info.field_name or "group_id"
+    if not isinstance(value, str):
+        raise FaceError(ERRORS.PARAM_INVALID, f"{name}: group names, comma-separated")
+    groups = [g.strip() for g in value.split(",") if g.strip()]
     if not groups:
         raise FaceError(ERRORS.PARAM_INVALID, f"{name}: one or more group names, "
                         "comma-separated")
-    for group in groups:  # the core's rule, at most Baidu's length
+    for group in groups:
         catalogue.group_name(group, f"{name} (comma-separated; each)", BAIDU_GROUP_LONGEST)
     if len(",".join(groups).encode()) > 128 * 8:
         raise FaceError(ERRORS.PARAM_TOO_LONG, name)
     return list(dict.fromkeys(groups))
 
 
-def uid_param(params: Params) -> str:
-    uid = required(params, "uid")
-    if not _UID.match(uid):
+def _uid(value: Any) -> str:
+    if not isinstance(value, str) or not _UID.match(value):
         raise FaceError(ERRORS.PARAM_INVALID, "uid: letters, digits and _ only, at most 128")
-    return uid
+    return value
 
 
-def user_info_param(params: Params) -> str:
-    info = required(params, "user_info")
-    if len(info.encode()) > 256:
-        raise FaceError(ERRORS.PARAM_INVALID, "user_info is over 256 bytes")
-    return info
+def _user_info(value: Any) -> str:
+    if not isinstance(value, str) or len(value.encode()) > 256:
+        raise FaceError(ERRORS.PARAM_INVALID, "user_info is text of at most 256 bytes")
+    return value
 
 
-async def image_param(settings: Settings, params: Params, name: str = "image") -> bytes:
-    """The base64 image `name`, within Baidu's own limits (baidu_limit), read once."""
-    sent = params.get(name)
-    if not sent:
-        raise FaceError(ERRORS.PARAM_MISSING, name)
-    if settings.vendor_image_limits and isinstance(sent, str) and len(sent) > MAX_BASE64:
+_ONE_GROUP = rf"[A-Za-z0-9_]{{1,{BAIDU_GROUP_LONGEST}}}"
+GroupIds = Annotated[list[str], BeforeValidator(_groups), WithJsonSchema({
+    "type": "string", "maxLength": 1024, "pattern": rf"^{_ONE_GROUP}(,{_ONE_GROUP})*$",
+    "description": f"group names (letters, digits, _; at most {BAIDU_GROUP_LONGEST} each), "
+                   "comma-separated"})]
+Uid = Annotated[str, BeforeValidator(_uid), WithJsonSchema({
+    "type": "string", "pattern": _UID.pattern, "description": "the user's id"})]
+UserInfo = Annotated[str, BeforeValidator(_user_info), WithJsonSchema({
+    "type": "string", "maxLength": 256, "description": "at most 256 bytes (UTF-8)"})]
+# the image as base64 (Baidu's SDKs send forms): its 4 MB bound is checked by image_param
+Base64Image = Annotated[str, WithJsonSchema({
+    "type": "string", "contentEncoding": "base64", "maxLength": MAX_BASE64,
+    "description": "the image as base64: at most 4 MB, its longest edge at most 4096 px"})]
+
+
+async def image_param(settings: Settings, sent: str) -> bytes:
+    """A base64 image within Baidu's own limits (baidu_limit), read once."""
+    if settings.vendor_image_limits and len(sent) > MAX_BASE64:
         raise FaceError(ERRORS.IMAGE_TOO_LARGE, f"the image's base64 is {len(sent)} bytes, "
                         f"at most {MAX_BASE64} (4 MB)")
-    return await image_input(params, name, "", settings, baidu_limit(settings))
+    return await image_input(sent, None, settings, baidu_limit(settings), "image")
 
 
 def baidu_limit(settings: Settings) -> SizeLimit:
@@ -123,15 +131,6 @@ def baidu_limit(settings: Settings) -> SizeLimit:
     if not settings.vendor_image_limits:
         return native_limit(settings)
     return SizeLimit(MAX_EDGE, DOCUMENT_LIMIT.max_short)
-
-
-def field_list(params: Params, name: str, allowed: set[str]) -> list[str]:
-    raw = text(params, name, required=False) or ""
-    names = [f.strip() for f in raw.split(",") if f.strip()]
-    unknown = [f for f in names if f not in allowed]
-    if unknown:
-        raise FaceError(ERRORS.PARAM_INVALID, f"{name}: unknown {','.join(unknown)}")
-    return names
 
 
 def baidu_score(score: float) -> float:

@@ -8,75 +8,89 @@ HIGH, the name Baidu's later API gives it) or FACEGATE_BAIDU_REGISTER_GATE is on
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
 from starlette.requests import Request
 
+from gateway.contract import Fields, Offset, comma_list, declare
+from gateway.dialects.baidu import answers
 from gateway.dialects.baidu.dialect import (
+    Base64Image,
+    GroupIds,
+    Uid,
+    UserInfo,
     baidu_score,
-    field_list,
-    group_list,
     image_param,
-    uid_param,
-    user_info_param,
 )
-from gateway.params import Params, integer, text
 from services.recognition import catalogue, enrolment, search, vision
 from services.recognition.context import Recognition
-from shared.errors import ERRORS, FaceError
 
 QUALITY_CONTROL = ("NONE", "LOW", "NORMAL", "HIGH")
+Liveness = comma_list({"faceliveness"})
 
 
-def _register_gate(ctx: Recognition, params: Params) -> bool:
+class Registration(Fields):
+    group_id: GroupIds
+    uid: Uid
+    user_info: UserInfo
+    image: Base64Image
+    action_type: Literal["append", "replace"] = "append"
+    quality_control: Literal[QUALITY_CONTROL] | None = Field(  # type: ignore[valid-type]
+        None, description="LOW, NORMAL or HIGH: the quality gate judges the face (NONE: "
+        "it does not; unset: FACEGATE_BAIDU_REGISTER_GATE)")
+
+
+def _register_gate(ctx: Recognition, params: Registration) -> bool:
     """Whether this registration passes the quality gate (its thresholds, whichever level)."""
-    level = (text(params, "quality_control", required=False) or "").upper()
-    if not level:
+    if params.quality_control is None:
         return ctx.settings.baidu_register_gate
-    if level not in QUALITY_CONTROL:
-        raise FaceError(ERRORS.PARAM_INVALID,
-                        f"quality_control must be one of {', '.join(QUALITY_CONTROL)}")
-    return level != "NONE"
+    return params.quality_control != "NONE"
 
 
-async def _register(ctx: Recognition, request: Request, params: Params, groups: list[str],
-                    replace: bool, must_exist: bool) -> dict:
-    uid, info = uid_param(params), user_info_param(params)
+async def _register(ctx: Recognition, request: Request, params: Registration, replace: bool,
+                    must_exist: bool) -> answers.Nothing:
     gate = _register_gate(ctx, params)
-    image = await image_param(ctx.settings, params)
-    await enrolment.register_user_face(ctx, request.state.app_id, uid, info, groups, image,
-                                       gate, replace=replace, must_exist=must_exist)
+    image = await image_param(ctx.settings, params.image)
+    await enrolment.register_user_face(ctx, request.state.app_id, params.uid, params.user_info,
+                                       params.group_id, image, gate, replace=replace,
+                                       must_exist=must_exist)
     return {}
 
 
-def _action(params: Params, allowed: tuple[str, ...]) -> str:
-    action = text(params, "action_type", required=False) or "append"
-    if action not in allowed:
-        raise FaceError(ERRORS.PARAM_INVALID, f"action_type must be one of {', '.join(allowed)}")
-    return action
+@declare(Registration)
+async def user_add(ctx: Recognition, request: Request, params: Registration) -> answers.Nothing:
+    return await _register(ctx, request, params, params.action_type == "replace",
+                           must_exist=False)
 
 
-async def user_add(ctx: Recognition, request: Request, params: Params) -> dict:
-    replace = _action(params, ("append", "replace")) == "replace"
-    return await _register(ctx, request, params, group_list(params), replace, must_exist=False)
-
-
-async def user_update(ctx: Recognition, request: Request, params: Params) -> dict:
+@declare(Registration)
+async def user_update(ctx: Recognition, request: Request, params: Registration
+                      ) -> answers.Nothing:
     """The user's faces in the group are replaced; an unknown uid is 216611 unless
     action_type=replace, which registers it."""
-    action = _action(params, ("append", "replace"))
-    groups = group_list(params)
-    return await _register(ctx, request, params, groups, replace=True,
-                           must_exist=action != "replace")
+    return await _register(ctx, request, params, replace=True,
+                           must_exist=params.action_type != "replace")
 
 
-async def user_delete(ctx: Recognition, request: Request, params: Params) -> dict:
-    group = text(params, "group_id", required=False) or None
-    await catalogue.delete_user(ctx, request.state.app_id, uid_param(params), group)
+class User(Fields):
+    uid: Uid
+    group_id: GroupIds | None = Field(None, description="only in this group")
+
+
+def _one_group(params: User) -> str | None:
+    return params.group_id[0] if params.group_id else None
+
+
+@declare(User)
+async def user_delete(ctx: Recognition, request: Request, params: User) -> answers.Nothing:
+    await catalogue.delete_user(ctx, request.state.app_id, params.uid, _one_group(params))
     return {}
 
 
-async def user_get(ctx: Recognition, request: Request, params: Params) -> dict:
-    group = text(params, "group_id", required=False) or None
-    entries = await catalogue.user(ctx, request.state.app_id, uid_param(params), group)
+@declare(User)
+async def user_get(ctx: Recognition, request: Request, params: User) -> answers.Users:
+    entries = await catalogue.user(ctx, request.state.app_id, params.uid, _one_group(params))
     # The document's example has one entry per group with its `group_id`, its table a
     # `groups` list: both are given.
     groups = [e.group for e in entries]
@@ -85,40 +99,65 @@ async def user_get(ctx: Recognition, request: Request, params: Params) -> dict:
         for e in entries]}
 
 
-def _page(params: Params) -> tuple[int, int]:
-    return (integer(params, "start", 0, low=0),
-            integer(params, "num", 100, low=1, high=1000))
+class Page(Fields):
+    start: Offset = 0
+    num: int = Field(100, ge=1, le=1000)
 
 
-async def group_getlist(ctx: Recognition, request: Request, params: Params) -> dict:
-    start, num = _page(params)
-    names = await catalogue.group_names(ctx, request.state.app_id, start, num)
+@declare(Page)
+async def group_getlist(ctx: Recognition, request: Request, params: Page) -> answers.Names:
+    names = await catalogue.group_names(ctx, request.state.app_id, params.start, params.num)
     return {"result_num": len(names), "result": names}
 
 
-async def group_getusers(ctx: Recognition, request: Request, params: Params) -> dict:
-    start, num = _page(params)
-    group = group_list(params)[0]
-    users = await catalogue.group_users(ctx, request.state.app_id, group, start, num)
+class GroupPage(Page):
+    group_id: GroupIds
+
+
+@declare(GroupPage)
+async def group_getusers(ctx: Recognition, request: Request, params: GroupPage
+                         ) -> answers.GroupUsers:
+    users = await catalogue.group_users(ctx, request.state.app_id, params.group_id[0],
+                                        params.start, params.num)
     return {"result_num": len(users),
             "result": [{"uid": uid, "user_info": info} for uid, info in users]}
 
 
-async def group_adduser(ctx: Recognition, request: Request, params: Params) -> dict:
-    source = group_list(params, "src_group_id")[0]
-    await enrolment.copy_user_faces(ctx, request.state.app_id, uid_param(params), source,
-                                    group_list(params))
+class UserGroups(Fields):
+    uid: Uid
+    group_id: GroupIds
+
+
+class UserCopy(Fields):
+    src_group_id: GroupIds
+    group_id: GroupIds
+    uid: Uid
+
+
+@declare(UserCopy)
+async def group_adduser(ctx: Recognition, request: Request, params: UserCopy
+                        ) -> answers.Nothing:
+    await enrolment.copy_user_faces(ctx, request.state.app_id, params.uid,
+                                    params.src_group_id[0], params.group_id)
     return {}
 
 
-async def group_deleteuser(ctx: Recognition, request: Request, params: Params) -> dict:
-    await catalogue.remove_user_from_groups(ctx, request.state.app_id, uid_param(params),
-                                            group_list(params))
+@declare(UserGroups)
+async def group_deleteuser(ctx: Recognition, request: Request, params: UserGroups
+                           ) -> answers.Nothing:
+    await catalogue.remove_user_from_groups(ctx, request.state.app_id, params.uid,
+                                            params.group_id)
     return {}
 
 
-async def _probe(ctx: Recognition, params: Params, liveness: bool):
-    image = await image_param(ctx.settings, params)
+class Probe(Fields):
+    group_id: GroupIds
+    image: Base64Image
+    ext_fields: Liveness = []
+
+
+async def _probe(ctx: Recognition, params: Probe, liveness: bool):
+    image = await image_param(ctx.settings, params.image)
     model, [feature] = await vision.run(ctx.queue, vision.EMBED_EACH_IMAGE, [image],
                                         {"fields": ["liveness"] if liveness else []})
     if feature.error is not None:
@@ -133,40 +172,53 @@ def _ext(face, liveness: bool) -> dict:
     return {"ext_info": [{"faceliveness": str(face.analysis["liveness"]["score"])}]}
 
 
-async def identify(ctx: Recognition, request: Request, params: Params) -> dict:
-    groups = group_list(params)
-    top = integer(params, "user_top_num", 1, high=5)
-    liveness = "faceliveness" in field_list(params, "ext_fields", {"faceliveness"})
+class Identify(Probe):
+    user_top_num: int = Field(1, ge=1, le=5)
+
+
+@declare(Identify)
+async def identify(ctx: Recognition, request: Request, params: Identify
+                   ) -> answers.Identified:
+    liveness = "faceliveness" in params.ext_fields
     model, face = await _probe(ctx, params, liveness)
-    users = await search.identify_users(ctx, request.state.app_id, groups, model,
-                                        face.embedding, top)
+    users = await search.identify_users(ctx, request.state.app_id, params.group_id, model,
+                                        face.embedding, params.user_top_num)
     result = [{"group_id": u.group, "uid": u.uid, "user_info": u.user_info,
                "scores": [baidu_score(s) for s in u.scores]} for u in users]
     return {"result_num": len(result), "result": result, **_ext(face, liveness)}
 
 
-async def verify(ctx: Recognition, request: Request, params: Params) -> dict:
-    uid, groups = uid_param(params), group_list(params)
-    top = integer(params, "top_num", 1, high=100)
-    liveness = "faceliveness" in field_list(params, "ext_fields", {"faceliveness"})
+class Verify(Probe):
+    uid: Uid
+    top_num: int = Field(1, ge=1, le=100)
+
+
+@declare(Verify)
+async def verify(ctx: Recognition, request: Request, params: Verify) -> answers.Verified:
+    liveness = "faceliveness" in params.ext_fields
     model, face = await _probe(ctx, params, liveness)
-    scores = await search.verify_user(ctx, request.state.app_id, uid, groups, model,
-                                      face.embedding, top)
+    scores = await search.verify_user(ctx, request.state.app_id, params.uid, params.group_id,
+                                      model, face.embedding, params.top_num)
     result = [baidu_score(s) for s in scores]
     return {"result_num": len(result), "result": result, **_ext(face, liveness)}
 
 
-async def multi_identify(ctx: Recognition, request: Request, params: Params) -> dict:
-    groups = group_list(params)
-    detect_top = integer(params, "detect_top_num", 1, high=10)
-    user_top = integer(params, "user_top_num", 1, high=20)
-    liveness = "faceliveness" in field_list(params, "ext_fields", {"faceliveness"})
-    image = await image_param(ctx.settings, params)
+class MultiIdentify(Probe):
+    detect_top_num: int = Field(1, ge=1, le=10)
+    user_top_num: int = Field(1, ge=1, le=20)
+
+
+@declare(MultiIdentify)
+async def multi_identify(ctx: Recognition, request: Request, params: MultiIdentify
+                         ) -> answers.MultiIdentified:
+    groups = params.group_id
+    liveness = "faceliveness" in params.ext_fields
+    image = await image_param(ctx.settings, params.image)
     fields = ["pose", "liveness"] if liveness else ["pose"]
     model, found = await vision.run(ctx.queue, vision.EMBED_EVERY_FACE, [image],
                                     {"fields": fields})
     result, live = [], []
-    for face in found.faces[:detect_top]:
+    for face in found.faces[:params.detect_top_num]:
         x, y, w, h = face.box
         position = {"left": x, "top": y, "width": w, "height": h,
                     "degree": face.analysis["pose"]["rotation_angle"],
@@ -174,7 +226,7 @@ async def multi_identify(ctx: Recognition, request: Request, params: Params) -> 
         if liveness:
             live.append(str(face.analysis["liveness"]["score"]))
         for u in await search.identify_users(ctx, request.state.app_id, groups, model,
-                                             face.embedding, user_top):
+                                             face.embedding, params.user_top_num):
             # one score per user: its best face (the document: "只返回比对最高的1个分数")
             result.append({"group_id": u.group, "uid": u.uid, "user_info": u.user_info,
                            "position": position, "scores": [baidu_score(u.scores[0])]})

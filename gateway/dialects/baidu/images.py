@@ -3,27 +3,28 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated, Any
 
+from pydantic import BeforeValidator, Field, WithJsonSchema
 from starlette.requests import Request
 
+from gateway.contract import Fields, IdNumber, PersonName, comma_list, declare, json_object
+from gateway.dialects.baidu import answers
 from gateway.dialects.baidu.dialect import (
     ACCEPTED_NOT_RETURNED,
     FACE_FIELDS,
+    Base64Image,
     baidu_score,
     face_result,
-    field_list,
     image_param,
     qualities,
-    required,
 )
-from gateway.params import Params, integer, text
 from services.recognition import catalogue, vision
 from services.recognition.context import Recognition
 from services.recognition.scoring import cosine_score, stored_score
 from shared import quality_gate
 from shared.errors import ERRORS, FaceError
 from shared.quality_gate import GateLimits
-from shared.resident_id import validate_id_number, validate_name
 from shared.settings import OCCLUSION_REGIONS
 
 
@@ -33,44 +34,77 @@ async def _analyse(ctx: Recognition, image: bytes, wanted: list[str], max_faces:
                             {"fields": list(dict.fromkeys(fields)), "max_faces": max_faces})
 
 
-async def detect(ctx: Recognition, request: Request, params: Params) -> dict:
-    image = await image_param(ctx.settings, params)
-    max_faces = integer(params, "max_face_num", 1, high=10)
-    wanted = field_list(params, "face_fields",
-                        (set(FACE_FIELDS) - {"faceliveness"}) | ACCEPTED_NOT_RETURNED)
-    result = await _analyse(ctx, image, wanted, max_faces)
-    faces = [face_result(face, wanted) for face in result.image.faces]
+class Detect(Fields):
+    image: Base64Image
+    max_face_num: int = Field(1, ge=1, le=10)
+    face_fields: comma_list((set(FACE_FIELDS) - {"faceliveness"})  # type: ignore[valid-type]
+                            | ACCEPTED_NOT_RETURNED) = []
+
+
+@declare(Detect)
+async def detect(ctx: Recognition, request: Request, params: Detect) -> answers.Detected:
+    image = await image_param(ctx.settings, params.image)
+    result = await _analyse(ctx, image, params.face_fields, params.max_face_num)
+    faces = [face_result(face, params.face_fields) for face in result.image.faces]
     return {"result_num": len(faces), "result": faces}
 
 
-async def faceverify(ctx: Recognition, request: Request, params: Params) -> dict:
-    image = await image_param(ctx.settings, params)
-    max_faces = integer(params, "max_face_num", 1, high=10)
-    wanted = field_list(params, "face_fields", {"qualities", "faceliveness"})
-    result = await _analyse(ctx, image, wanted, max_faces)
+class FaceVerify(Fields):
+    image: Base64Image
+    max_face_num: int = Field(1, ge=1, le=10)
+    face_fields: comma_list({"qualities", "faceliveness"}) = []  # type: ignore[valid-type]
+
+
+@declare(FaceVerify)
+async def faceverify(ctx: Recognition, request: Request, params: FaceVerify
+                     ) -> answers.Detected:
+    image = await image_param(ctx.settings, params.image)
+    result = await _analyse(ctx, image, params.face_fields, params.max_face_num)
     if not result.image.faces:
         raise FaceError(ERRORS.NO_FACE)
-    faces = [face_result(face, wanted) for face in result.image.faces]
+    faces = [face_result(face, params.face_fields) for face in result.image.faces]
     return {"result_num": len(faces), "result": faces}
 
 
-def _split_images(raw: str) -> list[str]:
-    return [part for part in raw.split(",") if part.strip()]
-
-
-async def match(ctx: Recognition, request: Request, params: Params) -> dict:
-    raw = required(params, "images")
-    encoded = _split_images(raw)
+def _split_images(value: object) -> list[str]:
+    if not isinstance(value, str):
+        raise FaceError(ERRORS.PARAM_INVALID, "images: base64 images, comma-separated")
+    encoded = [part for part in value.split(",") if part.strip()]
     if len(encoded) < 2:
         raise FaceError(ERRORS.NOT_ENOUGH_IMAGES, "at least 2 images, comma-separated")
     if len(encoded) > 10:
         raise FaceError(ERRORS.PARAM_TOO_LONG, "at most 10 images")
-    settings = ctx.settings
-    images = [await image_param(settings, {"image": part}) for part in encoded]
-    ext = field_list(params, "ext_fields", {"qualities"})
-    liveness = [part.strip() == "faceliveness"
-                for part in (text(params, "image_liveness", required=False) or "").split(",")]
-    types = [t.strip() for t in (text(params, "types", required=False) or "").split(",")]
+    return encoded
+
+
+def _split(value: object) -> list[str]:
+    return [part.strip() for part in value.split(",")] if isinstance(value, str) else []
+
+
+def _per_image(value: object) -> list[str]:
+    return [part.strip() for part in value.split(",")] if isinstance(value, str) else []
+
+
+def _text_schema(description: str) -> WithJsonSchema:
+    return WithJsonSchema({"type": "string", "description": description})
+
+
+class Match(Fields):
+    images: Annotated[list[str], BeforeValidator(_split_images), _text_schema(
+        "2 to 10 base64 images, comma-separated")]
+    ext_fields: comma_list({"qualities"}) = []  # type: ignore[valid-type]
+    image_liveness: Annotated[list[str], BeforeValidator(_per_image), _text_schema(
+        "per image, comma-separated: faceliveness or nothing")] = []
+    types: Annotated[list[str], BeforeValidator(_per_image), _text_schema(
+        "per image, comma-separated: 7 a photo, 11 an ID card's photo, 12 an ID photo with a "
+        "watermark mesh")] = []
+
+
+@declare(Match)
+async def match(ctx: Recognition, request: Request, params: Match) -> answers.Matched:
+    images = [await image_param(ctx.settings, part) for part in params.images]
+    ext, types = params.ext_fields, params.types
+    liveness = [part == "faceliveness" for part in params.image_liveness]
     fields = (["quality"] if ext else []) + (["liveness"] if any(liveness) else [])
     # type 12: a small ID photo with a watermark mesh: the mesh goes before the face is read
     clean = [i < len(types) and types[i] == "12" for i in range(len(images))]
@@ -98,26 +132,31 @@ async def match(ctx: Recognition, request: Request, params: Params) -> dict:
     return body
 
 
-def _conf(params: Params, name: str) -> dict:
-    raw = text(params, name, required=False)
-    if not raw:
-        return {}
-    try:
-        value = json.loads(raw)
-    except ValueError:
-        raise FaceError(ERRORS.PARAM_INVALID, f"{name} is not JSON") from None
-    if not isinstance(value, dict):
-        raise FaceError(ERRORS.PARAM_INVALID, f"{name} must be a JSON object")
-    return value
+JsonObject = Annotated[dict[str, Any], BeforeValidator(json_object), WithJsonSchema({
+    "type": "string", "contentMediaType": "application/json"})]
 
 
-def _quality_limits(ctx: Recognition, params: Params) -> GateLimits:
+class PersonVerify(Fields):
+    id_card_number: IdNumber
+    name: PersonName
+    image: Base64Image
+    quality: str | None = Field(None, max_length=16, description="use: the quality checks "
+                                "judge the face (quality_conf); anything else: they do not")
+    faceliveness: str | None = Field(None, max_length=16, description="use: the liveness "
+                                     "check judges the face (faceliveness_conf)")
+    ext_fields: comma_list({"qualities", "faceliveness"}) = []  # type: ignore[valid-type]
+    quality_conf: JsonObject = Field({}, description="JSON: a threshold per occlusion "
+                                     "region, blur and illumination")
+    faceliveness_conf: JsonObject = Field({}, description='JSON: {"faceliveness": threshold}')
+
+
+def _quality_limits(ctx: Recognition, params: PersonVerify) -> GateLimits:
     """person/verify's quality=use: the client's quality_conf (Baidu face API v2: a threshold
     per occlusion region, blur and illumination), the rest from the enrolment gate. Only those
     checks: Baidu's person/verify does not judge size or pose."""
     base = quality_gate.limits(ctx.settings)
     occlusion, blur, light = dict(base.occlusion), base.max_blur, base.min_illumination
-    for key, value in _conf(params, "quality_conf").items():
+    for key, value in params.quality_conf.items():
         high = 255.0 if key == "illumination" else 1.0
         if isinstance(value, bool) or not isinstance(value, int | float) or \
                 not 0.0 <= value <= high:
@@ -135,16 +174,15 @@ def _quality_limits(ctx: Recognition, params: Params) -> GateLimits:
     return GateLimits(min_illumination=light, max_blur=blur, occlusion=occlusion)
 
 
-async def person_verify(ctx: Recognition, request: Request, params: Params) -> dict:
+@declare(PersonVerify)
+async def person_verify(ctx: Recognition, request: Request, params: PersonVerify
+                        ) -> answers.PersonVerified:
     """No police database here: the photo is compared with the identity photo an operator
     registered for this ID number (POST /v1/identities). `result` is the similarity in [0, 1]
     (0.8 recommended, as Baidu's)."""
-    number = validate_id_number(required(params, "id_card_number"))
-    name = validate_name(required(params, "name"))
-    image = await image_param(ctx.settings, params)
-    check_quality = text(params, "quality", required=False) == "use"
-    check_live = text(params, "faceliveness", required=False) == "use"
-    ext = field_list(params, "ext_fields", {"qualities", "faceliveness"})
+    number, name, ext = params.id_card_number, params.name, params.ext_fields
+    image = await image_param(ctx.settings, params.image)
+    check_quality, check_live = params.quality == "use", params.faceliveness == "use"
     identity = await catalogue.identity(ctx, request.state.app_id, number)
     if identity.name != name:
         raise FaceError(ERRORS.PARAM_INVALID, "name does not match the id_card_number")
@@ -161,8 +199,8 @@ async def person_verify(ctx: Recognition, request: Request, params: Params) -> d
     if check_quality:
         quality_gate.enforce(feature.face.box, analysis, 0, _quality_limits(ctx, params))
     if check_live:
-        threshold = float(_conf(params, "faceliveness_conf").get(
-            "faceliveness", ctx.settings.liveness_threshold))
+        threshold = float(params.faceliveness_conf.get("faceliveness",
+                                                       ctx.settings.liveness_threshold))
         if analysis["liveness"]["score"] < threshold:
             raise FaceError(ERRORS.LIVENESS_FAILED,
                             f"faceliveness {analysis['liveness']['score']} < {threshold}")

@@ -8,13 +8,18 @@ which is what Baidu's endpoint answers: this is the `OAuth` dialect below.
 
 from __future__ import annotations
 
+from typing import Annotated, Literal
+
+from pydantic import BeforeValidator, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse
+from typing_extensions import TypedDict
 
 from gateway.auth import TOKEN_SCOPE
-from gateway.frame import Gateway, Handler, client_address
+from gateway.contract import Declared, Fields, declare
+from gateway.dialects.baidu.answers import Token
+from gateway.frame import Gateway, client_address
 from gateway.outages import RETRY_AFTER_S
-from gateway.params import Params
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, ErrorKind, FaceError
 
@@ -27,6 +32,12 @@ _OAUTH_ERRORS = {
     ERRORS.SYSTEM_BUSY.name: (503, "temporarily_unavailable"),
     ERRORS.SYSTEM.name: (500, "server_error"),
 }
+
+
+class OAuthError(TypedDict):
+    error: str  # unsupported_grant_type, invalid_request, invalid_client, slow_down, ...
+    error_description: str
+
 
 
 class OAuth:
@@ -56,16 +67,27 @@ class OAuth:
         return _OAUTH_ERRORS.get(kind.name, (401, "invalid_client"))[1]
 
 
-def token_handler(gateway: Gateway) -> Handler:
-    async def token(ctx: Recognition, request: Request, params: Params) -> dict:
-        """client_credentials, GET or POST, in the query, a form or JSON."""
-        if params.get("grant_type") != "client_credentials":
-            raise FaceError(ERRORS.NOT_SUPPORTED, "grant_type must be client_credentials")
-        client_id, secret = params.get("client_id", ""), params.get("client_secret", "")
-        if not isinstance(client_id, str) or not isinstance(secret, str):
-            raise FaceError(ERRORS.PARAM_INVALID, "client_id and client_secret are text")
-        access_token, ttl = await gateway.auth.issue_token(client_id, secret,
-                                                           client_address(request))
+def _grant(value: object) -> object:
+    """OAuth's own answer to another grant: unsupported_grant_type, not invalid_request."""
+    if value != "client_credentials":
+        raise FaceError(ERRORS.NOT_SUPPORTED, "grant_type must be client_credentials")
+    return value
+
+
+class TokenRequest(Fields):
+    grant_type: Annotated[Literal["client_credentials"], BeforeValidator(_grant)]
+    # a wrong or missing credential is invalid_client (401), as Baidu answers it
+    client_id: str = Field("", max_length=256, description="the app's API key")
+    client_secret: str = Field("", max_length=256, description="the app's secret")
+
+
+def token_handler(gateway: Gateway) -> Declared:
+    @declare(TokenRequest)
+    async def token(ctx: Recognition, request: Request, params: TokenRequest) -> Token:
+        """An access token for an app (client_credentials, GET or POST, in the query, a form
+        or JSON), as Baidu's SDKs ask."""
+        access_token, ttl = await gateway.auth.issue_token(
+            params.client_id, params.client_secret, client_address(request))
         return {"access_token": access_token, "expires_in": ttl, "scope": TOKEN_SCOPE,
                 "session_key": "", "session_secret": "", "refresh_token": ""}
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
+from gateway.contract import Fields, ImageData, ImageUrl
 from gateway.dialects.cloudwalk.codes import cloudwalk_code, cloudwalk_info
 from gateway.frame import Gateway, client_address
 from gateway.inputs import image_input
-from gateway.params import Params
 from shared.canonical import Face
 from shared.errors import ErrorKind, FaceError
 from shared.settings import Settings
@@ -46,6 +46,26 @@ def score_value(value: float) -> float:
     return round(float(value), 6)
 
 
-async def image_param(settings: Settings, params: Params, data_key: str = "img",
-                      url_key: str = "url") -> bytes:
-    return await image_input(params, data_key, url_key, settings)
+class OneImage(Fields):
+    """The image as `img` (base64 or a file) or `url`."""
+
+    img: ImageData | None = None
+    url: ImageUrl | None = None
+
+
+class TwoImages(Fields):
+    """Two images, each as base64 or a file, or a URL (CloudWalk's names)."""
+
+    imgA: ImageData | None = None
+    urlA: ImageUrl | None = None
+    imgB: ImageData | None = None
+    urlB: ImageUrl | None = None
+
+
+async def image_param(settings: Settings, params: OneImage) -> bytes:
+    return await image_input(params.img, params.url, settings, names="img or url")
+
+
+async def image_pair(settings: Settings, params: TwoImages) -> list[bytes]:
+    return [await image_input(params.imgA, params.urlA, settings, names="imgA or urlA"),
+            await image_input(params.imgB, params.urlB, settings, names="imgB or urlB")]

@@ -13,10 +13,14 @@ Choices where the document is silent or ambiguous:
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
 from starlette.requests import Request
 
-from gateway.dialects.cloudwalk.dialect import face_box, image_param, score_value
-from gateway.params import Params, flag, integer, text
+from gateway.contract import Fields, GroupName, Id, Tag, declare
+from gateway.dialects.cloudwalk import answers
+from gateway.dialects.cloudwalk.dialect import OneImage, face_box, image_param, score_value
 from services.recognition import catalogue, enrolment, search
 from services.recognition.context import ImageSource, Recognition
 from shared.errors import ERRORS, FaceError
@@ -28,107 +32,144 @@ def _app(request: Request) -> int:
     return request.state.app_id  # set by the frame from the app's credentials
 
 
-def _group_id(params: Params) -> str:
-    return catalogue.group_name(text(params, "groupId"), "groupId")
-
-
-def _tag(params: Params, required: bool = False) -> str | None:
-    if "tag" not in params:
-        if required:
-            raise FaceError(ERRORS.PARAM_MISSING, "tag is required")
-        return None
-    return catalogue.tag_text(text(params, "tag", required=False))
-
-
-def _image(ctx: Recognition, params: Params) -> ImageSource:
+def _image(ctx: Recognition, params: OneImage) -> ImageSource:
     """The img / url parameter, read (decoded or fetched) when the core asks: after the cheap
     checks (group exists, face exists), before the model call."""
     return lambda: image_param(ctx.settings, params)
 
 
-def _group_row(group, with_count: bool) -> dict:
-    row = {"groupId": group.name, "info": group.tag}
+def _group_row(group, with_count: bool) -> answers.GroupRow:
+    row: answers.GroupRow = {"groupId": group.name, "info": group.tag}
     if with_count:
         row["count"] = group.face_count
     return row
 
 
-async def group_create(ctx: Recognition, request: Request, params: Params) -> dict:
-    await catalogue.create_group(ctx, _app(request), _group_id(params), _tag(params) or "")
+class Group(Fields):
+    groupId: GroupName
+
+
+class NewGroup(Group):
+    tag: Tag = ""
+
+
+@declare(NewGroup)
+async def group_create(ctx: Recognition, request: Request, params: NewGroup) -> answers.Nothing:
+    await catalogue.create_group(ctx, _app(request), params.groupId, params.tag)
     return {}
 
 
-async def group_delete(ctx: Recognition, request: Request, params: Params) -> dict:
-    await catalogue.delete_group(ctx, _app(request), _group_id(params))
+@declare(Group)
+async def group_delete(ctx: Recognition, request: Request, params: Group) -> answers.Nothing:
+    await catalogue.delete_group(ctx, _app(request), params.groupId)
     return {}
 
 
-async def group_query(ctx: Recognition, request: Request, params: Params) -> dict:
+class GroupQuery(Fields):
+    type: Literal["queryByPage", "queryByGroupId"]
+    faceCount: bool = False
+    pageNumber: int = Field(1, ge=1, le=2**31)  # page x size stays a bigint
+    pageSize: int = Field(20, ge=1, le=1000)
+    groupId: GroupName | None = Field(None, description="required for queryByGroupId")
+
+
+@declare(GroupQuery)
+async def group_query(ctx: Recognition, request: Request, params: GroupQuery) -> answers.Groups:
     app = _app(request)
-    kind = text(params, "type")
-    with_count = flag(params, "faceCount")
-    if kind == "queryByPage":
-        page = integer(params, "pageNumber", 1, high=2**31)  # page x size stays a bigint
-        size = integer(params, "pageSize", 20, high=1000)
-        total, rows = await catalogue.groups_page(ctx, app, page, size)
-        return {"total": total, "rows": [_group_row(g, with_count) for g in rows]}
-    if kind == "queryByGroupId":
-        group = await catalogue.group(ctx, app, _group_id(params))
-        return {"total": 1, "rows": [_group_row(group, with_count)]}
-    raise FaceError(ERRORS.PARAM_INVALID, "type must be queryByPage or queryByGroupId")
+    if params.type == "queryByPage":
+        total, rows = await catalogue.groups_page(ctx, app, params.pageNumber, params.pageSize)
+        return {"total": total, "rows": [_group_row(g, params.faceCount) for g in rows]}
+    if params.groupId is None:
+        raise FaceError(ERRORS.PARAM_MISSING, "groupId is required")
+    group = await catalogue.group(ctx, app, params.groupId)
+    return {"total": 1, "rows": [_group_row(group, params.faceCount)]}
 
 
-async def face_create(ctx: Recognition, request: Request, params: Params) -> dict:
-    group_id, tag = _group_id(params), _tag(params) or ""
-    written = await enrolment.enrol_face(ctx, _app(request), group_id,
-                                         _image(ctx, params), tag)
+class NewFace(OneImage):
+    groupId: GroupName
+    tag: Tag = ""
+
+
+@declare(NewFace)
+async def face_create(ctx: Recognition, request: Request, params: NewFace
+                      ) -> answers.FaceCreated:
+    written = await enrolment.enrol_face(ctx, _app(request), params.groupId,
+                                         _image(ctx, params), params.tag)
     return {"faceId": written.face_id}
 
 
-async def face_delete(ctx: Recognition, request: Request, params: Params) -> dict:
-    await catalogue.delete_face(ctx, _app(request), _group_id(params),
-                                integer(params, "faceId"))
+class OneFace(Fields):
+    groupId: GroupName
+    faceId: Id
+
+
+@declare(OneFace)
+async def face_delete(ctx: Recognition, request: Request, params: OneFace) -> answers.Nothing:
+    await catalogue.delete_face(ctx, _app(request), params.groupId, params.faceId)
     return {}
 
 
-async def face_edit(ctx: Recognition, request: Request, params: Params) -> dict:
-    group_id, face_id, tag = _group_id(params), integer(params, "faceId"), _tag(params)
-    has_image = bool(params.get("img") or params.get("url"))
-    if tag is None and not has_image:
+class FaceEdit(OneFace, OneImage):
+    KEEP_BLANK = frozenset({"tag"})  # "" clears the tag
+    tag: Tag | None = None
+
+
+@declare(FaceEdit)
+async def face_edit(ctx: Recognition, request: Request, params: FaceEdit) -> answers.Nothing:
+    """A new image, a new tag, or both (neither: 4097)."""
+    has_image = bool(params.img or params.url)
+    if params.tag is None and not has_image:
         raise FaceError(ERRORS.PARAM_MISSING, "img, url or tag is required")
-    await enrolment.replace_face(ctx, _app(request), group_id, face_id,
-                                 _image(ctx, params) if has_image else None, tag)
+    await enrolment.replace_face(ctx, _app(request), params.groupId, params.faceId,
+                                 _image(ctx, params) if has_image else None, params.tag)
     return {}
 
 
-async def face_query(ctx: Recognition, request: Request, params: Params) -> dict:
-    kind = text(params, "type", required=False) or "queryByFaceId"
-    if kind != "queryByFaceId":
-        raise FaceError(ERRORS.PARAM_INVALID, "type must be queryByFaceId")
-    face = await catalogue.face(ctx, _app(request), _group_id(params),
-                                integer(params, "faceId"))
+class FaceQuery(OneFace):
+    type: Literal["queryByFaceId"] = "queryByFaceId"
+
+
+@declare(FaceQuery)
+async def face_query(ctx: Recognition, request: Request, params: FaceQuery) -> answers.Faces:
+    face = await catalogue.face(ctx, _app(request), params.groupId, params.faceId)
     return {"total": 1, "rows": [{"faceId": face.id, "tag": face.tag}]}
 
 
-async def identify(ctx: Recognition, request: Request, params: Params) -> dict:
-    group_id = _group_id(params)
-    top_n = integer(params, "topN", 1, high=_MAX_TOP_N)
-    matches = await search.identify(ctx, _app(request), group_id, _image(ctx, params), top_n)
+class Identify(OneImage):
+    groupId: GroupName
+    topN: int = Field(1, ge=1, le=_MAX_TOP_N)
+
+
+@declare(Identify)
+async def identify(ctx: Recognition, request: Request, params: Identify) -> answers.Identified:
+    matches = await search.identify(ctx, _app(request), params.groupId, _image(ctx, params),
+                                    params.topN)
     return {"faces": [{"faceId": m.face_id, "score": score_value(m.score), "tag": m.tag}
                       for m in matches]}
 
 
-async def identify_ext1(ctx: Recognition, request: Request, params: Params) -> dict:
-    group_id = _group_id(params)
-    found = await search.identify_every_face(ctx, _app(request), group_id, _image(ctx, params))
-    return {"groupId": group_id, "faces": [
+class IdentifyEach(OneImage):
+    groupId: GroupName
+
+
+@declare(IdentifyEach)
+async def identify_ext1(ctx: Recognition, request: Request, params: IdentifyEach
+                        ) -> answers.IdentifiedEach:
+    found = await search.identify_every_face(ctx, _app(request), params.groupId,
+                                             _image(ctx, params))
+    return {"groupId": params.groupId, "faces": [
         {"faceId": f.best.face_id, "score": score_value(f.best.score), "tag": f.best.tag,
          **face_box(f.face)} for f in found]}
 
 
-async def group_compare(ctx: Recognition, request: Request, params: Params) -> dict:
-    group_id, face_id = _group_id(params), integer(params, "faceId")
-    score = await search.compare_with_face(ctx, _app(request), group_id, face_id,
+class CompareWithFace(OneFace, OneImage):
+    pass
+
+
+@declare(CompareWithFace)
+async def group_compare(ctx: Recognition, request: Request, params: CompareWithFace
+                        ) -> answers.Score:
+    score = await search.compare_with_face(ctx, _app(request), params.groupId, params.faceId,
                                            _image(ctx, params))
     return {"score": score_value(score)}
 

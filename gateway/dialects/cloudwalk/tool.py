@@ -7,8 +7,16 @@ import base64
 
 from starlette.requests import Request
 
-from gateway.dialects.cloudwalk.dialect import face_box, image_param, score_value
-from gateway.params import Params, flag, text
+from gateway.contract import Fields, declare
+from gateway.dialects.cloudwalk import answers
+from gateway.dialects.cloudwalk.dialect import (
+    OneImage,
+    TwoImages,
+    face_box,
+    image_pair,
+    image_param,
+    score_value,
+)
 from services.recognition import vision
 from services.recognition.context import Recognition
 from services.recognition.scoring import feature_similarity
@@ -16,49 +24,61 @@ from shared.errors import ERRORS, FaceError
 from shared.features import from_base64, to_base64
 
 
-async def detect(ctx: Recognition, request: Request, params: Params) -> dict:
-    crops = flag(params, "mode")
+class DetectParams(OneImage):
+    mode: bool = False  # 1: each face's crop as base64
+
+
+@declare(DetectParams)
+async def detect(ctx: Recognition, request: Request, params: DetectParams) -> answers.Detected:
     result = await vision.run(ctx.queue, vision.DETECT,
-                              [await image_param(ctx.settings, params)], {"crops": crops})
+                              [await image_param(ctx.settings, params)], {"crops": params.mode})
     if not result.image.faces:
         raise FaceError(ERRORS.NO_FACE)
     faces = []
     for face in result.image.faces:
-        encoded = base64.b64encode(face.crop).decode() if crops and face.crop else "null"
+        encoded = (base64.b64encode(face.crop).decode() if params.mode and face.crop
+                   else "null")
         faces.append({**face_box(face), "img": encoded})
     return {"faces": faces}
 
 
-async def feature(ctx: Recognition, request: Request, params: Params) -> dict:
+@declare(OneImage)
+async def feature(ctx: Recognition, request: Request, params: OneImage) -> answers.Feature:
     result = await vision.run(ctx.queue, vision.EMBED_LARGEST_FACE,
                               [await image_param(ctx.settings, params)])
     return {"feature": to_base64(result.model, result.face.embedding)}
 
 
-async def _pair(ctx: Recognition, params: Params) -> list[bytes]:
-    return [await image_param(ctx.settings, params, "imgA", "urlA"),
-            await image_param(ctx.settings, params, "imgB", "urlB")]
-
-
-async def compare(ctx: Recognition, request: Request, params: Params) -> dict:
-    result = await vision.run(ctx.queue, vision.COMPARE, await _pair(ctx, params))
+@declare(TwoImages)
+async def compare(ctx: Recognition, request: Request, params: TwoImages) -> answers.Score:
+    result = await vision.run(ctx.queue, vision.COMPARE, await image_pair(ctx.settings, params))
     return {"score": score_value(result.score)}
 
 
-async def compare_ext1(ctx: Recognition, request: Request, params: Params) -> dict:
-    result = await vision.run(ctx.queue, vision.COMPARE_MANY, await _pair(ctx, params))
+@declare(TwoImages)
+async def compare_ext1(ctx: Recognition, request: Request, params: TwoImages
+                       ) -> answers.ComparedMany:
+    result = await vision.run(ctx.queue, vision.COMPARE_MANY,
+                              await image_pair(ctx.settings, params))
     return {"score": score_value(result.score),
             "faces": [{"score": score_value(score), **face_box(face)}
                       for face, score in result.faces]}
 
 
-async def similarity_by_feature(ctx: Recognition, request: Request, params: Params) -> dict:
-    a, b = text(params, "featureA"), text(params, "featureB")
-    score = feature_similarity(from_base64(a), from_base64(b))
+class FeaturePair(Fields):
+    featureA: str  # base64 features from /face/tool/feature
+    featureB: str
+
+
+@declare(FeaturePair)
+async def similarity_by_feature(ctx: Recognition, request: Request, params: FeaturePair
+                                ) -> answers.Score:
+    score = feature_similarity(from_base64(params.featureA), from_base64(params.featureB))
     return {"score": score_value(score)}
 
 
-async def _analyse(ctx: Recognition, params: Params, fields: list[str]) -> vision.AnalyseResult:
+async def _analyse(ctx: Recognition, params: OneImage, fields: list[str]
+                   ) -> vision.AnalyseResult:
     result = await vision.run(ctx.queue, vision.ANALYSE, [await image_param(ctx.settings, params)],
                               {"fields": fields})
     if not result.image.faces:
@@ -66,7 +86,9 @@ async def _analyse(ctx: Recognition, params: Params, fields: list[str]) -> visio
     return result
 
 
-async def attribute(ctx: Recognition, request: Request, params: Params) -> dict:
+@declare(OneImage)
+async def attribute(ctx: Recognition, request: Request, params: OneImage
+                    ) -> answers.Attributes:
     """age (string, years) and gender (string, -1 female / 1 male) per face."""
     result = await _analyse(ctx, params, ["age", "gender"])
     return {"faces": [{**face_box(face), "age": str(round(face.analysis["age"])),
@@ -74,7 +96,8 @@ async def attribute(ctx: Recognition, request: Request, params: Params) -> dict:
                       for face in result.image.faces]}
 
 
-async def keypt(ctx: Recognition, request: Request, params: Params) -> dict:
+@declare(OneImage)
+async def keypt(ctx: Recognition, request: Request, params: OneImage) -> answers.Keypoints:
     """The 68 iBUG points per face, integer pixels."""
     result = await _analyse(ctx, params, ["landmarks"])
     faces = []
@@ -85,7 +108,8 @@ async def keypt(ctx: Recognition, request: Request, params: Params) -> dict:
     return {"faces": faces}
 
 
-async def remove_water(ctx: Recognition, request: Request, params: Params) -> dict:
+@declare(OneImage)
+async def remove_water(ctx: Recognition, request: Request, params: OneImage) -> answers.Cleaned:
     """The image with the ID-card mesh removed, as base64 JPEG."""
     cleaned = await vision.run(ctx.queue, vision.REMOVE_MESH,
                                [await image_param(ctx.settings, params)])

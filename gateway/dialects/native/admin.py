@@ -11,11 +11,12 @@ DELETE /v1/admin/apps/{app}            revoked: its credentials and tokens stop 
 
 from __future__ import annotations
 
+from pydantic import Field
 from starlette.requests import Request
 
+from gateway.contract import Fields, NoFields, declare
 from gateway.dialects.native.dialect import Native
 from gateway.frame import Gateway, client_address
-from gateway.params import Params, integer, text
 from services.recognition import catalogue
 from services.recognition.catalogue import App, NewApp
 from services.recognition.context import Recognition
@@ -44,37 +45,58 @@ def _new_app_json(made: NewApp) -> NewAppRecord:
     return {**_app_json(made.app), "secret": made.secret}
 
 
-def _qps(params: Params) -> int | None:
-    return integer(params, "qps", 0, low=0, high=_MAX_QPS) or None
+class Qps(Fields):
+    qps: int = Field(0, ge=0, le=_MAX_QPS, description="requests per second; 0: the "
+                     "service's default")
 
 
-async def list_apps(ctx: Recognition, request: Request, params: Params) -> tuple[AppsPage, int]:
+class AppCreate(Qps):
+    name: str = Field(max_length=200)
+
+
+class AppPath(Fields):
+    app: str = Field(max_length=200, description="the app's name or API key")
+
+
+class AppQps(AppPath, Qps):
+    pass
+
+
+@declare(NoFields)
+async def list_apps(ctx: Recognition, request: Request, params: NoFields
+                    ) -> tuple[AppsPage, int]:
     """Every app: name, API key, QPS limit, active or revoked."""
     return {"apps": [_app_json(app) for app in await catalogue.apps(ctx)]}, 200
 
 
-async def create_app(ctx: Recognition, request: Request, params: Params
+@declare(AppCreate, statuses=(201,))
+async def create_app(ctx: Recognition, request: Request, params: AppCreate
                     ) -> tuple[NewAppRecord, int]:
     """A new app; its secret is in this answer only."""
-    made = await catalogue.create_app(ctx, text(params, "name"), _qps(params))
+    made = await catalogue.create_app(ctx, params.name, params.qps or None)
     return _new_app_json(made), 201
 
 
-async def rotate_app(ctx: Recognition, request: Request, params: Params
+@declare(AppPath)
+async def rotate_app(ctx: Recognition, request: Request, params: AppPath
                     ) -> tuple[NewAppRecord, int]:
     """A new secret for an app; the old one stops working."""
-    return _new_app_json(await catalogue.rotate_app(ctx, request.path_params["app"])), 200
+    return _new_app_json(await catalogue.rotate_app(ctx, params.app)), 200
 
 
-async def update_app(ctx: Recognition, request: Request, params: Params) -> tuple[AppRecord, int]:
+@declare(AppQps)
+async def update_app(ctx: Recognition, request: Request, params: AppQps
+                     ) -> tuple[AppRecord, int]:
     """Sets an app's own QPS limit (0: the service's default)."""
-    app = await catalogue.set_app_qps(ctx, request.path_params["app"], _qps(params))
+    app = await catalogue.set_app_qps(ctx, params.app, params.qps or None)
     return _app_json(app), 200
 
 
-async def revoke_app(ctx: Recognition, request: Request, params: Params) -> tuple[AppRecord, int]:
+@declare(AppPath)
+async def revoke_app(ctx: Recognition, request: Request, params: AppPath
+                     ) -> tuple[AppRecord, int]:
     """Revokes an app: its credentials and tokens stop working."""
-    return _app_json(await catalogue.revoke_app(ctx, request.path_params["app"])), 200
+    return _app_json(await catalogue.revoke_app(ctx, params.app)), 200
 
 
 ROUTES = [

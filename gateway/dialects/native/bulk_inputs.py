@@ -22,9 +22,12 @@ import json
 import tarfile
 import zipfile
 from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
-from gateway.params import Params
+from pydantic import Field
+
+from gateway.contract import Fields
 from services.recognition.catalogue import MAX_TAG_BYTES, NewItem
 from shared.errors import ERRORS, FaceError
 from shared.images import PHOTO_SUFFIXES, SizeLimit, b64decode, content_key, probe, url_key
@@ -164,34 +167,49 @@ def _probed(item: NewItem, size: SizeLimit) -> NewItem:
     return item
 
 
-def items_from(params: Params, content_type: str, limit: int, size: SizeLimit
+class BulkInput(Fields):
+    """The parameters of an ingestion request: one of its forms (the module's docstring)."""
+
+    items: list[Any] | str | None = Field(None, description='JSON: [{"image" | "image_url", '
+                                          '"tag", "key"}, ...]')
+    urls: list[str] | str | None = Field(None, description="JSON: a list of image URLs")
+    archive: bytes | None = Field(None, description="multipart: a tar, tar.gz or zip of "
+                                  "photos")
+    manifest: bytes | None = Field(None, description="multipart: a CSV with file, tag, key")
+    body: bytes | None = Field(None, exclude=True)  # a raw body: archive, JSON lines or CSV
+
+
+def _listed(value: list | str, refusal: str) -> list:
+    """A JSON list, sent as one or as its text (a form field)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            value = None
+    if not isinstance(value, list):
+        raise _invalid(refusal)
+    return value
+
+
+def items_from(params: BulkInput, content_type: str, limit: int, size: SizeLimit
                ) -> list[NewItem]:
     """The request's items (at least one, at most `limit`), in order, each photo's header
     checked against `size`."""
-    body = params.get("body")
-    if isinstance(params.get("archive"), bytes):
-        found = _archive(params["archive"], params.get("manifest") or None)
-    elif isinstance(body, bytes) and content_type in ("application/x-ndjson",
-                                                       "application/jsonl"):
+    body = params.body
+    if params.archive:
+        found = _archive(params.archive, params.manifest or None)
+    elif body and content_type in ("application/x-ndjson", "application/jsonl"):
         found = _json_lines(body)
-    elif isinstance(body, bytes) and content_type == "text/csv":
+    elif body and content_type == "text/csv":
         found = _url_csv(body)
-    elif isinstance(body, bytes):
+    elif body:
         found = _archive(body, None)
-    elif "items" in params:
-        try:
-            listed = json.loads(params["items"])
-        except ValueError:
-            raise _invalid("items must be a JSON list") from None
-        if not isinstance(listed, list):
-            raise _invalid("items must be a JSON list")
+    elif params.items is not None:
+        listed = _listed(params.items, "items must be a JSON list")
         found = (_object_item(item, index) for index, item in enumerate(listed))
-    elif "urls" in params:
-        try:
-            listed = json.loads(params["urls"])
-        except ValueError:
-            listed = None
-        if not isinstance(listed, list) or not all(isinstance(u, str) for u in listed):
+    elif params.urls is not None:
+        listed = _listed(params.urls, "urls must be a JSON list of strings")
+        if not all(isinstance(u, str) for u in listed):
             raise _invalid("urls must be a JSON list of strings")
         found = (url_item(url, "", None) for url in listed)
     else:

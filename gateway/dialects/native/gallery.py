@@ -5,18 +5,28 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from gateway.dialects.native.operations import images
-from gateway.params import Params, text
+from gateway.contract import Fields, IdNumber, PersonName, declare
+from gateway.dialects.native.operations import OneImage, images
 from services.recognition import catalogue, enrolment
 from services.recognition.context import Recognition
-from shared.resident_id import validate_id_number, validate_name
+from shared.answers import IdentityDeleted, IdentityRecord
 
 
-async def put_identity(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+class Identity(OneImage):
+    id_card_number: IdNumber
+    name: PersonName
+
+
+class IdentityPath(Fields):
+    number: IdNumber
+
+
+@declare(Identity, statuses=(201, 200))
+async def put_identity(ctx: Recognition, request: Request, params: Identity
+                       ) -> tuple[IdentityRecord, int]:
     """An operator registers the photo of each ID number (GB 11643 checked) and name;
     person/verify compares against it."""
-    number = validate_id_number(text(params, "id_card_number"))
-    name = validate_name(text(params, "name"))
+    number, name = params.id_card_number, params.name
     [image] = await images(ctx, params, 1)
     created, model = await enrolment.register_identity(ctx, request.state.app_id, number, name,
                                                        image)
@@ -24,10 +34,11 @@ async def put_identity(ctx: Recognition, request: Request, params: Params) -> tu
             "model": model.key}, 201 if created else 200
 
 
-async def delete_identity(ctx: Recognition, request: Request, params: Params
-                          ) -> tuple[dict, int]:
+@declare(IdentityPath)
+async def delete_identity(ctx: Recognition, request: Request, params: IdentityPath
+                          ) -> tuple[IdentityDeleted, int]:
     """Removes the identity photo registered for an ID number."""
-    number = validate_id_number(request.path_params["number"])
+    number = params.number
     await catalogue.delete_identity(ctx, request.state.app_id, number)
     return {"id_card_number": number, "deleted": True}, 200
 

@@ -10,16 +10,19 @@ POST /v1/jobs/{id}/cancel            items not yet done become `cancelled`
 
 from __future__ import annotations
 
+from typing import Literal
+
+from pydantic import Field
 from starlette.requests import Request
 
-from gateway.dialects.native.bulk_inputs import items_from
+from gateway.contract import Fields, GroupName, Offset, declare
+from gateway.dialects.native.bulk_inputs import BulkInput, items_from
 from gateway.dialects.native.codes import describe
-from gateway.params import Params, integer, text
 from services.recognition import catalogue, ingest
 from services.recognition.catalogue import OUTCOMES, IngestJob, rate
 from services.recognition.context import Recognition
-from shared.answers import JobAccepted, JobStatus
-from shared.errors import ERRORS, FaceError
+from shared.answers import JobAccepted, JobItems, JobStatus
+from shared.errors import FaceError
 from shared.images import native_limit
 
 INLINE_ITEMS = 1000  # a job this small reports every item in GET /v1/jobs/{id}
@@ -27,10 +30,16 @@ PAGE_MAX = 5000
 OP = "bulk_enrol"
 
 
-async def bulk_enrol(ctx: Recognition, request: Request, params: Params) -> tuple[JobAccepted, int]:
+class Bulk(BulkInput):
+    group: GroupName
+
+
+@declare(Bulk, statuses=(202,), max_body_setting="ingest_max_body_bytes")
+async def bulk_enrol(ctx: Recognition, request: Request, params: Bulk
+                     ) -> tuple[JobAccepted, int]:
     """Many photos into a group as an ingestion job (archive, JSON items, JSON lines or a CSV
     of URLs)."""
-    group, app = request.path_params["group"], request.state.app_id
+    group, app = params.group, request.state.app_id
     await catalogue.group(ctx, app, group)  # 12357 before reading any image
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     items = items_from(params, content_type, ctx.settings.ingest_max_items,
@@ -38,9 +47,6 @@ async def bulk_enrol(ctx: Recognition, request: Request, params: Params) -> tupl
     job_id = await ingest.submit(ctx, app, group, items)
     return {"job_id": job_id, "status": "queued", "total": len(items),
             "poll": f"/v1/jobs/{job_id}", "items": f"/v1/jobs/{job_id}/items"}, 202
-
-
-bulk_enrol.max_body_setting = "ingest_max_body_bytes"
 
 
 def _outcome(item: dict) -> dict:
@@ -83,19 +89,30 @@ async def job_view(ctx: Recognition, app: int, job: IngestJob) -> dict:
     return body
 
 
-async def owned_job(ctx: Recognition, request: Request) -> IngestJob | None:
-    """The ingestion job the path names, if it is one (None: a queued operation's job)."""
-    return await catalogue.ingest_job(ctx, request.state.app_id, request.path_params["job_id"])
+async def owned_job(ctx: Recognition, app: int, job_id: str) -> IngestJob | None:
+    """The app's ingestion job of that id, if it is one (None: a queued operation's job)."""
+    return await catalogue.ingest_job(ctx, app, job_id)
 
 
-async def job_items(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
+class JobPath(Fields):
+    job_id: str = Field(max_length=200)
+
+
+Outcome = Literal[(*OUTCOMES, "pending")]  # type: ignore[valid-type]
+
+
+class ItemsQuery(JobPath):
+    offset: Offset = 0
+    limit: int = Field(500, ge=1, le=PAGE_MAX)
+    status: Outcome | None = None
+
+
+@declare(ItemsQuery)
+async def job_items(ctx: Recognition, request: Request, params: ItemsQuery
+                    ) -> tuple[JobItems, int]:
     """A page of an ingestion job's item outcomes, filterable by outcome."""
-    job_id, app = request.path_params["job_id"], request.state.app_id
-    offset = integer(params, "offset", 0, low=0)
-    limit = integer(params, "limit", 500, low=1, high=PAGE_MAX)
-    status = text(params, "status", required=False) or None
-    if status is not None and status not in (*OUTCOMES, "pending"):
-        raise FaceError(ERRORS.PARAM_INVALID, f"status must be one of {[*OUTCOMES, 'pending']}")
+    job_id, app = params.job_id, request.state.app_id
+    offset, limit, status = params.offset, params.limit, params.status
     page = await catalogue.job_items(ctx, app, job_id, offset, limit, status)
     body = {"job_id": job_id, "offset": offset, "items": [_outcome(item) for item in page]}
     if len(page) == limit:
@@ -104,9 +121,11 @@ async def job_items(ctx: Recognition, request: Request, params: Params) -> tuple
     return body, 200
 
 
-async def cancel_job(ctx: Recognition, request: Request, params: Params) -> tuple[JobStatus, int]:
+@declare(JobPath)
+async def cancel_job(ctx: Recognition, request: Request, params: JobPath
+                     ) -> tuple[JobStatus, int]:
     """Cancels an ingestion job: items not yet done become `cancelled`."""
-    job = await catalogue.cancel_job(ctx, request.state.app_id, request.path_params["job_id"])
+    job = await catalogue.cancel_job(ctx, request.state.app_id, params.job_id)
     return await job_view(ctx, request.state.app_id, job), 200
 
 

@@ -5,18 +5,21 @@ reports queued, running, done (with the result) or failed (with the error)."""
 from __future__ import annotations
 
 from dataclasses import asdict
+from typing import Any, Literal
 
+from pydantic import Field
 from starlette.requests import Request
 
+from gateway.contract import Fields, ImageData, ImageUrl, NoFields, comma_list, declare
 from gateway.dialects.native import people as people_routes
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.dialect import render
 from gateway.dialects.native.ingest import job_view, owned_job
 from gateway.inputs import image_input
-from gateway.params import Params, flag, integer, text
 from services.recognition import jobs, people, vision
 from services.recognition.context import Recognition
 from services.recognition.scoring import feature_similarity
+from shared import canonical
 from shared.answers import (
     Analysed,
     ClusterJob,
@@ -35,40 +38,86 @@ from shared.features import from_base64
 from shared.images import native_limit
 from shared.models import MODELS, RECOMMENDED_SCORE, same_person
 
-# the image parameters of an operation that takes one image, or two
-IMAGE_KEYS = {1: [("image", "image_url")],
-              2: [("image_a", "image_a_url"), ("image_b", "image_b_url")]}
+
+class OneImage(Fields):
+    """An image as `image` (base64, or the file in a multipart upload) or `image_url`."""
+
+    image: ImageData | None = None
+    image_url: ImageUrl | None = None
 
 
-async def images(ctx: Recognition, params: Params, count: int) -> list[bytes]:
-    return [await image_input(params, data_key, url_key, ctx.settings,
-                              native_limit(ctx.settings))
-            for data_key, url_key in IMAGE_KEYS[count]]
+class Operation(OneImage):
+    run_async: bool = Field(False, alias="async", description="run it as a job: 202 and a "
+                            "job id to poll at /v1/jobs/{job_id}")
 
 
-def _options(op: str, params: Params) -> dict:
+class TwoImages(Operation):
+    image_a: ImageData | None = None
+    image_a_url: ImageUrl | None = None
+    image_b: ImageData | None = None
+    image_b_url: ImageUrl | None = None
+
+
+class DetectParams(Operation):
+    crops: bool = Field(False, description="each face's crop, base64 JPEG")
+    features: bool = Field(False, description="each face's embedding, base64")
+
+
+Analysis = comma_list(canonical.ANALYSIS_FIELDS, "comma-separated (or a JSON list) among "
+                      + ", ".join(canonical.ANALYSIS_FIELDS))
+
+
+class AnalyseParams(Operation):
+    fields: Analysis
+    max_faces: int = Field(0, ge=0, le=100, description="0: every face")
+
+
+class JobParams(DetectParams, TwoImages):
+    """POST /v1/jobs: an operation's own parameters, with `op` naming it."""
+
+    op: Literal["detect", "feature", "compare", "compare_many", "analyse"]
+    fields: Analysis | None = Field(None, description="analyse's fields (required for it)")
+    max_faces: int = Field(0, ge=0, le=100)
+
+
+async def images(ctx: Recognition, params: Any, count: int) -> list[bytes]:
+    """The operation's one image (image / image_url) or two (image_a..., image_b...)."""
+    limit = native_limit(ctx.settings)
+    if count == 1:
+        return [await image_input(params.image, params.image_url, ctx.settings, limit)]
+    return [await image_input(params.image_a, params.image_a_url, ctx.settings, limit,
+                              "image_a or image_a_url"),
+            await image_input(params.image_b, params.image_b_url, ctx.settings, limit,
+                              "image_b or image_b_url")]
+
+
+def _options(op: str, params: Any) -> dict:
     if op == "detect":
-        return {"crops": flag(params, "crops"), "features": flag(params, "features")}
+        return {"crops": params.crops, "features": params.features}
     if op == "analyse":
-        return {"fields": vision.analysis_fields(text(params, "fields")),
-                "max_faces": integer(params, "max_faces", 0, low=0, high=100)}
+        if not params.fields:
+            raise FaceError(ERRORS.PARAM_MISSING, "fields is required")
+        return {"fields": params.fields, "max_faces": params.max_faces}
     return {}
 
 
-async def _operate(ctx: Recognition, request: Request, params: Params, op_name: str
-                   ) -> tuple[dict, int]:
+async def _operate(ctx: Recognition, request: Request, params: Any, op_name: str,
+                   run_async: bool) -> tuple[dict, int]:
     op = vision.JOB_OPERATIONS[op_name]
+    options = _options(op_name, params)
     data = await images(ctx, params, op.images)
-    if flag(params, "async"):
+    if run_async:
         # the job remembers its app: another app's GET /v1/jobs/{id} answers 404
-        options = {**_options(op_name, params), "app": request.state.app_id}
-        job_id = await vision.submit(ctx.queue, op, data, options)
+        job_id = await vision.submit(ctx.queue, op, data,
+                                     {**options, "app": request.state.app_id})
         return {"job_id": job_id, "status": "queued", "poll": f"/v1/jobs/{job_id}"}, 202
-    return render(await vision.run(ctx.queue, op, data, _options(op_name, params))), 200
+    return render(await vision.run(ctx.queue, op, data, options)), 200
 
 
 ANSWERS = {"detect": Detected, "feature": Feature, "compare": CompareResult,
            "compare_many": ComparedMany, "analyse": Analysed}
+PARAMS = {"detect": DetectParams, "feature": Operation, "compare": TwoImages,
+          "compare_many": TwoImages, "analyse": AnalyseParams}
 SUMMARIES = {
     "detect": "Faces in the image: boxes, probabilities, the 5 landmarks; `crops` and "
               "`features` add each face's crop and embedding.",
@@ -82,39 +131,39 @@ SUMMARIES = {
 
 
 def operation(op_name: str):
-    async def handler(ctx: Recognition, request: Request, params: Params) -> tuple[dict, int]:
-        return await _operate(ctx, request, params, op_name)
+    async def handler(ctx: Recognition, request: Request, params: Operation) -> tuple[dict, int]:
+        return await _operate(ctx, request, params, op_name, params.run_async)
 
     handler.__doc__ = SUMMARIES[op_name] + " `async`: run it as a job."
-    # the answer, or the job it became (documented from these: gateway/openapi/)
-    handler.__annotations__["return"] = tuple[ANSWERS[op_name] | JobQueued, int]
-    return handler
+    # the answer, or the job it became
+    return declare(PARAMS[op_name], answer=ANSWERS[op_name] | JobQueued,
+                   statuses=(200, 202))(handler)
 
 
-async def create_job(ctx: Recognition, request: Request, params: Params
+@declare(JobParams, statuses=(202,))
+async def create_job(ctx: Recognition, request: Request, params: JobParams
                      ) -> tuple[JobQueued, int]:
     """Any operation (`op`: detect, feature, compare, compare_many, analyse) as a job: 202 and
     a job id to poll."""
-    op_name = text(params, "op")
-    if op_name not in vision.JOB_OPERATIONS:
-        raise FaceError(ERRORS.PARAM_INVALID,
-                        f"op must be one of {sorted(vision.JOB_OPERATIONS)}")
-    params["async"] = "true"
-    return await _operate(ctx, request, params, op_name)
+    return await _operate(ctx, request, params, params.op, run_async=True)
 
 
-async def get_job(ctx: Recognition, request: Request, params: Params
+class JobPath(Fields):
+    job_id: str = Field(max_length=200)
+
+
+@declare(JobPath)
+async def get_job(ctx: Recognition, request: Request, params: JobPath
                   ) -> tuple[OperationJob | JobStatus | ClusterJob, int]:
     """A job's status: an operation's result, an ingestion job's progress and counts, or a
     clustering's progress."""
-    ingestion = await owned_job(ctx, request)
+    ingestion = await owned_job(ctx, request.state.app_id, params.job_id)
     if ingestion is not None:
         return await job_view(ctx, request.state.app_id, ingestion), 200
-    clustering = await people.clustering_job(ctx, request.state.app_id,
-                                             request.path_params["job_id"])
+    clustering = await people.clustering_job(ctx, request.state.app_id, params.job_id)
     if clustering is not None:
         return people_routes.job_view(clustering), 200
-    state = await ctx.queue.job(request.path_params["job_id"])
+    state = await ctx.queue.job(params.job_id)
     if state.options.get("app") != request.state.app_id:
         raise FaceError(ERRORS.JOB_NOT_FOUND, "no such job")
     body = {"job_id": state.job_id, "op": state.op, "status": state.status,
@@ -132,7 +181,8 @@ async def get_job(ctx: Recognition, request: Request, params: Params
     return body, 200
 
 
-async def models(ctx: Recognition, request: Request, params: Params) -> tuple[Models, int]:
+@declare(NoFields)
+async def models(ctx: Recognition, request: Request, params: NoFields) -> tuple[Models, int]:
     """The embedders, their calibrated thresholds and operating points, and which is active."""
     active = ctx.settings.embedder
     return {"recommended_score": RECOMMENDED_SCORE, "models": [
@@ -144,12 +194,17 @@ async def models(ctx: Recognition, request: Request, params: Params) -> tuple[Mo
         for name, spec in MODELS.items()]}, 200
 
 
-async def similarity(ctx: Recognition, request: Request, params: Params
+class FeaturePair(Fields):
+    feature_a: str = Field(description="a feature from /v1/feature (base64)")
+    feature_b: str
+
+
+@declare(FeaturePair)
+async def similarity(ctx: Recognition, request: Request, params: FeaturePair
                      ) -> tuple[Similarity, int]:
     """Similarity of two features from /v1/feature (same model), judged at the recommended
     threshold."""
-    a, b = text(params, "feature_a"), text(params, "feature_b")
-    score = feature_similarity(from_base64(a), from_base64(b))
+    score = feature_similarity(from_base64(params.feature_a), from_base64(params.feature_b))
     return {"score": round(score, 6), "same_person": same_person(score)}, 200
 
 

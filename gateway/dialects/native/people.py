@@ -9,11 +9,12 @@ GET  /v1/jobs/{id}                                   a clustering job's progress
 
 from __future__ import annotations
 
+from pydantic import Field
 from starlette.requests import Request
 
+from gateway.contract import Fields, GroupName, Offset, Tag, declare
 from gateway.dialects.native.codes import describe
-from gateway.params import Params, integer, number, text
-from services.recognition import catalogue, people
+from services.recognition import people
 from services.recognition.context import Recognition
 from services.recognition.people import ClusterRun
 from shared.answers import ClusterJob, ClusterNamed, ClustersPage
@@ -21,10 +22,6 @@ from shared.errors import FaceError
 
 OP = "cluster"
 PAGE_MAX = 1000
-
-
-def _group(request: Request) -> str:
-    return catalogue.group_name(request.path_params["group"])
 
 
 def job_view(run: ClusterRun) -> ClusterJob:
@@ -44,24 +41,40 @@ def job_view(run: ClusterRun) -> ClusterJob:
     return body
 
 
-async def start_clustering(ctx: Recognition, request: Request, params: Params
+class GroupPath(Fields):
+    group: GroupName
+
+
+class Clustering(GroupPath):
+    # the range is the core's rule (people.threshold_score), documented here
+    threshold: float | None = Field(None, allow_inf_nan=False, json_schema_extra={
+        "exclusiveMinimum": 0, "exclusiveMaximum": 1,
+        "description": f"the score two faces' link needs (default {people.DEFAULT_SCORE})"})
+
+
+@declare(Clustering, statuses=(202,))
+async def start_clustering(ctx: Recognition, request: Request, params: Clustering
                            ) -> tuple[ClusterJob, int]:
     """Clusters the group's faces by person, as a job on the workers: 202 and a job id to
     poll. `threshold`: the score two faces' link needs (default 0.85)."""
-    score = people.threshold_score(number(params, "threshold"))
-    run = await people.submit(ctx, request.state.app_id, _group(request), score)
+    score = people.threshold_score(params.threshold)
+    run = await people.submit(ctx, request.state.app_id, params.group, score)
     return {**job_view(run), "poll": f"/v1/jobs/{run.id}"}, 202
 
 
-async def list_clusters(ctx: Recognition, request: Request, params: Params
+class ClustersQuery(GroupPath):
+    offset: Offset = 0
+    limit: int = Field(100, ge=1, le=PAGE_MAX)
+
+
+@declare(ClustersQuery)
+async def list_clusters(ctx: Recognition, request: Request, params: ClustersQuery
                         ) -> tuple[ClustersPage, int]:
     """The group's latest clustering, largest cluster first: every face of the group is in
     exactly one cluster (faces enrolled since join the nearest one, or one of their own)."""
-    offset = integer(params, "offset", 0, low=0)
-    limit = integer(params, "limit", 100, high=PAGE_MAX)
-    group = _group(request)
+    group, offset = params.group, params.offset
     run, total, faces, page = await people.clusters(ctx, request.state.app_id, group, offset,
-                                                    limit)
+                                                    params.limit)
     return {"group": group, "job_id": run.id, "threshold": round(run.score, 6),
             "clustered": run.finished_at.timestamp() if run.finished_at else 0.0,
             "total": total, "faces": faces, "offset": offset,
@@ -70,12 +83,16 @@ async def list_clusters(ctx: Recognition, request: Request, params: Params
                          for row in page]}, 200
 
 
-async def name_cluster(ctx: Recognition, request: Request, params: Params
+class ClusterName(GroupPath):
+    cluster_id: Offset
+    tag: Tag
+
+
+@declare(ClusterName)
+async def name_cluster(ctx: Recognition, request: Request, params: ClusterName
                        ) -> tuple[ClusterNamed, int]:
     """Tags every face of a cluster with `tag`: identify then answers with that name."""
-    cluster_id = integer({"cluster_id": request.path_params["cluster_id"]}, "cluster_id", low=0)
-    tag = catalogue.tag_text(text(params, "tag"))
-    group = _group(request)
+    group, cluster_id, tag = params.group, params.cluster_id, params.tag
     tagged = await people.name_cluster(ctx, request.state.app_id, group, cluster_id, tag)
     return {"group": group, "cluster_id": cluster_id, "tag": tag, "faces": tagged}, 200
 
