@@ -2,6 +2,7 @@
 
     .venv/bin/python -m bench.pose                 # measure the shipped weights
     .venv/bin/python -m bench.pose --fit           # refit services/vision/analysis/head_pose.json
+    .venv/bin/python -m bench.pose --tight 0.9     # also faces cut by the photo's edge
 
 Labelled photos: ../shared/datasets/pose-dev (655 AFLW2000-3D photos; yaw, pitch, roll from a
 fitted 3-D face model; research use only, never copied into this repository). Each photo goes
@@ -168,6 +169,42 @@ def out_of_fold(feats, mirror_feats, truth, eye_lines) -> np.ndarray:
     return pred
 
 
+def tight_check(reader: FaceReader, root: Path, fraction: float) -> None:
+    """Faces cut by the photo's edge, as in a tightly framed photo: each labelled face with
+    |yaw| <= 45 cropped to a square `fraction` of its box's longer side about the box's centre,
+    and its pose read as the product reads it (the box clipped to the photo)."""
+    with open(root / "labels.tsv") as f:
+        labels = list(csv.DictReader(f, delimiter="\t"))
+    with open(root / "faces.tsv") as f:
+        noses = {r["file"]: r for r in csv.DictReader(f, delimiter="\t")}
+    truth, read = [], []
+    for row in labels:
+        yaw = -float(row["yaw_deg"])
+        if abs(yaw) > 45:
+            continue
+        nose = noses[row["file"]]
+        found = reader.face((root / row["file"]).read_bytes(),
+                            (float(nose["nose_x"]) - 1, float(nose["nose_y"]) - 1))
+        if found is None:
+            continue
+        x, y, w, h = found[2]
+        side = fraction * max(w, h)
+        cx, cy = x + w / 2, y + h / 2
+        top, left = int(max(cy - side / 2, 0)), int(max(cx - side / 2, 0))
+        crop = found[3][top:int(cy + side / 2), left:int(cx + side / 2)]
+        buffer = __import__("io").BytesIO()
+        Image.fromarray(np.ascontiguousarray(crop)).save(buffer, "PNG")
+        cut = reader.face(buffer.getvalue())
+        if cut is None:
+            continue
+        truth.append(yaw)
+        read.append(pose.head_pose(*cut[:3])["yaw"])
+    err = np.array(read) - np.array(truth)
+    print(f"  cut to {fraction:.0%} of the box (|yaw| <= 45)  n={len(truth)} yaw MAE "
+          f"{np.abs(err).mean():5.2f}, read |yaw| > 45: {np.mean(np.abs(read) > 45):.1%}, "
+          f"|error| > 15: {np.mean(np.abs(err) > 15):.1%}")
+
+
 def mirror_check(reader: FaceReader, lfw: Path, count: int) -> None:
     pairs = read_pairs(lfw, "pairsDevTest.txt")
     names = sorted({p.a for p in pairs} | {p.b for p in pairs})[:count]
@@ -199,6 +236,8 @@ def main() -> None:
     parser.add_argument("--pose-dev", type=Path, default=POSE_DEV)
     parser.add_argument("--lfw", type=Path, default=LFW_ROOT)
     parser.add_argument("--lfw-images", type=int, default=300)
+    parser.add_argument("--tight", type=float, nargs="*", default=[],
+                        help="also read faces cut to these fractions of their box (0.8 ...)")
     parser.add_argument("--fit", action="store_true",
                         help=f"refit on all of pose-dev and write {pose.WEIGHTS.name}")
     args = parser.parse_args()
@@ -216,6 +255,8 @@ def main() -> None:
         pose.WEIGHTS.write_text(json.dumps(model, separators=(",", ":")) + "\n")
         pose._model.cache_clear()
         print(f"wrote {pose.WEIGHTS}")
+    for fraction in args.tight:
+        tight_check(reader, args.pose_dev, fraction)
     if pose.WEIGHTS.is_file():
         shipped = json.loads(pose.WEIGHTS.read_text())
         report("shipped weights (in-sample)", predict(shipped, feats, eye_lines), truth)
