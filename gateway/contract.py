@@ -43,7 +43,7 @@ class Fields(BaseModel):
     """The base of every route's parameters."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True,
-                              coerce_numbers_to_str=True, arbitrary_types_allowed=True)
+                              coerce_numbers_to_str=True)
     # fields where an empty value means something (a tag set to ""), not "absent"
     KEEP_BLANK: ClassVar[frozenset[str]] = frozenset()
 
@@ -115,9 +115,7 @@ Id = Annotated[int, Field(ge=1, le=MAX_INT)]
 Offset = Annotated[int, Field(ge=0, le=MAX_INT)]
 
 
-def _comma_list(allowed: Iterable[str] | None, name_rule: Callable[[str, str], str] | None
-                ) -> Callable[[Any, ValidationInfo], list[str]]:
-    allowed = None if allowed is None else frozenset(allowed)
+def _comma_list(allowed: frozenset[str]) -> Callable[[Any, ValidationInfo], list[str]]:
 
     def split(value: Any, info: ValidationInfo) -> list[str]:
         if isinstance(value, list) and all(isinstance(v, str) for v in value):
@@ -133,12 +131,10 @@ def _comma_list(allowed: Iterable[str] | None, name_rule: Callable[[str, str], s
             raise FaceError(ERRORS.PARAM_INVALID, f"{_name(info)}: comma-separated names")
         if not names:
             raise FaceError(ERRORS.PARAM_INVALID, f"{_name(info)}: one name or more")
-        unknown = [n for n in names if allowed is not None and n not in allowed]
+        unknown = [n for n in names if n not in allowed]
         if unknown:
             raise FaceError(ERRORS.PARAM_INVALID, f"{_name(info)} must be among "
                             f"{', '.join(sorted(allowed))}; unknown: {', '.join(unknown)}")
-        if name_rule is not None:
-            names = [name_rule(n, _name(info)) for n in names]
         return list(dict.fromkeys(names))
 
     return split
@@ -153,7 +149,7 @@ def names_pattern(names: Iterable[str]) -> str:
 def comma_list(allowed: Iterable[str], description: str = "") -> Any:
     """A comma-separated list of names from `allowed` (or a JSON list), read as a list."""
     allowed = sorted(allowed)
-    return Annotated[list[str], BeforeValidator(_comma_list(allowed, None)), WithJsonSchema({
+    return Annotated[list[str], BeforeValidator(_comma_list(frozenset(allowed))), WithJsonSchema({
         "type": "string", "pattern": names_pattern(allowed),
         "description": description or f"comma-separated, among {', '.join(allowed)}"})]
 

@@ -62,9 +62,6 @@ class Dialect(Protocol):
         """The number (or name) the dialect prints for an error kind (for metrics and logs)."""
 
 
-Handler = Callable[[Recognition, Request, Any], Awaitable[Any]]
-
-
 def client_address(request: Request) -> str:
     """The caller's address as the server saw it (uvicorn applies X-Forwarded-For only from
     trusted proxies, --forwarded-allow-ips)."""

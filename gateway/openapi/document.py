@@ -87,6 +87,7 @@ def _with(envelope: dict, answer: dict) -> dict:
 
 _CLOUDWALK_FAILURE = type_schema(cloudwalk_answers.Failure)
 _BAIDU_FAILURE = type_schema(baidu_answers.Failure)
+_PROBLEM = type_schema(Problem)
 
 
 def _responses(op: Operation) -> dict:
@@ -113,8 +114,7 @@ def _responses(op: Operation) -> dict:
         success = _json(type_schema(declared.answer_type), "success")
     return {**{str(code): success for code in declared.statuses},
             "default": {"description": "an error: RFC 9457 problem with the code in `error`",
-                        "content": {"application/problem+json": {
-                            "schema": type_schema(Problem)}}}}
+                        "content": {"application/problem+json": {"schema": _PROBLEM}}}}
 
 
 def _path_params(path: str) -> list[str]:

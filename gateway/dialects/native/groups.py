@@ -24,6 +24,7 @@ from starlette.responses import Response
 from gateway.contract import MAX_INT, Fields, GroupName, Id, Offset, Tag, declare
 from gateway.dialects.native.ingest import job_summary
 from gateway.dialects.native.operations import OneImage, images
+from gateway.dialects.native.paths import GroupPath
 from services.recognition import catalogue, enrolment, search
 from services.recognition.context import ImageSource, Recognition
 from shared.answers import (
@@ -88,10 +89,6 @@ async def create_group(ctx: Recognition, request: Request, params: NewGroup
     """A new, empty group (409 if the name is taken)."""
     group = await catalogue.create_group(ctx, request.state.app_id, params.name, params.tag)
     return {"name": group.name, "tag": group.tag, "faces": 0}, 201
-
-
-class GroupPath(Fields):
-    group: GroupName
 
 
 @declare(GroupPath)

@@ -15,9 +15,10 @@ from typing import Literal
 from pydantic import Field
 from starlette.requests import Request
 
-from gateway.contract import Fields, GroupName, Offset, declare
+from gateway.contract import Offset, declare
 from gateway.dialects.native.bulk_inputs import BulkInput, items_from
 from gateway.dialects.native.codes import describe
+from gateway.dialects.native.paths import GroupPath, JobPath
 from services.recognition import catalogue, ingest
 from services.recognition.catalogue import OUTCOMES, IngestJob, rate
 from services.recognition.context import Recognition
@@ -30,8 +31,8 @@ PAGE_MAX = 5000
 OP = "bulk_enrol"
 
 
-class Bulk(BulkInput):
-    group: GroupName
+class Bulk(BulkInput, GroupPath):
+    pass
 
 
 @declare(Bulk, statuses=(202,), max_body_setting="ingest_max_body_bytes")
@@ -92,10 +93,6 @@ async def job_view(ctx: Recognition, app: int, job: IngestJob) -> dict:
 async def owned_job(ctx: Recognition, app: int, job_id: str) -> IngestJob | None:
     """The app's ingestion job of that id, if it is one (None: a queued operation's job)."""
     return await catalogue.ingest_job(ctx, app, job_id)
-
-
-class JobPath(Fields):
-    job_id: str = Field(max_length=200)
 
 
 Outcome = Literal[(*OUTCOMES, "pending")]  # type: ignore[valid-type]

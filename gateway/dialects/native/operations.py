@@ -15,6 +15,7 @@ from gateway.dialects.native import people as people_routes
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.dialect import render
 from gateway.dialects.native.ingest import job_view, owned_job
+from gateway.dialects.native.paths import JobPath
 from gateway.inputs import image_input
 from services.recognition import jobs, people, vision
 from services.recognition.context import Recognition
@@ -146,10 +147,6 @@ async def create_job(ctx: Recognition, request: Request, params: JobParams
     """Any operation (`op`: detect, feature, compare, compare_many, analyse) as a job: 202 and
     a job id to poll."""
     return await _operate(ctx, request, params, params.op, run_async=True)
-
-
-class JobPath(Fields):
-    job_id: str = Field(max_length=200)
 
 
 @declare(JobPath)

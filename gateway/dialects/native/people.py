@@ -12,8 +12,9 @@ from __future__ import annotations
 from pydantic import Field
 from starlette.requests import Request
 
-from gateway.contract import Fields, GroupName, Offset, Tag, declare
+from gateway.contract import Offset, Tag, declare
 from gateway.dialects.native.codes import describe
+from gateway.dialects.native.paths import GroupPath
 from services.recognition import people
 from services.recognition.context import Recognition
 from services.recognition.people import ClusterRun
@@ -39,10 +40,6 @@ def job_view(run: ClusterRun) -> ClusterJob:
     if run.error:
         body["error"] = describe(FaceError.from_dict(run.error))
     return body
-
-
-class GroupPath(Fields):
-    group: GroupName
 
 
 class Clustering(GroupPath):
