@@ -1,6 +1,7 @@
 """Ordinary portraits the default quality gate used to refuse enrol, through the real stack
-(CloudWalk face/create). That a mask over the lower face is still refused is
-tests/integration/test_analysis.py's test_default_gate_refuses_covered_eyes_and_covered_mouth."""
+(CloudWalk face/create), and sunglasses stay refused. That a mask over the lower face is still
+refused is tests/integration/test_analysis.py's
+test_default_gate_refuses_covered_eyes_and_covered_mouth."""
 
 from __future__ import annotations
 
@@ -53,3 +54,46 @@ def test_smiling_laughing_and_moustached_portraits_enrol(client, faces):
                         ("moustached", moustached)):
         answer = _enrol(client, group, photo)
         assert answer["result"] == 0, (name, answer)
+
+
+def _shade_eyes(rgb: np.ndarray, points68: np.ndarray, light: float) -> np.ndarray:
+    """The eye band darkened to `light` of its brightness, soft-edged: a brim's or a brow's
+    shadow. At 0.2 the eyes are plainly open to a person; the colour reading alone took them
+    for covered (1.0 on obama.jpg and obama3.jpg), the eye probe does not."""
+    eyes = points68[36:48]
+    iod = float(np.linalg.norm(points68[42:48].mean(0) - points68[36:42].mean(0)))
+    mask = np.zeros(rgb.shape[:2], np.float32)
+    centre = eyes.mean(0)
+    cv2.ellipse(mask, (int(centre[0]), int(centre[1] - 0.1 * iod)),
+                (int(1.1 * iod), int(0.45 * iod)), 0, 0, 360, 1.0, -1)
+    mask = cv2.GaussianBlur(mask, (0, 0), 0.15 * iod)[..., None]
+    return (rgb * (1 - mask * (1 - light))).astype(np.uint8)
+
+
+def _sunglasses(rgb: np.ndarray, points68: np.ndarray) -> np.ndarray:
+    """Two dark lenses and a bridge over the eyes."""
+    iod = float(np.linalg.norm(points68[42:48].mean(0) - points68[36:42].mean(0)))
+    out = rgb.copy()
+    for eye in (points68[36:42], points68[42:48]):
+        centre = eye.mean(0)
+        cv2.ellipse(out, (int(centre[0]), int(centre[1])), (int(0.42 * iod), int(0.3 * iod)),
+                    0, 0, 360, (20, 20, 25), -1)
+    cv2.line(out, tuple(int(v) for v in points68[39]), tuple(int(v) for v in points68[42]),
+             (20, 20, 25), max(2, int(0.05 * iod)))
+    return out
+
+
+def test_open_eyes_in_deep_shadow_enrol_and_sunglasses_are_refused(client, faces):
+    group = f"gate{uuid.uuid4().hex[:8]}"
+    assert client.post("/face/clustering/group/create", data={"groupId": group}
+                       ).json()["result"] == 0
+    for name in ("obama.jpg", "obama3.jpg"):
+        rgb = np.asarray(Image.open(io.BytesIO(faces[name])).convert("RGB"))
+        analysed = client.post("/v1/analyse", json={"image": b64(faces[name]),
+                                                    "fields": "landmarks"}).json()
+        points = np.array(max(analysed["faces"], key=lambda f: f["box"]["width"])
+                          ["landmarks"]["points68"])
+        answer = _enrol(client, group, _jpeg(_shade_eyes(rgb, points, 0.2)))
+        assert answer["result"] == 0, (name, answer)
+        answer = _enrol(client, group, _jpeg(_sunglasses(rgb, points)))
+        assert answer["result"] == 8496 and "eye occluded" in answer["info"], (name, answer)

@@ -18,6 +18,7 @@ from services.vision.analysis import appearance, geometry, pose, quality
 from services.vision.analysis.age_gender import AgeGender
 from services.vision.analysis.crops import upright_crop
 from services.vision.analysis.expression import EMOTIONS, emotion_input, expression
+from services.vision.analysis.eye_probe import EyeProbe, eye_centres
 from services.vision.analysis.landmarks import (
     Landmarker,
     baidu_landmark4,
@@ -42,6 +43,19 @@ class AnalysisJob:
     fields: frozenset[str]
 
 
+@dataclass
+class _Face:
+    """One face on its way through the heads."""
+
+    image: np.ndarray
+    face: dict
+    out: dict  # the face's answer, filled in by the heads
+    fields: frozenset[str]
+    chip: np.ndarray
+    matrix: np.ndarray
+    p68: np.ndarray
+
+
 def _points(points: np.ndarray, digits: int = 1) -> list[list[float]]:
     return [[round(float(x), digits), round(float(y), digits)] for x, y in points]
 
@@ -58,45 +72,60 @@ class Analyser:
         self.emotion_net = GraphModel(human / "emotion.json", device)
         self.liveness_net = GraphModel(human / "liveness.json", device)
         self.liveness_threshold = liveness_threshold
+        self.eye_probe = EyeProbe(model_dir, device)
 
     def __call__(self, jobs: list[AnalysisJob]) -> list[list[dict]]:
         results: list[list[dict]] = []
-        age_chips, gender_chips, emotion_inputs, live_inputs = [], [], [], []
-        age_of, gender_of, emotion_of, live_of = [], [], [], []
+        faces: list[_Face] = []  # every face asked for anything, landmarked
         for job in jobs:
             fields = job.fields & set(ANALYSIS_FIELDS)
-            height, width = job.image.shape[:2]
-            faces_out = []
-            for face in job.faces:
-                out: dict = {}
-                faces_out.append(out)
-                if not fields:
-                    continue
-                points5 = np.asarray(face["points"], np.float64)
-                matrix = chip_transform(points5)
-                chip = warp_chip(job.image, matrix)  # one chip: landmarks, quality, glasses
-                p68 = self.landmarker.on_chip(chip, matrix)
-                self._geometry(chip, matrix, face, p68, fields, width, height, out)
-                if "age" in fields:
-                    age_chips.append(self.age_gender.chip(job.image, p68, 64))
-                    age_of.append(out)
-                if "gender" in fields:
-                    gender_chips.append(self.age_gender.chip(job.image, p68, 32))
-                    gender_of.append(out)
-                if fields & {"emotion", "expression", "liveness"}:
-                    crop = upright_crop(job.image, face["box"], points5)
-                    if fields & {"emotion", "expression"}:
-                        emotion_inputs.append(emotion_input(crop))
-                        emotion_of.append((out, p68, fields))
-                    if "liveness" in fields:
-                        live_inputs.append(liveness_input(crop))
-                        live_of.append(out)
-            results.append(faces_out)
+            results.append([{} for _ in job.faces])
+            if fields:
+                faces += [self._landmark(job, face, out, fields)
+                          for face, out in zip(job.faces, results[-1], strict=True)]
+        eyes_covered = self._eyes_covered([f for f in faces if "quality" in f.fields])
+        age_chips, gender_chips, emotion_inputs, live_inputs = [], [], [], []
+        age_of, gender_of, emotion_of, live_of = [], [], [], []
+        for f in faces:
+            height, width = f.image.shape[:2]
+            self._geometry(f.chip, f.matrix, f.face, f.p68, f.fields, width, height, f.out,
+                           eyes_covered.get(id(f)))
+            if "age" in f.fields:
+                age_chips.append(self.age_gender.chip(f.image, f.p68, 64))
+                age_of.append(f.out)
+            if "gender" in f.fields:
+                gender_chips.append(self.age_gender.chip(f.image, f.p68, 32))
+                gender_of.append(f.out)
+            if f.fields & {"emotion", "expression", "liveness"}:
+                crop = upright_crop(f.image, f.face["box"],
+                                    np.asarray(f.face["points"], np.float64))
+                if f.fields & {"emotion", "expression"}:
+                    emotion_inputs.append(emotion_input(crop))
+                    emotion_of.append((f.out, f.p68, f.fields))
+                if "liveness" in f.fields:
+                    live_inputs.append(liveness_input(crop))
+                    live_of.append(f.out)
         self._networks(age_chips, age_of, gender_chips, gender_of, emotion_inputs, emotion_of,
                        live_inputs, live_of)
         return results
 
-    def _geometry(self, chip, matrix, face, p68, fields, width, height, out) -> None:
+    def _landmark(self, job: AnalysisJob, face: dict, out: dict, fields: frozenset[str]
+                  ) -> _Face:
+        matrix = chip_transform(np.asarray(face["points"], np.float64))
+        chip = warp_chip(job.image, matrix)  # one chip: landmarks, quality, glasses, eye probe
+        return _Face(job.image, face, out, fields, chip, matrix,
+                     self.landmarker.on_chip(chip, matrix))
+
+    def _eyes_covered(self, faces: list[_Face]) -> dict[int, np.ndarray]:
+        """The eye probe, once over every face whose quality is asked (by id of its _Face)."""
+        if not faces:
+            return {}
+        centres = np.array([eye_centres(to_chip(f.p68, f.matrix)) for f in faces])
+        covered = self.eye_probe([f.chip for f in faces], centres)
+        return {id(f): c for f, c in zip(faces, covered, strict=True)}
+
+    def _geometry(self, chip, matrix, face, p68, fields, width, height, out,
+                  eyes_covered) -> None:
         if "landmarks" in fields:
             out["landmarks"] = {"points68": _points(p68), "points4": _points(baidu_landmark4(p68)),
                                 "points72": _points(baidu_landmark72(p68))}
@@ -119,7 +148,7 @@ class Analyser:
         if "quality" in fields:
             blur, sharpness = quality.blur(grey, inside)
             out["quality"] = {
-                "occlusion": quality.occlusion(ycrcb, pc, valid), "blur": blur,
+                "occlusion": quality.occlusion(ycrcb, pc, valid, eyes_covered), "blur": blur,
                 "sharpness": sharpness, "illumination": quality.illumination(ycrcb, inside),
                 "completeness": quality.completeness(p68, width, height),
                 "type": appearance.face_type(grey, inside)}

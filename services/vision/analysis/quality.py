@@ -25,7 +25,10 @@ face aligned onto 256 x 256 by its 5 points, see landmarks.py), documented as su
   median luma: LFW eyes read 0.2 at their 1st percentile, the 24 photos' sunglasses 0.11-0.44,
   their misread open eyes mostly 0.45-1.2), and a flat eye region (contrast under
   EYE_FLAT_CONTRAST) counts as covered whatever its colour, which catches skin-coloured
-  occluders (bars over the eyes read about 0.01).
+  occluders (bars over the eyes read about 0.01). That colour reading still took open eyes in
+  deep shadow, squinting in a smile or on dark skin for sunglasses (14 of 41 pairsDevTrain eye
+  refusals), so where the eye probe (eye_probe.py, a learned signal) is given, an eye counts as
+  covered only as far as both say so: the lower of the two, then the flat rule as before.
 - completeness: 0 when the face is cut off by the photo's edge so that what recognition reads
   is missing: an eye, the nose or a corner of the mouth outside the photo (by more than
   EDGE_TOLERANCE); else 1. Brows, lips
@@ -150,9 +153,10 @@ def eye_contrast(luma: np.ndarray, p: np.ndarray, indices: range, face_luma: flo
     return float(np.percentile(values, 95) - np.percentile(values, 5)) / max(face_luma, 1.0)
 
 
-def occlusion(ycrcb: np.ndarray, p: np.ndarray, valid: np.ndarray | None = None
-              ) -> dict[str, float]:
-    """Occlusion per region, 0-1. `valid`: chip pixels that come from the photo."""
+def occlusion(ycrcb: np.ndarray, p: np.ndarray, valid: np.ndarray | None = None,
+              eyes_covered: tuple[float, float] | None = None) -> dict[str, float]:
+    """Occlusion per region, 0-1. `valid`: chip pixels that come from the photo;
+    `eyes_covered`: the eye probe's P(covered) for the image-left and image-right eye."""
     valid = np.ones(ycrcb.shape[:2], bool) if valid is None else valid
     inside = face_mask(p) & valid
     skin = skin_map(ycrcb, inside)
@@ -171,8 +175,10 @@ def occlusion(ycrcb: np.ndarray, p: np.ndarray, valid: np.ndarray | None = None
         if name in ("left_eye", "right_eye"):
             contrast = eye_contrast(luma, p, range(36, 42) if name == "left_eye"
                                     else range(42, 48), face_luma)
-            value = max(value * _ramp(contrast, *EYE_TEXTURED),
-                        _ramp(contrast, *EYE_FLAT_CONTRAST))
+            value *= _ramp(contrast, *EYE_TEXTURED)
+            if eyes_covered is not None:
+                value = min(value, float(eyes_covered[0 if name == "left_eye" else 1]))
+            value = max(value, _ramp(contrast, *EYE_FLAT_CONTRAST))
         out[name] = round(value, 4)
     return out
 
