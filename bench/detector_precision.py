@@ -12,7 +12,9 @@ Truth:
   LFW photos have real faces in the background as well as phantoms.
 
 `--cache` keeps the detections; each rule (detection filter) is then scored without running
-the model again. Rules are chosen on LFW pairsDevTrain's images and reported on pairsDevTest's
+the model again. `--pipeline` also counts the faces the product's pipeline reports in the
+labelled and faceless photos (the floor, then the second look below it, services/vision/
+pipeline.py). Rules are chosen on LFW pairsDevTrain's images and reported on pairsDevTest's
 as well (held out). `--sheet PATH` writes a contact sheet of LFW's non-central detections.
 """
 
@@ -133,6 +135,8 @@ def main() -> None:
     parser.add_argument("--lfw", type=Path, default=LFW_ROOT)
     parser.add_argument("--cache", type=Path)
     parser.add_argument("--sheet", type=Path)
+    parser.add_argument("--pipeline", action="store_true",
+                        help="also count the faces the product's pipeline reports")
     args = parser.parse_args()
     if args.cache and args.cache.exists():
         data = pickle.loads(args.cache.read_bytes())
@@ -158,6 +162,30 @@ def main() -> None:
     if args.sheet:
         sheet(data["pairsDevTrain.txt"], args.sheet,
               lambda f, k: f.det.probs[k] >= DETECT_MIN_SCORE)
+    if args.pipeline:
+        through_the_pipeline()
+
+
+def through_the_pipeline() -> None:
+    """Faces the product's pipeline reports (the floor, then the second look below it with
+    the eye probe) in the labelled and the faceless photos."""
+    from bench.gate import Reader  # the models the gate's bench loads: detector and analyser
+    from shared import canonical
+    from shared.settings import Settings
+    from shared.tasks import image_spec
+
+    torch.set_grad_enabled(False)
+    reader = Reader(Settings())
+    paths = fetch()
+    labelled = {n: paths[n].read_bytes() for n in LABELLED if n in paths} | _skimage(
+        ["camera.png"])
+    empty = _skimage(NO_FACE_SKIMAGE) | {n: paths[n].read_bytes() for n in NO_FACE_MASKS}
+    for title, photos in (("labelled", labelled), ("faceless", empty)):
+        found = {name: len(reader.pipeline.run({"images": [image_spec(data, canonical.ALL)]})
+                           ["images"][0].get("faces", [])) for name, data in photos.items()}
+        wrong = {n: f for n, f in found.items() if f != LABELLED.get(n, 0)}
+        print(f"through the pipeline, {title}: {len(photos)} photos, {sum(found.values())} "
+              f"faces found, photos whose count differs from the truth: {wrong or 'none'}")
 
 
 if __name__ == "__main__":

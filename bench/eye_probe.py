@@ -153,7 +153,9 @@ def main() -> None:
         train, test = pickle.loads(args.cache.read_bytes())
     else:
         with torch.no_grad():
-            reader = Reader(settings.changed(quality_gate=True))
+            # faces at the detector's floor only: the second look below it reads the probe
+            # being fitted
+            reader = Reader(settings.changed(quality_gate=True), second_look=False)
             probe = EyeProbe(settings.model_dir, torch.device("cpu"), weights=None)
             train = read(_lfw_names(LFW_ROOT, "pairsDevTrain.txt", 0), reader, probe)
             test = read(_lfw_names(LFW_ROOT, "pairsDevTest.txt", 0), reader, probe)

@@ -69,12 +69,15 @@ class Record:
 
 
 class Reader:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, second_look: bool = True) -> None:
         device = torch.device("cpu")
+        self.analyser = Analyser(settings.model_dir, device, 2, settings.liveness_threshold)
+        # the analyser passed in too: the pipeline's second look below the detector's floor
+        # reads the eye probe, as in the worker
         self.pipeline = FacePipeline(MTCNN(device, detect_below(settings.min_face_px)).detect,
                                      load_embedder("facenet", device, settings.model_dir),
-                                     min_face=settings.min_face_px)
-        self.analyser = Analyser(settings.model_dir, device, 2, settings.liveness_threshold)
+                                     min_face=settings.min_face_px,
+                                     analyse=self.analyser if second_look else None)
 
     def records(self, source: str, images: list[bytes], names: list[str] | None = None
                 ) -> list[Record]:

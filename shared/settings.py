@@ -125,7 +125,9 @@ class Settings(BaseSettings):
     detect_min_score: float = setting(
         0.97, "DETECT_MIN_SCORE",
         "detector score (MTCNN's last stage) a face needs to count; 0.7 is MTCNN's own, which "
-        "let phantoms through (docs/performance.md, \"Detector precision\")", ge=0, le=1)
+        "let phantoms through (docs/performance.md, \"Detector precision\"); where no face "
+        "reaches it, faces from 0.9 count when the eye probe sees both eyes (docs/api.md, "
+        "\"Quality gate\")", ge=0, le=1)
     hnsw_min_faces: int = setting(
         2000, "HNSW_MIN_FACES",
         "a group this large gets its own HNSW index; smaller groups are searched exactly", ge=1)

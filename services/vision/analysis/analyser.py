@@ -18,7 +18,7 @@ from services.vision.analysis import appearance, geometry, pose, quality
 from services.vision.analysis.age_gender import AgeGender
 from services.vision.analysis.crops import upright_crop
 from services.vision.analysis.expression import EMOTIONS, emotion_input, expression
-from services.vision.analysis.eye_probe import EyeProbe, eye_centres
+from services.vision.analysis.eye_probe import PROBE_FIELD, EyeProbe, eye_centres
 from services.vision.analysis.landmarks import (
     Landmarker,
     baidu_landmark4,
@@ -78,15 +78,18 @@ class Analyser:
         results: list[list[dict]] = []
         faces: list[_Face] = []  # every face asked for anything, landmarked
         for job in jobs:
-            fields = job.fields & set(ANALYSIS_FIELDS)
+            fields = job.fields & {*ANALYSIS_FIELDS, PROBE_FIELD}
             results.append([{} for _ in job.faces])
             if fields:
                 faces += [self._landmark(job, face, out, fields)
                           for face, out in zip(job.faces, results[-1], strict=True)]
-        eyes_covered = self._eyes_covered([f for f in faces if "quality" in f.fields])
+        eyes_covered = self._eyes_covered([f for f in faces
+                                           if f.fields & {"quality", PROBE_FIELD}])
         age_chips, gender_chips, emotion_inputs, live_inputs = [], [], [], []
         age_of, gender_of, emotion_of, live_of = [], [], [], []
         for f in faces:
+            if PROBE_FIELD in f.fields:
+                f.out[PROBE_FIELD] = [round(float(v), 4) for v in eyes_covered[id(f)]]
             height, width = f.image.shape[:2]
             self._geometry(f.chip, f.matrix, f.face, f.p68, f.fields, width, height, f.out,
                            eyes_covered.get(id(f)))
@@ -117,7 +120,8 @@ class Analyser:
                      self.landmarker.on_chip(chip, matrix))
 
     def _eyes_covered(self, faces: list[_Face]) -> dict[int, np.ndarray]:
-        """The eye probe, once over every face whose quality is asked (by id of its _Face)."""
+        """The eye probe, once over every face whose quality (or the probe) is asked, by id of
+        its _Face."""
         if not faces:
             return {}
         centres = np.array([eye_centres(to_chip(f.p68, f.matrix)) for f in faces])

@@ -31,6 +31,9 @@ from services.vision.analysis.landmarks import CHIP, LEFT_EYE, RIGHT_EYE
 from services.vision.inception_resnet_v1 import InceptionResnetV1
 
 WEIGHTS = Path(__file__).with_name("eye_probe.json")
+# An analysis field of the pipeline's own (not an answer's): the probe's P(covered) per eye,
+# for the detector's second look (services/vision/pipeline.py).
+PROBE_FIELD = "eye_probe"
 FACENET_INPUT = 160
 FEATURES = 896  # repeat_2's channels
 
