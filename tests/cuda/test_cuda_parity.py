@@ -172,6 +172,14 @@ def test_analysis_agrees(settings, faces):
             for emotion, p in a["emotion"]["probabilities"].items():
                 assert abs(p - b["emotion"]["probabilities"][emotion]) < 0.01
             assert abs(a["liveness"]["score"] - b["liveness"]["score"]) < 0.01
+    # the eye probe (FaceNet's first stages on the GPU): the gate's eye check and the
+    # detector's second look read it
+    from services.vision.analysis.eye_probe import PROBE_FIELD
+
+    probe_jobs = [AnalysisJob(job.image, job.faces, frozenset({PROBE_FIELD})) for job in jobs]
+    for faces_a, faces_b in zip(cpu(probe_jobs), gpu(probe_jobs), strict=True):
+        for a, b in zip(faces_a, faces_b, strict=True):
+            assert np.allclose(a[PROBE_FIELD], b[PROBE_FIELD], atol=0.01), (a, b)
 
 
 def test_the_worker_engine_runs_on_cuda(settings, faces):
