@@ -155,21 +155,22 @@ class FacePipeline:
     def _second_look(self, found: dict, live: list[int]) -> dict[int, np.ndarray]:
         """Faces kept below the floor (SECOND_LOOK_*), by image: only in an upright photo where
         no face reached it, and only with the analysis models (the eye probe) at hand."""
-        doubted = {}
-        for i in live:
-            turns, _, det = found[i]
-            if turns == 0 and not len(counted(det, self.min_face, self.min_score)):
-                candidates = counted(det, self.min_face, SECOND_LOOK_SCORE)
-                if len(candidates):
-                    doubted[i] = candidates
-        if not doubted or self.analyse is None:
+        if self.analyse is None:
             return {}
-        # the probe reads a face's 5 points only
-        jobs = [AnalysisJob(found[i][1], [{"points": found[i][2].points[k].tolist()}
-                                          for k in candidates], frozenset({PROBE_FIELD}))
-                for i, candidates in doubted.items()]
+        doubted, jobs = {}, []
+        for i in live:
+            turns, view, det = found[i]
+            if turns or len(counted(det, self.min_face, self.min_score)):
+                continue
+            candidates = counted(det, self.min_face, SECOND_LOOK_SCORE)
+            if len(candidates):
+                doubted[i] = candidates
+                # the probe reads a face's 5 points only
+                jobs.append(AnalysisJob(view, [{"points": det.points[k].tolist()}
+                                               for k in candidates], frozenset({PROBE_FIELD})))
         kept = {}
-        for (i, candidates), faces in zip(doubted.items(), self.analyse(jobs), strict=True):
+        for (i, candidates), faces in zip(doubted.items(), self.analyse(jobs) if jobs else [],
+                                          strict=True):
             seen = np.array([max(face[PROBE_FIELD]) < SECOND_LOOK_EYES for face in faces])
             kept[i] = candidates[seen]
         return kept

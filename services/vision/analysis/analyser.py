@@ -54,6 +54,7 @@ class _Face:
     chip: np.ndarray
     matrix: np.ndarray
     p68: np.ndarray
+    eyes_covered: np.ndarray | None = None  # the eye probe's (left, right), when asked
 
 
 def _points(points: np.ndarray, digits: int = 1) -> list[list[float]]:
@@ -83,16 +84,15 @@ class Analyser:
             if fields:
                 faces += [self._landmark(job, face, out, fields)
                           for face, out in zip(job.faces, results[-1], strict=True)]
-        eyes_covered = self._eyes_covered([f for f in faces
-                                           if f.fields & {"quality", PROBE_FIELD}])
+        self._probe_eyes([f for f in faces if f.fields & {"quality", PROBE_FIELD}])
         age_chips, gender_chips, emotion_inputs, live_inputs = [], [], [], []
         age_of, gender_of, emotion_of, live_of = [], [], [], []
         for f in faces:
             if PROBE_FIELD in f.fields:
-                f.out[PROBE_FIELD] = [round(float(v), 4) for v in eyes_covered[id(f)]]
+                f.out[PROBE_FIELD] = [round(float(v), 4) for v in f.eyes_covered]
             height, width = f.image.shape[:2]
             self._geometry(f.chip, f.matrix, f.face, f.p68, f.fields, width, height, f.out,
-                           eyes_covered.get(id(f)))
+                           f.eyes_covered)
             if "age" in f.fields:
                 age_chips.append(self.age_gender.chip(f.image, f.p68, 64))
                 age_of.append(f.out)
@@ -119,14 +119,14 @@ class Analyser:
         return _Face(job.image, face, out, fields, chip, matrix,
                      self.landmarker.on_chip(chip, matrix))
 
-    def _eyes_covered(self, faces: list[_Face]) -> dict[int, np.ndarray]:
-        """The eye probe, once over every face whose quality (or the probe) is asked, by id of
-        its _Face."""
+    def _probe_eyes(self, faces: list[_Face]) -> None:
+        """The eye probe, once over every face whose quality (or the probe) is asked."""
         if not faces:
-            return {}
+            return
         centres = np.array([eye_centres(to_chip(f.p68, f.matrix)) for f in faces])
-        covered = self.eye_probe([f.chip for f in faces], centres)
-        return {id(f): c for f, c in zip(faces, covered, strict=True)}
+        for f, covered in zip(faces, self.eye_probe([f.chip for f in faces], centres),
+                              strict=True):
+            f.eyes_covered = covered
 
     def _geometry(self, chip, matrix, face, p68, fields, width, height, out,
                   eyes_covered) -> None:
