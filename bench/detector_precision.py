@@ -21,6 +21,7 @@ as well (held out). `--sheet PATH` writes a contact sheet of LFW's non-central d
 from __future__ import annotations
 
 import argparse
+import csv
 import pickle
 import zipfile
 from collections.abc import Callable
@@ -30,11 +31,15 @@ from pathlib import Path
 import torch
 from PIL import Image
 
-from bench.gate import _lfw_names
+from bench.gate import Reader, _lfw_names, verdict
 from bench.lfw import DEFAULT_ROOT as LFW_ROOT
+from bench.pose import POSE_DEV
 from services.vision.mtcnn import MTCNN, Detections, detect_below
-from services.vision.pipeline import DETECT_MIN_SCORE
+from services.vision.pipeline import DETECT_MIN_SCORE, FacePipeline
+from shared import canonical
 from shared.images import decode
+from shared.settings import Settings
+from shared.tasks import image_spec
 from tests.support.faces import CACHE, fetch
 
 LABELLED = {"obama.jpg": 1, "obama2.jpg": 1, "obama3.jpg": 1, "biden.jpg": 1, "32bit.png": 1,
@@ -169,11 +174,6 @@ def main() -> None:
 def through_the_pipeline() -> None:
     """Faces the product's pipeline reports (the floor, then the second look below it with
     the eye probe) in the labelled and the faceless photos."""
-    from bench.gate import Reader  # the models the gate's bench loads: detector and analyser
-    from shared import canonical
-    from shared.settings import Settings
-    from shared.tasks import image_spec
-
     torch.set_grad_enabled(False)
     reader = Reader(Settings())
     paths = fetch()
@@ -189,19 +189,10 @@ def through_the_pipeline() -> None:
     second_look_on_pose_dev(reader)
 
 
-def second_look_on_pose_dev(reader) -> None:
+def second_look_on_pose_dev(reader: Reader) -> None:
     """Held out for the second look (its limits were set on LFW): pose-dev's photos where no
     face reaches the floor, and what the second look finds there: the labelled face (its
     box holds the labelled nose tip, faces.tsv) or another."""
-    import csv
-
-    from bench.gate import verdict
-    from bench.pose import POSE_DEV
-    from services.vision.pipeline import FacePipeline
-    from shared import canonical
-    from shared.settings import Settings
-    from shared.tasks import image_spec
-
     floor_only = FacePipeline(reader.pipeline.detect, reader.pipeline.embedder,
                               min_face=reader.pipeline.min_face)
     with open(POSE_DEV / "labels.tsv") as f:

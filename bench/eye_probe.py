@@ -37,7 +37,7 @@ from bench.gate import Reader, _lfw_names
 from bench.lfw import DEFAULT_ROOT as LFW_ROOT
 from bench.lfw import central_jpeg
 from services.vision.analysis import quality
-from services.vision.analysis.eye_probe import WEIGHTS, EyeProbe, eye_centres
+from services.vision.analysis.eye_probe import WEIGHTS, EyeProbe, covered, eye_centres
 from services.vision.analysis.landmarks import chip_transform, chip_valid, to_chip, warp_chip
 from shared import canonical
 from shared.images import decode
@@ -103,12 +103,6 @@ def fit(x: np.ndarray, y: np.ndarray, l2: float = L2) -> dict:
     optimiser.step(loss)
     return {"mean": mean.tolist(), "scale": scale.tolist(), "weights": w.detach().tolist(),
             "bias": float(b.detach()[0])}
-
-
-def covered(model: dict, features: np.ndarray) -> np.ndarray:
-    z = ((features - np.asarray(model["mean"])) / np.asarray(model["scale"])
-         ) @ np.asarray(model["weights"]) + model["bias"]
-    return 1.0 / (1.0 + np.exp(-z))
 
 
 def labels(list_name: str) -> dict[str, tuple[np.ndarray, str]]:

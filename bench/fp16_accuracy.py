@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from bench.lfw import DEFAULT_ROOT, central_jpeg, read_pairs
-from services.vision.embedders import load_embedder
+from services.vision.embedders import facenet_input, load_embedder
 from services.vision.mtcnn import MTCNN
 from shared.images import decode
 from shared.models import FACENET
@@ -57,8 +57,8 @@ def main() -> None:
     with torch.inference_mode():
         for start in range(0, len(names), 16):
             chunk = names[start:start + 16]
-            batch = torch.from_numpy(np.stack([crops[n] for n in chunk])).to(device)
-            batch = (batch.permute(0, 3, 1, 2).float() - 127.5) / 128.0
+            batch = facenet_input(torch.from_numpy(np.stack([crops[n] for n in chunk])
+                                                   ).to(device))
             a = torch.nn.functional.normalize(embedder.model(batch)).cpu().numpy()
             b = torch.nn.functional.normalize(half(batch.half()).float()).cpu().numpy()
             for n, va, vb in zip(chunk, a, b, strict=True):

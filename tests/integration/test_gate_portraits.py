@@ -34,15 +34,20 @@ def _moustache(rgb: np.ndarray, points: list[dict], colour=(45, 32, 25)) -> np.n
     return out
 
 
+def _new_group(client) -> str:
+    group = f"gate{uuid.uuid4().hex[:8]}"
+    assert client.post("/face/clustering/group/create", data={"groupId": group}
+                       ).json()["result"] == 0
+    return group
+
+
 def _enrol(client, group: str, photo: bytes) -> dict:
     return client.post("/face/clustering/face/create",
                        data={"groupId": group, "tag": "portrait", "img": b64(photo)}).json()
 
 
 def test_smiling_laughing_and_moustached_portraits_enrol(client, faces):
-    group = f"gate{uuid.uuid4().hex[:8]}"
-    assert client.post("/face/clustering/group/create", data={"groupId": group}
-                       ).json()["result"] == 0
+    group = _new_group(client)
     # a broad smile with teeth (obama.jpg), a man laughing in a group photo (t1.jpg, cropped
     # to him), and an open mouth under a moustache
     group_photo = np.asarray(Image.open(io.BytesIO(faces["t1.jpg"])).convert("RGB"))
@@ -84,9 +89,7 @@ def _sunglasses(rgb: np.ndarray, points68: np.ndarray) -> np.ndarray:
 
 
 def test_open_eyes_in_deep_shadow_enrol_and_sunglasses_are_refused(client, faces):
-    group = f"gate{uuid.uuid4().hex[:8]}"
-    assert client.post("/face/clustering/group/create", data={"groupId": group}
-                       ).json()["result"] == 0
+    group = _new_group(client)
     for name in ("obama.jpg", "obama3.jpg"):
         rgb = np.asarray(Image.open(io.BytesIO(faces[name])).convert("RGB"))
         analysed = client.post("/v1/analyse", json={"image": b64(faces[name]),
@@ -117,8 +120,6 @@ def test_a_face_the_detector_doubts_is_found_when_its_eyes_are_plain(client, fac
     photo = buffer.getvalue()
     found = client.post("/v1/detect", json={"image": b64(photo)}).json()["faces"]
     assert len(found) == 1 and 0.9 <= found[0]["probability"] < 0.97, found
-    group = f"gate{uuid.uuid4().hex[:8]}"
-    assert client.post("/face/clustering/group/create", data={"groupId": group}
-                       ).json()["result"] == 0
+    group = _new_group(client)
     answer = _enrol(client, group, photo)
     assert answer["result"] == 0, answer

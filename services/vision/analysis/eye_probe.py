@@ -28,7 +28,7 @@ import torch
 import torch.nn.functional as F
 
 from services.vision.analysis.landmarks import CHIP, LEFT_EYE, RIGHT_EYE
-from services.vision.inception_resnet_v1 import InceptionResnetV1
+from services.vision.embedders import facenet_input, load_facenet
 
 WEIGHTS = Path(__file__).with_name("eye_probe.json")
 # An analysis field of the pipeline's own (not an answer's): the probe's P(covered) per eye,
@@ -47,21 +47,17 @@ class EyeProbe:
     def __init__(self, model_dir: Path, device: torch.device, weights: Path | None = WEIGHTS
                  ) -> None:
         """`weights` None: features only (what bench/eye_probe.py fits the weights on)."""
-        network = InceptionResnetV1()
-        network.load_state_dict(torch.load(model_dir / "facenet-vggface2.pt", map_location="cpu",
-                                           weights_only=True))
+        network = load_facenet(model_dir)
         # only the stages the probe reads; the rest of the network is dropped
         self.trunk = torch.nn.Sequential(
             network.conv2d_1a, network.conv2d_2a, network.conv2d_2b, network.maxpool_3a,
             network.conv2d_3b, network.conv2d_4a, network.conv2d_4b, network.repeat_1,
             network.mixed_6a, network.repeat_2).to(device).eval()
         self.device = device
-        probe = json.loads(weights.read_text()) if weights else {
-            "mean": [], "scale": [], "weights": [], "bias": 0.0}
-        self.mean = np.asarray(probe["mean"], np.float32)
-        self.scale = np.asarray(probe["scale"], np.float32)
-        self.weights = np.asarray(probe["weights"], np.float32)
-        self.bias = float(probe["bias"])
+        # as arrays once: `covered` runs on every gated face
+        fitted = json.loads(weights.read_text()) if weights else None
+        self.probe = {key: np.asarray(fitted[key]) for key in ("mean", "scale", "weights",
+                                                                "bias")} if fitted else None
 
     @torch.inference_mode()
     def features(self, chips: list[np.ndarray], centres: np.ndarray) -> np.ndarray:
@@ -70,8 +66,7 @@ class EyeProbe:
             return np.zeros((0, 2, FEATURES), np.float32)
         small = np.stack([cv2.resize(chip, (FACENET_INPUT, FACENET_INPUT),
                                      interpolation=cv2.INTER_AREA) for chip in chips])
-        batch = torch.from_numpy(small).to(self.device).permute(0, 3, 1, 2).float()
-        grid = self.trunk((batch - 127.5) / 128.0)
+        grid = self.trunk(facenet_input(torch.from_numpy(small).to(self.device)))
         pooled = F.avg_pool2d(grid, 3, stride=1, padding=1, count_include_pad=False)
         # pixel centres to grid_sample's [-1, 1] (align_corners=False)
         where = torch.from_numpy((np.asarray(centres, np.float32) + 0.5) / (CHIP / 2) - 1.0)
@@ -79,11 +74,14 @@ class EyeProbe:
                                 align_corners=False)
         return sampled[..., 0].permute(0, 2, 1).float().cpu().numpy()
 
-    def covered(self, features: np.ndarray) -> np.ndarray:
-        """P(covered) for each eye of `features` (..., 896)."""
-        logits = ((features - self.mean) / self.scale) @ self.weights + self.bias
-        return 1.0 / (1.0 + np.exp(-logits))
-
     def __call__(self, chips: list[np.ndarray], centres: np.ndarray) -> np.ndarray:
         """(N, 2) P(covered), image-left eye first."""
-        return self.covered(self.features(chips, centres))
+        return covered(self.probe, self.features(chips, centres))
+
+
+def covered(probe: dict, features: np.ndarray) -> np.ndarray:
+    """P(covered) for each eye of `features` (..., 896) under `probe` (eye_probe.json's
+    standardisation, weights and bias)."""
+    logits = ((features - np.asarray(probe["mean"])) / np.asarray(probe["scale"])
+              ) @ np.asarray(probe["weights"]) + probe["bias"]
+    return 1.0 / (1.0 + np.exp(-logits))
