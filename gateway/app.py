@@ -31,6 +31,7 @@ from services.gallery.database import Gallery
 from services.recognition.context import Recognition
 from services.recognition.ports import VisionQueue
 from shared import logs
+from shared.budget import ByteBudget
 from shared.settings import Settings, get_settings
 
 log = logging.getLogger("facegate.gateway")
@@ -71,7 +72,8 @@ def create_app(settings: Settings | None = None, queue: VisionQueue | None = Non
     one, workers/inprocess.py) and authenticator."""
     settings = settings or get_settings()
     logs.configure(settings.log_level, settings.log_json)
-    gateway = Gateway(settings, Recognition(settings, queue), auth)
+    gateway = Gateway(settings, Recognition(settings, queue), auth,
+                      ByteBudget(settings.body_budget_bytes))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette):

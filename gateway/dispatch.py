@@ -23,6 +23,7 @@ from celery.backends.redis import RedisBackend
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
+from gateway.shares import CALL, JOB, Admission, Shares
 from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError
 from shared.logs import REQUEST_ID
@@ -31,11 +32,14 @@ from shared.tasks import (
     COPY_KEY_FIELD,
     INTERACTIVE_QUEUE,
     JOB_KEY_PREFIX,
+    JOB_PRIORITIES,
     JOB_REQUEST_PREFIX,
+    JOBS_QUEUE,
     VISION_TASK,
     Chunk,
     ClusterRequest,
     make_celery,
+    queue_keys,
     send_cluster_run,
     send_ingest_chunk,
     vision_payload,
@@ -82,6 +86,7 @@ class Dispatcher:
             retry_on_error=[aioredis.ConnectionError, aioredis.TimeoutError],
             socket_connect_timeout=2)
         self._pubsub = self._redis.pubsub()
+        self.shares = Shares(self._redis, self.settings)
         self._reader = asyncio.create_task(self._read())
 
     async def stop(self) -> None:
@@ -139,12 +144,13 @@ class Dispatcher:
             if not future.done():
                 future.set_result(meta)
 
-    def submit(self, request: dict, task_id: str | None = None) -> str:
-        task_id = task_id or str(uuid.uuid4())
-        # request_id: for the worker's log lines
-        request = vision_payload(request, request_id=REQUEST_ID.get())
-        self.celery.send_task(VISION_TASK, args=[request], task_id=task_id,
-                              queue=INTERACTIVE_QUEUE)
+    def submit(self, request: dict, task_id: str, admission: Admission,
+               queue: str = INTERACTIVE_QUEUE) -> str:
+        """Sends an admitted request (it carries its share back to the worker; request_id is
+        for the worker's log lines)."""
+        request = vision_payload(request, request_id=REQUEST_ID.get(), **admission.fields())
+        self.celery.send_task(VISION_TASK, args=[request], task_id=task_id, queue=queue,
+                              priority=admission.priority)
         return task_id
 
     async def wait(self, task_id: str, timeout: float | None = None,
@@ -199,7 +205,9 @@ class Dispatcher:
         as held is in no queue and no worker's hands: nothing would ever run it, so the
         gateway, which still holds the request, sends it again under the same id (the task
         is idempotent: should the first copy turn up after all, both write the same result)."""
-        task_id = self.submit(request)
+        task_id = str(uuid.uuid4())
+        admission = await self.shares.admit(CALL, task_id, request)
+        self.submit(request, task_id, admission)
         sent = time.time()
 
         async def resend_if_lost() -> None:
@@ -207,7 +215,7 @@ class Dispatcher:
             if await self._lost(task_id, sent, INTERACTIVE_QUEUE):
                 log.warning("task %s was lost on its way to a worker; sending it again",
                             task_id)
-                self.submit(request, task_id)
+                self.submit(request, task_id, admission)
                 sent = time.time()
 
         return await self.wait(task_id, on_idle=resend_if_lost)
@@ -224,16 +232,17 @@ class Dispatcher:
         send again a task lost as it was taken: see call(); the worker deletes the copy, so it
         costs memory only while the job is queued), then the task."""
         task_id = str(uuid.uuid4())
+        admission = await self.shares.admit(JOB, task_id, request)
         copy_key = JOB_REQUEST_PREFIX + task_id
         request = vision_payload(request, **{COPY_KEY_FIELD: copy_key})
-        record = {"op": op, "options": options, "created": time.time(),
-                  "queue": INTERACTIVE_QUEUE}
+        record = {"op": op, "options": options, "created": time.time(), "queue": JOBS_QUEUE,
+                  "priority": admission.priority, **admission.fields()}
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.set(JOB_KEY_PREFIX + task_id, json.dumps(record),
                      ex=self.settings.result_ttl_s)
             pipe.set(copy_key, msgpack.packb(request), ex=self.settings.result_ttl_s)
             await pipe.execute()
-        self.submit(request, task_id)
+        self.submit(request, task_id, admission, JOBS_QUEUE)
         return task_id
 
     async def job(self, job_id: str) -> JobState:
@@ -253,7 +262,9 @@ class Dispatcher:
                                             "worker died as it took it); submit the job again")
                     return state
                 log.warning("job %s was lost on its way to a worker; sending it again", job_id)
-                self.submit(msgpack.unpackb(copy), job_id)
+                admission = Admission(record.get("priority", JOB_PRIORITIES[0]),
+                                      record.get("share_key"), record.get("share_member"))
+                self.submit(msgpack.unpackb(copy), job_id, admission, queue)
                 record["sent"] = time.time()
                 await self._redis.set(JOB_KEY_PREFIX + job_id, json.dumps(record), keepttl=True)
             return state
@@ -264,8 +275,12 @@ class Dispatcher:
             state.status = "running"
             state.progress = meta["result"]
         elif meta["status"] in states.READY_STATES:
-            state.status = "done"
-            state.result = _task_value(meta)
+            try:
+                state.result = _task_value(meta)
+                state.status = "done"
+            except FaceError as exc:  # the task ended with an error (TASK_ABANDONED, ...)
+                state.status = "failed"
+                state.error = exc
         return state
 
 
@@ -281,15 +296,21 @@ class Dispatcher:
         message moving from a dead worker's hands back to its queue is seen in one place."""
         if time.time() - sent < LOST_AFTER_S:
             return False
-        if (await self._redis.llen(queue) > LOST_SCAN_MAX
-                or await self._redis.hlen("unacked") > LOST_SCAN_MAX):
+        lists = queue_keys(queue)  # one per priority step
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in lists:
+                pipe.llen(key)
+            *lengths, holding = await pipe.hlen("unacked").execute()
+        if sum(lengths) > LOST_SCAN_MAX or holding > LOST_SCAN_MAX:
             return False
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.lrange(queue, 0, -1).hvals("unacked").exists(
-                self.backend.get_key_for_task(task_id))
-            queued, held, finished = await pipe.execute()
+            for key in lists:
+                pipe.lrange(key, 0, -1)
+            *queued, held, finished = await pipe.hvals("unacked").exists(
+                self.backend.get_key_for_task(task_id)).execute()
         needle = task_id.encode()
-        return not finished and not any(needle in message for message in [*queued, *held])
+        messages = [message for listed in queued for message in listed]
+        return not finished and not any(needle in message for message in [*messages, *held])
 
 
 def _task_value(meta: dict) -> dict:

@@ -28,8 +28,10 @@ from gateway.auth import Authenticator
 from gateway.contract import Declared, declare
 from gateway.observe import record_error
 from gateway.outages import as_outage
-from gateway.params import read_params
+from gateway.params import BodyHold, read_params
+from gateway.shares import CALLER
 from services.recognition.context import Recognition
+from shared.budget import ByteBudget
 from shared.errors import ERRORS, ErrorKind, FaceError
 from shared.settings import Settings
 
@@ -44,6 +46,7 @@ class Gateway:
     settings: Settings
     recognition: Recognition
     auth: Authenticator | None = None
+    bodies: ByteBudget | None = None  # request bodies held at once (FACEGATE_BODY_BUDGET_BYTES)
 
 
 class Dialect(Protocol):
@@ -81,9 +84,11 @@ def endpoint(gateway: Gateway, dialect: Dialect, declared: Declared
     max_body = getattr(gateway.settings, declared.max_body_setting)
 
     async def route(request: Request) -> Response:
+        hold = BodyHold(gateway.bodies)
         try:
             request.state.app_id = await dialect.authenticate(gateway, request)
-            raw = await read_params(request, max_body)
+            CALLER.set(request.state.app_id)
+            raw = await read_params(request, max_body, hold)
             params = declared.read({**raw, **request.path_params})
             answer = await declared.handler(gateway.recognition, request, params)
             return dialect.success(request, answer)
@@ -103,5 +108,7 @@ def endpoint(gateway: Gateway, dialect: Dialect, declared: Declared
                             f"{origin.filename}:{origin.lineno}" if origin else "?")
             record_error(request, dialect.code(error.kind))
             return dialect.failure(request, error)
+        finally:
+            hold.release()
 
     return route

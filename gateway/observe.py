@@ -19,7 +19,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared.logs import REQUEST_ID
-from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE
+from shared.tasks import QUEUES, queue_keys
 
 log = logging.getLogger("facegate.access")
 
@@ -98,6 +98,12 @@ def record_error(request: Request, code: int) -> None:
 
 async def metrics(request: Request) -> Response:
     redis = request.app.state.dispatcher.redis  # the top-level app (gateway/app.py)
-    for queue in (INTERACTIVE_QUEUE, BULK_QUEUE):
-        QUEUE_DEPTH.labels(queue).set(await redis.llen(queue))
+    async with redis.pipeline(transaction=False) as pipe:
+        for queue in QUEUES:
+            for key in queue_keys(queue):  # one list per priority step
+                pipe.llen(key)
+        lengths = await pipe.execute()
+    steps = len(lengths) // len(QUEUES)
+    for k, queue in enumerate(QUEUES):
+        QUEUE_DEPTH.labels(queue).set(sum(lengths[k * steps:(k + 1) * steps]))
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

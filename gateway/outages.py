@@ -16,6 +16,8 @@ _OUTAGES: tuple[tuple[tuple[type[BaseException], ...], str], ...] = (
     ((redis.exceptions.ConnectionError, redis.exceptions.TimeoutError,
       redis.exceptions.BusyLoadingError, kombu.exceptions.OperationalError),
      "the queue (Redis) is unavailable"),
+    # Redis at its maxmemory with noeviction refuses writes: the queue is full for now
+    ((redis.exceptions.OutOfMemoryError,), "the queue (Redis) is full"),
     ((psycopg.OperationalError, psycopg.InterfaceError), "the database is unavailable"),
 )
 

@@ -4,6 +4,10 @@ A form's values are str, except an uploaded file part, which stays bytes (raw im
 JSON body keeps its types; each route's declared model (gateway/contract.py) validates them. A
 body is read only up to FACEGATE_MAX_BODY_BYTES, whether or not it declares its length (a
 chunked upload is cut off at the limit, not buffered whole); JSON nested too deep is refused.
+Every body's bytes are taken from the process's budget (FACEGATE_BODY_BUDGET_BYTES: its length
+when it declares one, else as they arrive) until the request ends: when the budget is spent a
+request is answered busy before more of it is read, so many large uploads at once cannot take
+the gateway's memory.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from starlette.datastructures import UploadFile
 from starlette.requests import Request
 from starlette.types import Message, Receive
 
+from shared.budget import ByteBudget
 from shared.errors import ERRORS, FaceError
 
 Params = dict[str, Any]
@@ -28,8 +33,35 @@ def _too_large(max_body: int) -> FaceError:
     return FaceError(ERRORS.PARAM_INVALID, f"request body over {max_body} bytes")
 
 
-def limited(receive: Receive, max_body: int) -> Receive:
-    """The request's body stream, refused as soon as it passes max_body bytes."""
+class BodyHold:
+    """The bytes one request's body has taken from the gateway's budget (None: no budget),
+    given back when the request ends (the frame calls release)."""
+
+    def __init__(self, budget: ByteBudget | None) -> None:
+        self.budget = budget
+        self.taken = 0
+
+    def take(self, size: int) -> None:
+        if self.budget is None or size <= 0:
+            return
+        if not self.budget.try_take(size):
+            raise FaceError(ERRORS.SYSTEM_BUSY, "the gateway holds as many request bodies as "
+                            "it may at once (FACEGATE_BODY_BUDGET_BYTES); retry in a few seconds")
+        self.taken += size
+
+    def cover(self, seen: int) -> None:
+        """The body has reached `seen` bytes: take what the hold does not cover yet."""
+        self.take(seen - self.taken)
+
+    def release(self) -> None:
+        if self.budget is not None and self.taken:
+            self.budget.give(self.taken)
+        self.taken = 0
+
+
+def limited(receive: Receive, max_body: int, hold: BodyHold | None = None) -> Receive:
+    """The request's body stream, refused as soon as it passes max_body bytes, its bytes
+    taken from `hold`'s budget as they arrive."""
     seen = 0
 
     async def receive_limited() -> Message:
@@ -39,12 +71,14 @@ def limited(receive: Receive, max_body: int) -> Receive:
             seen += len(message.get("body", b""))
             if seen > max_body:
                 raise _too_large(max_body)
+            if hold is not None:
+                hold.cover(seen)
         return message
 
     return receive_limited
 
 
-async def read_params(request: Request, max_body: int) -> Params:
+async def read_params(request: Request, max_body: int, hold: BodyHold | None = None) -> Params:
     params: Params = dict(request.query_params)
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > max_body:
@@ -52,7 +86,9 @@ async def read_params(request: Request, max_body: int) -> Params:
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if request.method not in ("POST", "PATCH", "PUT"):
         return params
-    request = Request(request.scope, limited(request.receive, max_body))
+    if hold is not None and declared and declared.isdigit():
+        hold.take(int(declared))  # all of it now: refused before any of it is read
+    request = Request(request.scope, limited(request.receive, max_body, hold))
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         try:
             form = await request.form(max_files=16, max_fields=256, max_part_size=max_body)

@@ -83,6 +83,8 @@ class ERRORS:
     PARAM_TOO_LONG = ErrorKind("PARAM_TOO_LONG", "param too long")
     IDENTITY_NOT_FOUND = ErrorKind("IDENTITY_NOT_FOUND", "user not exist")
     LIVENESS_FAILED = ErrorKind("LIVENESS_FAILED", "invalid param")
+    # a task whose workers died every time they ran it (FACEGATE_MAX_DELIVERIES)
+    TASK_ABANDONED = ErrorKind("TASK_ABANDONED", "fail to process images")
 
 
 BY_NAME: dict[str, ErrorKind] = {

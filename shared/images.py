@@ -74,6 +74,8 @@ class SizeLimit:
     max_long: int | None = None
     max_short: int | None = None
     max_pixels: int | None = None
+    max_decode_bytes: int | None = None  # a worker's decode budget: a photo costing more is
+    # refused before any pixel is decoded (decode_cost)
 
     def check(self, width: int, height: int) -> None:
         long_side, short_side = max(width, height), min(width, height)
@@ -92,19 +94,23 @@ class SizeLimit:
 DOCUMENT_LIMIT = SizeLimit(MAX_LONG_SIDE, MAX_SHORT_SIDE)
 
 
-def pixel_limit(max_pixels: int) -> SizeLimit:
-    return SizeLimit(max_pixels=max_pixels)
+def pixel_limit(max_pixels: int, max_decode_bytes: int | None = None) -> SizeLimit:
+    return SizeLimit(max_pixels=max_pixels, max_decode_bytes=max_decode_bytes)
 
 
 def native_limit(settings: Settings) -> SizeLimit:
-    """The native API's and ingestion's bound: FACEGATE_MAX_PIXELS."""
-    return pixel_limit(settings.max_pixels)
+    """The native API's and ingestion's bound: FACEGATE_MAX_PIXELS, and what a worker may
+    spend decoding one photo (FACEGATE_DECODE_BUDGET_BYTES)."""
+    return pixel_limit(settings.max_pixels, settings.decode_budget_bytes)
 
 
 def vendor_limit(settings: Settings) -> SizeLimit:
     """CloudWalk's and Baidu's: their documents' 6000 x 4000, unless
     FACEGATE_VENDOR_IMAGE_LIMITS=false relaxes it to the native bound."""
-    return DOCUMENT_LIMIT if settings.vendor_image_limits else native_limit(settings)
+    if settings.vendor_image_limits:
+        return SizeLimit(MAX_LONG_SIDE, MAX_SHORT_SIDE,
+                         max_decode_bytes=settings.decode_budget_bytes)
+    return native_limit(settings)
 
 
 @dataclass(frozen=True)
@@ -159,11 +165,19 @@ def _open(data: bytes) -> Image.Image:
 
 def _oriented_size(image: Image.Image) -> tuple[int, int]:
     width, height = image.size
+    return (height, width) if _orientation(image) in (5, 6, 7, 8) else (width, height)
+
+
+def _orientation(image: Image.Image) -> int:
+    """The EXIF orientation, from what opening the file read. A PNG's EXIF not seen by then
+    sits after the pixels (Pillow would decode every pixel to reach it: a 100-megapixel PNG's
+    400 MB and half a second, in a header check): such a PNG counts as upright."""
+    if image.format == "PNG" and "exif" not in image.info:
+        return 1
     try:
-        orientation = image.getexif().get(_EXIF_ORIENTATION, 1)
+        return image.getexif().get(_EXIF_ORIENTATION, 1)
     except Exception:
-        orientation = 1
-    return (height, width) if orientation in (5, 6, 7, 8) else (width, height)
+        return 1
 
 
 def _checked(data: bytes, limit: SizeLimit) -> tuple[Image.Image, int, int]:
@@ -171,6 +185,13 @@ def _checked(data: bytes, limit: SizeLimit) -> tuple[Image.Image, int, int]:
     image = _open(data)
     width, height = _oriented_size(image)
     limit.check(width, height)
+    if limit.max_decode_bytes:
+        peak = _cost(image, width, height, WORK_PIXELS, True).peak
+        if peak > limit.max_decode_bytes:
+            raise FaceError(ERRORS.IMAGE_TOO_LARGE, f"{width}x{height} {image.format}: "
+                            f"decoding it takes about {peak / 2**20:.0f} MiB, more than a "
+                            f"worker may hold ({limit.max_decode_bytes / 2**20:.0f} MiB, "
+                            "FACEGATE_DECODE_BUDGET_BYTES)")
     return image, width, height
 
 
@@ -179,17 +200,86 @@ def probe(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT) -> ImageInfo:
     return ImageInfo(FORMATS[image.format], width, height)
 
 
+# Bytes PIL stores per pixel of a decoded image, by mode (RGB is kept as 4: RGBX)
+_STORED = {"1": 1, "L": 1, "P": 1, "I;16": 2, "I;16B": 2, "I;16L": 2, "I;16N": 2}
+_BUFFERED_FORMATS = {"WEBP", "AVIF", "HEIF"}
+# Modes a box reduction cannot work on directly: what they are converted to first
+_BEFORE_REDUCE = {"1": "L", "I;16": "I", "I;16B": "I", "I;16L": "I", "I;16N": "I"}
+
+
+@dataclass(frozen=True)
+class DecodeCost:
+    """Memory a photo's decoding takes, read from its header: `held` while its working copy
+    lives (the RGB array everything runs on), `transient` for a moment on top (the decoded
+    pixels before they are reduced, or the photo at its own size for a crop)."""
+
+    held: int
+    transient: int
+
+    @property
+    def peak(self) -> int:
+        return self.held + self.transient
+
+
+def _stored(mode: str) -> int:
+    return _STORED.get(mode, 4)
+
+
+def _decoded_size(image: Image.Image, work_pixels: int) -> tuple[int, int]:
+    """The size `decode` loads the pixels at: a JPEG's DCT scaling reduces it by 2, 4 or 8
+    where that still leaves at least the working size."""
+    width, height = image.size
+    shrink = (width * height / work_pixels) ** 0.5
+    if shrink > 1.0 and image.format in ("JPEG", "MPO"):
+        scale = 1
+        while scale < 8 and shrink / (scale * 2) >= 1.0:
+            scale *= 2
+        return -(-width // scale), -(-height // scale)
+    return width, height
+
+
+def decode_cost(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT,
+                work_pixels: int = WORK_PIXELS, detail: bool = True) -> DecodeCost:
+    """What decoding the photo will take (its header only: nothing is decoded), `detail`:
+    counting a crop from the photo at its own size too (full_resolution). IMAGE errors as
+    probe's."""
+    image, width, height = _checked(data, limit)
+    return _cost(image, width, height, work_pixels, detail)
+
+
+def _cost(image: Image.Image, width: int, height: int, work_pixels: int,
+          detail: bool) -> DecodeCost:
+    stored = _stored(image.mode)
+    loaded_w, loaded_h = _decoded_size(image, work_pixels)
+    loaded = loaded_w * loaded_h
+    working = min(width * height, work_pixels)
+    # the loaded pixels, a converted copy where the mode needs one, the reduced RGB image
+    # (a WebP, AVIF or HEIF decoder hands its own buffer over: two more copies of it)
+    library = 8 if image.format in _BUFFERED_FORMATS else 0
+    transient = (loaded * (stored + library) + (loaded * 4 if image.mode != "RGB" else 0)
+                 + working * 4)
+    if detail and width * height > work_pixels:
+        # the photo at its own size, RGB (and an alpha mask while it is composited)
+        # (a 16-bit scan also as an array, and as 8-bit grey, on its way to RGB)
+        extra = 8 if image.mode.startswith("I;16") else 5
+        transient = max(transient, width * height * (stored + library + extra))
+    return DecodeCost(held=working * 3, transient=transient)
+
+
 def decode(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT,
            work_pixels: int = WORK_PIXELS) -> Decoded:
     """The photo's working copy, upright as the EXIF orientation says, at most about
-    `work_pixels`."""
+    `work_pixels`. A bigger photo is reduced right after its pixels are loaded (JPEG: while
+    they are, by DCT scaling), before any conversion copies it: a 100-megapixel PNG costs its
+    decoded pixels once, not five full-size copies (decode_cost says how much)."""
     image, width, height = _checked(data, limit)
-    shrink = (width * height / work_pixels) ** 0.5
     try:
-        if shrink > 1.0 and image.format in ("JPEG", "MPO"):
-            # DCT scaling: decoded at 1/2, 1/4 or 1/8 of the size straight from the file
-            image.draft("RGB", (int(image.width / shrink) + 1, int(image.height / shrink) + 1))
+        if image.format in ("JPEG", "MPO") and width * height > work_pixels:
+            image.draft("RGB", _decoded_size(image, work_pixels))
         image.load()  # of an animation (GIF, WEBP), the first frame
+        factor = int((image.width * image.height / work_pixels) ** 0.5)
+        if factor >= 2:
+            image = _reducible(image).reduce(factor)  # a box filter: the mean of factor^2 px
         image = ImageOps.exif_transpose(image)
         if image.mode != "RGB":
             image = _to_rgb(image)
@@ -206,6 +296,16 @@ def decode(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT,
     return Decoded(rgb, width, height)
 
 
+def _reducible(image: Image.Image) -> Image.Image:
+    """The image in a mode Image.reduce averages correctly (palette indices are no values)."""
+    if image.mode in ("P", "PA"):
+        return image.convert("RGBA" if image.mode == "PA" or "transparency" in image.info
+                             else "RGB")
+    if image.mode in _BEFORE_REDUCE:
+        return image.convert(_BEFORE_REDUCE[image.mode])
+    return image
+
+
 def full_resolution(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT) -> Image.Image:
     """The photo at its own size, upright, RGB: for crops of faces that are small in the
     working copy (its whole size in memory while it is held)."""
@@ -219,15 +319,25 @@ def full_resolution(data: bytes, limit: SizeLimit = DOCUMENT_LIMIT) -> Image.Ima
 
 
 def _to_rgb(image: Image.Image) -> Image.Image:
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        # Composite on white: a transparent background should not read as black.
-        rgba = image.convert("RGBA")
-        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        return Image.alpha_composite(background, rgba).convert("RGB")
-    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
-        array = np.asarray(image, dtype=np.float32)
-        scale = 255.0 / max(float(array.max()), 1.0)
-        return Image.fromarray((array * scale).astype(np.uint8)).convert("RGB")
+    if image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
+            image.mode == "P" and "transparency" in image.info):
+        # Composited on white, in place on one RGB copy: a transparent background should not
+        # read as black, and a big photo should not be copied four times to say so.
+        if image.mode not in ("RGBA", "RGBa"):
+            image = image.convert("RGBA")
+        background = Image.new("RGB", image.size, (255, 255, 255))
+        background.paste(image, mask=image.getchannel("A"))
+        return background
+    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
+        # scaled to 8 bits a band of rows at a time (a whole float copy of a 100-megapixel
+        # scan would be 400 MB)
+        array = np.asarray(image)
+        top = max(int(array.max()), 1)
+        grey = np.empty(array.shape, np.uint8)
+        for row in range(0, array.shape[0], 512):
+            band = array[row:row + 512].astype(np.int64)
+            grey[row:row + 512] = np.clip(band, 0, None) * 255 // top
+        return Image.fromarray(grey).convert("RGB")
     return image.convert("RGB")
 
 

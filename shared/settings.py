@@ -13,9 +13,9 @@ import os
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 PREFIX = "FACEGATE_"
@@ -73,6 +73,14 @@ class Settings(BaseSettings):
         "PostgreSQL with pgvector; empty: `facegate run` starts an embedded PostgreSQL 16 + "
         "pgvector (pgserver) under FACEGATE_DATA_DIR", secret=True,
         pattern=r"^(|postgres(ql)?://.*)$")
+    redis_password_file: Path | None = setting(
+        None, "REDIS_PASSWORD_FILE",
+        "a file holding Redis's password (a Docker or Kubernetes secret); it goes into "
+        "FACEGATE_REDIS_URL, replacing any password there")
+    database_password_file: Path | None = setting(
+        None, "DATABASE_PASSWORD_FILE",
+        "a file holding the database password (a Docker or Kubernetes secret); it goes into "
+        "FACEGATE_DATABASE_URL, replacing any password there")
     data_dir: Path = setting(".facegate", "DATA_DIR",
                              "where embedded servers keep data, sockets and logs")
     model_dir: Path = setting(".cache/models", "MODEL_DIR",
@@ -109,7 +117,7 @@ class Settings(BaseSettings):
     bulk_batch_max: int = setting(
         0, "BULK_BATCH_MAX",
         "most images or faces per pass of ingestion work (interactive requests wait for at most "
-        "one such pass); 0: 16 on a CPU, FACEGATE_BATCH_MAX on a GPU", ge=0)
+        "one such pass); 0: 8 on a CPU, FACEGATE_BATCH_MAX on a GPU", ge=0)
     sync_timeout_s: float = setting(
         60.0, "SYNC_TIMEOUT", "seconds a synchronous request waits for its result before 4098",
         gt=0)
@@ -134,9 +142,29 @@ class Settings(BaseSettings):
     max_body_bytes: int = setting(32 * 2**20, "MAX_BODY_BYTES", "largest request body accepted",
                                   ge=1024)
     ingest_max_body_bytes: int = setting(
-        1024 * 2**20, "INGEST_MAX_BODY_BYTES",
+        256 * 2**20, "INGEST_MAX_BODY_BYTES",
         "largest body of an ingestion request (`POST /v1/groups/{group}/faces/bulk`: a tar or "
-        "zip of photos, JSON lines, a CSV of URLs)", ge=1024)
+        "zip of photos, JSON lines, a CSV of URLs); a bigger load is several requests. At most "
+        "FACEGATE_BODY_BUDGET_BYTES", ge=1024)
+    body_budget_bytes: int = setting(
+        512 * 2**20, "BODY_BUDGET_BYTES",
+        "request bodies one gateway process holds in memory at once, all requests together; "
+        "a request that would pass it is refused with the busy answer (4098 / 216401 / 503) "
+        "before more of it is read", ge=2**20)
+    archive_max_entry_bytes: int = setting(
+        64 * 2**20, "ARCHIVE_MAX_ENTRY_BYTES",
+        "largest file an ingestion archive (zip, tar, tar.gz, tar.bz2, tar.xz) may inflate to; "
+        "an archive with a bigger one is refused whole", ge=1024)
+    archive_max_bytes: int = setting(
+        2 * 2**30, "ARCHIVE_MAX_BYTES",
+        "most bytes an ingestion archive may inflate to, every file together", ge=1024)
+    archive_max_entries: int = setting(
+        200_000, "ARCHIVE_MAX_ENTRIES",
+        "most entries (files, folders, links) in an ingestion archive", ge=1)
+    archive_max_ratio: int = setting(
+        100, "ARCHIVE_MAX_RATIO",
+        "most an archive's file may inflate over its compressed size (photos barely compress: "
+        "about 1:1 for JPEG); above it the archive is refused as a decompression bomb", ge=2)
     ingest_max_items: int = setting(100_000, "INGEST_MAX_ITEMS",
                                     "most items in one ingestion request", ge=1)
     ingest_chunk: int = setting(
@@ -180,11 +208,51 @@ class Settings(BaseSettings):
         "create --qps`, wins); 0: unlimited", ge=0)
     auth_failure_limit: int = setting(
         20, "AUTH_FAILURE_LIMIT",
-        "brute-force guard: after this many failed authentications from one client address "
-        "within FACEGATE_AUTH_FAILURE_WINDOW, every authentication from it is refused (4117 / "
-        "18 / 429) until the window ends; counted across all gateways; 0: off", ge=0)
+        "brute-force guard: after this many failed authentications for one app from one client "
+        "address (an IPv6 /64) within FACEGATE_AUTH_FAILURE_WINDOW, every authentication for "
+        "that app from there is refused (4117 / 18 / 429) until the window ends; counted "
+        "across all gateways; 0: off", ge=0)
+    auth_failure_address_limit: int = setting(
+        100, "AUTH_FAILURE_ADDRESS_LIMIT",
+        "the guard's looser bucket: failed authentications from one client address for any "
+        "apps within the window, after which it is refused for every app; 0: none", ge=0)
     auth_failure_window_s: int = setting(
         60, "AUTH_FAILURE_WINDOW", "seconds of the brute-force guard's window", gt=0)
+    trusted_proxies: CommaList = setting(
+        ("127.0.0.1", "::1"), "TRUSTED_PROXIES",
+        "addresses or networks (CIDR) of the reverse proxies in front of the gateway: from "
+        "them, the client address is read from X-Forwarded-For (uvicorn's "
+        "--forwarded-allow-ips), for the brute-force guard and the logs; `*` trusts any peer "
+        "(only where nothing but the proxy can reach the gateway)")
+    jobs_in_flight: int = setting(
+        4, "JOBS_IN_FLIGHT",
+        "asynchronous jobs (`POST /v1/jobs`, `\"async\": true`) one app may have queued or "
+        "running; more are refused with 429 / 4117 / 18 until some end (ingestion has "
+        "FACEGATE_INGEST_IN_FLIGHT); about half a worker process's task threads, so that one "
+        "app's jobs leave the others' calls a thread", ge=1)
+    app_queued_bytes: int = setting(
+        256 * 2**20, "APP_QUEUED_BYTES",
+        "image bytes one app may have in the queue at once (its calls and jobs waiting or "
+        "running); more are refused with 429 / 4117 / 18. A request is always taken when its "
+        "app has nothing queued", ge=2**20)
+    queue_max: int = setting(
+        1000, "QUEUE_MAX",
+        "tasks that may wait for a worker (calls and jobs of every app); more are refused with "
+        "the busy answer (4098 / 216401 / 503); 0: no limit", ge=0)
+    max_deliveries: int = setting(
+        3, "MAX_DELIVERIES",
+        "times a task may be handed to a worker: a task whose workers died that often (a "
+        "photo that kills them) fails with TASK_ABANDONED instead of going to the next", ge=1)
+    decode_budget_bytes: int = setting(
+        1024 * 2**20, "DECODE_BUDGET_BYTES",
+        "bytes of decoded pixels one worker holds at once; a photo that needs more than is "
+        "free waits for others' to be released, one that needs more than all of it is refused "
+        "(8498 / 216202 / 400)", ge=64 * 2**20)
+    worker_max_rss_bytes: int = setting(
+        0, "WORKER_MAX_RSS_BYTES",
+        "a worker whose memory (RSS) is over this when a task ends finishes the tasks it holds "
+        "and exits, to be started again by its supervisor (`facegate run`, compose, Kubernetes); "
+        "0: 80% of the container's memory limit where one is set, else never; -1: never", ge=-1)
     dev_app: bool = setting(
         True, "DEV_APP",
         "`facegate run` creates an app named `dev` on first start and prints its credentials "
@@ -250,7 +318,7 @@ class Settings(BaseSettings):
         """A copy with `changes` (field names), validated like the environment's values."""
         return type(self).model_validate(_by_variable({**self.model_dump(), **changes}))
 
-    @field_validator("url_allow", "gate_occlusion", mode="before")
+    @field_validator("url_allow", "gate_occlusion", "trusted_proxies", mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -284,6 +352,57 @@ class Settings(BaseSettings):
     def _occlusion(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         occlusion_limits(value)  # raises on a pair that is not one
         return value
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxies(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        import ipaddress
+
+        for item in value:
+            if item == "*":
+                continue
+            try:
+                ipaddress.ip_network(item, strict=False)
+            except ValueError:
+                raise ValueError(f"{item!r} is not an address, a network such as 10.0.0.0/8 "
+                                 "or *") from None
+        return value
+
+    @model_validator(mode="after")
+    def _bodies_fit_the_budget(self) -> Settings:
+        """A body bigger than the gateway's whole body budget could never be taken."""
+        for name in ("max_body_bytes", "ingest_max_body_bytes"):
+            if getattr(self, name) > self.body_budget_bytes:
+                raise ValueError(f"FACEGATE_{name.upper().removesuffix('_BYTES')}_BYTES "
+                                 f"({getattr(self, name)}) is more than "
+                                 f"FACEGATE_BODY_BUDGET_BYTES ({self.body_budget_bytes})")
+        return self
+
+    @model_validator(mode="after")
+    def _password_files(self) -> Settings:
+        """A password kept in a file (a Docker or Kubernetes secret) goes into its URL."""
+        for url_field, file_field in (("redis_url", "redis_password_file"),
+                                      ("database_url", "database_password_file")):
+            path = getattr(self, file_field)
+            url = getattr(self, url_field)
+            if path is None or not url:
+                continue
+            try:
+                password = path.read_text().strip()
+            except OSError as exc:
+                env = type(self).model_fields[file_field].validation_alias
+                raise ValueError(f"{env}: cannot read {path}: {exc.strerror}") from None
+            object.__setattr__(self, url_field, with_password(url, password))
+        return self
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` in its user information (quoted), the user name kept."""
+    parts = urlsplit(url)
+    host = parts.netloc.rsplit("@", 1)[-1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{quote(user, safe='')}:"
+                                            f"{quote(password, safe='')}@{host}"))
 
 
 def _by_variable(values: dict[str, Any]) -> dict[str, Any]:

@@ -27,14 +27,38 @@ VISION_TASK = "facegate.vision.run"
 STATS_TASK = "facegate.worker.stats"
 INGEST_CHUNK_TASK = "facegate.ingest.chunk"  # args: [Chunk]
 CLUSTER_TASK = "facegate.cluster.run"  # args: [ClusterRequest]
+# Three queues, served in this order (every priority of one before the next: PRIORITIES):
+# synchronous calls, then asynchronous jobs, then bulk work (ingestion chunks, clustering).
 INTERACTIVE_QUEUE = "facegate.interactive"
+JOBS_QUEUE = "facegate.jobs"
 BULK_QUEUE = "facegate.bulk"
+QUEUES = (INTERACTIVE_QUEUE, JOBS_QUEUE, BULK_QUEUE)
+# kombu's Redis transport keeps a list per queue and priority step (the queue's own name for 0,
+# then "<queue>\x06\x16<step>") and a worker's BRPOP asks them lowest step first, every queue at
+# one step before any at the next. With one step per priority, 0-3 are calls, 4-6 jobs, 7-8
+# bulk work: within a band an app with less work already queued goes first (gateway/shares.py),
+# and no job is taken while a call waits.
+PRIORITY_STEPS = tuple(range(10))
+CALL_PRIORITIES = (0, 1, 2, 3)
+JOB_PRIORITIES = (4, 5, 6)
+CHUNK_PRIORITY = 7
+CLUSTER_PRIORITY = 8
+_PRIORITY_SEP = "\x06\x16"  # kombu.transport.redis.Channel.sep
 JOB_KEY_PREFIX = "facegate:job:"
 # A job's request, kept by the gateway until a worker starts the task (gateway/dispatch.py);
 # the request names its copy in this field, and the worker deletes it when it starts.
 JOB_REQUEST_PREFIX = "facegate:job-request:"
 COPY_KEY_FIELD = "copy_key"
+# What an app has in the queue (gateway/shares.py): a sorted set per app; the worker removes a
+# task's member when the task ends.
+SHARE_PREFIX = "facegate:share:"
+# How many times each task was handed to a worker (workers/deliveries.py).
+DELIVERIES_PREFIX = "facegate:deliveries:"
 
+
+def queue_keys(queue: str) -> list[str]:
+    """The Redis lists that hold `queue`'s messages, one per priority step, first served first."""
+    return [queue if step == 0 else f"{queue}{_PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
 
 
 class _Payload(BaseModel):
@@ -80,6 +104,13 @@ class VisionRequest(_Payload):
     request_id: str | None = Field(None, max_length=200)  # the gateway's, for log lines
     # A job's spare copy in Redis (gateway/dispatch.py), deleted by the worker that starts it.
     copy_key: str | None = Field(None, pattern=r"^facegate:job-request:[0-9a-f-]{36}$")
+    # Its queue priority (0 first; calls 0-3, jobs 4-6): the worker's model passes serve
+    # waiting images in the same order (workers/batching.py).
+    priority: int = Field(0, ge=0, le=9)
+    # The app's share of the queue this task holds (gateway/shares.py), given back by the
+    # worker when the task ends.
+    share_key: str | None = Field(None, pattern=r"^facegate:share:\d{1,19}$")
+    share_member: str | None = Field(None, pattern=r"^[cj]\|[0-9a-f-]{36}\|\d{1,12}$")
 
 
 _UUID = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$"
@@ -144,12 +175,14 @@ def vision_payload(request: VisionRequest | dict, **fields: Any) -> dict[str, An
 
 def send_ingest_chunk(celery: Celery, chunk: Chunk) -> None:
     """One ingestion chunk on the bulk queue."""
-    celery.send_task(INGEST_CHUNK_TASK, args=[chunk.wire()], queue=BULK_QUEUE)
+    celery.send_task(INGEST_CHUNK_TASK, args=[chunk.wire()], queue=BULK_QUEUE,
+                     priority=CHUNK_PRIORITY)
 
 
 def send_cluster_run(celery: Celery, request: ClusterRequest) -> None:
     """One clustering run on the bulk queue (a worker's CPU or GPU time, not the gateway's)."""
-    celery.send_task(CLUSTER_TASK, args=[request.wire()], queue=BULK_QUEUE)
+    celery.send_task(CLUSTER_TASK, args=[request.wire()], queue=BULK_QUEUE,
+                     priority=CLUSTER_PRIORITY)
 
 
 def make_celery(settings: Settings, name: str = "facegate") -> Celery:
@@ -161,6 +194,10 @@ def make_celery(settings: Settings, name: str = "facegate") -> Celery:
         # default; with these a dead worker's task is back within visibility + 10 s at most.
         "unacked_restore_interval": max(1, min(10, visibility // 4)),
         "unacked_restore_throttle": 1,
+        # Strict order: calls, then jobs, then bulk work (the queue list above and the
+        # priority bands); kombu's default round robin would serve a job between two calls.
+        "priority_steps": list(PRIORITY_STEPS),
+        "queue_order_strategy": "priority",
     }
     app.conf.update(
         # Images and embeddings are binary: msgpack carries them without base64 inflation.
@@ -178,7 +215,7 @@ def make_celery(settings: Settings, name: str = "facegate") -> Celery:
         result_backend_transport_options={"visibility_timeout": visibility},
         result_expires=settings.result_ttl_s,
         task_track_started=True,
-        task_queues=[Queue(INTERACTIVE_QUEUE), Queue(BULK_QUEUE)],
+        task_queues=[Queue(name) for name in QUEUES],
         task_default_queue=INTERACTIVE_QUEUE,
         broker_connection_retry_on_startup=True,
         worker_hijack_root_logger=False,

@@ -1,9 +1,11 @@
 """Fetching an image from a client-given URL without becoming an SSRF proxy.
 
 http(s) only; every address the host resolves to must be public unless its network is listed in
-FACEGATE_URL_ALLOW; the connection goes to the address that was checked (the Host header and
-TLS SNI carry the name), so a DNS answer cannot change between check and use; redirects are
-followed by hand and each hop is checked again; the body is capped and the whole fetch timed.
+FACEGATE_URL_ALLOW, and so must every IPv4 address an IPv6 address carries inside it (IPv4-mapped
+and -compatible, NAT64, 6to4, Teredo, ISATAP: a translator or tunnel would deliver to it); the
+connection goes to the address that was checked (the Host header and TLS SNI carry the name), so
+a DNS answer cannot change between check and use; redirects are followed by hand and each hop is
+checked again; the body is capped and the whole fetch timed.
 """
 
 from __future__ import annotations
@@ -21,10 +23,40 @@ from shared.settings import Settings
 _MAX_REDIRECTS = 3
 
 
-def _refused(address: ipaddress._BaseAddress, allow: list[ipaddress._BaseNetwork]) -> bool:
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052's well-known prefix: IPv4 last
+_LOCAL_NAT64 = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: local use, never public
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT's ::ffff:0:a.b.c.d
+_ISATAP = (b"\x00\x00\x5e\xfe", b"\x02\x00\x5e\xfe")  # interface id, then the IPv4 address
+
+
+def embedded_ipv4(address: ipaddress.IPv6Address) -> list[ipaddress.IPv4Address]:
+    """The IPv4 addresses an IPv6 address carries, which a translator or tunnel reaches."""
+    found = [v4 for v4 in (address.ipv4_mapped, address.sixtofour) if v4 is not None]
+    if address.teredo:
+        found.extend(address.teredo)  # (server, client)
+    last32 = ipaddress.IPv4Address(address.packed[-4:])
+    if address in _NAT64 or address in _IPV4_TRANSLATED or (
+            address in _IPV4_COMPATIBLE and int(address) > 1):
+        found.append(last32)
+    if address.packed[8:12] in _ISATAP:
+        found.append(last32)
+    return found
+
+
+def refused(address: ipaddress.IPv4Address | ipaddress.IPv6Address,
+            allow: list[ipaddress.IPv4Network | ipaddress.IPv6Network]) -> bool:
+    """Whether a URL may not reach `address`: not public (or multicast), or an IPv6 address
+    that carries one that is not, unless its network is allowed."""
     if any(address in network for network in allow):
         return False
-    return not address.is_global or address.is_multicast
+    if not address.is_global or address.is_multicast:
+        return True
+    if address.version == 6:
+        if address in _LOCAL_NAT64:
+            return True
+        return any(refused(v4, allow) for v4 in embedded_ipv4(address))
+    return False
 
 
 async def _resolve(host: str, port: int) -> list[str]:
@@ -36,17 +68,28 @@ async def _resolve(host: str, port: int) -> list[str]:
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
-async def _checked_address(url: str, allow: list) -> tuple[str, str, int, str]:
-    parts = urlsplit(url)
+def url_target(url: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of an http(s) URL, or PARAM_INVALID saying what is wrong."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:  # a port out of range, a broken [IPv6] literal
+        raise FaceError(ERRORS.PARAM_INVALID, f"url is malformed: {exc}") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise FaceError(ERRORS.PARAM_INVALID, "url must be http:// or https://")
-    port = parts.port or (443 if parts.scheme == "https" else 80)
-    addresses = await _resolve(parts.hostname, port)
+    if port == 0:
+        raise FaceError(ERRORS.PARAM_INVALID, "url port must be from 1 to 65535")
+    return parts.scheme, parts.hostname, port or (443 if parts.scheme == "https" else 80)
+
+
+async def _checked_address(url: str, allow: list) -> tuple[str, str, int, str]:
+    scheme, hostname, port = url_target(url)
+    addresses = await _resolve(hostname, port)
     for address in addresses:
-        if _refused(ipaddress.ip_address(address.split("%")[0]), allow):
+        if refused(ipaddress.ip_address(address.split("%")[0]), allow):
             raise FaceError(ERRORS.PARAM_INVALID,
-                            f"url host {parts.hostname} resolves to a non-public address")
-    return parts.scheme, parts.hostname, port, addresses[0]
+                            f"url host {hostname} resolves to a non-public address")
+    return scheme, hostname, port, addresses[0]
 
 
 async def fetch_image(url: str, settings: Settings) -> bytes:

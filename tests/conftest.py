@@ -35,6 +35,7 @@ TEST_ENV = {
     # the suite makes many failed sign-ins on purpose, all from 127.0.0.1; the guard has its
     # own test (test_tenancy) on a gateway with a low limit
     "FACEGATE_AUTH_FAILURE_LIMIT": "1000",
+    "FACEGATE_AUTH_FAILURE_ADDRESS_LIMIT": "100000",
     # the quality gate stays as shipped (test_analysis checks its defaults)
     # Short-lived OAuth tokens, so the expiry test need not wait long (Baidu's SDK fetches a
     # new token whenever the old one has under 30 s left, so it simply refreshes each call).

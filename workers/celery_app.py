@@ -7,8 +7,10 @@ process share its models and its batchers; scale out with more processes or host
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
+import types
 
 import psycopg
 from celery import Celery
@@ -32,9 +34,12 @@ from shared.tasks import (
     send_ingest_chunk,
 )
 from workers import metrics
+from workers.batching import at_priority
 from workers.broker import BrokerPulse, lease_interval, transport_for
+from workers.deliveries import Deliveries
 from workers.engine import Engine
 from workers.ingest import GalleryTasks
+from workers.memory import Recycler, ceiling
 
 log = logging.getLogger("facegate.worker")
 
@@ -102,15 +107,46 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
             metrics.serve(settings.worker_metrics_port, health)
         log.info("models warm in %.2f s", seconds)
 
-    @app.task(name=VISION_TASK, acks_late=True, reject_on_worker_lost=True)
-    def run_vision(request: object) -> dict:
-        copy_key = request.get(COPY_KEY_FIELD) if isinstance(request, dict) else None
-        if copy_key:  # a job's spare copy: held by this worker now, its lease covers it
-            try:
-                app.backend.client.delete(copy_key)
-            except Exception as exc:  # it expires with the job; a resend is harmless
-                log.debug("job copy %s not deleted: %s", copy_key, exc)
-        return answer_vision(get_engine(), request)
+    deliveries = Deliveries(lambda: app.backend.client, settings.max_deliveries,
+                            settings.result_ttl_s)
+    recycler = Recycler(ceiling(settings.worker_max_rss_bytes))
+
+    @contextlib.contextmanager
+    def task_life(task_id: str | None, share: tuple[str, str] | None = None):
+        """Around every task: its delivery counted (an abandoned task is answered without
+        running: `abandoned` is set), its app's share given back and its count dropped when it
+        ends, and the worker's memory looked at before the next."""
+        state = types.SimpleNamespace(abandoned=deliveries.start(task_id))
+        try:
+            yield state
+        finally:
+            if share is not None:
+                try:
+                    app.backend.client.zrem(*share)
+                except Exception as exc:  # the member lapses by itself
+                    log.debug("share %s not given back: %s", share, exc)
+            deliveries.end(task_id)
+            recycler.after_task()
+
+    @app.task(name=VISION_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+    def run_vision(self, request: object) -> dict:
+        fields = request if isinstance(request, dict) else {}
+        share = (fields["share_key"], fields["share_member"]) if (
+            isinstance(fields.get("share_key"), str)
+            and isinstance(fields.get("share_member"), str)) else None
+        with task_life(self.request.id, share) as life:
+            if life.abandoned is not None:
+                metrics.TASKS.labels("vision", life.abandoned.kind.name).inc()
+                return {"error": life.abandoned.to_dict()}
+            copy_key = fields.get(COPY_KEY_FIELD)
+            if copy_key:  # a job's spare copy: held by this worker now, its lease covers it
+                try:
+                    app.backend.client.delete(copy_key)
+                except Exception as exc:  # it expires with the job; a resend is harmless
+                    log.debug("job copy %s not deleted: %s", copy_key, exc)
+            priority = fields.get("priority", 0)
+            with at_priority(priority if isinstance(priority, int) else 0):
+                return answer_vision(get_engine(), request)
 
     @app.task(name=STATS_TASK)
     def worker_stats() -> dict:
@@ -120,6 +156,7 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
                        "mean_batch": b.stats.mean_batch, "busy_s": b.stats.busy_s,
                        "recent_sizes": b.stats.sizes}
                 for name, b in (("detect", engine.detect_batcher),
+                                ("detect_large", engine.large_detect_batcher),
                                 ("embed", engine.embed_batcher),
                                 ("analyse", engine.analyse_batcher)) if b is not None}
 
@@ -131,31 +168,34 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
     # A database or broker outage mid-chunk: the chunk runs again later (idempotent: what it
     # wrote is found by its items' status), for about 10 minutes; after that the job's feeder
     # sends the chunk again once it is stale (services/gallery/ingest.py).
-    @app.task(name=INGEST_CHUNK_TASK, acks_late=True, reject_on_worker_lost=True,
+    @app.task(name=INGEST_CHUNK_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
               autoretry_for=(psycopg.OperationalError, OperationalError, ConnectionError),
               retry_backoff=2, retry_backoff_max=120, max_retries=8)
-    def ingest_chunk(payload: object) -> dict:
-        """One chunk of an ingestion job (workers/ingest.py)."""
-        try:
-            summary = runner.run(read_chunk(payload), send_chunk)
-        except FaceError as exc:
-            metrics.TASKS.labels("ingest_chunk", exc.kind.name).inc()
-            return {"error": exc.to_dict()}
+    def ingest_chunk(self, payload: object) -> dict:
+        """One chunk of an ingestion job (workers/ingest.py); a chunk whose workers died too
+        often has its items fail instead, and the job goes on."""
+        with task_life(self.request.id) as life:
+            try:
+                summary = runner.run(read_chunk(payload), send_chunk, life.abandoned)
+            except FaceError as exc:
+                metrics.TASKS.labels("ingest_chunk", exc.kind.name).inc()
+                return {"error": exc.to_dict()}
         metrics.TASKS.labels("ingest_chunk", "ok").inc()
         return summary
 
     # A clustering run (services/recognition/people.py) retries an outage as a chunk does;
     # it starts over each time and saves in one transaction.
-    @app.task(name=CLUSTER_TASK, acks_late=True, reject_on_worker_lost=True,
+    @app.task(name=CLUSTER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
               autoretry_for=(psycopg.OperationalError, OperationalError, ConnectionError),
               retry_backoff=2, retry_backoff_max=120, max_retries=8)
-    def cluster_run(payload: object) -> dict:
-        """One clustering run of a group."""
-        try:
-            summary = runner.cluster(read_cluster(payload))
-        except FaceError as exc:
-            metrics.TASKS.labels("cluster", exc.kind.name).inc()
-            return {"error": exc.to_dict()}
+    def cluster_run(self, payload: object) -> dict:
+        """One clustering run of a group (failed instead when its workers died too often)."""
+        with task_life(self.request.id) as life:
+            try:
+                summary = runner.cluster(read_cluster(payload), life.abandoned)
+            except FaceError as exc:
+                metrics.TASKS.labels("cluster", exc.kind.name).inc()
+                return {"error": exc.to_dict()}
         metrics.TASKS.labels("cluster", "ok").inc()
         return summary
 

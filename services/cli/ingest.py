@@ -74,6 +74,27 @@ def _batches(items: list, size: int) -> Iterator[list]:
         yield items[start:start + size]
 
 
+# Under the server's FACEGATE_INGEST_MAX_BODY_BYTES (256 MiB), with room for the tar's headers
+BODY_BYTES = 200 * 2**20
+
+
+def _photo_batches(files: list[Path], size: int, body_bytes: int = BODY_BYTES
+                   ) -> Iterator[list[Path]]:
+    """At most `size` photos and about `body_bytes` per job (one photo bigger than that goes
+    alone, for the server to judge)."""
+    batch: list[Path] = []
+    held = 0
+    for path in files:
+        weight = path.stat().st_size + 1024
+        if batch and (len(batch) >= size or held + weight > body_bytes):
+            yield batch
+            batch, held = [], 0
+        batch.append(path)
+        held += weight
+    if batch:
+        yield batch
+
+
 @dataclass
 class Progress:
     jobs: list[str] = field(default_factory=list)
@@ -115,11 +136,12 @@ def _ingest(client: Facegate, path: Path, group: str, batch: int, create: bool,
     progress = Progress()
     if path.is_dir():
         files = list(_photos(path))
-        for chunk in _batches(files, batch):
+        submitted = 0
+        for chunk in _photo_batches(files, batch):
             photos = [Photo(str(p.relative_to(path)), p.read_bytes()) for p in chunk]
             progress.jobs.append(submit_photos(client, group, photos)["job_id"])
-            print(f"\rsubmitted {min(len(progress.jobs) * batch, len(files))}/{len(files)}",
-                  end="", file=sys.stderr)
+            submitted += len(chunk)
+            print(f"\rsubmitted {submitted}/{len(files)}", end="", file=sys.stderr)
     elif path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
         kind = "text/csv" if path.suffix.lower() == ".csv" else "application/x-ndjson"
         lines = path.read_text(encoding="utf-8-sig").splitlines()

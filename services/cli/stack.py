@@ -7,6 +7,7 @@ given), Celery workers and the gateway, each worker and the gateway a child proc
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import os
 import signal
 import subprocess
@@ -21,25 +22,35 @@ import httpx
 from services.cli.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from services.cli.processes import die_with_parent
 from shared.settings import Settings, worker_threads
-from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE, make_celery
+from shared.tasks import QUEUES, make_celery
 
 ROOT = Path(__file__).resolve().parents[2]
 def worker_args(settings: Settings, concurrency: int | None = None) -> list[str]:
-    """python arguments for one Celery worker on both queues (thread pool: see workers/).
+    """python arguments for one Celery worker on every queue, in the order they are served
+    (shared/tasks.py; thread pool: see workers/).
 
     Without gossip and mingle: facegate's workers never talk to each other, and gossip's
     restart after a broker reconnect is where kombu's Redis transport crashed the worker for
     good ("Unrecoverable error: AttributeError ... 'hostname'") when Redis restarted."""
     return ["-m", "celery", "-A", "workers.main", "worker", "--pool", "threads",
             "--concurrency", str(concurrency or worker_threads(settings)),
-            "-Q", f"{INTERACTIVE_QUEUE},{BULK_QUEUE}", "--loglevel", settings.log_level,
+            "-Q", ",".join(QUEUES), "--loglevel", settings.log_level,
             "--without-gossip", "--without-mingle"]
 
 
 def gateway_args(settings: Settings, port: int) -> list[str]:
-    """python arguments for the gateway."""
-    return ["-m", "uvicorn", "gateway.app:create_app", "--factory", "--host", settings.host,
-            "--port", str(port)]
+    """python arguments for the gateway, wherever it runs (`facegate run`, `facegate gateway`,
+    the container). uvicorn's own access log is off: it writes each request's query string,
+    where Baidu's clients send `access_token` and the token request its `client_secret`; the
+    gateway writes its own, path only (gateway/observe.py). X-Forwarded-For is believed from
+    FACEGATE_TRUSTED_PROXIES only."""
+    args = ["-m", "uvicorn", "gateway.app:create_app", "--factory", "--host", settings.host,
+            "--port", str(port), "--no-access-log"]
+    if not settings.trusted_proxies:
+        return [*args, "--no-proxy-headers"]
+    proxies = ",".join(item if item == "*" else str(ipaddress.ip_network(item, strict=False))
+                       for item in settings.trusted_proxies)
+    return [*args, "--proxy-headers", "--forwarded-allow-ips", proxies]
 
 
 @dataclass
@@ -130,8 +141,8 @@ class Stack:
     def _launch_gateway(self, port: int, log_name: str, env: dict[str, str] | None = None
                         ) -> tuple[subprocess.Popen, str]:
         process = self._spawn(
-            [*gateway_args(self.settings, port), "--log-level", self.settings.log_level.lower(),
-             "--no-access-log"], log_name, env)
+            [*gateway_args(self.settings, port), "--log-level", self.settings.log_level.lower()],
+            log_name, env)
         url = f"http://{self.settings.host}:{port}"
         deadline = time.monotonic() + 60
         while True:

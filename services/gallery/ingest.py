@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import AsyncIterable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -102,24 +102,31 @@ class IngestJobs:
         self.retention_s = retention_s
         self.stale_s = stale_s  # a chunk unfinished this long is sent again
 
-    async def create(self, app: int, group: str, items: list[NewItem]) -> str:
-        """The job and its items in one transaction (COPY); old finished jobs are swept."""
+    async def create(self, app: int, group: str, batches: AsyncIterable[list[NewItem]]
+                     ) -> tuple[str, int]:
+        """The job and its items in one transaction (COPY), the items taken batch by batch as
+        they come (an archive read as it is stored); old finished jobs are swept. An error
+        raised by `batches` rolls everything back. Returns (job id, items)."""
         job_id = uuid.uuid4()
-        judged = sum(1 for item in items if item.status)
+        total = judged = 0
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute("DELETE FROM ingest_jobs WHERE finished_at < now() - "
                                "make_interval(secs => %s)", (self.retention_s,))
             await conn.execute("INSERT INTO ingest_jobs (id, app_id, group_name, total, "
-                               "chunk_size, done, bad_image) VALUES (%s, %s, %s, %s, %s, %s, %s)",
-                               (job_id, app, group, len(items), self.chunk_size, judged,
-                                judged))
+                               "chunk_size) VALUES (%s, %s, %s, 0, %s)",
+                               (job_id, app, group, self.chunk_size))
             async with conn.cursor().copy("COPY ingest_items (job_id, idx, key, tag, image, url, "
                                           "status, error) FROM STDIN") as copy:
-                for index, item in enumerate(items):
-                    await copy.write_row((job_id, index, item.key, item.tag, item.image,
-                                          item.url, item.status,
-                                          json.dumps(item.error) if item.error else None))
-        return str(job_id)
+                async for batch in batches:
+                    for item in batch:
+                        await copy.write_row((job_id, total, item.key, item.tag, item.image,
+                                              item.url, item.status,
+                                              json.dumps(item.error) if item.error else None))
+                        total += 1
+                        judged += bool(item.status)
+            await conn.execute("UPDATE ingest_jobs SET total = %s, done = %s, bad_image = %s "
+                               "WHERE id = %s", (total, judged, judged, job_id))
+        return str(job_id), total
 
     async def feed(self, app: int, send: Callable[[Chunk], None]) -> list[Chunk]:
         """Hands out chunks up to the app's in-flight cap, round-robin over its running jobs,

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterable, Awaitable, Callable
 
 from services.gallery.database import Gallery
 from services.gallery.ingest import IngestJob, ItemOutcome, NewItem, PendingItem
@@ -38,18 +38,23 @@ _FETCHES = 8  # URLs one chunk fetches at once
 log = logging.getLogger("facegate.worker")
 
 
-async def submit(ctx: Recognition, app: int, group: str, items: list[NewItem]) -> str:
-    """Store the job and hand out its first chunks; the job id."""
+async def submit(ctx: Recognition, app: int, group: str,
+                 batches: AsyncIterable[list[NewItem]]) -> tuple[str, int]:
+    """Store the job, its items taken batch by batch as `batches` yields them (nothing is
+    stored if it raises), and hand out its first chunks; (the job id, how many items)."""
     gallery = ctx.gallery
     await gallery.groups.group(app, group)  # 12357 now, not in the job
-    job_id = await gallery.ingest.create(app, group, items)
+    job_id, total = await gallery.ingest.create(app, group, batches)
     await gallery.ingest.feed(app, ctx.queue.send_chunk)
-    return job_id
+    return job_id, total
 
 
 async def run_chunk(gallery: Gallery, settings: Settings, model: ModelSpec, analyse: Analyse,
-                    chunk: Chunk, send: Send, worker: str = "") -> IngestJob | None:
-    """One chunk, start to end (idempotent). Returns the job after it (None if it had ended)."""
+                    chunk: Chunk, send: Send, worker: str = "",
+                    abandoned: FaceError | None = None) -> IngestJob | None:
+    """One chunk, start to end (idempotent). Returns the job after it (None if it had ended).
+    `abandoned`: the workers that ran this chunk died (FACEGATE_MAX_DELIVERIES): its items
+    still pending fail with that error without reaching the models, and the job goes on."""
     job, pending = await gallery.ingest.pending(chunk)
     outcomes: list[ItemOutcome] = []
     if job is not None and pending:
@@ -58,10 +63,13 @@ async def run_chunk(gallery: Gallery, settings: Settings, model: ModelSpec, anal
                     for p in pending if p.key in known]
         rest = [p for p in pending if p.key not in known]
         try:
+            if abandoned is not None:
+                raise abandoned
             outcomes += await _judge(settings, model, analyse, rest)
         except Exception as exc:  # the engine broke on them: reported, not retried for ever
-            log.exception("ingestion chunk %s:%d failed", chunk.job_id, chunk.start)
-            error = FaceError(ERRORS.ENGINE, type(exc).__name__).to_dict()
+            if exc is not abandoned:
+                log.exception("ingestion chunk %s:%d failed", chunk.job_id, chunk.start)
+            error = (abandoned or FaceError(ERRORS.ENGINE, type(exc).__name__)).to_dict()
             outcomes += [ItemOutcome(p.index, "failed", error) for p in rest]
     keys = {p.index: p.key for p in pending}
     tags = {p.index: p.tag for p in pending}

@@ -69,6 +69,13 @@ async def submit(ctx: Recognition, app: int, group_name: str, score: float) -> C
     return run
 
 
+async def abandon(gallery: Gallery, request: ClusterRequest, error: FaceError) -> None:
+    """A run whose workers died too often (FACEGATE_MAX_DELIVERIES) fails with `error`."""
+    held = await gallery.clusters.run(request.run_id)
+    if held is not None and held.state in ("queued", "running"):
+        await gallery.clusters.fail(held.id, error)
+
+
 async def run(gallery: Gallery, request: ClusterRequest) -> ClusterRun | None:
     """One run, start to end, on a worker (idempotent: a redelivered run starts over and saves
     in one transaction). The run after it; None if it had ended or its group is gone."""

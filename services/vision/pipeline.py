@@ -19,12 +19,15 @@ from services.vision.mtcnn import Detections
 from services.vision.removewater import remove_mesh
 from services.vision.subject import subject_order
 from shared import canonical
+from shared.budget import ByteBudget
 from shared.errors import ERRORS, FaceError
 from shared.images import (
     HARD_MAX_PIXELS,
     WORK_PIXELS,
+    DecodeCost,
     Decoded,
     decode,
+    decode_cost,
     encode_jpeg,
     full_resolution,
     pixel_limit,
@@ -131,10 +134,19 @@ class FacePipeline:
     def __init__(self, detect: DetectFn, embedder: Embedder, embed: EmbedFn | None = None,
                  min_face: int = 30, analyse: AnalyseFn | None = None,
                  min_score: float = DETECT_MIN_SCORE, max_pixels: int = HARD_MAX_PIXELS,
-                 work_pixels: int = WORK_PIXELS, detail: bool = True) -> None:
+                 work_pixels: int = WORK_PIXELS, detail: bool = True,
+                 budget: ByteBudget | None = None,
+                 run_large: Callable[[Callable[[], list]], list] | None = None) -> None:
         self.detect = detect
+        # where a run too big for the budget's small lane runs (the worker's low-priority
+        # thread: workers/engine.py); here by default
+        self.run_large = run_large or (lambda part: part())
+        # The worker's decode budget, shared by every task of the process: a request's photos
+        # are decoded in groups whose memory (decode_cost) fits it, each group once its bytes
+        # are free, so photos arriving together wait rather than all decode at once.
+        self.budget = budget
         # the largest photo decoded at all (a dialect's own limit was checked at the gateway)
-        self.limit = pixel_limit(max_pixels)
+        self.limit = pixel_limit(max_pixels, budget.total if budget else None)
         self.work_pixels = work_pixels  # a bigger photo is detected on a copy this size
         self.detail = detail  # small faces of a reduced photo cropped from its own pixels
         self.embedder = embedder
@@ -180,6 +192,38 @@ class FacePipeline:
         (shared/tasks.py): a worker hands the VisionRequest it read, a bench or test may hand
         the same as a dict."""
         specs = VisionRequest.model_validate(request).images
+        if self.budget is None:
+            return self._run(specs)
+        results: list[dict] = []
+        for group, need in self._budgeted(specs):
+            def part(group: list[ImageSpec] = group, need: int = need) -> list:
+                with self.budget.holding(need):
+                    return self._run(group)["images"]
+
+            results += self.run_large(part) if need > self.budget.small else part()
+        return {"model": self.embedder.spec.code, "images": results}
+
+    def _budgeted(self, specs: list[ImageSpec]) -> list[tuple[list[ImageSpec], int]]:
+        """The request's images in runs that each fit the budget: (images, bytes to hold).
+        A run holds every working copy it decodes and, for a moment, the largest decode."""
+        runs: list[tuple[list[ImageSpec], int]] = []
+        group: list[ImageSpec] = []
+        held = transient = 0
+        for spec in specs:
+            try:
+                cost = decode_cost(spec.data, self.limit, self.work_pixels, self.detail)
+            except FaceError:
+                cost = DecodeCost(0, 0)  # decode reports it, costing nothing
+            if group and held + cost.held + max(transient, cost.transient) > self.budget.total:
+                runs.append((group, held + transient))
+                group, held, transient = [], 0, 0
+            group.append(spec)
+            held += cost.held
+            transient = max(transient, cost.transient)
+        runs.append((group, held + transient))
+        return runs
+
+    def _run(self, specs: list[ImageSpec]) -> dict:
         images: list[np.ndarray | None] = []
         photos: list[Decoded | None] = []
         results: list[dict] = []

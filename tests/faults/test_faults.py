@@ -38,6 +38,9 @@ ENV = {
     "FACEGATE_VISIBILITY_TIMEOUT": "8",  # tasks held by a killed worker come back soon
     "FACEGATE_WORKER_CONCURRENCY": "4",
     "FACEGATE_AUTH_FAILURE_LIMIT": "0",
+    # the load's jobs come from one app: its job share (tests/integration/test_security.py)
+    # is not what this test is about
+    "FACEGATE_JOBS_IN_FLIGHT": "1000",
     "FACEGATE_REDIS_URL": "",
     "FACEGATE_DATABASE_URL": "",
     "FACEGATE_WORKER_METRICS_PORT": "0",

@@ -43,6 +43,7 @@ def test_gateway_metrics_count_requests_and_error_codes(stack, client, faces):
     assert _metric(after, "facegate_request_seconds_count", dialect="cloudwalk",
                    route="/face/tool/detect") >= 2
     assert 'facegate_queue_depth{queue="facegate.interactive"}' in after
+    assert 'facegate_queue_depth{queue="facegate.jobs"}' in after
     assert 'facegate_queue_depth{queue="facegate.bulk"}' in after
 
 

@@ -15,7 +15,7 @@ import redis
 from kombu import Connection, Exchange, Queue
 
 from gateway.dispatch import LOST_AFTER_S
-from shared.tasks import INTERACTIVE_QUEUE, JOB_REQUEST_PREFIX, make_celery
+from shared.tasks import INTERACTIVE_QUEUE, JOB_REQUEST_PREFIX, JOBS_QUEUE, make_celery, queue_keys
 from tests.conftest import b64
 from workers.broker import BrokerPulse, transport_for
 
@@ -76,9 +76,10 @@ def test_a_held_message_is_re_stamped_while_its_consumer_lives(stack):
     assert silent.last is None and not silent.alive()
 
 
-def _steal_next(client: redis.Redis, timeout: float = 30) -> dict:
-    """Pop the next interactive message, as a worker killed right after BRPOP would."""
-    popped = client.brpop([INTERACTIVE_QUEUE], timeout=timeout)
+def _steal_next(client: redis.Redis, queue: str, timeout: float = 30) -> dict:
+    """Pop the next message of `queue` (any priority), as a worker killed right after BRPOP
+    would."""
+    popped = client.brpop(queue_keys(queue), timeout=timeout)
     assert popped, "no message reached the queue"
     return json.loads(popped[1])
 
@@ -88,8 +89,9 @@ def test_tasks_taken_by_a_worker_that_died_before_recording_them_are_sent_again(
     control = make_celery(stack.settings.changed(redis_url=stack.redis_url), "test-loss")
     redis_client = redis.Redis.from_url(stack.redis_url)
     answers: dict[str, object] = {}
-    # The workers stop taking interactive work, so the test can take the messages itself.
-    assert control.control.cancel_consumer(INTERACTIVE_QUEUE, reply=True, timeout=10)
+    # The workers stop taking calls and jobs, so the test can take the messages itself.
+    for queue in (INTERACTIVE_QUEUE, JOBS_QUEUE):
+        assert control.control.cancel_consumer(queue, reply=True, timeout=10)
     try:
         def sync_call() -> None:
             answers["sync"] = client.post("/face/tool/detect",
@@ -97,15 +99,16 @@ def test_tasks_taken_by_a_worker_that_died_before_recording_them_are_sent_again(
 
         caller = threading.Thread(target=sync_call)
         caller.start()
-        sync_message = _steal_next(redis_client)
+        sync_message = _steal_next(redis_client, INTERACTIVE_QUEUE)
         job_id = client.post("/v1/jobs", json={"op": "detect", "image": b64(faces["t1.jpg"])}
                              ).json()["job_id"]
-        job_message = _steal_next(redis_client)
+        job_message = _steal_next(redis_client, JOBS_QUEUE)
         assert job_message["headers"]["id"] == job_id
         assert redis_client.exists(JOB_REQUEST_PREFIX + job_id)  # the gateway's spare copy
         lost_at = time.monotonic()
     finally:
-        assert control.control.add_consumer(INTERACTIVE_QUEUE, reply=True, timeout=10)
+        for queue in (INTERACTIVE_QUEUE, JOBS_QUEUE):
+            assert control.control.add_consumer(queue, reply=True, timeout=10)
     caller.join(timeout=180)
     assert answers["sync"]["result"] == 0 and len(answers["sync"]["faces"]) == 1, answers
     waited = time.monotonic() - lost_at

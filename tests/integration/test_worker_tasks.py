@@ -58,7 +58,12 @@ def test_ingest_chunk_task_enrols_each_item_once(celery_session_app, celery_sess
         settings = stack.settings.changed(database_url=stack.database_url)
         gallery = await Gallery.for_settings(settings, 2, False)
         try:
-            return await gallery.ingest.create(test_app.app.id, group, items)
+            async def batches():
+                yield items
+
+            job_id, total = await gallery.ingest.create(test_app.app.id, group, batches())
+            assert total == 3
+            return job_id
         finally:
             await gallery.close()
 

@@ -10,17 +10,20 @@ import zipfile
 
 import pytest
 
+from gateway.dialects.native.archives import ArchiveLimits
 from gateway.dialects.native.bulk_inputs import BulkInput
 from gateway.dialects.native.bulk_inputs import items_from as read_items
 from shared.errors import FaceError
 from shared.images import encode_jpeg, pixel_limit
+from shared.settings import load_settings
 
 PHOTO = encode_jpeg(__import__("numpy").full((40, 40, 3), 120, "uint8"))
 
 
 def items_from(params: dict, content_type: str, limit: int, size) -> list:
     """The request's items, its parameters validated as the route's contract does."""
-    return read_items(BulkInput.model_validate(params), content_type, limit, size)
+    return list(read_items(BulkInput.model_validate(params), content_type, limit, size,
+                           ArchiveLimits.of(load_settings())))
 
 
 SIZE = pixel_limit(100_000_000)

@@ -151,3 +151,28 @@ def test_a_small_face_of_a_reduced_photo_is_cut_from_the_photos_own_pixels():
     assert np.allclose(shifted, points * 4 - [left, top])
     unreduced = decode(data)
     assert Detail(data, unreduced, pixel_limit(100_000_000)).region(box, points, 160) is None
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP", "GIF", "TIFF", "BMP"])
+def test_the_header_check_never_decodes_the_pixels(fmt, monkeypatch):
+    """probe and decode_cost read the header only: at the gateway and before the worker's
+    decode budget is taken, a 100-megapixel photo must cost nothing (a PNG's EXIF lookup once
+    decoded every pixel to find an eXIf chunk after them)."""
+    from PIL import ImageFile
+
+    from shared.images import DOCUMENT_LIMIT, WORK_PIXELS, decode_cost, probe
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 48), (200, 10, 10)).save(buffer, fmt)
+    data = buffer.getvalue()
+
+    decoded: list[str] = []
+
+    def no_decoding(self, *args, **kwargs):
+        decoded.append(self.format)  # (an error raised here could be swallowed on the way)
+        raise OSError("pixels decoded in a header check")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", no_decoding)
+    assert probe(data, DOCUMENT_LIMIT).width == 64
+    assert decode_cost(data, DOCUMENT_LIMIT, WORK_PIXELS, True).held > 0
+    assert decoded == []

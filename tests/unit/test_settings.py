@@ -38,6 +38,8 @@ def test_values_are_read_and_typed(monkeypatch: pytest.MonkeyPatch):
     ("FACEGATE_URL_ALLOW", "localhost", "not a network"),
     ("FACEGATE_DATABASE_URL", "mysql://x/y", "should match pattern"),
     ("FACEGATE_DETECT_MIN_SCORE", "1.5", "less than or equal to 1"),
+    ("FACEGATE_INGEST_MAX_BODY_BYTES", str(2**30), "FACEGATE_BODY_BUDGET_BYTES"),
+    ("FACEGATE_TRUSTED_PROXIES", "proxy.example", "FACEGATE_TRUSTED_PROXIES"),
 ])
 def test_a_wrong_value_names_its_variable(monkeypatch: pytest.MonkeyPatch, variable: str,
                                           value: str, says: str):
@@ -84,3 +86,19 @@ def test_the_command_refuses_a_wrong_value_before_starting():
     assert done.returncode != 0
     assert "FACEGATE_WORKERS='-2'" in done.stderr
     assert "greater than or equal to 0" in done.stderr
+
+
+def test_a_password_file_goes_into_its_url(monkeypatch: pytest.MonkeyPatch, tmp_path):
+    (tmp_path / "redis").write_text("s3cret/+@\n")
+    monkeypatch.setenv("FACEGATE_REDIS_URL", "redis://redis:6379/0")
+    monkeypatch.setenv("FACEGATE_REDIS_PASSWORD_FILE", str(tmp_path / "redis"))
+    monkeypatch.setenv("FACEGATE_DATABASE_URL", "postgresql://facegate@db:5432/facegate")
+    monkeypatch.setenv("FACEGATE_DATABASE_PASSWORD_FILE", str(tmp_path / "missing"))
+    with pytest.raises(SettingsError) as caught:
+        load_settings()
+    assert "FACEGATE_DATABASE_PASSWORD_FILE" in str(caught.value)
+    assert "cannot read" in str(caught.value)
+    monkeypatch.delenv("FACEGATE_DATABASE_PASSWORD_FILE")
+    settings = load_settings()
+    assert settings.redis_url == "redis://:s3cret%2F%2B%40@redis:6379/0"
+    assert "s3cret" not in masked(settings.redis_url)

@@ -57,6 +57,7 @@ CODES: dict[str, tuple[int, str]] = {
     "PARAM_TOO_LONG": (216103, "param too long"),
     "IDENTITY_NOT_FOUND": (216611, "user not exist"),
     "LIVENESS_FAILED": (216100, "invalid param"),
+    "TASK_ABANDONED": (216615, "fail to process images"),
 }
 
 

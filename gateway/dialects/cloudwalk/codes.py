@@ -57,6 +57,7 @@ CODES: dict[str, tuple[int, str]] = {
     "PARAM_TOO_LONG": (4101, "参数错误"),
     "IDENTITY_NOT_FOUND": (12292, "人脸不存在"),
     "LIVENESS_FAILED": (8496, "图片质量差"),
+    "TASK_ABANDONED": (8454, "处理过程中出现错误或异常"),
 }
 
 

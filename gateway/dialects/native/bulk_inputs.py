@@ -3,10 +3,11 @@
 - JSON `{"items": [{"image" | "image_url", "tag", "key"}, ...]}`, or `{"urls": [...]}`
 - JSON lines (`application/x-ndjson`): one item object per line
 - a CSV of URLs (`text/csv`): a header naming `url` and optionally `tag` and `key`
-- a tar (plain or gzip) or zip of photos: the request body (`application/x-tar`,
+- a tar (plain, gzip, bzip2 or xz) or zip of photos: the request body (`application/x-tar`,
   `application/gzip`, `application/zip`), or the `archive` part of a multipart form with an
   optional `manifest` part, a CSV with `file` and optionally `tag` and `key`. A photo's tag
-  defaults to its path in the archive (cut to 128 bytes).
+  defaults to its path in the archive (cut to 128 bytes). Archives are read within the limits
+  of archives.py.
 
 Only cheap checks run here: inline images are base64-decoded and their headers probed (a
 non-image becomes a `bad_image` outcome at once); URLs are checked for their scheme and
@@ -19,18 +20,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-import tarfile
-import zipfile
 from collections.abc import Iterator
 from typing import Any
-from urllib.parse import urlsplit
 
 from pydantic import Field
 
 from gateway.contract import Fields
+from gateway.dialects.native.archives import ArchiveLimits, archive_files
 from services.recognition.catalogue import MAX_TAG_BYTES, NewItem
 from shared.errors import ERRORS, FaceError
 from shared.images import PHOTO_SUFFIXES, SizeLimit, b64decode, content_key, probe, url_key
+from shared.urlfetch import url_target
 
 MAX_KEY_CHARS = 256
 
@@ -67,11 +67,10 @@ def inline_item(data: bytes | None, error: FaceError | None, tag: str, key: str 
 def url_item(url: str, tag: str, key: str | None) -> NewItem:
     url = url.strip()
     key = key or url_key(url)
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        return NewItem(key, tag, status="bad_image",
-                       error=FaceError(ERRORS.PARAM_INVALID,
-                                       "url must be http:// or https://").to_dict())
+    try:
+        url_target(url)  # its scheme, host and port; the addresses are checked when fetched
+    except FaceError as exc:
+        return NewItem(key, tag, status="bad_image", error=exc.to_dict())
     return NewItem(key, tag, url=url)
 
 
@@ -118,24 +117,7 @@ def _json_lines(data: bytes) -> Iterator[NewItem]:
         yield _object_item(item, index)
 
 
-def _archive_files(data: bytes) -> Iterator[tuple[str, bytes]]:
-    """(path, bytes) of each regular file, in archive order (tar, tar.gz or zip)."""
-    if zipfile.is_zipfile(io.BytesIO(data)):
-        with zipfile.ZipFile(io.BytesIO(data)) as archive:
-            for info in archive.infolist():
-                if not info.is_dir():
-                    yield info.filename, archive.read(info)
-        return
-    try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:*") as archive:
-            for member in archive:
-                if member.isfile():
-                    yield member.name, archive.extractfile(member).read()
-    except (tarfile.TarError, EOFError, OSError) as exc:
-        raise _invalid(f"archive is not a tar, tar.gz or zip: {exc}") from None
-
-
-def _archive(data: bytes, manifest: bytes | None) -> Iterator[NewItem]:
+def _archive(data: bytes, manifest: bytes | None, limits: ArchiveLimits) -> Iterator[NewItem]:
     listed: dict[str, dict[str, str]] | None = None
     if manifest:
         rows = _csv_rows(manifest, "manifest")
@@ -143,7 +125,7 @@ def _archive(data: bytes, manifest: bytes | None) -> Iterator[NewItem]:
             raise _invalid("manifest needs a header with a `file` column (and tag, key)")
         listed = {row["file"]: row for row in rows}
     index = 0
-    for path, content in _archive_files(data):
+    for path, content in archive_files(data, limits):
         name = path.rsplit("/", 1)[-1]
         if listed is None and (name.startswith(".") or not name.lower().endswith(
                 PHOTO_SUFFIXES)):
@@ -191,19 +173,21 @@ def _listed(value: list | str, refusal: str) -> list:
     return value
 
 
-def items_from(params: BulkInput, content_type: str, limit: int, size: SizeLimit
-               ) -> list[NewItem]:
+def items_from(params: BulkInput, content_type: str, limit: int, size: SizeLimit,
+               archive: ArchiveLimits) -> Iterator[NewItem]:
     """The request's items (at least one, at most `limit`), in order, each photo's header
-    checked against `size`."""
+    checked against `size`, an archive read within `archive`'s limits. Lazily: an archive's
+    photos are read one at a time as the caller takes them (a refusal can come mid-way: the
+    caller stores nothing until the end)."""
     body = params.body
     if params.archive:
-        found = _archive(params.archive, params.manifest or None)
+        found = _archive(params.archive, params.manifest or None, archive)
     elif body and content_type in ("application/x-ndjson", "application/jsonl"):
         found = _json_lines(body)
     elif body and content_type == "text/csv":
         found = _url_csv(body)
     elif body:
-        found = _archive(body, None)
+        found = _archive(body, None, archive)
     elif params.items is not None:
         listed = _listed(params.items, "items must be a JSON list")
         found = (_object_item(item, index) for index, item in enumerate(listed))
@@ -215,13 +199,17 @@ def items_from(params: BulkInput, content_type: str, limit: int, size: SizeLimit
     else:
         raise FaceError(ERRORS.PARAM_MISSING, "items, urls, an archive, JSON lines or a CSV of "
                                               "URLs is required")
-    items = []
+    return _counted(found, limit, size)
+
+
+def _counted(found: Iterator[NewItem], limit: int, size: SizeLimit) -> Iterator[NewItem]:
+    count = 0
     for item in found:
-        items.append(_probed(item, size))
-        if len(items) > limit:
+        count += 1
+        if count > limit:
             raise _invalid(f"at most {limit} items per request (FACEGATE_INGEST_MAX_ITEMS); "
                            "split the load into several jobs")
-    if not items:
+        yield _probed(item, size)
+    if not count:
         raise FaceError(ERRORS.PARAM_MISSING, "no items (an archive needs photos named "
                                               "*.jpg, *.png, ... or a manifest)")
-    return items

@@ -59,6 +59,7 @@ STATUS: dict[str, int] = {
     "PARAM_TOO_LONG": 400,
     "IDENTITY_NOT_FOUND": 404,
     "LIVENESS_FAILED": 422,
+    "TASK_ABANDONED": 422,
 }
 
 

@@ -10,23 +10,32 @@ POST /v1/jobs/{id}/cancel            items not yet done become `cancelled`
 
 from __future__ import annotations
 
+import asyncio
+import threading
+from collections.abc import AsyncIterator, Iterator
 from typing import Literal
 
 from pydantic import Field
 from starlette.requests import Request
 
 from gateway.contract import Offset, declare
+from gateway.dialects.native.archives import ArchiveLimits
 from gateway.dialects.native.bulk_inputs import BulkInput, items_from
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.paths import GroupPath, JobPath
 from services.recognition import catalogue, ingest
-from services.recognition.catalogue import OUTCOMES, IngestJob, rate
+from services.recognition.catalogue import OUTCOMES, IngestJob, NewItem, rate
 from services.recognition.context import Recognition
 from shared.answers import JobAccepted, JobItems, JobStatus
-from shared.errors import FaceError
+from shared.errors import ERRORS, FaceError
 from shared.images import native_limit
 
 INLINE_ITEMS = 1000  # a job this small reports every item in GET /v1/jobs/{id}
+# Ingestion bodies one gateway process reads at once (each holds a database connection and a
+# thread while its archive inflates); more are answered busy, and the client retries.
+READERS_AT_ONCE = 2
+READERS = threading.BoundedSemaphore(READERS_AT_ONCE)
+BATCH_ITEMS, BATCH_BYTES = 256, 8 * 2**20  # what one COPY batch holds
 PAGE_MAX = 5000
 OP = "bulk_enrol"
 
@@ -44,10 +53,34 @@ async def bulk_enrol(ctx: Recognition, request: Request, params: Bulk
     await catalogue.group(ctx, app, group)  # 12357 before reading any image
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     items = items_from(params, content_type, ctx.settings.ingest_max_items,
-                       native_limit(ctx.settings))
-    job_id = await ingest.submit(ctx, app, group, items)
-    return {"job_id": job_id, "status": "queued", "total": len(items),
+                       native_limit(ctx.settings), ArchiveLimits.of(ctx.settings))
+    if not READERS.acquire(blocking=False):
+        raise FaceError(ERRORS.SYSTEM_BUSY, f"this gateway is reading {READERS_AT_ONCE} "
+                        "ingestion uploads already; retry in a few seconds")
+    try:
+        job_id, total = await ingest.submit(ctx, app, group, in_batches(items))
+    finally:
+        READERS.release()
+    return {"job_id": job_id, "status": "queued", "total": total,
             "poll": f"/v1/jobs/{job_id}", "items": f"/v1/jobs/{job_id}/items"}, 202
+
+
+async def in_batches(items: Iterator[NewItem]) -> AsyncIterator[list[NewItem]]:
+    """The items, read (an archive inflated, each photo's header probed) on a thread rather
+    than the event loop, a batch at a time as the database takes them: the gateway holds the
+    body and one batch, never the whole inflated load."""
+
+    def next_batch() -> list[NewItem]:
+        batch, size = [], 0
+        for item in items:
+            batch.append(item)
+            size += len(item.image or b"")
+            if len(batch) >= BATCH_ITEMS or size >= BATCH_BYTES:
+                break
+        return batch
+
+    while batch := await asyncio.to_thread(next_batch):
+        yield batch
 
 
 def _outcome(item: dict) -> dict:
