@@ -25,6 +25,7 @@ import secrets
 import signal
 import sys
 import time
+from pathlib import Path
 
 from shared.settings import (
     SettingsError,
@@ -208,6 +209,10 @@ def main() -> None:
     app.add_argument("action", choices=["create", "list", "rotate", "revoke"])
     app.add_argument("name", nargs="?", default="")
     app.add_argument("--qps", type=int, default=None, help="this app's requests per second")
+    made = commands.add_parser("secrets", help="a deployment's passwords, made once (compose)")
+    made.add_argument("directory", type=Path)
+    made.add_argument("--redis-maxmemory", default=os.environ.get("FACEGATE_REDIS_MAXMEMORY",
+                                                                  "1gb"))
     from services.cli import ingest
 
     ingest.add_arguments(commands.add_parser("ingest", help="photos or URLs into a group"))
@@ -218,6 +223,13 @@ def main() -> None:
         raise SystemExit(f"facegate: {exc}") from None
     if args.command == "settings":
         _settings(args.table)
+        return
+    if args.command == "secrets":
+        from services.cli import passwords
+
+        made = passwords.ensure(args.directory, args.redis_maxmemory)
+        print(f"facegate secrets: made {', '.join(made)}" if made
+              else "facegate secrets: kept the existing ones")
         return
     if args.command == "ingest":
         raise SystemExit(ingest.run(args.path, args.group, args.url, args.app_id,

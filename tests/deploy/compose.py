@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import subprocess
 import time
+import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from services.cli.embedded import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
+# compose.yaml's tags for facegate's own images (FACEGATE_VERSION, default: the package's)
+VERSION = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+GATEWAY_IMAGE, WORKER_IMAGE = f"facegate-gateway:{VERSION}", f"facegate-worker:{VERSION}"
 
 
 def run(*args: str, env: dict[str, str] | None = None, check: bool = True, timeout: float = 900,
@@ -41,7 +44,6 @@ class Compose:
                  "PROMETHEUS_PORT": free_port()}
         env = {**os.environ, **{k: str(v) for k, v in ports.items()},
                "FACEGATE_HTTP_ADDR": "127.0.0.1", "FACEGATE_ADMIN_ADDR": "127.0.0.1",
-               "POSTGRES_PASSWORD": secrets.token_urlsafe(12),
                "COMPOSE_PROFILES": "monitoring"}
         return cls(project, env)
 
@@ -88,6 +90,10 @@ class Compose:
 
     def exec(self, service: str, *command: str, input: bytes | None = None) -> str:
         return self("exec", "-T", service, *command, input=input).stdout.decode()
+
+    def exec_run(self, service: str, *command: str) -> str:
+        """`command`'s output in a one-off container of `service` (no dependencies started)."""
+        return self("run", "--rm", "--no-deps", "-T", service, *command).stdout.decode()
 
     def sql(self, query: str) -> list[list[str]]:
         """Rows of a query run by psql in the postgres container, as text."""

@@ -37,4 +37,28 @@ if docker image inspect mher/flower:2.0 >/dev/null 2>&1 &&
   printf 'FROM mher/flower:2.0\nUSER root\nRUN pip install --no-cache-dir packaging\nUSER flower\n' \
     | docker build -q -t mher/flower:2.0 - >/dev/null
 fi
+if [ -n "$standins" ]; then
+  # compose.yaml pins its public images to exact tags; the stand-ins are built under the
+  # looser ones (redis:7, pgvector/pgvector:pg17). A pinned tag that is missing gets the
+  # stand-in of its repository; nothing is pulled or renamed where the real image is here.
+  for image in $(docker compose config --images 2>/dev/null | grep -v '^facegate-' | sort -u); do
+    docker image inspect "$image" >/dev/null 2>&1 && continue
+    repo=${image%:*}
+    standin=$(docker image ls --format '{{.Repository}}:{{.Tag}}' "$repo" | head -1)
+    [ -n "$standin" ] && docker tag "$standin" "$image" \
+      && echo "engine.sh: $image is the stand-in $standin"
+  done
+  # The official postgres entrypoint reads POSTGRES_PASSWORD_FILE (compose.yaml's secret);
+  # where the look-alike's does not, it gets a wrapper that does the same.
+  pg=$(docker compose config --images 2>/dev/null | grep '^pgvector/' | head -1)
+  if [ -n "$pg" ] && ! docker run --rm --entrypoint grep "$pg" -q POSTGRES_PASSWORD_FILE \
+       /usr/local/bin/docker-entrypoint.sh >/dev/null 2>&1; then
+    echo "engine.sh: the $pg look-alike gets POSTGRES_PASSWORD_FILE"
+    printf '%s\n' "FROM $pg" \
+      'RUN mv /usr/local/bin/docker-entrypoint.sh /usr/local/bin/standin-entrypoint.sh \' \
+      ' && printf "#!/bin/bash\nif [ -n \"\${POSTGRES_PASSWORD_FILE:-}\" ]; then export POSTGRES_PASSWORD=\"\$(cat \"\$POSTGRES_PASSWORD_FILE\")\"; unset POSTGRES_PASSWORD_FILE; fi\nexec /usr/local/bin/standin-entrypoint.sh \"\$@\"\n" > /usr/local/bin/docker-entrypoint.sh \' \
+      ' && chmod +x /usr/local/bin/docker-entrypoint.sh' \
+      | docker build -q -t "$pg" - >/dev/null
+  fi
+fi
 docker version --format 'engine {{.Server.Version}}'; docker compose version

@@ -24,7 +24,7 @@ import pytest
 
 from services.client import Facegate
 from tests.conftest import b64
-from tests.deploy.compose import ROOT, Compose, run
+from tests.deploy.compose import GATEWAY_IMAGE, ROOT, WORKER_IMAGE, Compose, run
 from tests.support.baidu_sdk import facegate_client
 
 # LFW View 1, the team's data beside the checkout (LFW_VIEW1 names another place)
@@ -205,15 +205,15 @@ def test_images_build(compose):
     started = time.monotonic()
     compose("build", timeout=3600)
     report("build_seconds", round(time.monotonic() - started))
-    sizes = {image: _size_mb(image) for image in ("facegate-gateway", "facegate-worker")}
-    sizes["worker_layers_above_python_base"] = _layers_above_base_mb("facegate-worker",
+    sizes = {image: _size_mb(image) for image in (GATEWAY_IMAGE, WORKER_IMAGE)}
+    sizes["worker_layers_above_python_base"] = _layers_above_base_mb(WORKER_IMAGE,
                                                                      "python:3.11-slim")
-    sizes["gateway_layers_above_python_base"] = _layers_above_base_mb("facegate-gateway",
+    sizes["gateway_layers_above_python_base"] = _layers_above_base_mb(GATEWAY_IMAGE,
                                                                       "python:3.11-slim")
-    torch = run("docker", "run", "--rm", "facegate-worker", "python", "-c",
+    torch = run("docker", "run", "--rm", WORKER_IMAGE, "python", "-c",
                 "import torch; print(torch.__version__)").stdout.decode().strip()
     report("image_sizes_mb", {**sizes, "worker_torch": torch})
-    for image in ("facegate-gateway", "facegate-worker"):  # not root
+    for image in (GATEWAY_IMAGE, WORKER_IMAGE):  # not root
         user = run("docker", "image", "inspect", "-f", "{{.Config.User}}", image).stdout
         assert user.decode().strip() == "65534", image
 
@@ -436,7 +436,7 @@ def test_backup_and_restore_with_pg_dump(compose, state, faces, tmp_path):
     assert not compose.leftovers()["volumes"]
     compose("up", "-d", "--wait", "postgres", timeout=300)
     compose("exec", "-T", "postgres", "pg_restore", "-U", "postgres", "-d", "facegate",
-            "--no-owner", input=dump)
+            "--no-owner", "--role=facegate", "--no-comments", input=dump)
     compose("up", "-d", "--scale", "worker=1")
     compose.wait_healthy({"gateway": 1, "worker": 1})
     assert _gallery_counts(compose) == before
@@ -444,28 +444,38 @@ def test_backup_and_restore_with_pg_dump(compose, state, faces, tmp_path):
     report("backup_restore", {"dump_bytes": len(dump), **before})
 
 
-def test_an_upgrade_applies_only_the_new_migrations(compose):
+def test_an_upgrade_applies_only_the_new_migrations(compose, tmp_path):
     """The gateway image of the commit before the newest migration, on an empty database,
-    then this checkout's image under the same tag (`up -d` recreates it): the new image
-    applies only what the old one lacked."""
+    then this checkout's image (`up -d` recreates it): the new image applies only what the
+    old one lacked."""
     newest = sorted((ROOT / "services/gallery/migrations").glob("*.sql"))[-1]
     added = run("git", "log", "--diff-filter=A", "--format=%H", "--",
                 str(newest.relative_to(ROOT))).stdout.decode().split()[-1]
-    current = run("docker", "image", "inspect", "-f", "{{.Id}}",
-                  "facegate-gateway").stdout.decode().strip()
     archive = run("git", "archive", f"{added}^").stdout
-    build = run("docker", "build", "-q", "-f", "deploy/gateway.Dockerfile", "-t",
-                "facegate-gateway", "-", input=archive, timeout=1800)
+    old_tag = "facegate-gateway:upgrade-test-old"
+    build = run("docker", "build", "-q", "-f", "deploy/gateway.Dockerfile", "-t", old_tag,
+                "-", input=archive, timeout=1800)
     old = build.stdout.decode().strip()
     try:
         compose("down", "-v", timeout=300)
-        compose("up", "-d", "--wait", "postgres", "redis", "gateway", timeout=600)
+        compose("up", "-d", "--wait", "postgres", "redis", timeout=600)
+        # the old image predates the password files: it gets the passwords in its URLs
+        passwords = {name: compose.exec_run("secrets", "cat", f"/run/facegate/{name}").strip()
+                     for name in ("database_password", "redis_password")}
+        override = tmp_path / "old-gateway.yaml"
+        override.write_text(json.dumps({"services": {"gateway": {
+            "image": old_tag,
+            "environment": {
+                "FACEGATE_DATABASE_URL": "postgresql://facegate:"
+                f"{passwords['database_password']}@postgres:5432/facegate",
+                "FACEGATE_REDIS_URL": f"redis://:{passwords['redis_password']}@redis:6379/0"},
+        }}}))
+        compose("-f", "compose.yaml", "-f", str(override), "up", "-d", "--wait", "gateway",
+                timeout=600)
         old_versions = schema_versions(compose)
-        run("docker", "tag", current, "facegate-gateway")
-        compose("up", "-d", "--wait", "gateway", timeout=600)
+        compose("up", "-d", "--wait", "gateway", timeout=600)  # this checkout's image
         logs = compose("logs", "--no-log-prefix", "gateway").stdout.decode()
     finally:
-        run("docker", "tag", current, "facegate-gateway")
         run("docker", "rmi", old, check=False)
     new_versions = schema_versions(compose)
     applied_by_new = APPLIED.findall(logs)

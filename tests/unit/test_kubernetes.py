@@ -47,9 +47,10 @@ def _built_in(docs: list[dict]) -> list[dict]:
 @pytest.mark.parametrize("overlay", ["k8s", "k8s-gpu"])
 def test_manifests_validate_against_the_kubernetes_api(overlay):
     docs = render(ROOT / "deploy" / overlay)
-    assert {d["kind"] for d in docs} >= {"Namespace", "ConfigMap", "Secret", "Deployment",
-                                         "Service", "StatefulSet", "HorizontalPodAutoscaler",
-                                         "ScaledObject"}
+    assert {d["kind"] for d in docs} >= {"Namespace", "ConfigMap", "Deployment", "Service",
+                                         "StatefulSet", "HorizontalPodAutoscaler",
+                                         "ScaledObject", "NetworkPolicy"}
+    assert "Secret" not in {d["kind"] for d in docs}  # the operator makes it: no password here
     for doc in _built_in(docs):
         kubernetes_validate.validate(doc, KUBERNETES, strict=True)
 
@@ -71,7 +72,9 @@ def test_cpu_and_gpu_workers_differ_only_where_a_gpu_needs_it():
     # probes, grace period, non-root and configuration are the CPU worker's
     for key in ("terminationGracePeriodSeconds", "securityContext"):
         assert gpu[key] == cpu[key]
-    for key in ("startupProbe", "livenessProbe", "envFrom", "ports"):
+    assert gpu["containers"][0]["env"][:-1] == cpu["containers"][0]["env"]
+    for key in ("startupProbe", "livenessProbe", "envFrom", "ports", "securityContext",
+                "volumeMounts"):
         assert gpu["containers"][0][key] == cpu["containers"][0][key]
 
 
