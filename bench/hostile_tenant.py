@@ -259,6 +259,9 @@ class Attacker:
             label = f"{what} {answer.status_code}{' ' + code if code else ''}"
         with self._lock:
             self.answers[label] += 1
+            if self.answers[label] == 1 and not isinstance(answer, Exception) \
+                    and answer.status_code >= 500:  # what the busy answer said, once
+                self.notes.append(f"{label}: {answer.text[:300]}")
 
     def _post(self, http: httpx.Client, what: str, path: str, **kwargs) -> httpx.Response | None:
         try:
