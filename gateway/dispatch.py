@@ -218,7 +218,18 @@ class Dispatcher:
                 self.submit(request, task_id, admission)
                 sent = time.time()
 
-        return await self.wait(task_id, on_idle=resend_if_lost)
+        try:
+            return await self.wait(task_id, on_idle=resend_if_lost)
+        finally:
+            # nobody reads a call's result again: it leaves Redis now, not after
+            # FACEGATE_RESULT_TTL (one that comes after the wait gave up stays that long)
+            await self._forget(task_id)
+
+    async def _forget(self, task_id: str) -> None:
+        try:
+            await self._redis.delete(self.backend.get_key_for_task(task_id))
+        except Exception as exc:  # it expires
+            log.debug("result of %s not deleted: %s", task_id, exc)
 
     def send_chunk(self, chunk: Chunk) -> None:
         send_ingest_chunk(self.celery, chunk)

@@ -4,14 +4,16 @@ A form's values are str, except an uploaded file part, which stays bytes (raw im
 JSON body keeps its types; each route's declared model (gateway/contract.py) validates them. A
 body is read only up to FACEGATE_MAX_BODY_BYTES, whether or not it declares its length (a
 chunked upload is cut off at the limit, not buffered whole); JSON nested too deep is refused.
-Every body's bytes are taken from the process's budget (FACEGATE_BODY_BUDGET_BYTES: its length
-when it declares one, else as they arrive) until the request ends: when the budget is spent a
-request is answered busy before more of it is read, so many large uploads at once cannot take
-the gateway's memory.
+Every body's bytes are taken from the process's budget (FACEGATE_BODY_BUDGET_BYTES) as they
+arrive, until the request ends: when the budget is spent a request is answered busy before more
+of it is read, so many large uploads at once cannot take the gateway's memory. Bytes are taken
+as they come, not by the declared length, so a client that declares much and sends little holds
+only what it sent; one that sends nothing for BODY_IDLE_S is answered and dropped.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -27,6 +29,9 @@ Params = dict[str, Any]
 RAW_BODY_TYPES = ("application/x-ndjson", "application/jsonl", "text/csv", "application/x-tar",
                   "application/gzip", "application/x-gzip", "application/zip",
                   "application/octet-stream")  # ids and offsets stay inside PostgreSQL's bigint
+
+
+BODY_IDLE_S = 30.0  # longest wait for the next piece of a request body
 
 
 def _too_large(max_body: int) -> FaceError:
@@ -66,7 +71,11 @@ def limited(receive: Receive, max_body: int, hold: BodyHold | None = None) -> Re
 
     async def receive_limited() -> Message:
         nonlocal seen
-        message = await receive()
+        try:
+            message = await asyncio.wait_for(receive(), BODY_IDLE_S)
+        except TimeoutError:
+            raise FaceError(ERRORS.PARAM_INVALID, f"no part of the request body came for "
+                            f"{BODY_IDLE_S:.0f} s; send it again") from None
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
             if seen > max_body:
@@ -86,8 +95,6 @@ async def read_params(request: Request, max_body: int, hold: BodyHold | None = N
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if request.method not in ("POST", "PATCH", "PUT"):
         return params
-    if hold is not None and declared and declared.isdigit():
-        hold.take(int(declared))  # all of it now: refused before any of it is read
     request = Request(request.scope, limited(request.receive, max_body, hold))
     if content_type in ("multipart/form-data", "application/x-www-form-urlencoded"):
         try:

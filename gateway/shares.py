@@ -60,14 +60,15 @@ for _, member in ipairs(members) do
   held = held + tonumber(size)
   if kind == 'c' then calls = calls + 1 else jobs = jobs + 1 end
 end
+if ARGV[9] == 'j' and jobs >= tonumber(ARGV[5]) then return {-2, jobs} end
+if ARGV[9] == 'c' and calls >= tonumber(ARGV[10]) then return {-4, calls} end
+if #members > 0 and held + tonumber(ARGV[3]) > tonumber(ARGV[6]) then return {-3, held} end
 local max_queue = tonumber(ARGV[7])
 if max_queue > 0 then
   local waiting = 0
   for i = 2, #KEYS do waiting = waiting + redis.call('LLEN', KEYS[i]) end
   if waiting >= max_queue then return {-1, waiting} end
 end
-if ARGV[9] == 'j' and jobs >= tonumber(ARGV[5]) then return {-2, jobs} end
-if #members > 0 and held + tonumber(ARGV[3]) > tonumber(ARGV[6]) then return {-3, held} end
 redis.call('ZADD', KEYS[1], ARGV[4], ARGV[2])
 redis.call('EXPIRE', KEYS[1], ARGV[8])
 if ARGV[9] == 'c' then return {1, calls} end
@@ -129,13 +130,16 @@ class Shares:
             keys=[key, *self._waiting],
             args=[now, member, size, now + self._lapse[kind], settings.jobs_in_flight,
                   settings.app_queued_bytes, settings.queue_max,
-                  int(max(self._lapse.values())) + 1, kind])
+                  int(max(self._lapse.values())) + 1, kind, settings.calls_in_flight])
         if verdict == -1:
             raise FaceError(ERRORS.SYSTEM_BUSY, f"{count} tasks are waiting for the workers "
                             "(FACEGATE_QUEUE_MAX); retry in a few seconds")
         if verdict == -2:
             raise FaceError(ERRORS.RATE_LIMIT, f"this app has {count} jobs queued or running "
                             "(FACEGATE_JOBS_IN_FLIGHT); submit more when some have ended")
+        if verdict == -4:
+            raise FaceError(ERRORS.RATE_LIMIT, f"this app has {count} calls queued or running "
+                            "(FACEGATE_CALLS_IN_FLIGHT); retry when some have ended")
         if verdict == -3:
             raise FaceError(ERRORS.RATE_LIMIT, f"this app has {count // 2**20} MiB of images "
                             "queued (FACEGATE_APP_QUEUED_BYTES); retry when some have ended")

@@ -230,6 +230,11 @@ class Settings(BaseSettings):
         "running; more are refused with 429 / 4117 / 18 until some end (ingestion has "
         "FACEGATE_INGEST_IN_FLIGHT); about half a worker process's task threads, so that one "
         "app's jobs leave the others' calls a thread", ge=1)
+    calls_in_flight: int = setting(
+        64, "CALLS_IN_FLIGHT",
+        "synchronous calls one app may have queued or running; more are refused with 429 / "
+        "4117 / 18 until some end: one app cannot fill the queue (FACEGATE_QUEUE_MAX) that "
+        "every app shares", ge=1)
     app_queued_bytes: int = setting(
         256 * 2**20, "APP_QUEUED_BYTES",
         "image bytes one app may have in the queue at once (its calls and jobs waiting or "

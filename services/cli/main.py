@@ -30,6 +30,7 @@ from pathlib import Path
 from shared.settings import (
     SettingsError,
     get_settings,
+    masked,
     settings_rows,
     settings_table,
     worker_threads,
@@ -142,8 +143,9 @@ def _run() -> None:
     signal.signal(signal.SIGTERM, interrupt)
     try:
         stack.start_services()
-        print(f"redis:    {stack.redis_url}" + (" (embedded)" if stack.redis else ""))
-        print(f"postgres: {stack.database_url}" + (" (embedded)" if stack.postgres else ""))
+        print(f"redis:    {masked(stack.redis_url)}" + (" (embedded)" if stack.redis else ""))
+        print(f"postgres: {masked(stack.database_url)}"
+              + (" (embedded)" if stack.postgres else ""))
         for _ in range(settings.workers):
             stack.start_worker()
         print(f"workers:  {settings.workers} x {worker_threads(settings)} threads, "

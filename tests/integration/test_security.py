@@ -17,7 +17,7 @@ import psycopg
 import redis
 
 from services.gallery.apps import rotate_secret
-from shared.tasks import DELIVERIES_PREFIX, JOBS_QUEUE, make_celery
+from shared.tasks import DELIVERIES_PREFIX, INTERACTIVE_QUEUE, JOBS_QUEUE, make_celery
 from tests.conftest import app_headers, b64, make_app
 
 BAIDU = "/rest/2.0/face/v2"
@@ -130,6 +130,34 @@ def test_an_app_has_a_bounded_share_of_async_jobs(stack, faces):
     again = httpx.post(f"{capped}/v1/jobs", json={"op": "detect", "image": image},
                        headers=app_headers(flooder))
     assert again.status_code == 202
+
+
+def test_an_app_has_a_bounded_share_of_synchronous_calls(stack, faces):
+    """FACEGATE_CALLS_IN_FLIGHT=2 (workers not taking calls meanwhile): a third call of the
+    app is refused at once in its dialect's words, another app's is taken; all answer once
+    workers take calls again."""
+    capped = stack.start_extra_gateway({"FACEGATE_CALLS_IN_FLIGHT": "2"})
+    caller, other = make_app(stack, "caller"), make_app(stack, "other-caller")
+    control = make_celery(stack.settings.changed(redis_url=stack.redis_url), "test-calls")
+    image = {"img": b64(faces["obama.jpg"])}
+
+    def detect(app) -> dict:
+        return httpx.post(f"{capped}/face/tool/detect", data=image, headers=app_headers(app),
+                          timeout=180).json()
+
+    assert control.control.cancel_consumer(INTERACTIVE_QUEUE, reply=True, timeout=10)
+    pool = ThreadPoolExecutor(3)
+    try:
+        waiting = [pool.submit(detect, caller) for _ in range(2)]
+        time.sleep(2)  # both admitted and queued
+        assert detect(caller)["result"] == 4117  # refused, not queued
+        theirs = pool.submit(detect, other)
+        time.sleep(1)
+    finally:
+        assert control.control.add_consumer(INTERACTIVE_QUEUE, reply=True, timeout=10)
+    assert [f.result()["result"] for f in waiting] == [0, 0]
+    assert theirs.result()["result"] == 0
+    pool.shutdown()
 
 
 def test_a_full_queue_is_answered_busy_in_each_dialect(stack, faces):

@@ -1,12 +1,16 @@
-"""The byte budget: big takes wait in turn, small ones pass a big one that waits."""
+"""The byte budget: big takes wait in turn, small ones pass a big one that waits; a request
+body takes what has come of it."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 import time
 
 import pytest
+from starlette.requests import Request
 
+from gateway.params import BodyHold, read_params
 from shared.budget import ByteBudget
 
 
@@ -60,3 +64,23 @@ def test_the_idle_hook_gets_the_busy_peak() -> None:
         pass
     assert peaks == [80]
     assert budget.peak == 80
+
+
+def test_a_body_holds_only_the_bytes_that_came_whatever_it_declared():
+    """A client that declares 32 MiB and sends 10 bytes holds 10 bytes of the gateway's body
+    budget, not 32 MiB: stalled uploads cannot take the budget from the others."""
+    budget = ByteBudget(1 << 20)
+    hold = BodyHold(budget)
+    pieces = [{"type": "http.request", "body": b'{"a": 1}  ', "more_body": False}]
+
+    async def receive():
+        return pieces.pop(0)
+
+    scope = {"type": "http", "method": "POST", "path": "/v1/detect", "query_string": b"",
+             "headers": [(b"content-type", b"application/json"),
+                         (b"content-length", str(32 << 20).encode())]}
+    params = asyncio.run(read_params(Request(scope, receive), 64 << 20, hold))
+    assert params == {"a": 1}
+    assert budget.held == 10
+    hold.release()
+    assert budget.held == 0
