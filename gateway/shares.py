@@ -76,6 +76,19 @@ return {1, jobs}
 """
 
 
+# ADMIT's refusals: the error and what it says (count: what the limit counted)
+_REFUSALS = {
+    -1: (ERRORS.SYSTEM_BUSY, "{count} tasks are waiting for the workers (FACEGATE_QUEUE_MAX); "
+                             "retry in a few seconds"),
+    -2: (ERRORS.RATE_LIMIT, "this app has {count} jobs queued or running "
+                            "(FACEGATE_JOBS_IN_FLIGHT); submit more when some have ended"),
+    -3: (ERRORS.RATE_LIMIT, "this app has {mib} MiB of images queued "
+                            "(FACEGATE_APP_QUEUED_BYTES); retry when some have ended"),
+    -4: (ERRORS.RATE_LIMIT, "this app has {count} calls queued or running "
+                            "(FACEGATE_CALLS_IN_FLIGHT); retry when some have ended"),
+}
+
+
 @dataclass(frozen=True)
 class Admission:
     """A task let into the queue: the share it holds (None: no app to charge) and its
@@ -131,16 +144,7 @@ class Shares:
             args=[now, member, size, now + self._lapse[kind], settings.jobs_in_flight,
                   settings.app_queued_bytes, settings.queue_max,
                   int(max(self._lapse.values())) + 1, kind, settings.calls_in_flight])
-        if verdict == -1:
-            raise FaceError(ERRORS.SYSTEM_BUSY, f"{count} tasks are waiting for the workers "
-                            "(FACEGATE_QUEUE_MAX); retry in a few seconds")
-        if verdict == -2:
-            raise FaceError(ERRORS.RATE_LIMIT, f"this app has {count} jobs queued or running "
-                            "(FACEGATE_JOBS_IN_FLIGHT); submit more when some have ended")
-        if verdict == -4:
-            raise FaceError(ERRORS.RATE_LIMIT, f"this app has {count} calls queued or running "
-                            "(FACEGATE_CALLS_IN_FLIGHT); retry when some have ended")
-        if verdict == -3:
-            raise FaceError(ERRORS.RATE_LIMIT, f"this app has {count // 2**20} MiB of images "
-                            "queued (FACEGATE_APP_QUEUED_BYTES); retry when some have ended")
+        if verdict < 0:
+            kind_of_error, message = _REFUSALS[verdict]
+            raise FaceError(kind_of_error, message.format(count=count, mib=count // 2**20))
         return Admission(priority(kind, count), key, member)
