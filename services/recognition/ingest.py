@@ -62,15 +62,15 @@ async def run_chunk(gallery: Gallery, settings: Settings, model: ModelSpec, anal
         outcomes = [ItemOutcome(p.index, "enrolled", face_id=known[p.key])
                     for p in pending if p.key in known]
         rest = [p for p in pending if p.key not in known]
-        try:
-            if abandoned is not None:
-                raise abandoned
-            outcomes += await _judge(settings, model, analyse, rest)
-        except Exception as exc:  # the engine broke on them: reported, not retried for ever
-            if exc is not abandoned:
+        if abandoned is not None:
+            outcomes += [ItemOutcome(p.index, "failed", abandoned.to_dict()) for p in rest]
+        else:
+            try:
+                outcomes += await _judge(settings, model, analyse, rest)
+            except Exception as exc:  # the engine broke on them: reported, not retried
                 log.exception("ingestion chunk %s:%d failed", chunk.job_id, chunk.start)
-            error = (abandoned or FaceError(ERRORS.ENGINE, type(exc).__name__)).to_dict()
-            outcomes += [ItemOutcome(p.index, "failed", error) for p in rest]
+                error = FaceError(ERRORS.ENGINE, type(exc).__name__).to_dict()
+                outcomes += [ItemOutcome(p.index, "failed", error) for p in rest]
     keys = {p.index: p.key for p in pending}
     tags = {p.index: p.tag for p in pending}
     after, group = await gallery.ingest.complete_chunk(chunk, keys, tags, outcomes, worker)
