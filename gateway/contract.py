@@ -102,6 +102,10 @@ ImageData = Annotated[str | bytes, WithJsonSchema({
 ImageUrl = Annotated[str, Field(max_length=4096), WithJsonSchema({
     "type": "string", "format": "uri", "maxLength": 4096,
     "description": "an http(s) URL of the image, fetched by the gateway"})]
+CallbackUrl = Annotated[str, Field(max_length=2048), WithJsonSchema({
+    "type": "string", "format": "uri", "maxLength": 2048,
+    "description": "an http(s) URL POSTed once when the job ends, signed with the app's "
+                   "webhook secret (docs/api.md, \"Webhooks\")"})]
 # a resident ID number (GB 11643: its birth date and check digit checked) and the name on it
 IdNumber = Annotated[str, BeforeValidator(lambda v, info: validate_id_number(_text(v, info))),
                      WithJsonSchema({"type": "string", "pattern": r"^\s*[0-9]{17}[0-9Xx]\s*$",

@@ -5,7 +5,8 @@ An ASGI middleware around the whole app: it takes the caller's X-Request-Id or m
 tasks, returns it in the X-Request-Id header, and when the response is sent counts it
 (facegate_requests_total by dialect, route and HTTP status; facegate_request_seconds),
 counts dialect errors by code (facegate_errors_total), and writes one access-log line.
-GET /metrics renders the process's metrics, with the queue depths read from Redis.
+GET /metrics renders the process's metrics, with the queue depths read from Redis and the
+release it runs (facegate_build_info{version, component}, 1: dashboards show rollouts).
 """
 
 from __future__ import annotations
@@ -13,8 +14,16 @@ from __future__ import annotations
 import logging
 import secrets
 import time
+from importlib import metadata
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -30,6 +39,21 @@ LATENCY = Histogram("facegate_request_seconds", "Time to answer a request", ["di
 ERRORS = Counter("facegate_errors_total", "Requests answered with an error, by its code",
                  ["dialect", "code"])
 QUEUE_DEPTH = Gauge("facegate_queue_depth", "Tasks waiting in a queue", ["queue"])
+# In a registry of its own, added to /metrics' text: a process that imports both the gateway
+# and the worker (the in-process worker of the tests) would otherwise register it twice.
+BUILD = CollectorRegistry(auto_describe=True)
+BUILD_INFO = Gauge("facegate_build_info", "The facegate release this process runs (always 1)",
+                   ["version", "component"], registry=BUILD)
+
+
+def version() -> str:
+    try:
+        return metadata.version("facegate")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
+
+
+BUILD_INFO.labels(version(), "gateway").set(1)  # component: gateways apart from workers
 
 
 def dialect_of(path: str) -> str:
@@ -106,4 +130,5 @@ async def metrics(request: Request) -> Response:
     steps = len(lengths) // len(QUEUES)
     for k, queue in enumerate(QUEUES):
         QUEUE_DEPTH.labels(queue).set(sum(lengths[k * steps:(k + 1) * steps]))
-    return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest() + generate_latest(BUILD),
+                    media_type=CONTENT_TYPE_LATEST)

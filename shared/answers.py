@@ -110,6 +110,23 @@ class JobQueued(TypedDict):
     poll: str
 
 
+class WebhookDelivery(TypedDict):
+    """How a job's callback_url delivery goes (docs/api.md, "Webhooks")."""
+
+    url: str
+    status: str  # watching (the job runs), retrying, delivered, failed
+    attempts: int
+    last_status: NotRequired[int]  # the receiver's HTTP status at the last attempt
+    last_error: NotRequired[str]
+    delivered: NotRequired[float]
+
+
+class WebhookSecret(TypedDict):
+    secret: str  # HMAC-SHA256 key of X-Facegate-Signature
+    signature_header: str
+    timestamp_header: str
+
+
 class OperationJob(TypedDict):
     """GET /v1/jobs/{id} of an operation's job."""
 
@@ -120,6 +137,7 @@ class OperationJob(TypedDict):
     progress: NotRequired[dict[str, Any]]
     error: NotRequired[dict[str, Any]]
     result: NotRequired[dict[str, Any]]  # the operation's answer, once done
+    webhook: NotRequired[WebhookDelivery]
 
 
 class Models(TypedDict):
@@ -228,6 +246,7 @@ class JobStatus(TypedDict):
     finished: NotRequired[float]
     error: NotRequired[dict[str, Any]]
     result: NotRequired[dict[str, Any]]
+    webhook: NotRequired[WebhookDelivery]
 
 
 class ItemOutcome(TypedDict):
@@ -298,6 +317,7 @@ class ClusterJob(TypedDict):
     finished: NotRequired[float]
     result: NotRequired[dict[str, int]]  # clusters, faces
     error: NotRequired[dict[str, Any]]
+    webhook: NotRequired[WebhookDelivery]
 
 
 class ClusterRecord(TypedDict):

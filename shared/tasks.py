@@ -218,6 +218,7 @@ def make_celery(settings: Settings, name: str = "facegate") -> Celery:
         task_queues=[Queue(name) for name in QUEUES],
         task_default_queue=INTERACTIVE_QUEUE,
         broker_connection_retry_on_startup=True,
+        broker_connection_max_retries=None,  # forever: a long Redis outage must not end a worker
         worker_hijack_root_logger=False,
         worker_cancel_long_running_tasks_on_connection_loss=False,
     )

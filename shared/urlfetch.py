@@ -135,3 +135,45 @@ async def _read_capped(response: httpx.Response, limit: int) -> bytes:
             raise FaceError(ERRORS.IMAGE_DECODE, f"image at url is larger than {limit} bytes")
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+class DeliveryError(Exception):
+    """A POST to a client-given URL (a webhook) did not get an answer: why, in one line."""
+
+
+async def post_json(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> int:
+    """POSTs `body` to `url` under the same address rules as an image URL (the address that was
+    checked is the one connected to); redirects are not followed (a 3xx is an answer like any
+    other). The answer's status; DeliveryError when none came."""
+    allow = [ipaddress.ip_network(net, strict=False) for net in settings.url_allow]
+    try:
+        async with asyncio.timeout(settings.url_timeout_s), httpx.AsyncClient(
+                timeout=settings.url_timeout_s, follow_redirects=False, trust_env=False) as client:
+            scheme, host, port, address = await _checked_address(url, allow)
+            parts = urlsplit(url)
+            literal = f"[{address}]" if ":" in address else address
+            target = parts._replace(netloc=f"{literal}:{port}").geturl()
+            extensions = {"sni_hostname": host} if scheme == "https" else {}
+            request = client.build_request(
+                "POST", target, content=body, extensions=extensions,
+                headers={**headers, "Host": parts.netloc.rsplit("@", 1)[-1],
+                         "Content-Type": "application/json"})
+            response = await client.send(request, stream=True)
+            await response.aclose()  # the receiver's body is not read: nothing of it is used
+            return response.status_code
+    except FaceError as exc:
+        raise DeliveryError(exc.detail) from None
+    except TimeoutError:
+        raise DeliveryError(f"no answer in {settings.url_timeout_s:g} s") from None
+    except httpx.HTTPError as exc:
+        raise DeliveryError(f"cannot connect: {type(exc).__name__}") from None
+
+
+async def checked_url(url: str, settings: Settings) -> None:
+    """PARAM_INVALID now for a URL that post_json would refuse (its scheme, port, or an address
+    that is not public); the address is checked again at each delivery."""
+    allow = [ipaddress.ip_network(net, strict=False) for net in settings.url_allow]
+    try:
+        await _checked_address(url, allow)
+    except FaceError as exc:
+        raise FaceError(ERRORS.PARAM_INVALID, f"callback_url: {exc.detail}") from None

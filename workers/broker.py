@@ -12,8 +12,10 @@ stopped renewing it, FACEGATE_VISIBILITY_TIMEOUT (30 s) after that worker died, 
 healthy worker takes.
 
 The same timer is the worker's pulse (BrokerPulse): it runs on the consumer's event loop and
-talks to Redis, so a recent beat says the worker both consumes and reaches the broker; the
-worker's health check (/healthz beside /metrics) reads it.
+talks to Redis, so a recent beat says the worker both consumes and reaches the broker. The
+worker's /readyz (beside /metrics) reports it; its liveness check (/healthz) only mentions it:
+an old beat during a Redis outage is the outage, which a restart would not cure (the consumer
+reconnects by itself, below), so it must not get workers restarted (workers/metrics.py).
 
 Reconnects. kombu (5.x), on a lost connection, calls restore_unacked() through a channel whose
 connection has lost its client, and _connparams() fails with AttributeError("'NoneType' object

@@ -14,11 +14,12 @@ import types
 
 import psycopg
 from celery import Celery
-from celery.signals import worker_init
+from celery.signals import setup_logging, task_prerun, worker_init
 from kombu.exceptions import OperationalError
 
 from shared import logs
 from shared.errors import ERRORS, FaceError
+from shared.job_metrics import JOBS_FINISHED
 from shared.settings import Settings
 from shared.tasks import (
     CLUSTER_TASK,
@@ -83,6 +84,7 @@ class LazyEngine:
 def create_worker_app(settings: Settings, engine: Engine | None = None,
                       serve_metrics: bool = True) -> Celery:
     app = make_celery(settings, "facegate-worker")
+    logs.configure(settings.log_level, settings.log_json)  # before Celery's first warning
     # Leases on held tasks, a pulse for the health check, and Redis restarts survived
     # (workers/broker.py).
     pulse = BrokerPulse(lease_interval(settings.visibility_timeout_s))
@@ -90,10 +92,26 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
     get_engine = LazyEngine(settings, engine)
 
     def health() -> tuple[bool, str]:
-        # Served once the models are warm; healthy while the consumer loop reaches Redis.
+        # Served once the models are warm. "Broker reached" feeds /readyz only: /healthz
+        # (liveness) no longer fails on it, so a Redis outage restarts no worker.
         if pulse.alive():
             return True, f"ok: models loaded, broker reached {pulse.age():.1f} s ago"
         return False, f"broker not reached for {pulse.age():.0f} s"
+
+    @setup_logging.connect(weak=False)
+    def one_log_format(**_: object) -> None:
+        # A receiver here keeps Celery from installing its own handlers and format: its lines
+        # (task received, succeeded, ...) and kombu's go through shared/logs.py like ours.
+        logs.configure(settings.log_level, settings.log_json)
+
+    @task_prerun.connect(weak=False)
+    def carry_request_id(args: tuple = (), **_: object) -> None:
+        # The gateway's request id (shared/tasks.py) on every line the task's thread logs,
+        # Celery's own "succeeded" line included; a task without one (ingestion, clustering)
+        # clears the previous task's.
+        payload = args[0] if args else None
+        request_id = payload.get("request_id") if isinstance(payload, dict) else None
+        logs.REQUEST_ID.set(request_id if isinstance(request_id, str) else "")
 
     @worker_init.connect(sender=None, weak=False)
     def load_models(sender: object = None, **_: object) -> None:
@@ -146,7 +164,11 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
                     log.debug("job copy %s not deleted: %s", copy_key, exc)
             priority = fields.get("priority", 0)
             with at_priority(priority if isinstance(priority, int) else 0):
-                return answer_vision(get_engine(), request)
+                answer = answer_vision(get_engine(), request)
+            if copy_key:  # an operation job ends here (a call's end is the gateway's)
+                JOBS_FINISHED.labels("operation", "failed" if "error" in answer
+                                     else "done").inc()
+            return answer
 
     @app.task(name=STATS_TASK)
     def worker_stats() -> dict:

@@ -20,6 +20,7 @@ from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.budget import ByteBudget
+from shared.cpus import available_cpus
 from shared.images import encode_jpeg
 from shared.settings import Settings
 from shared.tasks import image_spec
@@ -45,10 +46,11 @@ def stage_threads(settings: Settings) -> int:
     one request's detection overlaps another's embedding; on a CPU each stage gets half the
     cores. Measured on 2 cores: 120 ms per image overlapped with one thread each, 169 ms
     with both stages sequential on 2 threads (OpenMP teams of two threads fight for 2 cores).
+    The cores are the container's CPU quota (shared/cpus.py), not the node's.
     """
     if settings.torch_threads > 0:
         return settings.torch_threads
-    return max(1, (os.cpu_count() or 2) // 2)
+    return max(1, available_cpus() // 2)
 
 
 def bulk_pass_pixels(device: torch.device) -> int | None:

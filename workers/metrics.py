@@ -1,6 +1,14 @@
 """A worker's Prometheus metrics, served on FACEGATE_WORKER_METRICS_PORT when it is set:
-batch sizes and model time per stage (detect, embed, analyse), and tasks by outcome; and its
-health check, /healthz on the same port."""
+batch sizes and model time per stage (detect, embed, analyse), tasks by outcome and the build's
+version; and its probes on the same port.
+
+/healthz is liveness: it answers 200 as soon as it is served, which is after the models are
+loaded and warm, for as long as the process lives; its text says whether the consumer reaches
+the broker. A Redis outage, however long, must not fail it and get every worker restarted:
+a restart reloads the models (a minute on a GPU) and cures nothing, and the consumer
+reconnects by itself (workers/broker.py). /readyz answers 503 while the broker is not
+reached, for people and dashboards.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +16,16 @@ import logging
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import metadata
 
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
 
 BATCH_SIZE = Histogram("facegate_batch_size", "Items in one model pass", ["stage"],
                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
@@ -17,6 +33,21 @@ MODEL_SECONDS = Histogram("facegate_model_seconds", "Time of one model pass", ["
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                    2.5, 5))
 TASKS = Counter("facegate_tasks_total", "Tasks a worker finished", ["task", "outcome"])
+# In a registry of its own, added to /metrics' text: a process that imports both the gateway
+# and the worker (the in-process worker of the tests) would otherwise register it twice.
+BUILD = CollectorRegistry(auto_describe=True)
+BUILD_INFO = Gauge("facegate_build_info", "The facegate release this process runs (always 1)",
+                   ["version", "component"], registry=BUILD)
+
+
+def version() -> str:
+    try:
+        return metadata.version("facegate")
+    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
+        return "0+unknown"
+
+
+BUILD_INFO.labels(version(), "worker").set(1)  # component: how many workers are up
 
 
 def observer(stage: str):
@@ -30,12 +61,21 @@ def observer(stage: str):
     return observe
 
 
-Health = Callable[[], tuple[bool, str]]  # healthy?, and why in a few words
+Health = Callable[[], tuple[bool, str]]  # the broker reached?, and why in a few words
+
+
+def probe(path: str, health: Health) -> tuple[int, str]:
+    """The status and text of /healthz (always 200: the process and its models live) or
+    /readyz (503 while `health` says the broker is not reached)."""
+    ok, reason = health()
+    if path == "/readyz":
+        return (200 if ok else 503), reason
+    return 200, reason if ok else f"ok: models loaded; {reason}"
 
 
 def serve(port: int, health: Health) -> bool:
-    """Serve /metrics and /healthz (200 or 503 with `health`'s reason) on `port`, from a
-    daemon thread; a port already taken is logged, never fatal: models are what matter."""
+    """Serve /metrics, /healthz and /readyz (see the module's text) on `port`, from a daemon
+    thread; a port already taken is logged, never fatal: models are what matter."""
     if port <= 0:
         return False
 
@@ -43,12 +83,13 @@ def serve(port: int, health: Health) -> bool:
         def do_GET(self) -> None:
             path = self.path.split("?", 1)[0]
             if path == "/metrics":
-                status, kind, body = 200, CONTENT_TYPE_LATEST, generate_latest()
-            elif path == "/healthz":
-                ok, reason = health()
-                status, kind, body = (200 if ok else 503), "text/plain", reason.encode()
+                body = generate_latest() + generate_latest(BUILD)
+                status, kind = 200, CONTENT_TYPE_LATEST
+            elif path in ("/healthz", "/readyz"):
+                status, reason = probe(path, health)
+                kind, body = "text/plain", reason.encode()
             else:
-                status, kind, body = 404, "text/plain", b"/metrics or /healthz"
+                status, kind, body = 404, "text/plain", b"/metrics, /healthz or /readyz"
             self.send_response(status)
             self.send_header("Content-Type", kind)
             self.send_header("Content-Length", str(len(body)))

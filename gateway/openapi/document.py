@@ -165,8 +165,10 @@ def _operation(op: Operation) -> dict:
 
 
 _PLAIN = {
-    ("/healthz", "get"): "the process is up",
-    ("/readyz", "get"): "Redis and PostgreSQL answer (503 with the failing one otherwise)",
+    ("/healthz", "get"): "liveness: the process is up (nothing else is looked at)",
+    ("/readyz", "get"): "readiness: Redis and PostgreSQL answer (503 naming the failing one "
+                        "otherwise); ?degraded=ok: 200 while this process serves, with the "
+                        "datastores' state in the body (Kubernetes' readiness probe)",
     ("/metrics", "get"): "Prometheus metrics",
     ("/openapi.json", "get"): "this document",
     ("/docs", "get"): "the API explorer (a page of the console, over this document)",

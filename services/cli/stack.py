@@ -32,7 +32,8 @@ def worker_args(settings: Settings, concurrency: int | None = None) -> list[str]
     Without gossip and mingle: facegate's workers never talk to each other, and gossip's
     restart after a broker reconnect is where kombu's Redis transport crashed the worker for
     good ("Unrecoverable error: AttributeError ... 'hostname'") when Redis restarted."""
-    return ["-m", "celery", "-A", "workers.main", "worker", "--pool", "threads",
+    # --quiet: no banner printed to stdout (the logs are JSON lines: shared/logs.py)
+    return ["-m", "celery", "-A", "workers.main", "--quiet", "worker", "--pool", "threads",
             "--concurrency", str(concurrency or worker_threads(settings)),
             "-Q", ",".join(QUEUES), "--loglevel", settings.log_level,
             "--without-gossip", "--without-mingle"]

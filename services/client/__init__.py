@@ -1,17 +1,16 @@
-"""A typed Python client for facegate's native API (/v1), with retries and job polling.
-
-    from services.client import Facegate
-
-    with Facegate("http://127.0.0.1:8000", app_id, app_secret) as fg:
-        fg.create_group("staff", exist_ok=True)
-        fg.enrol("staff", Path("alice.jpg"), tag="alice")
-        best = fg.identify("staff", Path("door-camera.jpg"))["matches"][0]
-        job = fg.wait_for_job(fg.bulk_items("staff", items)["job_id"])
-
-The benchmarks (bench/ingest.py, bench/lfw_api.py) and `facegate ingest` use it.
+"""The typed Python client of the native API, as the server's own tools use it (`facegate
+ingest`, bench/, tests): the facegate-client distribution's package (facegate_client/ here,
+which installs alone: README.md, pyproject.toml) re-exported, so the server's install and
+images carry it with the rest of services/ and nothing else needs installing.
 """
 
-from services.client.client import ApiError, Facegate, ImageInput, JobFailed
-from shared import answers  # the answers' types: shared/answers.py
+from services.client.facegate_client import (
+    ApiError,
+    AsyncFacegate,
+    Facegate,
+    ImageInput,
+    JobFailed,
+    answers,
+)
 
-__all__ = ["ApiError", "Facegate", "ImageInput", "JobFailed", "answers"]
+__all__ = ["ApiError", "AsyncFacegate", "Facegate", "ImageInput", "JobFailed", "answers"]

@@ -21,6 +21,7 @@ from services.gallery.records import MAX_TAG_BYTES, Group, StoredFace
 from services.gallery.users import UserEntry
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, FaceError
+from shared.job_metrics import JOBS_FINISHED
 
 # The core's vocabulary, which dialects read and print.
 __all__ = ["MAX_TAG_BYTES", "OUTCOMES", "App", "Group", "Identity", "IngestJob", "ItemOutcome",
@@ -138,7 +139,10 @@ async def job_items(ctx: Recognition, app: int, job_id: str, offset: int, limit:
 
 
 async def cancel_job(ctx: Recognition, app: int, job_id: str) -> IngestJob:
-    return await ctx.gallery.ingest.cancel(app, job_id)
+    job = await ctx.gallery.ingest.cancel(app, job_id)
+    if job.state == "cancelled":
+        JOBS_FINISHED.labels("ingest", "cancelled").inc()
+    return job
 
 
 # Apps (the operator's, behind the admin secret: not an app's own)

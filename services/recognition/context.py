@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from services.gallery.database import Gallery
-from services.recognition.ports import VisionQueue
+from services.recognition.ports import VisionQueue, WebhookOutbox
 from shared.errors import ERRORS, FaceError
 from shared.models import ModelSpec, model_for
 from shared.settings import Settings
@@ -21,6 +21,8 @@ class Recognition:
     settings: Settings
     queue: VisionQueue
     database: Gallery | None = None  # None: no FACEGATE_DATABASE_URL, image-only operations
+    webhooks: WebhookOutbox | None = None  # None: no Redis (the in-process queue): no webhooks
+    webhook_key: bytes = b""  # the server key apps' webhook secrets derive from
 
     @property
     def gallery(self) -> Gallery:

@@ -27,6 +27,7 @@ from services.recognition.context import Recognition
 from shared import quality_gate
 from shared.errors import ERRORS, FaceError
 from shared.images import native_limit, probe
+from shared.job_metrics import INGEST_ITEMS, JOBS_FINISHED
 from shared.models import ModelSpec
 from shared.settings import Settings
 from shared.tasks import Chunk
@@ -76,6 +77,10 @@ async def run_chunk(gallery: Gallery, settings: Settings, model: ModelSpec, anal
     after, group = await gallery.ingest.complete_chunk(chunk, keys, tags, outcomes, worker)
     if after is None:
         return None
+    for outcome in outcomes:
+        INGEST_ITEMS.labels(outcome.status).inc()
+    if job is not None and job.state == "running" and after.state == "failed":
+        JOBS_FINISHED.labels("ingest", "failed").inc()
     if group is not None and any(o.face is not None for o in outcomes):
         # a clustered group: this chunk's new faces join its clusters now, on the worker,
         # rather than all at once in the gateway when the clusters are next read
@@ -87,6 +92,7 @@ async def run_chunk(gallery: Gallery, settings: Settings, model: ModelSpec, anal
         await gallery.indexes.ensure_index(held)
         if await gallery.ingest.finish(after.id):
             after.state = "done"
+            JOBS_FINISHED.labels("ingest", "done").inc()
     await gallery.ingest.feed(after.app, send)
     return after if job is not None else None
 

@@ -35,6 +35,7 @@ from services.recognition.clustering import (
 )
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, FaceError
+from shared.job_metrics import JOBS_FINISHED
 from shared.models import BY_CODE
 from shared.tasks import ClusterRequest
 
@@ -102,7 +103,10 @@ async def run(gallery: Gallery, request: ClusterRequest) -> ClusterRun | None:
         log.info("clustered group %s: %d faces, %d clusters", group.name, len(face_ids), count)
     except FaceError as exc:
         await gallery.clusters.fail(held.id, exc)
-    return await gallery.clusters.run(held.id)
+    after = await gallery.clusters.run(held.id)
+    if after is not None and after.state in ("done", "failed"):
+        JOBS_FINISHED.labels("cluster", after.state).inc()
+    return after
 
 
 async def index_graph(gallery: Gallery, group: Group, face_ids: np.ndarray,

@@ -23,6 +23,42 @@ class JobState:
     error: FaceError | None = None  # why a job failed that never produced a result
 
 
+@dataclass
+class WebhookEntry:
+    """A job's callback_url and how its delivery goes (services/recognition/webhooks.py)."""
+
+    job_id: str
+    app: int
+    kind: str  # operation, ingest, cluster
+    url: str
+    created: float
+    state: str = "watching"  # watching, retrying, delivered, failed
+    attempts: int = 0
+    last_status: int | None = None
+    last_error: str = ""
+    delivered_at: float | None = None
+
+
+class WebhookOutbox(Protocol):
+    """Where webhook entries wait, shared by every gateway (gateway/webhook_outbox.py)."""
+
+    async def add(self, entry: WebhookEntry) -> None:
+        """Keep the entry and make it due now."""
+
+    async def get(self, job_id: str) -> WebhookEntry | None:
+        """The job's entry (None: it has none, or it has expired)."""
+
+    async def claim(self, now: float, count: int, lease_until: float) -> list[WebhookEntry]:
+        """Up to `count` entries due by `now`, each due again at `lease_until` (so another
+        gateway takes it over if this one dies), atomically across gateways."""
+
+    async def reschedule(self, entry: WebhookEntry, at: float) -> None:
+        """Save the entry and make it due at `at`."""
+
+    async def close(self, entry: WebhookEntry) -> None:
+        """Save the entry's final state; it is no longer due."""
+
+
 class VisionQueue(Protocol):
     async def call(self, request: dict) -> dict:
         """Run a vision request (shared.canonical) and wait for its result; FaceError(kind)

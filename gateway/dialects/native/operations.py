@@ -10,14 +10,22 @@ from typing import Any, Literal
 from pydantic import Field
 from starlette.requests import Request
 
-from gateway.contract import Fields, ImageData, ImageUrl, NoFields, comma_list, declare
+from gateway.contract import (
+    CallbackUrl,
+    Fields,
+    ImageData,
+    ImageUrl,
+    NoFields,
+    comma_list,
+    declare,
+)
 from gateway.dialects.native import people as people_routes
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.dialect import render
 from gateway.dialects.native.ingest import job_view, owned_job
 from gateway.dialects.native.paths import JobPath
 from gateway.inputs import image_input
-from services.recognition import jobs, people, vision
+from services.recognition import jobs, people, vision, webhooks
 from services.recognition.context import Recognition
 from services.recognition.scoring import feature_similarity
 from shared import canonical
@@ -50,6 +58,7 @@ class OneImage(Fields):
 class Operation(OneImage):
     run_async: bool = Field(False, alias="async", description="run it as a job: 202 and a "
                             "job id to poll at /v1/jobs/{job_id}")
+    callback_url: CallbackUrl | None = None
 
 
 class TwoImages(Operation):
@@ -106,11 +115,16 @@ async def _operate(ctx: Recognition, request: Request, params: Any, op_name: str
                    run_async: bool) -> tuple[dict, int]:
     op = vision.JOB_OPERATIONS[op_name]
     options = _options(op_name, params)
+    if params.callback_url is not None and not run_async:
+        raise FaceError(ERRORS.PARAM_INVALID, "callback_url needs async: true")
+    await webhooks.check(ctx, params.callback_url)
     data = await images(ctx, params, op.images)
     if run_async:
         # the job remembers its app: another app's GET /v1/jobs/{id} answers 404
         job_id = await vision.submit(ctx.queue, op, data,
                                      {**options, "app": request.state.app_id})
+        await webhooks.watch(ctx, request.state.app_id, "operation", job_id,
+                             params.callback_url)
         return {"job_id": job_id, "status": "queued", "poll": f"/v1/jobs/{job_id}"}, 202
     return render(await vision.run(ctx.queue, op, data, options)), 200
 
@@ -154,14 +168,22 @@ async def get_job(ctx: Recognition, request: Request, params: JobPath
                   ) -> tuple[OperationJob | JobStatus | ClusterJob, int]:
     """A job's status: an operation's result, an ingestion job's progress and counts, or a
     clustering's progress."""
-    ingestion = await owned_job(ctx, request.state.app_id, params.job_id)
+    body = await _job_body(ctx, request.state.app_id, params.job_id)
+    delivery = await webhooks.status(ctx, params.job_id)
+    if delivery is not None:
+        body["webhook"] = delivery
+    return body, 200
+
+
+async def _job_body(ctx: Recognition, app: int, job_id: str) -> dict:
+    ingestion = await owned_job(ctx, app, job_id)
     if ingestion is not None:
-        return await job_view(ctx, request.state.app_id, ingestion), 200
-    clustering = await people.clustering_job(ctx, request.state.app_id, params.job_id)
+        return await job_view(ctx, app, ingestion)
+    clustering = await people.clustering_job(ctx, app, job_id)
     if clustering is not None:
-        return people_routes.job_view(clustering), 200
-    state = await ctx.queue.job(params.job_id)
-    if state.options.get("app") != request.state.app_id:
+        return people_routes.job_view(clustering)
+    state = await ctx.queue.job(job_id)
+    if state.options.get("app") != app:
         raise FaceError(ERRORS.JOB_NOT_FOUND, "no such job")
     body = {"job_id": state.job_id, "op": state.op, "status": state.status,
             "created": state.created}
@@ -175,7 +197,7 @@ async def get_job(ctx: Recognition, request: Request, params: JobPath
         except FaceError as exc:
             body["status"] = "failed"
             body["error"] = describe(exc)
-    return body, 200
+    return body
 
 
 @declare(NoFields)

@@ -12,10 +12,10 @@ from __future__ import annotations
 from pydantic import Field
 from starlette.requests import Request
 
-from gateway.contract import Offset, Tag, declare
+from gateway.contract import CallbackUrl, Offset, Tag, declare
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.paths import GroupPath
-from services.recognition import people
+from services.recognition import people, webhooks
 from services.recognition.context import Recognition
 from services.recognition.people import ClusterRun
 from shared.answers import ClusterJob, ClusterNamed, ClustersPage
@@ -47,6 +47,7 @@ class Clustering(GroupPath):
     threshold: float | None = Field(None, allow_inf_nan=False, json_schema_extra={
         "exclusiveMinimum": 0, "exclusiveMaximum": 1,
         "description": f"the score two faces' link needs (default {people.DEFAULT_SCORE})"})
+    callback_url: CallbackUrl | None = None
 
 
 @declare(Clustering, statuses=(202,))
@@ -55,7 +56,9 @@ async def start_clustering(ctx: Recognition, request: Request, params: Clusterin
     """Clusters the group's faces by person, as a job on the workers: 202 and a job id to
     poll. `threshold`: the score two faces' link needs (default 0.85)."""
     score = people.threshold_score(params.threshold)
+    await webhooks.check(ctx, params.callback_url)
     run = await people.submit(ctx, request.state.app_id, params.group, score)
+    await webhooks.watch(ctx, request.state.app_id, "cluster", run.id, params.callback_url)
     return {**job_view(run), "poll": f"/v1/jobs/{run.id}"}, 202
 
 

@@ -1,0 +1,301 @@
+"""The native API's answers, as the server declares them (its shared/answers.py, from which
+it generates /openapi.json). Copied, not imported: the client installs without the server.
+tests/unit/test_client_openapi.py compares each type with the server's document, so a change
+on one side that the other does not follow fails there. docs/api.md says what each field means.
+
+No `from __future__ import annotations` here: Python 3.11 reads NotRequired only from real
+annotations, not from strings."""
+
+from typing import Any, NotRequired
+
+# typing_extensions' TypedDict: on Python 3.11 pydantic (the contract test) reads no other
+from typing_extensions import TypedDict
+
+
+class ErrorDescription(TypedDict):
+    code: str  # the error kind's name
+    cloudwalk_code: int
+    baidu_code: int
+    message: str
+
+
+class Problem(TypedDict):
+    """A native error: an RFC 9457 problem (application/problem+json)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    error: ErrorDescription
+
+
+class Box(TypedDict):
+    x: int
+    y: int
+    width: int
+    height: int
+
+
+class Point(TypedDict):
+    x: float
+    y: float
+
+
+class FaceJson(TypedDict):
+    """A face as the image operations show it."""
+
+    box: Box
+    probability: float
+    landmarks: list[Point]  # the detector's 5: eyes, nose, mouth corners
+    crop: NotRequired[str]  # base64 JPEG (detect with crops)
+    score: NotRequired[float]  # compare/many: against face_a
+    feature: NotRequired[str]  # detect with features
+
+
+class AnalysedFace(TypedDict):
+    """A face of /v1/analyse: its box and probability, and each field asked for (docs/api.md,
+    "Face analysis")."""
+
+    box: Box
+    probability: float
+
+
+class Detected(TypedDict):
+    width: int
+    height: int
+    faces: list[FaceJson]
+    model: NotRequired[str]  # with features
+
+
+class Analysed(TypedDict):
+    width: int
+    height: int
+    fields: list[str]
+    faces: list[AnalysedFace]
+
+
+class Feature(TypedDict):
+    model: str
+    rotation: int
+    feature: str  # base64, model-tagged (docs/api.md, "Features")
+    face: FaceJson
+
+
+class CompareResult(TypedDict):
+    score: float
+    same_person: bool
+    threshold: float
+    model: str
+    face_a: FaceJson
+    face_b: FaceJson
+
+
+class ComparedMany(TypedDict):
+    score: float
+    model: str
+    threshold: float
+    face_a: FaceJson
+    faces: list[FaceJson]  # each with its score
+
+
+class Similarity(TypedDict):
+    score: float
+    same_person: bool
+
+
+class JobQueued(TypedDict):
+    """An operation run as a job (`async`, POST /v1/jobs): poll it."""
+
+    job_id: str
+    status: str
+    poll: str
+
+
+class WebhookDelivery(TypedDict):
+    """How a job's callback_url delivery goes (docs/api.md, "Webhooks")."""
+
+    url: str
+    status: str  # watching (the job runs), retrying, delivered, failed
+    attempts: int
+    last_status: NotRequired[int]  # the receiver's HTTP status at the last attempt
+    last_error: NotRequired[str]
+    delivered: NotRequired[float]
+
+
+class OperationJob(TypedDict):
+    """GET /v1/jobs/{id} of an operation's job."""
+
+    job_id: str
+    op: str
+    status: str  # queued, running, done, failed
+    created: float
+    progress: NotRequired[dict[str, Any]]
+    error: NotRequired[dict[str, Any]]
+    result: NotRequired[dict[str, Any]]  # the operation's answer, once done
+    webhook: NotRequired[WebhookDelivery]
+
+
+class Models(TypedDict):
+    recommended_score: float
+    models: list[dict[str, Any]]
+
+
+class Match(TypedDict):
+    face_id: int
+    tag: str
+    score: float
+    same_person: bool
+
+
+class IdentifyResult(TypedDict):
+    group: str
+    threshold: float
+    matches: list[Match]
+
+
+class GroupRecord(TypedDict):
+    name: str
+    tag: str
+    faces: int
+    indexed: NotRequired[bool]
+
+
+class GroupsPage(TypedDict):
+    total: int
+    page: int
+    groups: list[GroupRecord]
+
+
+class FaceRecord(TypedDict):
+    face_id: int
+    tag: str
+    box: list[int]
+    quality: float | None
+    created: float
+    uid: str | None
+    thumbnail: bool
+
+
+class FacesPage(TypedDict):
+    total: int
+    offset: int
+    faces: list[FaceRecord]
+
+
+class Enrolled(TypedDict):
+    face_id: int
+    created: bool
+    group: str
+
+
+class Deleted(TypedDict):
+    deleted: bool
+    name: NotRequired[str]
+    face_id: NotRequired[int]
+    uid: NotRequired[str]
+
+
+class Progress(TypedDict):
+    done: int
+    total: int
+    percent: float
+    rate_per_s: float
+    eta_s: float | None
+    chunks_in_flight: int
+
+
+class JobStatus(TypedDict):
+    """An ingestion job (GET /v1/jobs/{id} of a bulk load, GET /v1/jobs)."""
+
+    job_id: str
+    op: str
+    status: str  # running, done, cancelled, failed
+    group: str
+    created: float
+    progress: Progress
+    counts: dict[str, int]
+    faces_created: int
+    items: str  # the path of its items
+    finished: NotRequired[float]
+    error: NotRequired[dict[str, Any]]
+    result: NotRequired[dict[str, Any]]
+    webhook: NotRequired[WebhookDelivery]
+
+
+class ItemOutcome(TypedDict):
+    index: int
+    key: str | None
+    tag: str
+    status: str  # enrolled, no_face, low_quality, bad_image, cancelled, failed, pending
+    face_id: NotRequired[int]
+    created: NotRequired[bool]
+    error: NotRequired[dict[str, Any]]
+
+
+class JobItems(TypedDict):
+    job_id: str
+    offset: int
+    items: list[ItemOutcome]
+    next: NotRequired[str]  # the next page's path, while a page is full
+
+
+class JobsPage(TypedDict):
+    jobs: list[JobStatus]
+
+
+class JobAccepted(TypedDict):
+    job_id: str
+    status: str
+    total: int
+    poll: str
+    items: str
+
+
+class ClusterProgress(TypedDict):
+    done: int  # faces whose neighbours are found
+    total: int
+    percent: float
+
+
+class ClusterJob(TypedDict):
+    """A clustering job (POST /v1/groups/{group}/clusters, GET /v1/jobs/{id})."""
+
+    job_id: str
+    op: str  # cluster
+    status: str  # queued, running, done, failed
+    group: str
+    threshold: float
+    created: float
+    progress: ClusterProgress
+    clusters: str  # the path of the group's clusters
+    poll: NotRequired[str]
+    finished: NotRequired[float]
+    result: NotRequired[dict[str, int]]  # clusters, faces
+    error: NotRequired[dict[str, Any]]
+    webhook: NotRequired[WebhookDelivery]
+
+
+class ClusterRecord(TypedDict):
+    cluster_id: int
+    size: int
+    faces: list[int]  # every face id, ascending
+    representative: int  # the face closest to the cluster's centre
+    name: str | None  # the tag it was named with
+
+
+class ClustersPage(TypedDict):
+    group: str
+    job_id: str  # the clustering this is
+    threshold: float
+    clustered: float  # when it finished
+    total: int  # clusters
+    faces: int
+    offset: int
+    clusters: list[ClusterRecord]
+
+
+class ClusterNamed(TypedDict):
+    group: str
+    cluster_id: int
+    tag: str
+    faces: int  # faces tagged
