@@ -17,11 +17,20 @@ clone=$(mktemp -d)
 trap 'rm -rf "$clone"' EXIT
 git clone -q --no-local . "$clone/facegate"
 name=facegate-bare-$$
+# A host whose HTTPS passes an intercepting proxy (as in this team's sandboxes) hands its extra
+# CA certificates on, as the stand-in images do; a user's machine needs nothing of the kind.
+trust=()
+if compgen -G "/usr/local/share/ca-certificates/*.crt" >/dev/null; then
+  bundle=/etc/ssl/certs/ca-certificates.crt
+  trust=(-v /usr/local/share/ca-certificates:/usr/local/share/ca-certificates:ro
+         -e PIP_CERT=$bundle -e SSL_CERT_FILE=$bundle -e REQUESTS_CA_BUNDLE=$bundle)
+fi
 docker run --rm --name "$name" -v "$clone/facegate:/src:ro" -v "$photos:/photos:ro" \
-  -e PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-}" "$image" bash -euo pipefail -c '
+  "${trust[@]}" -e PYTEST_ADDOPTS="${PYTEST_ADDOPTS:-}" "$image" bash -euo pipefail -c '
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq && apt-get install -y -qq python3 python3-venv git make ca-certificates \
       >/dev/null
+    update-ca-certificates >/dev/null
     ! command -v node && ! command -v npm
     echo "== $(python3 --version), $(git --version), $(make --version | head -1)"
     git clone -q /src /app && cd /app
