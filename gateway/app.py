@@ -105,7 +105,7 @@ def _token_key(settings: Settings) -> bytes:
 
 async def start_webhooks(recognition: Recognition, redis, settings: Settings) -> Sender:
     """This gateway's share of the webhook deliveries (services/recognition/webhooks.py)."""
-    recognition.webhooks = RedisOutbox(redis)
+    recognition.webhooks = RedisOutbox(redis, settings.result_ttl_s)
     with psycopg.connect(settings.database_url, autocommit=True) as conn:
         recognition.webhook_key = server_key(conn, "webhooks")
     sender = Sender(recognition, recognition.webhooks)

@@ -1,6 +1,9 @@
 """The webhook outbox in Redis (services/recognition/ports.WebhookOutbox): one JSON entry per
-job, kept KEEP_S so a job view can show how its delivery went, and one sorted set of job ids
-by when each is next due, from which gateways claim work with one atomic script."""
+job, one sorted set of job ids by when each is next due, from which gateways claim work with
+one atomic script, and per app a sorted set of its entries not yet delivered (what
+FACEGATE_WEBHOOKS_PENDING caps). Redis runs with noeviction, so everything here is bounded: an
+app's open entries by the cap, each open entry by OPEN_KEEP_S, a closed one by the job's own
+lifetime (FACEGATE_RESULT_TTL)."""
 
 from __future__ import annotations
 
@@ -13,7 +16,10 @@ from services.recognition.ports import WebhookEntry
 
 DUE = "facegate:webhooks:due"
 ENTRY = "facegate:webhook:"
-KEEP_S = 7 * 24 * 3600
+OPEN = "facegate:webhooks:open:"  # + app id
+# Watched for at most a day (services/recognition/webhooks.WATCH_DEADLINE_S), then retried for
+# under an hour: an open entry outlives both
+OPEN_KEEP_S = 2 * 24 * 3600
 
 # Take up to ARGV[3] ids due by ARGV[1] and make each due again at ARGV[2] (the lease): two
 # gateways never claim the same entry, and one that dies loses only the lease.
@@ -25,14 +31,25 @@ return ids
 
 
 class RedisOutbox:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, closed_keep_s: int) -> None:
         self.redis = redis
+        self.closed_keep_s = closed_keep_s
         self._claim = redis.register_script(_CLAIM)
+
+    async def pending(self, app: int, now: float) -> int:
+        """The app's entries not yet closed (those older than OPEN_KEEP_S are gone)."""
+        key = OPEN + str(app)
+        async with self.redis.pipeline(transaction=True) as pipe:
+            pipe.zremrangebyscore(key, "-inf", now - OPEN_KEEP_S)
+            pipe.zcard(key)
+            return (await pipe.execute())[1]
 
     async def add(self, entry: WebhookEntry) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(ENTRY + entry.job_id, _dump(entry), ex=KEEP_S)
+            pipe.set(ENTRY + entry.job_id, _dump(entry), ex=OPEN_KEEP_S)
             pipe.zadd(DUE, {entry.job_id: entry.created})
+            pipe.zadd(OPEN + str(entry.app), {entry.job_id: entry.created})
+            pipe.expire(OPEN + str(entry.app), OPEN_KEEP_S)
             await pipe.execute()
 
     async def get(self, job_id: str) -> WebhookEntry | None:
@@ -44,25 +61,32 @@ class RedisOutbox:
                for i in await self._claim(keys=[DUE], args=[now, lease_until, count])]
         if not ids:
             return []
-        entries = []
+        entries, gone = [], []
         for job_id, raw in zip(ids, await self.redis.mget([ENTRY + i for i in ids]),
                                strict=True):
             if raw is None:  # expired: nothing left to deliver
-                await self.redis.zrem(DUE, job_id)
+                gone.append(job_id)
             else:
                 entries.append(WebhookEntry(**json.loads(raw)))
+        if gone:
+            await self.redis.zrem(DUE, *gone)
         return entries
 
     async def reschedule(self, entry: WebhookEntry, at: float) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(ENTRY + entry.job_id, _dump(entry), ex=KEEP_S)
+            pipe.set(ENTRY + entry.job_id, _dump(entry), keepttl=True)
             pipe.zadd(DUE, {entry.job_id: at})
             await pipe.execute()
 
+    async def defer(self, job_ids: list[str], at: float) -> None:
+        if job_ids:
+            await self.redis.zadd(DUE, dict.fromkeys(job_ids, at), xx=True)
+
     async def close(self, entry: WebhookEntry) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
-            pipe.set(ENTRY + entry.job_id, _dump(entry), ex=KEEP_S)
+            pipe.set(ENTRY + entry.job_id, _dump(entry), ex=self.closed_keep_s)
             pipe.zrem(DUE, entry.job_id)
+            pipe.zrem(OPEN + str(entry.app), entry.job_id)
             await pipe.execute()
 
 

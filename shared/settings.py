@@ -194,12 +194,20 @@ class Settings(BaseSettings):
         "the CloudWalk and Baidu dialects keep the image sizes their documents state (6000 x "
         "4000; Baidu: 4 MB of base64, 4096 px); `false`: they accept up to FACEGATE_MAX_PIXELS "
         "too")
-    url_timeout_s: float = setting(10.0, "URL_TIMEOUT", "seconds to fetch an image URL", gt=0)
+    url_timeout_s: float = setting(10.0, "URL_TIMEOUT", "seconds to fetch an image URL or POST "
+                                   "a webhook", gt=0, le=60)
     url_max_bytes: int = setting(16 * 2**20, "URL_MAX_BYTES", "largest image fetched from a URL",
                                  ge=1)
     webhook_attempts: int = setting(
         6, "WEBHOOK_ATTEMPTS", "how many times a job's callback_url is POSTed before its "
         "delivery is reported failed (backoff 5 s, 30 s, 2 min, 10 min, 30 min)", ge=1, le=20)
+    webhooks_pending: int = setting(
+        100, "WEBHOOKS_PENDING", "jobs with a callback_url one app may have not yet delivered; "
+        "more are refused with 429 / 4117 / 18 (the outbox lives in Redis)", ge=1)
+    webhook_allow: CommaList = setting(
+        (), "WEBHOOK_ALLOW",
+        "comma-separated networks (CIDR) that callback_urls may reach although private, "
+        "loopback or link-local (apart from FACEGATE_URL_ALLOW: a tenant's POSTs reach them)")
     url_allow: CommaList = setting(
         (), "URL_ALLOW",
         "comma-separated networks (CIDR) that image URLs may reach although private, loopback "
@@ -332,7 +340,8 @@ class Settings(BaseSettings):
         """A copy with `changes` (field names), validated like the environment's values."""
         return type(self).model_validate(_by_variable({**self.model_dump(), **changes}))
 
-    @field_validator("url_allow", "gate_occlusion", "trusted_proxies", mode="before")
+    @field_validator("url_allow", "webhook_allow", "gate_occlusion", "trusted_proxies",
+                     mode="before")
     @classmethod
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -349,7 +358,7 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.resolve()
 
-    @field_validator("url_allow")
+    @field_validator("url_allow", "webhook_allow")
     @classmethod
     def _networks(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         import ipaddress

@@ -142,10 +142,12 @@ class DeliveryError(Exception):
 
 
 async def post_json(url: str, body: bytes, headers: dict[str, str], settings: Settings) -> int:
-    """POSTs `body` to `url` under the same address rules as an image URL (the address that was
-    checked is the one connected to); redirects are not followed (a 3xx is an answer like any
-    other). The answer's status; DeliveryError when none came."""
-    allow = [ipaddress.ip_network(net, strict=False) for net in settings.url_allow]
+    """POSTs `body` to `url` under the address rules of an image URL, with networks of its own
+    (FACEGATE_WEBHOOK_ALLOW: an operator who lets image URLs reach an internal store does not
+    let every tenant POST there); the address that was checked is the one connected to;
+    redirects are not followed (a 3xx is an answer like any other). The answer's status;
+    DeliveryError when none came."""
+    allow = [ipaddress.ip_network(net, strict=False) for net in settings.webhook_allow]
     try:
         async with asyncio.timeout(settings.url_timeout_s), httpx.AsyncClient(
                 timeout=settings.url_timeout_s, follow_redirects=False, trust_env=False) as client:
@@ -161,19 +163,29 @@ async def post_json(url: str, body: bytes, headers: dict[str, str], settings: Se
             response = await client.send(request, stream=True)
             await response.aclose()  # the receiver's body is not read: nothing of it is used
             return response.status_code
-    except FaceError as exc:
-        raise DeliveryError(exc.detail) from None
+    except FaceError:
+        raise DeliveryError(NOT_PUBLIC) from None
     except TimeoutError:
         raise DeliveryError(f"no answer in {settings.url_timeout_s:g} s") from None
     except httpx.HTTPError as exc:
         raise DeliveryError(f"cannot connect: {type(exc).__name__}") from None
 
 
+NOT_PUBLIC = "the host must resolve, in time, to public addresses only"
+
+
 async def checked_url(url: str, settings: Settings) -> None:
     """PARAM_INVALID now for a URL that post_json would refuse (its scheme, port, or an address
-    that is not public); the address is checked again at each delivery."""
-    allow = [ipaddress.ip_network(net, strict=False) for net in settings.url_allow]
+    that is not public); the address is checked again at each delivery. One message for a name
+    that does not resolve and one that resolves to a private address, so that the answer does
+    not map the internal DNS."""
     try:
-        await _checked_address(url, allow)
+        url_target(url)
     except FaceError as exc:
         raise FaceError(ERRORS.PARAM_INVALID, f"callback_url: {exc.detail}") from None
+    allow = [ipaddress.ip_network(net, strict=False) for net in settings.webhook_allow]
+    try:
+        async with asyncio.timeout(settings.url_timeout_s):
+            await _checked_address(url, allow)
+    except (FaceError, TimeoutError):
+        raise FaceError(ERRORS.PARAM_INVALID, f"callback_url: {NOT_PUBLIC}") from None

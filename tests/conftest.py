@@ -27,6 +27,7 @@ collect_ignore = [] if os.environ.get("FACEGATE_DEPLOY_TEST") else ["deploy"]
 # Loopback image servers in tests are allowed; everything else private stays refused.
 TEST_ENV = {
     "FACEGATE_URL_ALLOW": "127.0.0.0/8",
+    "FACEGATE_WEBHOOK_ALLOW": "127.0.0.0/8",  # the webhook tests' receivers
     "FACEGATE_VISIBILITY_TIMEOUT": "8",  # so the killed-worker test sees redelivery quickly
     "FACEGATE_SYNC_TIMEOUT": "120",
     "FACEGATE_WORKER_CONCURRENCY": "8",

@@ -101,6 +101,7 @@ def _photo_batches(files: list[Path], size: int, body_bytes: int = BODY_BYTES
         yield batch
 
 
+RESEND = ("failed", "cancelled")  # item outcomes a later run sends again
 # a terminal redraws the bars often; a log file (stderr redirected) gets a line every 10 s
 BAR_SECONDS = 0.2 if sys.stderr.isatty() else 10.0
 
@@ -186,16 +187,22 @@ def _ingest(client: Facegate, path: Path, group: str, batch: int, max_body: int,
 
 
 def _forget_lost_jobs(client: Facegate, state: IngestState) -> None:
-    """A recorded job that failed, was cancelled or is gone: its photos are sent again."""
+    """A recorded job that failed, was cancelled or is gone: its photos are sent again; so are
+    a finished job's items that failed (the service broke on them) or were cancelled."""
     for job_id in list(state.jobs):
         try:
-            status = client.job(job_id)["status"]
+            job = client.job(job_id)
         except ApiError as exc:
             if exc.status != 404:
                 raise
-            status = "gone"
-        if status in ("failed", "cancelled", "gone"):
+            job = {"status": "gone"}
+        if job["status"] in ("failed", "cancelled", "gone"):
             state.forget(job_id)
+        elif job["status"] == "done" and any(job["counts"].get(s) for s in RESEND):
+            again = {item["index"] for status in RESEND
+                     for item in client.all_job_items(job_id, status)}
+            state.record(job_id, [item for index, item in enumerate(state.jobs[job_id])
+                                  if index not in again])
 
 
 def _send_photos(client: Facegate, root: Path, group: str, batch: int, max_body: int,
@@ -216,11 +223,14 @@ def _send_photos(client: Facegate, root: Path, group: str, batch: int, max_body:
         for chunk in _photo_batches(todo, batch, max_body):
             photos, items = [], []
             for file in chunk:
-                data = file.read_bytes()
-                stat = file.stat()
+                # the version read is the one recorded: a photo still being copied in is
+                # recorded as what was sent, so the next run sends the finished file again
+                with file.open("rb") as source:
+                    modified = os.fstat(source.fileno()).st_mtime_ns
+                    data = source.read()
                 name = str(file.relative_to(root))
                 photos.append(Photo(name, data))
-                items.append(item_id(name, stat.st_size, stat.st_mtime_ns))
+                items.append(item_id(name, len(data), modified))
             state.record(submit_photos(client, group, photos)["job_id"], items)
             bar.update(sum(len(photo.data) for photo in photos))
 

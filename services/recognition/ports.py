@@ -42,6 +42,9 @@ class WebhookEntry:
 class WebhookOutbox(Protocol):
     """Where webhook entries wait, shared by every gateway (gateway/webhook_outbox.py)."""
 
+    async def pending(self, app: int, now: float) -> int:
+        """How many of the app's entries are not yet closed."""
+
     async def add(self, entry: WebhookEntry) -> None:
         """Keep the entry and make it due now."""
 
@@ -54,6 +57,9 @@ class WebhookOutbox(Protocol):
 
     async def reschedule(self, entry: WebhookEntry, at: float) -> None:
         """Save the entry and make it due at `at`."""
+
+    async def defer(self, job_ids: list[str], at: float) -> None:
+        """Make these claimed entries due at `at`, unchanged."""
 
     async def close(self, entry: WebhookEntry) -> None:
         """Save the entry's final state; it is no longer due."""

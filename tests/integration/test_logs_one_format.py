@@ -35,12 +35,15 @@ def test_every_line_is_json_and_one_request_is_followed_into_the_worker(stack, c
         gateway = [e for f in sorted(stack.log_dir.glob("gateway*.log")) for e in _lines(f)]
         worker = [e for f in sorted(stack.log_dir.glob("worker*.log")) for e in _lines(f)]
         ours = [e for e in worker if e.get("request_id") == request_id]
-        if ours or time.monotonic() > deadline:
+        access = [e for e in gateway
+                  if e.get("request_id") == request_id and e["msg"] == "request"]
+        celery = [e for e in ours if e["logger"].startswith("celery")]
+        if (celery and access) or time.monotonic() > deadline:
             break
         time.sleep(0.5)
     assert ours, "no worker line carries the request id"
-    assert any(e["logger"].startswith("celery") for e in ours)  # Celery's own task lines
-    access = [e for e in gateway if e.get("request_id") == request_id and e["msg"] == "request"]
+    assert celery, ours  # Celery's own task lines carry it
+    assert not any("embedding" in e["msg"] or "{" in e["msg"] for e in ours), ours  # no results
     assert len(access) == 1  # one access line, the gateway's
     assert "do-not-log" not in json.dumps(gateway)  # no query string
     assert any(e["logger"].startswith("uvicorn") for e in gateway)  # uvicorn's lines are JSON

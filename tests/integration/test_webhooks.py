@@ -142,7 +142,8 @@ def test_each_app_has_its_own_secret(stack, client):
 
 
 @pytest.mark.parametrize("url, reason", [
-    ("http://10.1.2.3/hook", "non-public"),
+    ("http://10.1.2.3/hook", "public addresses"),
+    ("http://no-such-host.invalid/hook", "public addresses"),  # the same words: no DNS map
     ("ftp://example.com/hook", "http"),
     ("http://127.0.0.1:0/hook", "port"),
 ])

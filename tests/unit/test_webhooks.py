@@ -21,6 +21,13 @@ class FakeOutbox:
         self.entries: dict[str, WebhookEntry] = {}
         self.due: dict[str, float] = {}
 
+    async def pending(self, app: int, now: float) -> int:
+        return sum(1 for e in self.entries.values() if e.app == app and e.job_id in self.due)
+
+    async def defer(self, job_ids: list[str], at: float) -> None:
+        for job_id in job_ids:
+            self.due[job_id] = at
+
     async def add(self, entry: WebhookEntry) -> None:
         self.entries[entry.job_id], self.due[entry.job_id] = entry, entry.created
 
@@ -58,7 +65,7 @@ def test_running_jobs_are_looked_at_soon_then_every_few_seconds():
 
 def _sender(monkeypatch, outcomes: list[Outcome], attempts: int = 3) -> tuple[Sender, FakeOutbox]:
     outbox = FakeOutbox()
-    ctx = SimpleNamespace(settings=SimpleNamespace(webhook_attempts=attempts))
+    ctx = SimpleNamespace(settings=SimpleNamespace(webhook_attempts=attempts, url_timeout_s=10))
     sender = Sender(ctx, outbox)
 
     async def ended(ctx, entry):
@@ -124,7 +131,8 @@ def test_a_delivered_event_is_not_due_again(monkeypatch):
 
 def test_one_apps_hanging_receiver_does_not_hold_back_another_app(monkeypatch):
     outbox = FakeOutbox()
-    sender = Sender(SimpleNamespace(settings=SimpleNamespace(webhook_attempts=3)), outbox)
+    sender = Sender(SimpleNamespace(settings=SimpleNamespace(webhook_attempts=3,
+                                                             url_timeout_s=10)), outbox)
     release = asyncio.Event()
     delivered: list[str] = []
 
@@ -142,7 +150,7 @@ def test_one_apps_hanging_receiver_does_not_hold_back_another_app(monkeypatch):
 
     async def scenario() -> None:
         now = time.time()
-        for n in range(40):  # app 1 queued 40 jobs first
+        for n in range(200):  # app 1 queued 200 jobs first
             await outbox.add(WebhookEntry(f"a{n}", 1, "operation", "http://hang", now - 10))
         await outbox.add(WebhookEntry("b0", 2, "operation", "http://ok", now))
         await sender.pass_once()
@@ -175,3 +183,50 @@ def test_an_ingestion_job_that_ended_makes_an_event(state):
         assert asyncio.run(webhooks.job_event(None, entry)) is None
     assert event["status"] == state and event["counts"] == {"enrolled": 2}
     assert ("error" in event) == (state == "failed")
+
+
+def test_an_app_past_its_pending_webhooks_is_refused_before_its_job_is_stored(monkeypatch):
+    from shared.errors import ERRORS, FaceError
+
+    outbox = FakeOutbox()
+    ctx = SimpleNamespace(webhooks=outbox, settings=SimpleNamespace(webhooks_pending=2))
+
+    async def public(url, settings):
+        return None
+
+    monkeypatch.setattr(webhooks, "checked_url", public)
+
+    async def scenario() -> None:
+        for n in range(2):
+            await webhooks.check_room(ctx, 1, "http://hook")
+            await webhooks.watch(ctx, 1, "operation", f"j{n}", "http://hook")
+        with pytest.raises(FaceError) as refused:
+            await webhooks.check_room(ctx, 1, "http://hook")
+        assert refused.value.kind is ERRORS.RATE_LIMIT
+        await webhooks.check_room(ctx, 2, "http://hook")  # another app has its own room
+        await webhooks.check_room(ctx, 1, None)  # a job without a webhook is not counted
+        await outbox.close(outbox.entries["j0"])
+        await webhooks.check_room(ctx, 1, "http://hook")  # room again once one is delivered
+
+    asyncio.run(scenario())
+
+
+def test_a_job_that_never_ends_is_reported_after_the_deadline(monkeypatch):
+    outbox = FakeOutbox()
+    sender = Sender(SimpleNamespace(settings=SimpleNamespace(webhook_attempts=3,
+                                                             url_timeout_s=10)), outbox)
+
+    async def running(ctx, entry):
+        return None
+
+    monkeypatch.setattr(webhooks, "job_event", running)
+
+    async def scenario() -> None:
+        old = time.time() - webhooks.WATCH_DEADLINE_S - 1
+        await outbox.add(WebhookEntry("j1", 1, "ingest", "http://hook", old))
+        await outbox.add(WebhookEntry("j2", 1, "ingest", "http://hook", time.time()))
+        await _run_due(sender, outbox)
+
+    asyncio.run(scenario())
+    assert outbox.entries["j1"].state == "failed" and "j1" not in outbox.due
+    assert outbox.entries["j2"].state == "watching" and "j2" in outbox.due

@@ -51,7 +51,7 @@ async def bulk_enrol(ctx: Recognition, request: Request, params: Bulk
     of URLs)."""
     group, app = params.group, request.state.app_id
     await catalogue.group(ctx, app, group)  # 12357 before reading any image
-    await webhooks.check(ctx, params.callback_url)
+    await webhooks.check_room(ctx, app, params.callback_url)
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     items = items_from(params, content_type, ctx.settings.ingest_max_items,
                        native_limit(ctx.settings), ArchiveLimits.of(ctx.settings))

@@ -117,7 +117,7 @@ async def _operate(ctx: Recognition, request: Request, params: Any, op_name: str
     options = _options(op_name, params)
     if params.callback_url is not None and not run_async:
         raise FaceError(ERRORS.PARAM_INVALID, "callback_url needs async: true")
-    await webhooks.check(ctx, params.callback_url)
+    await webhooks.check_room(ctx, request.state.app_id, params.callback_url)
     data = await images(ctx, params, op.images)
     if run_async:
         # the job remembers its app: another app's GET /v1/jobs/{id} answers 404

@@ -56,7 +56,7 @@ async def start_clustering(ctx: Recognition, request: Request, params: Clusterin
     """Clusters the group's faces by person, as a job on the workers: 202 and a job id to
     poll. `threshold`: the score two faces' link needs (default 0.85)."""
     score = people.threshold_score(params.threshold)
-    await webhooks.check(ctx, params.callback_url)
+    await webhooks.check_room(ctx, request.state.app_id, params.callback_url)
     run = await people.submit(ctx, request.state.app_id, params.group, score)
     await webhooks.watch(ctx, request.state.app_id, "cluster", run.id, params.callback_url)
     return {**job_view(run), "poll": f"/v1/jobs/{run.id}"}, 202
