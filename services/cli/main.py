@@ -132,6 +132,9 @@ def dev_admin_secret(data_dir) -> str:
 def _run() -> None:
     from services.cli.stack import Stack
 
+    # Each line as it is printed, also into a file or a supervisor's pipe: the addresses and the
+    # development app's credentials would otherwise wait in a buffer until the stack stops.
+    sys.stdout.reconfigure(line_buffering=True)
     settings = get_settings()
     _prepare()
     admin_secret = settings.admin_secret
@@ -240,6 +243,7 @@ def main() -> None:
         logging.basicConfig(level=get_settings().log_level)
     except SettingsError as exc:
         raise SystemExit(f"facegate: {exc}") from None
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # a line per HTTP request is noise
     if args.command == "settings":
         _settings(args.table)
         return
@@ -251,7 +255,6 @@ def main() -> None:
               else "facegate secrets: kept the existing ones")
         return
     if args.command == "ingest":
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # the bars say what it does
         raise SystemExit(ingest.run(args.path, args.group, args.url, args.app_id,
                                     args.app_secret, args.batch, args.create,
                                     not args.no_wait, args.max_body, args.state, args.fresh))

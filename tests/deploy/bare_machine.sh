@@ -48,7 +48,7 @@ docker run --rm --name "$name" -v "$clone/facegate:/src:ro" -v "$photos:/photos:
     .venv/bin/facegate ingest /photos --group bare --create --max-body 20MB 2>&1 \
       | tr "\r" "\n" | grep -v "^upload: *[0-9]*%\|^enrol: *[0-9]*%" || true
     echo "== facegate ingest: $(( $(date +%s) - start )) s"
-    pkill -INT -f "services.cli.main run" || true  # Ctrl-C: it stops what it started
+    kill -INT $run_pid  # Ctrl-C: make passes it on, and facegate stops what it started
     wait $run_pid || true
     start=$(date +%s)
     make test 2>&1 | tail -15
