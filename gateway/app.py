@@ -33,7 +33,7 @@ from services.gallery.database import Gallery
 from services.recognition.context import Recognition
 from services.recognition.ports import VisionQueue
 from services.recognition.webhooks import Sender
-from shared import logs
+from shared import logs, tracing
 from shared.budget import ByteBudget
 from shared.settings import Settings, get_settings
 
@@ -120,6 +120,7 @@ def create_app(settings: Settings | None = None, queue: VisionQueue | None = Non
     one, workers/inprocess.py) and authenticator."""
     settings = settings or get_settings()
     logs.configure(settings.log_level, settings.log_json)
+    tracing.setup("facegate-gateway")
     gateway = Gateway(settings, Recognition(settings, queue), auth,
                       ByteBudget(settings.body_budget_bytes))
 

@@ -25,6 +25,7 @@ from redis.backoff import ExponentialBackoff
 
 from gateway.shares import CALL, JOB, Admission, Shares
 from services.recognition.ports import JobState
+from shared import tracing
 from shared.errors import ERRORS, FaceError
 from shared.logs import REQUEST_ID
 from shared.settings import Settings
@@ -148,7 +149,10 @@ class Dispatcher:
                queue: str = INTERACTIVE_QUEUE) -> str:
         """Sends an admitted request (it carries its share back to the worker; request_id is
         for the worker's log lines)."""
-        request = vision_payload(request, request_id=REQUEST_ID.get(), **admission.fields())
+        # the trace the request belongs to (a job sent again keeps the one it was sent with)
+        parent = tracing.traceparent()
+        request = vision_payload(request, request_id=REQUEST_ID.get(), **admission.fields(),
+                                 **({"traceparent": parent} if parent else {}))
         self.celery.send_task(VISION_TASK, args=[request], task_id=task_id, queue=queue,
                               priority=admission.priority)
         return task_id

@@ -27,6 +27,7 @@ from prometheus_client import (
 from starlette.requests import Request
 from starlette.responses import Response
 
+from shared import tracing
 from shared.logs import REQUEST_ID
 from shared.tasks import QUEUES, queue_keys
 
@@ -93,8 +94,21 @@ class Observe:
             await send(message)
 
         token = REQUEST_ID.set(request_id)
+        headers = dict(scope.get("headers") or [])
+        caller = headers.get(b"traceparent", b"").decode("latin-1")[:64] or None
         try:
-            await self.app(scope, receive, send_with_id)
+            with tracing.span(f"{scope['method']} {scope['path']}", caller, server=True,
+                              **{"http.request.method": scope["method"],
+                                 "facegate.request_id": request_id}) as current:
+                try:
+                    await self.app(scope, receive, send_with_id)
+                finally:
+                    if current is not None:  # named by its route once the route is known
+                        route = scope.get("route")
+                        if hasattr(route, "path"):
+                            current.update_name(
+                                f"{scope['method']} {scope.get('root_path', '')}{route.path}")
+                        current.set_attribute("http.response.status_code", status[0])
         finally:
             elapsed = time.perf_counter() - started
             route = scope.get("route")

@@ -102,6 +102,9 @@ class VisionRequest(_Payload):
 
     images: list[ImageSpec] = Field(min_length=1, max_length=1000)
     request_id: str | None = Field(None, max_length=200)  # the gateway's, for log lines
+    # The gateway span's W3C trace context, when traces are on (shared/tracing.py)
+    traceparent: str | None = Field(
+        None, pattern=r"^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$")
     # A job's spare copy in Redis (gateway/dispatch.py), deleted by the worker that starts it.
     copy_key: str | None = Field(None, pattern=r"^facegate:job-request:[0-9a-f-]{36}$")
     # Its queue priority (0 first; calls 0-3, jobs 4-6): the worker's model passes serve

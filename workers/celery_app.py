@@ -8,17 +8,21 @@ process share its models and its batchers; scale out with more processes or host
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
+import os
 import threading
+import time
 import types
 
 import psycopg
 from celery import Celery
 from celery.app import trace as celery_trace
+from celery.apps import worker as celery_worker_app
 from celery.signals import setup_logging, task_prerun, worker_init
 from kombu.exceptions import OperationalError
 
-from shared import logs
+from shared import logs, tracing
 from shared.errors import ERRORS, FaceError
 from shared.job_metrics import JOBS_FINISHED
 from shared.settings import Settings
@@ -44,6 +48,13 @@ from workers.ingest import GalleryTasks
 from workers.memory import Recycler, ceiling
 
 log = logging.getLogger("facegate.worker")
+
+
+def say_as_json(message: str, stream: object = None) -> None:
+    """Celery's safe_say, writing a JSON line to stderr in one os.write."""
+    line = json.dumps({"ts": round(time.time(), 3), "level": "warning",
+                       "logger": "celery.apps.worker", "msg": message.strip()})
+    os.write(2, line.encode() + b"\n")
 
 
 def answer_vision(engine: Engine, payload: object) -> dict:
@@ -103,6 +114,11 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
     # embeddings, which are no log's business. The line stays, without it. (A module constant of
     # Celery's tracer, read at each call: tests/integration/test_logs_one_format.py pins it.)
     celery_trace.LOG_SUCCESS = "Task %(name)s[%(id)s] succeeded in %(runtime)ss"
+    if settings.log_json:
+        # Its notices from signal handlers ("worker: Warm shutdown (MainProcess)") are printed
+        # with a bare write, not logged (no logging locks in a handler): the same bare write,
+        # as a JSON line.
+        celery_worker_app.safe_say = say_as_json
 
     @setup_logging.connect(weak=False)
     def one_log_format(**_: object) -> None:
@@ -126,6 +142,7 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
         if getattr(sender, "app", None) is not app:
             return
         logs.configure(settings.log_level, settings.log_json)
+        tracing.setup("facegate-worker")
         seconds = get_engine().warm_up()
         if serve_metrics:
             metrics.serve(settings.worker_metrics_port, health)
@@ -169,7 +186,12 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
                 except Exception as exc:  # it expires with the job; a resend is harmless
                     log.debug("job copy %s not deleted: %s", copy_key, exc)
             priority = fields.get("priority", 0)
-            with at_priority(priority if isinstance(priority, int) else 0):
+            images = fields.get("images")
+            with at_priority(priority if isinstance(priority, int) else 0), tracing.span(
+                    "facegate.vision", fields.get("traceparent"),
+                    **{"facegate.images": len(images) if isinstance(images, list) else 0,
+                       "facegate.priority": priority if isinstance(priority, int) else 0,
+                       "facegate.job": bool(copy_key)}):
                 answer = answer_vision(get_engine(), request)
             if copy_key:  # an operation job ends here (a call's end is the gateway's)
                 JOBS_FINISHED.labels("operation", "failed" if "error" in answer
