@@ -40,7 +40,6 @@ from shared.errors import ERRORS, FaceError
 from shared.job_metrics import WEBHOOK_DELIVERIES
 from shared.urlfetch import DeliveryError, checked_url, post_json
 
-KINDS = ("operation", "ingest", "cluster")
 ENDED = ("done", "failed", "cancelled")
 SLOTS = 64  # deliveries one gateway has in flight (asyncio tasks: cheap)
 PER_APP = 2  # of which one app's
