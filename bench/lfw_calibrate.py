@@ -51,26 +51,33 @@ def product_embeddings(root: Path, embedder: str) -> tuple[np.ndarray, np.ndarra
     if path.is_file():
         saved = np.load(path)
         return saved["vectors"], saved["found"]
+    names = view1_names(root)
+    started = time.perf_counter()
+    vectors, found = embed_names(root, names, embedder)
+    print(f"({len(names)} images embedded in {time.perf_counter() - started:.0f} s)")
+    CACHE.mkdir(parents=True, exist_ok=True)
+    np.savez(path, vectors=vectors, found=found)
+    return vectors, found
+
+
+def embed_names(root: Path, names: list[str], embedder: str) -> tuple[np.ndarray, np.ndarray]:
+    """(vectors, found) of these View 1 images' largest faces through the product's pipeline
+    (MTCNN, central 150 x 150 crops, the embedder's own crop), 16 images per pass, on the CPU."""
     settings = get_settings()
     device = torch.device("cpu")
     pipeline = FacePipeline(MTCNN(device, detect_below(settings.min_face_px)).detect,
                             load_embedder(embedder, device, settings.model_dir),
                             min_face=settings.min_face_px)
-    names = view1_names(root)
     spec = model_for(embedder)
     vectors, found = np.zeros((len(names), spec.dim), np.float32), np.zeros(len(names), bool)
-    started = time.perf_counter()
     for start in range(0, len(names), 16):
-        chunk = names[start:start + 16]
         result = pipeline.run({"images": [image_spec(
-            central_jpeg(root, n), canonical.LARGEST, rotate=True, embed=True) for n in chunk]})
+            central_jpeg(root, n), canonical.LARGEST, rotate=True, embed=True)
+            for n in names[start:start + 16]]})
         for k, image in enumerate(result["images"], start):
             if image.get("faces"):
                 vectors[k] = np.frombuffer(image["faces"][0]["embedding"], "<f4")
                 found[k] = True
-    print(f"({len(names)} images embedded in {time.perf_counter() - started:.0f} s)")
-    CACHE.mkdir(parents=True, exist_ok=True)
-    np.savez(path, vectors=vectors, found=found)
     return vectors, found
 
 

@@ -60,23 +60,16 @@ def det_curve(impostor: np.ndarray, genuine: np.ndarray, points: int = 400
 
 
 def embeddings(root: Path, names: list[str], embedder: str) -> tuple[np.ndarray, np.ndarray]:
-    """(vectors, found) of the images' largest faces through the product's pipeline, exactly
-    as bench/lfw_calibrate.py runs it (MTCNN, central 150 x 150 crops, the embedder's own
-    crop); cached in .cache/bench/plots/ by model and image list. bench/lfw_calibrate.py's
-    own cache (every View 1 image) is used when it is there."""
+    """(vectors, found) of the images' largest faces through the product's pipeline, as
+    bench/lfw_calibrate.py runs it (its embed_names); cached in .cache/bench/plots/ by model
+    and image list. bench/lfw_calibrate.py's own cache (every View 1 image) is used when it is
+    there."""
     import hashlib
 
-    import torch
-
-    from bench.lfw import central_jpeg, view1_names
+    from bench.lfw import view1_names
     from bench.lfw_calibrate import CACHE as CALIBRATE_CACHE
-    from services.vision.embedders import load_embedder
-    from services.vision.mtcnn import MTCNN, detect_below
-    from services.vision.pipeline import FacePipeline
-    from shared import canonical
+    from bench.lfw_calibrate import embed_names
     from shared.models import model_for
-    from shared.settings import get_settings
-    from shared.tasks import image_spec
 
     spec = model_for(embedder)
     everything = view1_names(root)
@@ -90,20 +83,7 @@ def embeddings(root: Path, names: list[str], embedder: str) -> tuple[np.ndarray,
     if path.is_file():
         saved = np.load(path)
         return saved["vectors"], saved["found"]
-    settings = get_settings()
-    device = torch.device("cpu")
-    pipeline = FacePipeline(MTCNN(device, detect_below(settings.min_face_px)).detect,
-                            load_embedder(embedder, device, settings.model_dir),
-                            min_face=settings.min_face_px)
-    vectors, found = np.zeros((len(names), spec.dim), np.float32), np.zeros(len(names), bool)
-    for start in range(0, len(names), 16):
-        result = pipeline.run({"images": [image_spec(
-            central_jpeg(root, n), canonical.LARGEST, rotate=True, embed=True)
-            for n in names[start:start + 16]]})
-        for k, image in enumerate(result["images"], start):
-            if image.get("faces"):
-                vectors[k] = np.frombuffer(image["faces"][0]["embedding"], "<f4")
-                found[k] = True
+    vectors, found = embed_names(root, names, embedder)
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, vectors=vectors, found=found)
     return vectors, found

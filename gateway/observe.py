@@ -14,11 +14,9 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from importlib import metadata
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
-    CollectorRegistry,
     Counter,
     Gauge,
     Histogram,
@@ -28,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from shared import tracing
+from shared.build import build_info
 from shared.logs import REQUEST_ID
 from shared.tasks import QUEUES, queue_keys
 
@@ -40,21 +39,7 @@ LATENCY = Histogram("facegate_request_seconds", "Time to answer a request", ["di
 ERRORS = Counter("facegate_errors_total", "Requests answered with an error, by its code",
                  ["dialect", "code"])
 QUEUE_DEPTH = Gauge("facegate_queue_depth", "Tasks waiting in a queue", ["queue"])
-# In a registry of its own, added to /metrics' text: a process that imports both the gateway
-# and the worker (the in-process worker of the tests) would otherwise register it twice.
-BUILD = CollectorRegistry(auto_describe=True)
-BUILD_INFO = Gauge("facegate_build_info", "The facegate release this process runs (always 1)",
-                   ["version", "component"], registry=BUILD)
-
-
-def version() -> str:
-    try:
-        return metadata.version("facegate")
-    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "0+unknown"
-
-
-BUILD_INFO.labels(version(), "gateway").set(1)  # component: gateways apart from workers
+BUILD = build_info("gateway")
 
 
 def dialect_of(path: str) -> str:

@@ -16,16 +16,10 @@ import logging
 import threading
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from importlib import metadata
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+
+from shared.build import build_info
 
 BATCH_SIZE = Histogram("facegate_batch_size", "Items in one model pass", ["stage"],
                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
@@ -33,21 +27,7 @@ MODEL_SECONDS = Histogram("facegate_model_seconds", "Time of one model pass", ["
                           buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
                                    2.5, 5))
 TASKS = Counter("facegate_tasks_total", "Tasks a worker finished", ["task", "outcome"])
-# In a registry of its own, added to /metrics' text: a process that imports both the gateway
-# and the worker (the in-process worker of the tests) would otherwise register it twice.
-BUILD = CollectorRegistry(auto_describe=True)
-BUILD_INFO = Gauge("facegate_build_info", "The facegate release this process runs (always 1)",
-                   ["version", "component"], registry=BUILD)
-
-
-def version() -> str:
-    try:
-        return metadata.version("facegate")
-    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "0+unknown"
-
-
-BUILD_INFO.labels(version(), "worker").set(1)  # component: how many workers are up
+BUILD = build_info("worker")
 
 
 def observer(stage: str):

@@ -8,7 +8,6 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass
 from functools import cache
-from importlib import metadata
 from typing import Any
 
 from gateway.contract import Declared
@@ -19,6 +18,7 @@ from gateway.dialects.baidu.token import OAuthError, token_handler
 from gateway.dialects.cloudwalk import answers as cloudwalk_answers
 from gateway.dialects.cloudwalk import gallery, tool
 from gateway.openapi.schema import field_schemas, type_schema
+from shared import build
 from shared.answers import Problem
 
 VERSION = "3.1.0"
@@ -176,13 +176,6 @@ _PLAIN = {
 }
 
 
-def _version() -> str:
-    try:
-        return metadata.version("facegate")
-    except metadata.PackageNotFoundError:  # run from a checkout that was never installed
-        return "0+unknown"
-
-
 @cache
 def document() -> dict:
     paths: dict[str, dict] = {}
@@ -195,7 +188,7 @@ def document() -> dict:
                                 "responses": {"200": {"description": summary}}}}
     return {
         "openapi": VERSION,
-        "info": {"title": "facegate", "version": _version(),
+        "info": {"title": "facegate", "version": build.version(),
                  "description": "Face detection, analysis, 1:1 and 1:N recognition: the native "
                                 "API (/v1), CloudWalk's face server API (/face) and Baidu's "
                                 "face API v2 (/rest/2.0/face/v2). Generated from the declared "

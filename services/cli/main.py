@@ -210,12 +210,9 @@ def _gateway() -> None:
 def installed_version() -> str:
     """facegate's version as installed: pyproject.toml's, as pip recorded it, so that it
     cannot disagree with the package a bug report is about."""
-    from importlib.metadata import PackageNotFoundError, version
+    from shared.build import version
 
-    try:
-        return version("facegate")
-    except PackageNotFoundError:  # run from a checkout that was never `pip install`ed
-        return "unknown (not installed)"
+    return version(missing="unknown (not installed)")
 
 
 def main() -> None:
