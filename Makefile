@@ -105,7 +105,7 @@ promtool:
 test: install-dev browser promtool
 	$(PY) -m services.cli.main prepare
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=25
 
 # The deployment as users run it: the engine (and, where no registry is reachable, look-alike
 # base images: tests/deploy/engine.sh), the images built from this checkout, compose.yaml

@@ -32,6 +32,7 @@ from services.vision.analysis.landmarks import chip_transform, to_chip, warp_chi
 from services.vision.mtcnn import MTCNN
 from shared.canonical import ANALYSIS_FIELDS
 from shared.images import decode
+from shared.results import FaceResult
 from shared.settings import get_settings
 from tests.support.faces import fetch
 from tests.support.masks import cartoonise, put_mask
@@ -40,7 +41,7 @@ HEADS = ("landmarks", "pose", "quality", "glasses", "face_shape", "beauty", "age
          "emotion", "liveness")
 
 
-def _faces(root: Path, count: int, detector: MTCNN) -> list[tuple[np.ndarray, dict]]:
+def _faces(root: Path, count: int, detector: MTCNN) -> list[tuple[np.ndarray, FaceResult]]:
     random.seed(3)
     paths = random.sample(sorted(root.glob("*/*.jpg")), count)
     out = []
@@ -52,8 +53,8 @@ def _faces(root: Path, count: int, detector: MTCNN) -> list[tuple[np.ndarray, di
         # LFW's labelled person is the centred face
         k = int(np.argmin(np.linalg.norm(det.points[:, 2] - np.array([125, 125]), axis=1)))
         x1, y1, x2, y2 = det.boxes[k][:4]
-        out.append((image, {"box": [int(x1), int(y1), int(x2 - x1), int(y2 - y1)],
-                            "prob": float(det.probs[k]), "points": det.points[k].tolist()}))
+        out.append((image, FaceResult(box=(int(x1), int(y1), int(x2 - x1), int(y2 - y1)),
+                                      prob=float(det.probs[k]), points=det.points[k].tolist())))
     return out
 
 
@@ -84,15 +85,15 @@ def costs(analyser: Analyser, faces: list, batch: int) -> None:
         print(f"  {head:12s} {ms:7.2f}{extra}")
 
 
-def _chip_stats(analyser: Analyser, image: np.ndarray, face: dict, p68=None) -> dict:
-    points5 = np.asarray(face["points"])
+def _chip_stats(analyser: Analyser, image: np.ndarray, face: FaceResult, p68=None) -> dict:
+    points5 = np.asarray(face.points)
     p68 = analyser.landmarker(image, points5) if p68 is None else p68
     matrix = chip_transform(points5)
     chip = warp_chip(image, matrix)
     pc = to_chip(p68, matrix)
     ycrcb = cv2.cvtColor(chip, cv2.COLOR_RGB2YCrCb)
     inside = quality.face_mask(pc)
-    head = pose.head_pose(p68, points5, face["box"])
+    head = pose.head_pose(p68, points5, face.box)
     yaw, pitch = head["yaw"], head["pitch"]
     return {"p68": p68, "raw": quality.raw_nonskin(ycrcb, pc),
             "occlusion": quality.occlusion(ycrcb, pc),
@@ -150,7 +151,7 @@ def landmark_rect(analyser: Analyser, faces: list) -> None:
     hog = dlib.get_frontal_face_detector()
     rects, errors = [], []
     for image, face in faces:
-        points5 = np.asarray(face["points"])
+        points5 = np.asarray(face.points)
         found = hog(warp_chip(image, chip_transform(points5)), 0)
         if len(found) == 1:
             r = found[0]
@@ -174,7 +175,7 @@ def glasses_sheet(analyser: Analyser, faces: list, path: Path) -> None:
     scored = []
     for image, face in faces:
         ratio = _chip_stats(analyser, image, face)["glasses"][0]
-        x, y, w, h = face["box"]
+        x, y, w, h = face.box
         tile = cv2.resize(image[max(y - 10, 0):y + h + 10, max(x - 10, 0):x + w + 10],
                           (110, 110))
         cv2.putText(tile, f"{ratio:.2f}", (2, 12), 0, 0.4, (255, 255, 0), 1)

@@ -37,6 +37,7 @@ from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.models import RECOMMENDED_SCORE, model_for
+from shared.results import ImageResult
 from shared.settings import get_settings
 from shared.tasks import image_spec
 
@@ -62,8 +63,8 @@ def embeddings(pipeline: FacePipeline, photos: list[bytes]) -> list[np.ndarray |
     for start in range(0, len(photos), 16):
         result = pipeline.run({"images": [image_spec(p, canonical.LARGEST, embed=True)
                                           for p in photos[start:start + 16]]})
-        out += [np.frombuffer(image["faces"][0]["embedding"], "<f4") if image.get("faces")
-                else None for image in result["images"]]
+        out += [image.faces[0].embedding if isinstance(image, ImageResult) and image.faces
+                else None for image in result.images]
     return out
 
 

@@ -38,6 +38,7 @@ from services.vision.mtcnn import MTCNN, Detections, detect_below
 from services.vision.pipeline import DETECT_MIN_SCORE, FacePipeline
 from shared import canonical
 from shared.images import decode
+from shared.results import ImageError, ImageResult
 from shared.settings import Settings
 from shared.tasks import image_spec
 from tests.support.faces import CACHE, fetch
@@ -171,6 +172,11 @@ def main() -> None:
         through_the_pipeline()
 
 
+def _faces(image: ImageResult | ImageError) -> int:
+    """How many faces the pipeline reports in an image (none where it could not be read)."""
+    return len(image.faces) if isinstance(image, ImageResult) else 0
+
+
 def through_the_pipeline() -> None:
     """Faces the product's pipeline reports (the floor, then the second look below it with
     the eye probe) in the labelled and the faceless photos."""
@@ -181,8 +187,8 @@ def through_the_pipeline() -> None:
         ["camera.png"])
     empty = _skimage(NO_FACE_SKIMAGE) | {n: paths[n].read_bytes() for n in NO_FACE_MASKS}
     for title, photos in (("labelled", labelled), ("faceless", empty)):
-        found = {name: len(reader.pipeline.run({"images": [image_spec(data, canonical.ALL)]})
-                           ["images"][0].get("faces", [])) for name, data in photos.items()}
+        found = {name: _faces(reader.pipeline.run({"images": [image_spec(data, canonical.ALL)]})
+                              .images[0]) for name, data in photos.items()}
         wrong = {n: f for n, f in found.items() if f != LABELLED.get(n, 0)}
         print(f"through the pipeline, {title}: {len(photos)} photos, {sum(found.values())} "
               f"faces found, photos whose count differs from the truth: {wrong or 'none'}")
@@ -207,14 +213,14 @@ def second_look_on_pose_dev(reader: Reader) -> None:
                 continue
             data = (POSE_DEV / row["file"]).read_bytes()
             spec = image_spec(data, canonical.ALL)
-            if floor_only.run({"images": [spec]})["images"][0]["faces"]:
+            if floor_only.run({"images": [spec]}).images[0].faces:
                 continue
             missed += 1
-            faces = reader.pipeline.run({"images": [spec]})["images"][0]["faces"]
+            faces = reader.pipeline.run({"images": [spec]}).images[0].faces
             nose = (float(noses[row["file"]]["nose_x"]) - 1,
                     float(noses[row["file"]]["nose_y"]) - 1)
             holds = [x <= nose[0] <= x + w and y <= nose[1] <= y + h
-                     for x, y, w, h in (face["box"] for face in faces)]
+                     for x, y, w, h in (face.box for face in faces)]
             found += bool(faces)
             labelled += any(holds)
             other += holds.count(False)

@@ -41,6 +41,7 @@ from services.vision.analysis.eye_probe import WEIGHTS, EyeProbe, covered, eye_c
 from services.vision.analysis.landmarks import chip_transform, chip_valid, to_chip, warp_chip
 from shared import canonical
 from shared.images import decode
+from shared.results import ImageResult
 from shared.settings import Settings
 from shared.tasks import image_spec
 
@@ -65,11 +66,11 @@ def read(names: list[str], reader: Reader, probe: EyeProbe) -> list[Eyes]:
         result = reader.pipeline.run({"images": [image_spec(data, canonical.LARGEST, rotate=True)
                                                  for data in images]})
         chips, centres, found = [], [], []
-        for name, data, image in zip(chunk, images, result["images"], strict=True):
-            if not image.get("faces"):
+        for name, data, image in zip(chunk, images, result.images, strict=True):
+            if not isinstance(image, ImageResult) or not image.faces:
                 continue
             rgb = decode(data).rgb
-            matrix = chip_transform(np.asarray(image["faces"][0]["points"], np.float64))
+            matrix = chip_transform(np.asarray(image.faces[0].points, np.float64))
             chip = warp_chip(rgb, matrix)
             on_chip = to_chip(reader.analyser.landmarker.on_chip(chip, matrix), matrix)
             valid = chip_valid(matrix, rgb.shape[1], rgb.shape[0])

@@ -65,6 +65,7 @@ def lfw_gaussian() -> tuple[np.ndarray, np.ndarray]:
     from services.vision.mtcnn import MTCNN
     from services.vision.pipeline import FacePipeline
     from shared import canonical
+    from shared.results import ImageResult
     from shared.settings import get_settings
 
     device = torch.device("cpu")
@@ -76,8 +77,8 @@ def lfw_gaussian() -> tuple[np.ndarray, np.ndarray]:
     for start in range(0, len(files), 16):
         result = pipeline.run({"images": [image_spec(
             f.read_bytes(), canonical.LARGEST, embed=True) for f in files[start:start + 16]]})
-        vectors += [np.frombuffer(r["faces"][0]["embedding"], "<f4")
-                    for r in result["images"] if r.get("faces")]
+        vectors += [r.faces[0].embedding
+                    for r in result.images if isinstance(r, ImageResult) and r.faces]
     x = np.stack(vectors).astype(np.float64)
     mean = x.mean(0)
     chol = np.linalg.cholesky(np.cov(x, rowvar=False) + 1e-6 * np.eye(DIM))

@@ -49,6 +49,7 @@ from services.vision.pipeline import FacePipeline
 from shared import canonical, quality_gate
 from shared.errors import FaceError
 from shared.images import decode
+from shared.results import FaceAnalysis, ImageResult
 from shared.settings import Settings
 from shared.tasks import image_spec
 from tests.support.faces import fetch
@@ -62,8 +63,8 @@ class Record:
     """What the gate reads of one photo's largest face (None: no face found)."""
 
     source: str
-    box: list[int] | None
-    analysis: dict | None
+    box: tuple[int, int, int, int] | None
+    analysis: FaceAnalysis | None
     rotation: int
     name: str = ""  # which photo (LFW's relative path, a portrait's file name)
 
@@ -88,17 +89,17 @@ class Reader:
             result = self.pipeline.run({"images": [image_spec(
                 data, canonical.LARGEST, rotate=True) for data in chunk]})
             jobs, owners = [], []
-            for k, (data, image) in enumerate(zip(chunk, result["images"], strict=True)):
-                if image.get("faces"):
-                    jobs.append(AnalysisJob(decode(data).rgb, image["faces"][:1],
+            for k, (data, image) in enumerate(zip(chunk, result.images, strict=True)):
+                if isinstance(image, ImageResult) and image.faces:
+                    jobs.append(AnalysisJob(decode(data).rgb, image.faces[:1],
                                             frozenset(quality_gate.GATE_FIELDS)))
                     owners.append(k)
             analysed = dict(zip(owners, self.analyser(jobs), strict=True)) if jobs else {}
-            for k, image in enumerate(result["images"]):
+            for k, image in enumerate(result.images):
                 name = names[start + k]
                 if k in analysed:
-                    out.append(Record(source, image["faces"][0]["box"], analysed[k][0],
-                                      image["rotation"], name))
+                    out.append(Record(source, image.faces[0].box, analysed[k][0],
+                                      image.rotation, name))
                 else:
                     out.append(Record(source, None, None, 0, name))
         return out
@@ -123,7 +124,7 @@ def _jpeg(rgb: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
-def _eye_bar(rgb: np.ndarray, box: list[int], points: np.ndarray, which: str,
+def _eye_bar(rgb: np.ndarray, box: tuple[int, int, int, int], points: np.ndarray, which: str,
              colour: tuple[int, int, int]) -> np.ndarray:
     out = rgb.copy()
     left, right = points[0], points[1]
@@ -156,11 +157,11 @@ def unusable(reader: Reader, lfw_images: list[bytes]) -> dict[str, list[bytes]]:
         "too small (40%)", "cut off below the nose")}
     for data in lfw_images:
         result = reader.pipeline.run({"images": [image_spec(data, canonical.LARGEST)]})
-        faces = result["images"][0].get("faces")
-        if not faces:
+        image = result.images[0]
+        if not isinstance(image, ImageResult) or not image.faces:
             continue
         rgb = decode(data).rgb
-        box, points = faces[0]["box"], np.asarray(faces[0]["points"])
+        box, points = image.faces[0].box, np.asarray(image.faces[0].points)
         for name, colour in (("grey", (128, 128, 128)), ("black", (0, 0, 0)),
                              ("skin-tone", (205, 160, 135))):
             sets[f"eyes covered ({name} bar)"].append(_jpeg(_eye_bar(rgb, box, points, "both",
@@ -232,10 +233,9 @@ def report(data: dict[str, list[Record]], settings: Settings, label: str) -> Non
 
 def _reading(record: Record) -> str:
     """The readings a refusal turns on, short enough for a tile."""
-    q, p = record.analysis["quality"], record.analysis["pose"]
-    occ = q["occlusion"]
-    return (f"L{occ.get('left_eye', 0):.2f} R{occ.get('right_eye', 0):.2f} "
-            f"M{occ.get('mouth', 0):.2f} y{p['yaw']:.0f} p{p['pitch']:.0f}")
+    occ, p = record.analysis.quality.occlusion, record.analysis.pose
+    return (f"L{occ.left_eye:.2f} R{occ.right_eye:.2f} "
+            f"M{occ.mouth:.2f} y{p.yaw:.0f} p{p.pitch:.0f}")
 
 
 def contact_sheet(records: list[Record], settings: Settings, lfw: Path, path: Path) -> int:
@@ -257,7 +257,7 @@ def contact_sheet(records: list[Record], settings: Settings, lfw: Path, path: Pa
             cv2.rectangle(tile, (int(x * scale), int(y * scale)),
                           (int((x + w) * scale), int((y + h) * scale)), (0, 200, 0), 1)
         lines = [f"{record.name.split('/')[-1][:24]}", f"{why[:24]}"]
-        if record.analysis:
+        if record.analysis is not None:
             lines.append(_reading(record))
         for k, line in enumerate(lines[:3]):
             cv2.putText(tile, line, (2, 161 + 11 * k), cv2.FONT_HERSHEY_SIMPLEX, 0.3,

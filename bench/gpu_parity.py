@@ -34,6 +34,7 @@ from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.images import decode
 from shared.models import MODELS
+from shared.results import ImageResult
 from shared.settings import Settings
 from shared.tasks import image_spec
 
@@ -55,12 +56,12 @@ def _run(pipeline: FacePipeline, jpegs: list[bytes], batch: int = 64):
         chunk = jpegs[start:start + batch]
         result = pipeline.run({"images": [image_spec(j, canonical.LARGEST, embed=True)
                                           for j in chunk]})
-        for k, image in enumerate(result["images"]):
-            if image.get("faces"):
-                face = image["faces"][0]
+        for k, image in enumerate(result.images):
+            if isinstance(image, ImageResult) and image.faces:
+                face = image.faces[0]
                 found[start + k] = True
-                boxes[start + k] = face["box"]
-                vectors[start + k] = np.frombuffer(face["embedding"], "<f4")
+                boxes[start + k] = face.box
+                vectors[start + k] = face.embedding
     return found, boxes, vectors
 
 

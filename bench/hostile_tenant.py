@@ -54,6 +54,7 @@ from PIL import Image
 from bench.inputs import _letterbox, portraits_640x480
 from services.cli.stack import Stack
 from services.gallery.apps import NewApp, create_app
+from shared.broker_internals import UNACKED_KEY
 from tests.support.faces import fetch
 
 PHASES = ("idle", "async", "ingest", "bombs", "png", "logins", "logins-shared", "all")
@@ -375,7 +376,7 @@ class Attacker:
 def queues_empty(client: redis.Redis) -> bool:
     keys = [key for queue in QUEUES for key in client.keys(queue + "*")]
     waiting = sum(client.llen(key) for key in keys)
-    return waiting == 0 and client.hlen("unacked") == 0
+    return waiting == 0 and client.hlen(UNACKED_KEY) == 0
 
 
 def drain(stack: Stack, limit_s: float) -> float:

@@ -36,6 +36,7 @@ from bench.stack import bench_stack, client_for
 from services.cli.ingest import Photo, submit_photos
 from services.client import Facegate
 from services.recognition import vision
+from shared.broker_internals import UNACKED_KEY
 from shared.settings import Settings
 from shared.tasks import BULK_QUEUE, INTERACTIVE_QUEUE
 from workers.engine import Engine
@@ -124,7 +125,7 @@ class BrokerWatch:
                 messages = self.redis.lrange(queue, 0, -1)
                 self.longest_queue = max(self.longest_queue, len(messages))
                 self.largest[queue] = max([self.largest[queue], *map(len, messages)])
-            for held in self.redis.hvals("unacked"):  # [message, exchange, routing key]
+            for held in self.redis.hvals(UNACKED_KEY):  # [message, exchange, routing key]
                 queue = BULK_QUEUE if BULK_QUEUE.encode() in held[-64:] else INTERACTIVE_QUEUE
                 self.largest[queue] = max(self.largest[queue], len(held))
             self.stop.wait(1.0)

@@ -38,6 +38,7 @@ from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
 from shared import canonical
 from shared.models import SCORE_FMR, model_for
+from shared.results import ImageResult
 from shared.settings import get_settings
 from shared.tasks import image_spec
 
@@ -74,9 +75,9 @@ def embed_names(root: Path, names: list[str], embedder: str) -> tuple[np.ndarray
         result = pipeline.run({"images": [image_spec(
             central_jpeg(root, n), canonical.LARGEST, rotate=True, embed=True)
             for n in names[start:start + 16]]})
-        for k, image in enumerate(result["images"], start):
-            if image.get("faces"):
-                vectors[k] = np.frombuffer(image["faces"][0]["embedding"], "<f4")
+        for k, image in enumerate(result.images, start):
+            if isinstance(image, ImageResult) and image.faces:
+                vectors[k] = image.faces[0].embedding
                 found[k] = True
     return vectors, found
 

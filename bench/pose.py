@@ -44,6 +44,7 @@ from services.vision.mtcnn import MTCNN
 from services.vision.packages import package_file
 from services.vision.pipeline import FacePipeline
 from shared.images import decode
+from shared.results import ImageResult
 from shared.settings import Settings
 from shared.tasks import image_spec
 
@@ -71,20 +72,20 @@ class FaceReader:
     def face(self, data: bytes, near: tuple[float, float] | None = None):
         """(points68, points5, box x y w h, image) of the face holding `near`, else the
         largest; None when there is no such face."""
-        result = self.pipeline.run({"images": [image_spec(data)]})["images"][0]
-        faces = result.get("faces", [])
+        result = self.pipeline.run({"images": [image_spec(data)]}).images[0]
+        faces = result.faces if isinstance(result, ImageResult) else []
         if near is not None:
             x, y = near
-            faces = [f for f in faces if f["box"][0] <= x <= f["box"][0] + f["box"][2]
-                     and f["box"][1] <= y <= f["box"][1] + f["box"][3]]
+            faces = [f for f in faces if f.box[0] <= x <= f.box[0] + f.box[2]
+                     and f.box[1] <= y <= f.box[1] + f.box[3]]
         if not faces:
             return None
         face = faces[0]  # largest first
         image = decode(data).rgb
-        points5 = np.asarray(face["points"], np.float64)
+        points5 = np.asarray(face.points, np.float64)
         matrix = chip_transform(points5)
         p68 = self.landmarker.on_chip(warp_chip(image, matrix), matrix)
-        return p68, points5, face["box"], image
+        return p68, points5, face.box, image
 
 
 def mirrored(p68: np.ndarray, p5: np.ndarray, box) -> tuple[np.ndarray, np.ndarray, list]:

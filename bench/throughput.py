@@ -42,6 +42,7 @@ from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
 from shared import canonical
+from shared.results import ImageResult, VisionResult
 from shared.settings import Settings
 from shared.tasks import image_spec
 from workers.engine import Engine, choose_device
@@ -72,8 +73,9 @@ class Workload:
             return image_spec(data, canonical.LARGEST, rotate=True, embed=True)
         return image_spec(data, canonical.ALL, embed=True)
 
-    def check(self, result: dict) -> None:
-        faces = [len(image.get("faces", [])) for image in result["images"]]
+    def check(self, result: VisionResult) -> None:
+        faces = [len(image.faces) if isinstance(image, ImageResult) else 0
+                 for image in result.images]
         if any(count != self.faces for count in faces):
             raise AssertionError(f"expected {self.faces} face(s) per image, got {faces}")
 

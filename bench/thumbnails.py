@@ -16,6 +16,7 @@ import time
 
 from bench.lfw import DEFAULT_ROOT
 from services.recognition import vision
+from shared.results import ImageResult
 from shared.settings import Settings
 from workers.engine import Engine
 
@@ -39,9 +40,10 @@ def main() -> None:
             answer = engine.run({"images": [vision.enrol_spec(data, True, thumbnail)]})
             elapsed = time.perf_counter() - started
             (with_s if thumbnail else without_s).append(elapsed)
-            faces = answer["images"][0].get("faces") or []
+            image = answer.images[0]
+            faces = image.faces if isinstance(image, ImageResult) else []
             if thumbnail and faces:
-                sizes.append(len(faces[0]["thumbnail"]))
+                sizes.append(len(faces[0].thumbnail))
     sizes.sort()
     print(f"photos: {len(photos)} LFW View 1 images, faces with a thumbnail: {len(sizes)}, "
           f"{args.size} x {args.size} JPEG")

@@ -23,10 +23,10 @@ from starlette.routing import Route
 
 from gateway import console, observe
 from gateway.auth import Authenticator
-from gateway.dialects import baidu, cloudwalk, native
 from gateway.dialects.native.dialect import not_found
 from gateway.dispatch import Dispatcher
 from gateway.frame import Gateway
+from gateway.routes import dialect_routes
 from gateway.webhook_outbox import RedisOutbox
 from services.gallery.apps import server_key
 from services.gallery.database import Gallery
@@ -153,7 +153,7 @@ def create_app(settings: Settings | None = None, queue: VisionQueue | None = Non
     app = Starlette(
         routes=[Route("/healthz", healthz), Route("/readyz", readyz),
                 Route("/metrics", observe.metrics), *console.routes(),
-                cloudwalk.mount(gateway), *baidu.routes(gateway), native.mount(gateway)],
+                *dialect_routes(gateway)],
         lifespan=lifespan,
         middleware=[Middleware(observe.Observe)],
         # a path no mount takes (one with a line break never matches a mount's prefix) is

@@ -19,13 +19,18 @@ from collections.abc import Awaitable, Callable
 import msgpack
 import redis.asyncio as aioredis
 from celery import states
-from celery.backends.redis import RedisBackend
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 
 from gateway.shares import CALL, JOB, Admission, Shares
 from services.recognition.ports import JobState
 from shared import tracing
+from shared.broker_internals import (
+    queue_lists,
+    result_key,
+    result_reader_url,
+    task_accounted_for,
+)
 from shared.errors import ERRORS, FaceError
 from shared.logs import REQUEST_ID
 from shared.settings import Settings
@@ -36,11 +41,11 @@ from shared.tasks import (
     JOB_PRIORITIES,
     JOB_REQUEST_PREFIX,
     JOBS_QUEUE,
+    PRIORITY_STEPS,
     VISION_TASK,
     Chunk,
     ClusterRequest,
     make_celery,
-    queue_keys,
     send_cluster_run,
     send_ingest_chunk,
     vision_payload,
@@ -52,25 +57,14 @@ LOST_SCAN_MAX = 20  # messages carry images: a longer queue or hand is not searc
 LOST_CHECK_S = 10.0  # a synchronous request without a result looks for its task this often
 
 
-class ResultReader(RedisBackend):
-    """Celery's Redis result backend minus the SUBSCRIBE it issues on every send_task.
-
-    That subscription is for AsyncResult.get(), which the gateway never calls: it would cost a
-    blocking Redis round trip inside the event loop per request, and its never-read pub/sub
-    buffer grows until Redis drops the connection. The Dispatcher reads results itself.
-    """
-
-    def on_task_call(self, producer, task_id) -> None:
-        return None
-
-
 class Dispatcher:
     """The recognition core's VisionQueue (services/recognition/ports.py) over Celery."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.celery = make_celery(settings, "facegate-gateway")
-        self.celery.conf.result_backend = f"{__name__}:ResultReader+{settings.redis_url}"
+        # Celery's Redis result backend without its per-send SUBSCRIBE: results are read here
+        self.celery.conf.result_backend = result_reader_url(settings.redis_url)
         self.backend = self.celery.backend
         self._waiting: dict[bytes, list[asyncio.Future]] = {}
         self._redis: aioredis.Redis | None = None
@@ -162,7 +156,7 @@ class Dispatcher:
         """The task's return value; FaceError(SYSTEM_BUSY) if it is not done in time.
         `on_idle` is awaited every LOST_CHECK_S seconds without a result."""
         timeout = timeout or self.settings.sync_timeout_s
-        key = self.backend.get_key_for_task(task_id)
+        key = result_key(self.backend, task_id)
         loop = asyncio.get_running_loop()
         future = loop.create_future()
         self._waiting.setdefault(key, []).append(future)
@@ -231,7 +225,7 @@ class Dispatcher:
 
     async def _forget(self, task_id: str) -> None:
         try:
-            await self._redis.delete(self.backend.get_key_for_task(task_id))
+            await self._redis.delete(result_key(self.backend, task_id))
         except Exception as exc:  # it expires
             log.debug("result of %s not deleted: %s", task_id, exc)
 
@@ -266,7 +260,7 @@ class Dispatcher:
             raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")
         record = json.loads(raw)
         state = JobState(job_id, "queued", record["op"], record["options"], record["created"])
-        meta_raw = await self._redis.get(self.backend.get_key_for_task(job_id))
+        meta_raw = await self._redis.get(result_key(self.backend, job_id))
         if meta_raw is None:
             queue = record.get("queue", INTERACTIVE_QUEUE)
             if await self._lost(job_id, record.get("sent", record["created"]), queue):
@@ -298,34 +292,20 @@ class Dispatcher:
                 state.error = exc
         return state
 
-
     async def _lost(self, task_id: str, sent: float, queue: str) -> bool:
-        """A task sent over LOST_AFTER_S ago, with no result, in neither its queue nor a
-        worker's hands.
+        """A task sent over LOST_AFTER_S ago that the broker no longer accounts for: no
+        result, in neither its queue nor a worker's hands.
 
-        kombu's Redis transport pops a message (BRPOP) and only then records it as held
-        (`unacked`); a worker killed between the two loses it, and nothing would ever redeliver
-        it. Only a short queue and a short list of held messages are searched (each message
-        carries its images); while either is longer, the task counts as waiting, and is
-        judged once the work in flight has drained. The three reads are one transaction: a
-        message moving from a dead worker's hands back to its queue is seen in one place."""
+        kombu's Redis transport pops a message and only then records it as held; a worker
+        killed between the two loses it, and nothing would ever redeliver it
+        (shared/broker_internals.py). While more than LOST_SCAN_MAX messages wait or are held
+        (each carries its images), the task counts as waiting, and is judged once the work in
+        flight has drained."""
         if time.time() - sent < LOST_AFTER_S:
             return False
-        lists = queue_keys(queue)  # one per priority step
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in lists:
-                pipe.llen(key)
-            *lengths, holding = await pipe.hlen("unacked").execute()
-        if sum(lengths) > LOST_SCAN_MAX or holding > LOST_SCAN_MAX:
-            return False
-        async with self._redis.pipeline(transaction=True) as pipe:
-            for key in lists:
-                pipe.lrange(key, 0, -1)
-            *queued, held, finished = await pipe.hvals("unacked").exists(
-                self.backend.get_key_for_task(task_id)).execute()
-        needle = task_id.encode()
-        messages = [message for listed in queued for message in listed]
-        return not finished and not any(needle in message for message in [*messages, *held])
+        return not await task_accounted_for(
+            self._redis, queue_lists(queue, PRIORITY_STEPS), task_id,
+            result_key(self.backend, task_id), LOST_SCAN_MAX)
 
 
 def _task_value(meta: dict) -> dict:

@@ -5,10 +5,15 @@
 No `from __future__ import annotations` here: Python 3.11 reads NotRequired only from real
 annotations, not from strings."""
 
-from typing import Any, NotRequired
+from typing import Annotated, Any, NotRequired, get_args
+
+from pydantic import Field
+from pydantic.fields import FieldInfo
 
 # pydantic reads TypedDicts (gateway/openapi/) only from typing_extensions on Python 3.11
 from typing_extensions import TypedDict
+
+from shared.results import ANALYSIS_FIELDS, FaceAnalysis, Landmarks
 
 
 class ErrorDescription(TypedDict):
@@ -51,12 +56,25 @@ class FaceJson(TypedDict):
     feature: NotRequired[str]  # detect with features
 
 
-class AnalysedFace(TypedDict):
-    """A face of /v1/analyse: its box and probability, and each field asked for (docs/api.md,
-    "Face analysis")."""
+class AnalysedLandmarks(Landmarks):
+    """/v1/analyse's landmarks: the detector's 5 points stay, beside the 68 and Baidu's sets."""
 
-    box: Box
-    probability: float
+    points5: list[Point]
+
+
+def _shown(info: FieldInfo) -> Any:
+    """A FaceAnalysis field as an answer shows it: present only when asked for, never null,
+    with its description and range."""
+    kinds = [kind for kind in get_args(info.annotation) if kind is not type(None)]
+    kind = AnalysedLandmarks if kinds == [Landmarks] else kinds[0]
+    return NotRequired[Annotated[kind, Field(description=info.description), *info.metadata]]
+
+
+# A face of /v1/analyse: its box and probability, and each field asked for (docs/api.md, "Face
+# analysis"). Derived from the worker's declared analysis, so the document follows it.
+AnalysedFace = TypedDict("AnalysedFace", {
+    "box": Box, "probability": float,
+    **{name: _shown(FaceAnalysis.model_fields[name]) for name in ANALYSIS_FIELDS}})
 
 
 class Detected(TypedDict):

@@ -1,8 +1,14 @@
-"""The one error catalogue: every failure the product knows, once, by kind. Every layer raises
-FaceError(ERRORS.X); the core knows no dialect. Each dialect prints a kind in its own form from
-its own code table: gateway/dialects/cloudwalk/codes.py (result / info), baidu/codes.py
-(error_code / error_msg), native/codes.py (HTTP status and error object); a new kind gets a row
-in each (tests/unit/test_code_tables.py checks that none is missing).
+"""The one error catalogue: every failure the product knows, once, by kind, with its message.
+Every layer raises FaceError(ERRORS.X); the core knows no dialect. Each dialect prints a kind in
+its own form from its own code table, which holds only what is the dialect's own:
+gateway/dialects/cloudwalk/codes.py (the `result` code, and the `info` text the CloudWalk
+document gives that code), baidu/codes.py (the `error_code`; `error_msg` is the message here),
+native/codes.py (the HTTP status; the error object's `message` is the message here). A new kind
+gets a row in each (tests/unit/test_code_tables.py checks that none is missing).
+
+The messages are the wording of Baidu's error table, which is English and dialect-neutral enough
+to serve /v1 too: kinds that share a Baidu code share its text (test_code_tables.py checks it).
+Changing one changes what Baidu clients and /v1 clients read.
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ErrorKind:
     name: str
-    message: str  # dialect-neutral, English
+    message: str  # English: Baidu's error_msg and /v1's message (see above)
 
 
 class FaceError(Exception):

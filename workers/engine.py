@@ -18,12 +18,12 @@ from services.vision.analysis.analyser import Analyser, AnalysisJob
 from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN, detect_below
 from services.vision.pipeline import FacePipeline
-from shared import canonical
 from shared.budget import ByteBudget
 from shared.cpus import available_cpus
 from shared.images import encode_jpeg
+from shared.results import ANALYSIS_FIELDS, FaceResult, VisionResult
 from shared.settings import Settings
-from shared.tasks import image_spec
+from shared.tasks import VisionRequest, image_spec
 from workers.batching import MicroBatcher
 from workers.memory import trim
 from workers.metrics import observer
@@ -122,7 +122,7 @@ class Engine:
         log.info("engine ready: device=%s embedder=%s threads per stage=%d", self.device,
                  self.embedder.spec.key, threads)
 
-    def run(self, request: dict) -> dict:
+    def run(self, request: VisionRequest | dict) -> VisionResult:
         return self.pipeline.run(request)
 
     def _run_large(self, part: Callable[[], list]) -> list:
@@ -139,9 +139,9 @@ class Engine:
         if self.analyse_batcher is None:
             return time.perf_counter() - started
         blank = np.full((160, 160, 3), 128, np.uint8)
-        face = {"box": [40, 40, 80, 80], "prob": 1.0,
-                "points": [[65, 70], [95, 70], [80, 85], [68, 100], [92, 100]]}
-        self.analyse_batcher([AnalysisJob(blank, [face], frozenset(canonical.ANALYSIS_FIELDS))])
+        face = FaceResult(box=(40, 40, 80, 80), prob=1.0,
+                          points=[(65, 70), (95, 70), (80, 85), (68, 100), (92, 100)])
+        self.analyse_batcher([AnalysisJob(blank, [face], frozenset(ANALYSIS_FIELDS))])
         return time.perf_counter() - started
 
 

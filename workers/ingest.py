@@ -20,6 +20,7 @@ from collections.abc import Callable
 from services.gallery.database import Gallery
 from services.recognition import ingest, people
 from shared.errors import FaceError
+from shared.results import ImageError, ImageResult
 from shared.settings import Settings
 from shared.tasks import Chunk, ClusterRequest
 from workers.batching import bulk_priority
@@ -79,11 +80,11 @@ class GalleryTasks:
         gallery = await self._open()
         engine = self.engine()
 
-        def analyse_now(specs: list[dict]) -> list[dict]:
+        def analyse_now(specs: list[dict]) -> list[ImageResult | ImageError]:
             with bulk_priority():
-                return engine.run({"images": specs})["images"]
+                return engine.run({"images": specs}).images
 
-        async def analyse(specs: list[dict]) -> list[dict]:
+        async def analyse(specs: list[dict]) -> list[ImageResult | ImageError]:
             # Slices no larger than a bulk pass (so a pass never grows past it), all queued at
             # once (so the batchers always have the next slice waiting).
             step = engine.bulk_batch

@@ -19,6 +19,7 @@ from services.gallery.database import Gallery
 from services.recognition import ingest, people
 from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError
+from shared.results import ImageError, ImageResult
 from shared.settings import Settings
 from shared.tasks import Chunk, ClusterRequest
 from workers.celery_app import answer_vision
@@ -67,8 +68,8 @@ class InProcessQueue:
         self._chunks.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._chunks.discard)
 
-    async def _analyse(self, specs: list[dict]) -> list[dict]:
-        return (await asyncio.to_thread(self.engine.run, {"images": specs}))["images"]
+    async def _analyse(self, specs: list[dict]) -> list[ImageResult | ImageError]:
+        return (await asyncio.to_thread(self.engine.run, {"images": specs})).images
 
     async def _job(self, state: JobState, request: dict) -> None:
         state.status = "running"

@@ -1,7 +1,7 @@
-"""The document: every route of the three dialects (from the route tables their mounts are
-built from), each described from its declared contract (gateway/contract.py): parameters and
-their constraints from its model, answers field by field from its answer type, success statuses
-as declared; plus the service's own pages."""
+"""The document: every route of the three dialects (from the one list the app mounts,
+gateway/routes.py), each described from its declared contract (gateway/contract.py):
+parameters and their constraints from its model, answers field by field from its answer type,
+success statuses as declared; plus the service's own pages."""
 
 from __future__ import annotations
 
@@ -11,18 +11,15 @@ from functools import cache
 from typing import Any
 
 from gateway.contract import Declared
-from gateway.dialects import baidu, native
 from gateway.dialects.baidu import answers as baidu_answers
-from gateway.dialects.baidu import faceset, images
-from gateway.dialects.baidu.token import OAuthError, token_handler
+from gateway.dialects.baidu.token import OAuthError
 from gateway.dialects.cloudwalk import answers as cloudwalk_answers
-from gateway.dialects.cloudwalk import gallery, tool
 from gateway.openapi.schema import field_schemas, type_schema
+from gateway.routes import api_routes
 from shared import build
 from shared.answers import Problem
 
 VERSION = "3.1.0"
-TOKEN_PATH = "/oauth/2.0/token"
 
 
 @dataclass
@@ -34,17 +31,9 @@ class Operation:
 
 
 def operations_of_app() -> list[Operation]:
-    """Every dialect route, from the tables the mounts are built from."""
-    ops = [Operation(native.PREFIX + path, method, handler,
-                     "native-admin" if kind.__name__ == "NativeAdmin" else "native")
-           for path, handler, method, kind in native.route_table()]
-    ops += [Operation("/face" + path, "POST", handler, "cloudwalk")
-            for path, handler in {**tool.HANDLERS, **gallery.HANDLERS}.items()]
-    ops += [Operation(baidu.PREFIX + path, "POST", handler, "baidu")
-            for path, handler in {**images.HANDLERS, **faceset.HANDLERS}.items()]
-    # the token endpoint's contract, without a gateway to serve it
-    ops.append(Operation(TOKEN_PATH, "POST", token_handler(None), "oauth"))
-    return ops
+    """Every dialect route, from the list the app mounts (gateway/routes.py)."""
+    return [Operation(route.full_path, route.method, route.declared, route.frame.name)
+            for route in api_routes()]
 
 
 _SECURITY = {"native": [{"appId": [], "appSecret": []}, {"bearer": []}],

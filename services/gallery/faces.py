@@ -110,6 +110,15 @@ async def user_has_image(conn, group_id: int, user_id: int, sha256: bytes) -> bo
         (group_id, user_id, sha256))).fetchone())
 
 
+def searchable(group: Group, model: int) -> Group:
+    """The group, if faces of `model` can be searched in it: its model (12356), not empty
+    (12358)."""
+    require_same_model(group.model, model, f"group {group.name}")
+    if group.face_count == 0:
+        raise FaceError(ERRORS.GROUP_EMPTY, f"group {group.name}")
+    return group
+
+
 class GroupFaces:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
@@ -165,11 +174,7 @@ class GroupFaces:
 
     async def searchable_group(self, app: int, name: str, model: int) -> Group:
         """The group, if faces of `model` can be searched in it (else 12357, 12356, 12358)."""
-        group = await self.group(app, name)
-        require_same_model(group.model, model, f"group {name}")
-        if group.face_count == 0:
-            raise FaceError(ERRORS.GROUP_EMPTY, f"group {name}")
-        return group
+        return searchable(await self.group(app, name), model)
 
     # faces ------------------------------------------------------------------------------
     async def add_face(self, app: int, group_name: str, face: FaceRow, tag: str,

@@ -10,19 +10,72 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import replace as replace_fields
+from typing import Protocol
 
 import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import faces
 from services.gallery.faces import GroupFaces
-from services.gallery.records import FaceRow, Group, UserEntry, UserMatch
+from services.gallery.records import FaceRow, Group, Match, UserEntry, UserMatch
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
 
 # How many faces a search reads per group to rank users: a user has several faces, and the
 # best faces may all be one person's.
 FACES_PER_USER_SEARCH = 5
+
+
+def groups_to_leave(uid: str, groups: list[str], member: list[tuple[int, str]]) -> list[int]:
+    """The ids of the groups a user leaves (`member`: its groups' ids and names): each named
+    one must hold it (USER_NOT_FOUND), and at least one must remain (USER_ONE_GROUP: deleting
+    the user is another call)."""
+    held = {name: group_id for group_id, name in member}
+    missing = [g for g in groups if g not in held]
+    if missing:
+        raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in {','.join(missing)}")
+    if len(set(groups)) >= len(held):
+        raise FaceError(ERRORS.USER_ONE_GROUP, "use faceset/user/delete")
+    return [held[name] for name in set(groups)]
+
+
+class GroupSearch(Protocol):
+    """What best_users needs of the groups' repository (GroupFaces, or a test's fake)."""
+
+    async def searchable_group(self, app: int, name: str, model: int) -> Group: ...
+
+    async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]: ...
+
+
+async def best_users(groups: GroupSearch, app: int, names: list[str], vector: np.ndarray,
+                     model: int, user_top: int) -> list[tuple[str, int, list[float]]]:
+    """(group, user id, its faces' cosines best first) of the best users over the groups, best
+    first. A user is one candidate however many of the groups hold it (users are what identify
+    ranks): it is reported in the group where its best face is. Groups that do not exist or
+    are empty are passed over; GROUP_EMPTY when none is left or no user is found."""
+    searchable = []
+    for name in names:
+        try:
+            searchable.append(await groups.searchable_group(app, name, model))
+        except FaceError as exc:
+            if exc.kind not in (ERRORS.GROUP_NOT_FOUND, ERRORS.GROUP_EMPTY):
+                raise
+    if not searchable:
+        raise FaceError(ERRORS.GROUP_EMPTY, ",".join(names))
+    by_user: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for group in searchable:
+        for match in await groups.search(group, vector, user_top * FACES_PER_USER_SEARCH):
+            if match.user_id is not None:
+                by_user[(group.name, match.user_id)].append(match.cosine)
+    best: dict[int, tuple[tuple[str, int], list[float]]] = {}
+    for (group, user_id), cosines in by_user.items():
+        if user_id not in best or max(cosines) > max(best[user_id][1]):
+            best[user_id] = ((group, user_id), cosines)
+    ranked = sorted(best.values(), key=lambda kv: -max(kv[1]))[:user_top]
+    if not ranked:
+        raise FaceError(ERRORS.GROUP_EMPTY, "no users in " + ",".join(names))
+    return [(group, user_id, sorted(cosines, reverse=True))
+            for (group, user_id), cosines in ranked]
 
 
 class BaiduUsers:
@@ -140,48 +193,19 @@ class BaiduUsers:
     async def remove_user_from_groups(self, app: int, uid: str, groups: list[str]) -> None:
         async with self.pool.connection() as conn, conn.transaction():
             user_id, rows = await self._lock_user_groups(conn, app, uid)
-            member = {name: group_id for group_id, name in rows}
-            missing = [g for g in groups if g not in member]
-            if missing:
-                raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in {','.join(missing)}")
-            if len(set(groups)) >= len(member):
-                raise FaceError(ERRORS.USER_ONE_GROUP, "use faceset/user/delete")
-            for name in set(groups):
-                await self._leave_group(conn, member[name], user_id)
+            for group_id in groups_to_leave(uid, groups, rows):
+                await self._leave_group(conn, group_id, user_id)
 
     async def identify_users(self, app: int, groups: list[str], vector: np.ndarray, model: int,
                              user_top: int) -> list[UserMatch]:
-        """The best users over the groups, each with its faces' cosines, best first. A user is
-        one candidate however many of the groups hold it (users are what identify ranks): it
-        is reported in the group where its best face is."""
-        searchable = []
-        for name in groups:
-            try:
-                searchable.append(await self.groups.searchable_group(app, name, model))
-            except FaceError as exc:
-                if exc.kind not in (ERRORS.GROUP_NOT_FOUND, ERRORS.GROUP_EMPTY):
-                    raise
-        if not searchable:
-            raise FaceError(ERRORS.GROUP_EMPTY, ",".join(groups))
-        by_user: dict[tuple[str, int], list[float]] = defaultdict(list)
-        for group in searchable:
-            for match in await self.groups.search(group, vector,
-                                                  user_top * FACES_PER_USER_SEARCH):
-                if match.user_id is not None:
-                    by_user[(group.name, match.user_id)].append(match.cosine)
-        best: dict[int, tuple[tuple[str, int], list[float]]] = {}
-        for (group, user_id), cosines in by_user.items():
-            if user_id not in best or max(cosines) > max(best[user_id][1]):
-                best[user_id] = ((group, user_id), cosines)
-        ranked = sorted(best.values(), key=lambda kv: -max(kv[1]))[:user_top]
-        if not ranked:
-            raise FaceError(ERRORS.GROUP_EMPTY, "no users in " + ",".join(groups))
+        """The best users over the groups, each with its faces' cosines, best first
+        (best_users)."""
+        ranked = await best_users(self.groups, app, groups, vector, model, user_top)
         async with self.pool.connection() as conn:
             info = {row[0]: (row[1], row[2]) for row in await (await conn.execute(
                 "SELECT id, uid, user_info FROM users WHERE id = ANY(%s)",
-                ([user_id for (_, user_id), _ in ranked],))).fetchall()}
-        return [UserMatch(group, *info[user_id], sorted(cosines, reverse=True))
-                for (group, user_id), cosines in ranked]
+                ([user_id for _, user_id, _ in ranked],))).fetchall()}
+        return [UserMatch(group, *info[user_id], cosines) for group, user_id, cosines in ranked]
 
     async def verify_user(self, app: int, uid: str, groups: list[str], vector: np.ndarray,
                           model: int, top: int) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from services.gallery.database import Gallery
+from services.recognition.gallery_port import GalleryPort
 from services.recognition.ports import VisionQueue, WebhookOutbox
 from shared.errors import ERRORS, FaceError
 from shared.models import ModelSpec, model_for
@@ -20,12 +20,12 @@ ImageSource = Callable[[], Awaitable[bytes]]
 class Recognition:
     settings: Settings
     queue: VisionQueue
-    database: Gallery | None = None  # None: no FACEGATE_DATABASE_URL, image-only operations
+    database: GalleryPort | None = None  # None: no FACEGATE_DATABASE_URL, image-only operations
     webhooks: WebhookOutbox | None = None  # None: no Redis (the in-process queue): no webhooks
     webhook_key: bytes = b""  # the server key apps' webhook secrets derive from
 
     @property
-    def gallery(self) -> Gallery:
+    def gallery(self) -> GalleryPort:
         if self.database is None:
             raise FaceError(ERRORS.SERVICE_ACCESS, "no database configured")
         return self.database

@@ -13,15 +13,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.gallery.database import Gallery
 from services.gallery.ingest import ItemOutcome
 from services.gallery.records import FaceRow, FaceWritten, Group, image_hash
 from services.recognition import vision
 from services.recognition.context import ImageSource, Recognition
+from services.recognition.gallery_port import GalleryPort
 from shared import quality_gate
-from shared.canonical import Face
 from shared.errors import FaceError
 from shared.models import ModelSpec
+from shared.results import FaceResult, ImageError, ImageResult
 from shared.settings import Settings
 
 
@@ -33,7 +33,7 @@ class FaceToStore:
     row: FaceRow
 
 
-def accept(face: Face, rotation: int, model: ModelSpec, image: bytes, gate: bool,
+def accept(face: FaceResult, rotation: int, model: ModelSpec, image: bytes, gate: bool,
            settings: Settings) -> FaceToStore:
     """The gate (FaceError naming the first failure), the stored quality score and the
     thumbnail the worker made (vision.enrol_spec)."""
@@ -52,7 +52,7 @@ async def embed_for_gallery(ctx: Recognition, image: bytes, gate: bool | None = 
     return accept(found.face, found.rotation, found.model, image, gate, ctx.settings)
 
 
-async def write_face(gallery: Gallery, app: int, group: str, face: FaceToStore, tag: str,
+async def write_face(gallery: GalleryPort, app: int, group: str, face: FaceToStore, tag: str,
                      key: str | None = None) -> tuple[FaceWritten, Group]:
     return await gallery.groups.add_face(app, group, face.row, tag, key)
 
@@ -107,19 +107,18 @@ async def register_identity(ctx: Recognition, app: int, id_card_number: str, nam
     return created, face.model
 
 
-def ingest_outcome(index: int, image: dict, data: bytes, model: ModelSpec, gate: bool,
-                   settings: Settings) -> ItemOutcome:
+def ingest_outcome(index: int, image: ImageResult | ImageError, data: bytes, model: ModelSpec,
+                   gate: bool, settings: Settings) -> ItemOutcome:
     """One ingested item whose image a worker has run (vision.enrol_spec with the service's
     gate): enrolled (with the face to write), no_face, low_quality or bad_image. The write,
     keyed for idempotency, is the gallery's (IngestJobs.complete_chunk), a chunk at a time;
     the group's index is built once, when the whole job is done."""
-    if "error" in image:
-        return ItemOutcome(index, "bad_image", image["error"])
-    if not image["faces"]:
+    if isinstance(image, ImageError):
+        return ItemOutcome(index, "bad_image", image.error.model_dump())
+    if not image.faces:
         return ItemOutcome(index, "no_face")
     try:
-        face = accept(Face.from_result(image["faces"][0]), image["rotation"], model, data, gate,
-                      settings)
+        face = accept(image.faces[0], image.rotation, model, data, gate, settings)
     except FaceError as exc:
         return ItemOutcome(index, "low_quality", exc.to_dict())
     return ItemOutcome(index, "enrolled", face=face.row)

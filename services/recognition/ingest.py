@@ -20,20 +20,22 @@ import asyncio
 import logging
 from collections.abc import AsyncIterable, Awaitable, Callable
 
-from services.gallery.database import Gallery
 from services.gallery.ingest import IngestJob, ItemOutcome, NewItem, PendingItem
 from services.recognition import enrolment, people, vision
 from services.recognition.context import Recognition
+from services.recognition.gallery_port import GalleryPort
 from shared import quality_gate
 from shared.errors import ERRORS, FaceError
 from shared.images import native_limit, probe
 from shared.job_metrics import INGEST_ITEMS, JOBS_FINISHED
 from shared.models import ModelSpec
+from shared.results import ImageError, ImageResult
 from shared.settings import Settings
 from shared.tasks import Chunk
 from shared.urlfetch import fetch_image
 
-Analyse = Callable[[list[dict]], Awaitable[list[dict]]]  # image specs -> the engine's results
+# image specs -> what the engine made of each
+Analyse = Callable[[list[dict]], Awaitable[list[ImageResult | ImageError]]]
 Send = Callable[[Chunk], None]  # queue one chunk task
 _FETCHES = 8  # URLs one chunk fetches at once
 log = logging.getLogger("facegate.worker")
@@ -50,7 +52,7 @@ async def submit(ctx: Recognition, app: int, group: str,
     return job_id, total
 
 
-async def run_chunk(gallery: Gallery, settings: Settings, model: ModelSpec, analyse: Analyse,
+async def run_chunk(gallery: GalleryPort, settings: Settings, model: ModelSpec, analyse: Analyse,
                     chunk: Chunk, send: Send, worker: str = "",
                     abandoned: FaceError | None = None) -> IngestJob | None:
     """One chunk, start to end (idempotent). Returns the job after it (None if it had ended).

@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 import numpy as np
 
 from services.gallery.clusters import ClusterRow, ClusterRun
-from services.gallery.database import Gallery
 from services.gallery.records import Group
 from services.recognition.clustering import (
     DEFAULT_SCORE,
@@ -34,6 +33,7 @@ from services.recognition.clustering import (
     nearest_cluster,
 )
 from services.recognition.context import Recognition
+from services.recognition.gallery_port import GalleryPort
 from shared.errors import ERRORS, FaceError
 from shared.job_metrics import JOBS_FINISHED
 from shared.models import BY_CODE
@@ -70,14 +70,14 @@ async def submit(ctx: Recognition, app: int, group_name: str, score: float) -> C
     return run
 
 
-async def abandon(gallery: Gallery, request: ClusterRequest, error: FaceError) -> None:
+async def abandon(gallery: GalleryPort, request: ClusterRequest, error: FaceError) -> None:
     """A run whose workers died too often (FACEGATE_MAX_DELIVERIES) fails with `error`."""
     held = await gallery.clusters.run(request.run_id)
     if held is not None and held.state in ("queued", "running"):
         await gallery.clusters.fail(held.id, error)
 
 
-async def run(gallery: Gallery, request: ClusterRequest) -> ClusterRun | None:
+async def run(gallery: GalleryPort, request: ClusterRequest) -> ClusterRun | None:
     """One run, start to end, on a worker (idempotent: a redelivered run starts over and saves
     in one transaction). The run after it; None if it had ended or its group is gone."""
     held = await gallery.clusters.run(request.run_id)
@@ -109,7 +109,7 @@ async def run(gallery: Gallery, request: ClusterRequest) -> ClusterRun | None:
     return after
 
 
-async def index_graph(gallery: Gallery, group: Group, face_ids: np.ndarray,
+async def index_graph(gallery: GalleryPort, group: Group, face_ids: np.ndarray,
                       vectors: np.ndarray, neighbours: int,
                       progress: Callable[[int], Awaitable[None]] | None = None
                       ) -> tuple[np.ndarray, np.ndarray]:
@@ -143,14 +143,14 @@ async def index_graph(gallery: Gallery, group: Group, face_ids: np.ndarray,
     return indices, cosines
 
 
-async def join_new_faces(gallery: Gallery, group: Group) -> int:
+async def join_new_faces(gallery: GalleryPort, group: Group) -> int:
     """Faces enrolled since the group's latest clustering, each into the cluster its nearest
     clustered neighbours point to (or its own); how many. Nothing if it was never clustered."""
     latest = await gallery.clusters.latest(group)
     return 0 if latest is None else await _join(gallery, group, latest)
 
 
-async def _join(gallery: Gallery, group: Group, latest: ClusterRun) -> int:
+async def _join(gallery: GalleryPort, group: Group, latest: ClusterRun) -> int:
     threshold = BY_CODE[group.model].cosine_for_score(latest.score)
 
     def vote(neighbours: list[int], cosines: list[float], placed: dict[int, int]) -> int | None:
@@ -188,7 +188,7 @@ async def clustering_job(ctx: Recognition, app: int, job_id: str) -> ClusterRun 
     return await ctx.gallery.clusters.run(job_id, app) if ctx.database is not None else None
 
 
-async def _latest(gallery: Gallery, group: Group) -> ClusterRun:
+async def _latest(gallery: GalleryPort, group: Group) -> ClusterRun:
     latest = await gallery.clusters.latest(group)
     if latest is None:
         raise FaceError(ERRORS.CLUSTER_NOT_FOUND, f"group {group.name} has not been clustered")

@@ -11,13 +11,13 @@ import numpy as np
 from services.recognition import vision
 from services.recognition.context import ImageSource, Recognition
 from services.recognition.scoring import ScoredMatch, scored_matches, scores, stored_score
-from shared.canonical import Face
 from shared.models import ModelSpec
+from shared.results import FaceResult
 
 
 @dataclass
 class FaceIdentified:
-    face: Face
+    face: FaceResult
     best: ScoredMatch
 
 

@@ -14,24 +14,24 @@ from dataclasses import dataclass
 from services.recognition.ports import VisionQueue
 from services.recognition.scoring import cosine_score
 from shared import canonical
-from shared.canonical import Face, ImageFaces
 from shared.errors import ERRORS, FaceError
 from shared.features import Feature
 from shared.models import BY_CODE, ModelSpec
 from shared.quality_gate import GATE_FIELDS
+from shared.results import FaceResult, ImageError, ImageResult, VisionResult
 from shared.tasks import image_spec
 
 
 @dataclass
 class DetectResult:
-    image: ImageFaces
+    image: ImageResult
     model: ModelSpec | None = None  # set when every face was embedded too (`features`)
 
 
 @dataclass
 class FeatureResult:
     model: ModelSpec
-    face: Face
+    face: FaceResult
     rotation: int
 
     @property
@@ -41,7 +41,7 @@ class FeatureResult:
 
 @dataclass
 class AnalyseResult:
-    image: ImageFaces
+    image: ImageResult
     fields: tuple[str, ...]
 
 
@@ -49,8 +49,8 @@ class AnalyseResult:
 class CompareResult:
     score: float
     model: ModelSpec
-    a: Face
-    b: Face
+    a: FaceResult
+    b: FaceResult
 
 
 @dataclass
@@ -59,27 +59,40 @@ class CompareManyResult:
 
     score: float
     model: ModelSpec
-    a: Face
-    faces: list[tuple[Face, float]]
+    a: FaceResult
+    faces: list[tuple[FaceResult, float]]
 
 
-def _image(result: dict, index: int) -> ImageFaces:
-    item = result["images"][index]
-    if "error" in item:
-        raise FaceError.from_dict(item["error"])
-    return ImageFaces(item["width"], item["height"], item["rotation"],
-                      [Face.from_result(f) for f in item["faces"]])
+def image_of(item: ImageResult | ImageError) -> ImageResult:
+    """An image's result, or the FaceError the worker reported for it."""
+    if isinstance(item, ImageError):
+        raise FaceError.from_dict(item.error.model_dump())
+    return item
 
 
-def _largest(result: dict, index: int, which: str = "") -> tuple[Face, int]:
+def _image(result: VisionResult, index: int) -> ImageResult:
+    return image_of(result.images[index])
+
+
+def _largest(result: VisionResult, index: int, which: str = "") -> tuple[FaceResult, int]:
     image = _image(result, index)
     if not image.faces:
         raise FaceError(ERRORS.NO_FACE, f"no face in {which}" if which else "")
     return image.faces[0], image.rotation
 
 
-def _model(result: dict) -> ModelSpec:
-    return BY_CODE[result["model"]]
+def _model(result: VisionResult) -> ModelSpec:
+    return BY_CODE[result.model]
+
+
+def received(result: dict) -> VisionResult:
+    """A result as it came over the queue, checked against its declaration (shared/results.py):
+    a worker that breaks the contract is an ENGINE error named here, not a KeyError later."""
+    try:
+        return VisionResult.model_validate(result)
+    except ValueError as exc:
+        raise FaceError(ERRORS.ENGINE, f"the worker's result breaks the contract: {exc}"[:500]
+                        ) from exc
 
 
 @dataclass(frozen=True)
@@ -87,7 +100,11 @@ class Operation:
     name: str  # stored in job records: renaming one orphans the jobs in flight
     images: int  # how many images it takes (the extra ones of `features` are its own)
     plan: Callable[[list[bytes], dict], dict]
-    finish: Callable[[dict, dict], object]
+    read: Callable[[VisionResult, dict], object]
+
+    def finish(self, result: dict, options: dict) -> object:
+        """The canonical result of what a worker returned (now, or for a job, later)."""
+        return self.read(received(result), options)
 
 
 def _plan_detect(images: list[bytes], options: dict) -> dict:
@@ -96,7 +113,7 @@ def _plan_detect(images: list[bytes], options: dict) -> dict:
                                   embed=bool(options.get("features")))]}
 
 
-def _finish_detect(result: dict, options: dict) -> DetectResult:
+def _finish_detect(result: VisionResult, options: dict) -> DetectResult:
     return DetectResult(_image(result, 0),
                         _model(result) if options.get("features") else None)
 
@@ -105,7 +122,7 @@ def _plan_feature(images: list[bytes], options: dict) -> dict:
     return {"images": [image_spec(images[0], canonical.LARGEST, rotate=True, embed=True)]}
 
 
-def _finish_feature(result: dict, options: dict) -> FeatureResult:
+def _finish_feature(result: VisionResult, options: dict) -> FeatureResult:
     face, rotation = _largest(result, 0)
     return FeatureResult(_model(result), face, rotation)
 
@@ -128,7 +145,7 @@ def _plan_analyse(images: list[bytes], options: dict) -> dict:
     return {"images": [image_spec(images[0], faces, analyse=options["fields"])]}
 
 
-def _finish_analyse(result: dict, options: dict) -> AnalyseResult:
+def _finish_analyse(result: VisionResult, options: dict) -> AnalyseResult:
     image = _image(result, 0)
     limit = options.get("max_faces")
     if limit:
@@ -140,7 +157,7 @@ def _finish_analyse(result: dict, options: dict) -> AnalyseResult:
 class ImageFeature:
     """One image's largest face with its embedding, or why there is none."""
 
-    face: Face | None
+    face: FaceResult | None
     rotation: int
     error: FaceError | None
 
@@ -154,9 +171,9 @@ def _plan_features(images: list[bytes], options: dict) -> dict:
                         "clean": bool(wash)} for image, wash in zip(images, clean, strict=True)]}
 
 
-def _finish_features(result: dict, options: dict) -> tuple[ModelSpec, list[ImageFeature]]:
+def _finish_features(result: VisionResult, options: dict) -> tuple[ModelSpec, list[ImageFeature]]:
     out = []
-    for index in range(len(result["images"])):
+    for index in range(len(result.images)):
         try:
             face, rotation = _largest(result, index, f"image {index}")
             out.append(ImageFeature(face, rotation, None))
@@ -169,11 +186,11 @@ def _plan_remove_mesh(images: list[bytes], options: dict) -> dict:
     return {"images": [{**image_spec(images[0]), "remove_mesh": True}]}
 
 
-def _finish_remove_mesh(result: dict, options: dict) -> bytes:
-    item = result["images"][0]
-    if "error" in item:
-        raise FaceError.from_dict(item["error"])
-    return item["cleaned"]
+def _finish_remove_mesh(result: VisionResult, options: dict) -> bytes:
+    cleaned = _image(result, 0).cleaned
+    if cleaned is None:
+        raise FaceError(ERRORS.ENGINE, "the worker sent no cleaned image")
+    return cleaned
 
 
 def _plan_compare(images: list[bytes], options: dict) -> dict:
@@ -181,7 +198,7 @@ def _plan_compare(images: list[bytes], options: dict) -> dict:
                        for image in images[:2]]}
 
 
-def _finish_compare(result: dict, options: dict) -> CompareResult:
+def _finish_compare(result: VisionResult, options: dict) -> CompareResult:
     a, _ = _largest(result, 0, "image A")
     b, _ = _largest(result, 1, "image B")
     model = _model(result)
@@ -194,7 +211,7 @@ def _plan_compare_many(images: list[bytes], options: dict) -> dict:
         image_spec(images[1], canonical.ALL, rotate=False, embed=True)]}
 
 
-def _finish_compare_many(result: dict, options: dict) -> CompareManyResult:
+def _finish_compare_many(result: VisionResult, options: dict) -> CompareManyResult:
     a, _ = _largest(result, 0, "image A")
     image_b = _image(result, 1)
     if not image_b.faces:
@@ -210,7 +227,7 @@ def _plan_embed_all(images: list[bytes], options: dict) -> dict:
                                   analyse=options.get("fields", ()))]}
 
 
-def _finish_embed_all(result: dict, options: dict) -> tuple[ModelSpec, ImageFaces]:
+def _finish_embed_all(result: VisionResult, options: dict) -> tuple[ModelSpec, ImageResult]:
     image = _image(result, 0)
     if not image.faces:
         raise FaceError(ERRORS.NO_FACE)

@@ -16,7 +16,7 @@ from services.vision.align import box_crop, five_point_align
 from services.vision.inception_resnet_v1 import InceptionResnetV1
 from services.vision.onnxgraph import OnnxNet
 from services.vision.packages import package_file
-from shared.models import ARCFACE, FACENET, FACENET_M14, ModelSpec
+from shared.models import ARCFACE, FACENET, FACENET_M14, MODELS, ModelSpec
 
 
 class Embedder(Protocol):
@@ -137,8 +137,9 @@ class ArcFaceEmbedder:
         return _unit(out)
 
 
-EMBEDDERS = {"facenet": FaceNetEmbedder, "facenet-m14": FaceNetM14Embedder,
-             "arcface": ArcFaceEmbedder}
+# By the names shared/models.py declares (FACEGATE_EMBEDDER): each model's implementation here.
+EMBEDDERS = {name: cls for name, spec in MODELS.items()
+             for cls in (FaceNetEmbedder, FaceNetM14Embedder, ArcFaceEmbedder) if cls.spec is spec}
 
 
 def load_embedder(name: str, device: torch.device, model_dir: Path,

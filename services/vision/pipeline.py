@@ -32,11 +32,12 @@ from shared.images import (
     full_resolution,
     pixel_limit,
 )
+from shared.results import FaceAnalysis, FaceResult, ImageError, ImageResult, VisionResult
 from shared.tasks import ImageSpec, VisionRequest
 
 DetectFn = Callable[[list[np.ndarray]], list[Detections]]
 EmbedFn = Callable[[list[np.ndarray]], np.ndarray]
-AnalyseFn = Callable[[list[AnalysisJob]], list[list[dict]]]
+AnalyseFn = Callable[[list[AnalysisJob]], list[list[FaceAnalysis]]]
 
 # Quarter turns tried, in order, when no upright face is found: phones mostly produce 90/270.
 _ROTATIONS = (1, 3, 2)
@@ -86,14 +87,16 @@ def counted(det: Detections, min_face: int, min_score: float) -> np.ndarray:
     return np.flatnonzero((w >= min_face) & (h >= min_face) & (det.probs >= min_score))
 
 
-def _to_photo(face: dict, scale: float) -> None:
+def _to_photo(face: FaceResult, scale: float) -> None:
     """A face found on a working copy `scale` times smaller, moved to the photo's pixels: its
     box, its landmarks and the analysis's landmark sets."""
-    face["box"] = [round(v * scale) for v in face["box"]]
-    face["points"] = [[x * scale, y * scale] for x, y in face["points"]]
-    landmarks = face.get("analysis", {}).get("landmarks")
-    for name, points in (landmarks or {}).items():  # lists of [x, y] (analyser._points)
-        landmarks[name] = [[round(x * scale, 1), round(y * scale, 1)] for x, y in points]
+    face.box = tuple(round(v * scale) for v in face.box)
+    face.points = [(x * scale, y * scale) for x, y in face.points]
+    landmarks = face.analysis.landmarks
+    if landmarks is not None:
+        for name in type(landmarks).model_fields:
+            setattr(landmarks, name, [(round(x * scale, 1), round(y * scale, 1))
+                                      for x, y in getattr(landmarks, name)])
 
 
 class Detail:
@@ -178,30 +181,31 @@ class FacePipeline:
             if len(candidates):
                 doubted[i] = candidates
                 # the probe reads a face's 5 points only
-                jobs.append(AnalysisJob(view, [{"points": det.points[k].tolist()}
+                jobs.append(AnalysisJob(view, [FaceResult(box=(0, 0, 1, 1), prob=0.0,
+                                                          points=det.points[k].tolist())
                                                for k in candidates], frozenset({PROBE_FIELD})))
         kept = {}
         for (i, candidates), faces in zip(doubted.items(), self.analyse(jobs) if jobs else [],
                                           strict=True):
-            seen = np.array([max(face[PROBE_FIELD]) < SECOND_LOOK_EYES for face in faces])
+            seen = np.array([max(face.eye_probe) < SECOND_LOOK_EYES for face in faces])
             kept[i] = candidates[seen]
         return kept
 
-    def run(self, request: VisionRequest | dict) -> dict:
-        """The result (shared/canonical.py) of a request checked against the contract
+    def run(self, request: VisionRequest | dict) -> VisionResult:
+        """The result (shared/results.py) of a request checked against the contract
         (shared/tasks.py): a worker hands the VisionRequest it read, a bench or test may hand
         the same as a dict."""
         specs = VisionRequest.model_validate(request).images
         if self.budget is None:
-            return self._run(specs)
-        results: list[dict] = []
+            return VisionResult(model=self.embedder.spec.code, images=self._run(specs))
+        results: list[ImageResult | ImageError] = []
         for group, need in self._budgeted(specs):
             def part(group: list[ImageSpec] = group, need: int = need) -> list:
                 with self.budget.holding(need):
-                    return self._run(group)["images"]
+                    return self._run(group)
 
             results += self.run_large(part) if need > self.budget.small else part()
-        return {"model": self.embedder.spec.code, "images": results}
+        return VisionResult(model=self.embedder.spec.code, images=results)
 
     def _budgeted(self, specs: list[ImageSpec]) -> list[tuple[list[ImageSpec], int]]:
         """The request's images in runs that each fit the budget: (images, bytes to hold).
@@ -223,28 +227,28 @@ class FacePipeline:
         runs.append((group, held + transient))
         return runs
 
-    def _run(self, specs: list[ImageSpec]) -> dict:
+    def _run(self, specs: list[ImageSpec]) -> list[ImageResult | ImageError]:
         images: list[np.ndarray | None] = []
         photos: list[Decoded | None] = []
-        results: list[dict] = []
+        results: list[ImageResult | ImageError | None] = []
         for spec in specs:
             try:
                 photo = decode(spec.data, self.limit, self.work_pixels)
                 photos.append(photo)
                 images.append(photo.rgb)  # the working copy everything below runs on
-                results.append({})
+                results.append(None)
             except FaceError as exc:
                 photos.append(None)
                 images.append(None)
-                results.append({"error": exc.to_dict()})
+                results.append(ImageError(error=exc.to_dict()))
         live = [i for i, img in enumerate(images) if img is not None]
         for i in [i for i in live if specs[i].clean]:
             images[i] = remove_mesh(images[i])  # an ID photo: its mesh goes before detection
         for i in [i for i in live if specs[i].remove_mesh]:
             # ID-photo mesh removal is image processing only: no detection, no models.
             height, width = images[i].shape[:2]
-            results[i] = {"width": width, "height": height,
-                          "cleaned": encode_jpeg(remove_mesh(images[i]), quality=95)}
+            results[i] = ImageResult(width=width, height=height,
+                                     cleaned=encode_jpeg(remove_mesh(images[i]), quality=95))
         live = [i for i in live if not specs[i].remove_mesh]
         found: dict[int, tuple[int, np.ndarray, Detections]] = {}
         for i, det in zip(live, self.detect([images[i] for i in live]), strict=True):
@@ -269,31 +273,31 @@ class FacePipeline:
                 if specs[i].embed:
                     crops.append(self._crop(view, det, k, detail))
                     owners.append((i, len(faces) - 1))
-            results[i] = {"width": photos[i].width, "height": photos[i].height,
-                          "rotation": 90 * turns, "faces": faces}
+            results[i] = ImageResult(width=photos[i].width, height=photos[i].height,
+                                     rotation=90 * turns, faces=faces)
         if crops:
             vectors = self.embed(crops)
             for (i, f), vector in zip(owners, vectors, strict=True):
-                results[i]["faces"][f]["embedding"] = np.asarray(vector, "<f4").tobytes()
+                results[i].faces[f].embedding = np.array(vector, "<f4")
         self._analyse(specs, images, results, live)
         for i in live:
             if photos[i].scale != 1.0:  # found on the working copy: in the photo's own pixels
-                for face in results[i]["faces"]:
+                for face in results[i].faces:
                     _to_photo(face, photos[i].scale)
-        return {"model": self.embedder.spec.code, "images": results}
+        return results
 
     def _analyse(self, specs, images, results, live) -> None:
-        wanted = [i for i in live if specs[i].analyse and results[i]["faces"]]
+        wanted = [i for i in live if specs[i].analyse and results[i].faces]
         if not wanted:
             return
         if self.analyse is None:
             raise FaceError(ERRORS.ENGINE,
                             "this worker has no analysis models (FACEGATE_ANALYSIS=false)")
-        jobs = [AnalysisJob(images[i], results[i]["faces"], frozenset(specs[i].analyse))
+        jobs = [AnalysisJob(images[i], results[i].faces, frozenset(specs[i].analyse))
                 for i in wanted]
         for i, analysed in zip(wanted, self.analyse(jobs), strict=True):
-            for face, analysis in zip(results[i]["faces"], analysed, strict=True):
-                face["analysis"] = analysis
+            for face, analysis in zip(results[i].faces, analysed, strict=True):
+                face.analysis = analysis
 
     def _rotation_search(self, specs, images, found) -> None:
         pending = [i for i, (_, view, det) in found.items()
@@ -325,7 +329,7 @@ class FacePipeline:
         return self.embedder.crop(view, det.boxes[k], det.points[k])
 
     def _face(self, image, view, det: Detections, k: int, turns: int, spec: ImageSpec,
-              detail: Detail | None = None) -> dict:
+              detail: Detail | None = None) -> FaceResult:
         height, width = image.shape[:2]
         corners = det.boxes[k].reshape(2, 2)
         points = det.points[k]
@@ -335,15 +339,15 @@ class FacePipeline:
         x1, y1 = np.maximum(corners.min(0), 0)
         x2, y2 = np.minimum(corners.max(0), [width - 1, height - 1])
         box = [int(v) for v in np.rint([x1, y1, x2 - x1, y2 - y1])]
-        face = {"box": box, "prob": float(det.probs[k]),
-                "points": [[float(px), float(py)] for px, py in points]}
+        face = FaceResult(box=box, prob=float(det.probs[k]),
+                          points=[(float(px), float(py)) for px, py in points])
         if spec.crops:
             x, y, w, h = box
-            face["crop"] = encode_jpeg(np.ascontiguousarray(image[y:y + h + 1, x:x + w + 1]))
+            face.crop = encode_jpeg(np.ascontiguousarray(image[y:y + h + 1, x:x + w + 1]))
         if spec.thumbnail:  # from the upright view: a turned photo's face stands up
             region = detail.region(det.boxes[k], points, spec.thumbnail) if detail else None
             pixels, around = (region[0], region[1]) if region else (view, det.boxes[k])
-            face["thumbnail"] = encode_jpeg(
+            face.thumbnail = encode_jpeg(
                 square_thumbnail(pixels, around, spec.thumbnail), quality=85)
         return face
 

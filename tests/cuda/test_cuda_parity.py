@@ -129,12 +129,11 @@ def test_the_pipeline_end_to_end_agrees(settings, faces):
     request = {"images": [image_spec(faces[name], canonical.ALL, rotate=True,
                                                embed=True) for name in IMAGES]}
     a, b = pipeline(CPU).run(request), pipeline(CUDA).run(request)
-    for image_a, image_b in zip(a["images"], b["images"], strict=True):
-        assert len(image_a["faces"]) == len(image_b["faces"])
-        for fa, fb in zip(image_a["faces"], image_b["faces"], strict=True):
-            assert np.abs(np.subtract(fa["box"], fb["box"])).max() <= 2
-            va, vb = (np.frombuffer(f["embedding"], "<f4") for f in (fa, fb))
-            assert float(va @ vb) >= 0.999
+    for image_a, image_b in zip(a.images, b.images, strict=True):
+        assert len(image_a.faces) == len(image_b.faces)
+        for fa, fb in zip(image_a.faces, image_b.faces, strict=True):
+            assert np.abs(np.subtract(fa.box, fb.box)).max() <= 2
+            assert float(fa.embedding @ fb.embedding) >= 0.999
 
 
 def test_arcface_on_cuda_agrees(settings, pictures, detections):
@@ -159,19 +158,19 @@ def test_analysis_agrees(settings, faces):
                                                                   settings.model_dir))
     jobs = []
     for name in ["obama.jpg", "biden.jpg", "t1.jpg", "astronaut.png"]:
-        image = detector.run({"images": [image_spec(faces[name])]})["images"][0]
-        jobs.append(AnalysisJob(as_array(faces[name]), image["faces"],
+        image = detector.run({"images": [image_spec(faces[name])]}).images[0]
+        jobs.append(AnalysisJob(as_array(faces[name]), image.faces,
                                 frozenset(canonical.ANALYSIS_FIELDS)))
     for faces_a, faces_b in zip(cpu(jobs), gpu(jobs), strict=True):
         for a, b in zip(faces_a, faces_b, strict=True):
             # dlib and the heuristics run on the CPU in both; the networks move to the GPU
-            assert a["landmarks"] == b["landmarks"]
-            assert a["pose"] == b["pose"]
-            assert abs(a["age"] - b["age"]) <= 0.5
-            assert a["gender"]["value"] == b["gender"]["value"]
-            for emotion, p in a["emotion"]["probabilities"].items():
-                assert abs(p - b["emotion"]["probabilities"][emotion]) < 0.01
-            assert abs(a["liveness"]["score"] - b["liveness"]["score"]) < 0.01
+            assert a.landmarks == b.landmarks
+            assert a.pose == b.pose
+            assert abs(a.age - b.age) <= 0.5
+            assert a.gender.value == b.gender.value
+            for emotion, p in a.emotion.probabilities.model_dump().items():
+                assert abs(p - getattr(b.emotion.probabilities, emotion)) < 0.01
+            assert abs(a.liveness.score - b.liveness.score) < 0.01
     # the eye probe (FaceNet's first stages on the GPU): the gate's eye check and the
     # detector's second look read it
     from services.vision.analysis.eye_probe import PROBE_FIELD
@@ -179,7 +178,7 @@ def test_analysis_agrees(settings, faces):
     probe_jobs = [AnalysisJob(job.image, job.faces, frozenset({PROBE_FIELD})) for job in jobs]
     for faces_a, faces_b in zip(cpu(probe_jobs), gpu(probe_jobs), strict=True):
         for a, b in zip(faces_a, faces_b, strict=True):
-            assert np.allclose(a[PROBE_FIELD], b[PROBE_FIELD], atol=0.01), (a, b)
+            assert np.allclose(a.eye_probe, b.eye_probe, atol=0.01), (a, b)
 
 
 def test_the_worker_engine_runs_on_cuda(settings, faces):
@@ -191,5 +190,5 @@ def test_the_worker_engine_runs_on_cuda(settings, faces):
     engine.warm_up()
     result = engine.run({"images": [image_spec(faces["obama.jpg"], canonical.LARGEST,
                                                          rotate=True, embed=True)]})
-    assert len(result["images"][0]["faces"]) == 1
+    assert len(result.images[0].faces) == 1
     assert engine.embed_batcher.stats.items >= 1

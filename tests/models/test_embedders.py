@@ -25,7 +25,7 @@ def detector():
 def _vectors(pipeline: FacePipeline, images: list[bytes]) -> list[np.ndarray]:
     result = pipeline.run({"images": [image_spec(
         data, canonical.LARGEST, rotate=True, embed=True) for data in images]})
-    return [np.frombuffer(r["faces"][0]["embedding"], "<f4") for r in result["images"]]
+    return [r.faces[0].embedding for r in result.images]
 
 
 @pytest.mark.parametrize("name", ["facenet", "facenet-m14", "arcface"])
@@ -50,15 +50,15 @@ def test_rotation_search_finds_turned_faces_and_maps_boxes_back(detector, faces)
         buffer = io.BytesIO()
         upright.rotate(angle, expand=True).save(buffer, "JPEG", quality=92)
         result = pipeline.run({"images": [image_spec(
-            buffer.getvalue(), canonical.LARGEST, rotate=True, embed=True)]})["images"][0]
+            buffer.getvalue(), canonical.LARGEST, rotate=True, embed=True)]}).images[0]
         results[angle] = result
-        x, y, w, h = result["faces"][0]["box"]
+        x, y, w, h = result.faces[0].box
         assert x >= 0 and y >= 0
-        assert x + w <= result["width"] and y + h <= result["height"]
-    base = np.frombuffer(results[0]["faces"][0]["embedding"], "<f4")
+        assert x + w <= result.width and y + h <= result.height
+    base = results[0].faces[0].embedding
     for angle in (90, 180, 270):
-        assert results[angle]["rotation"] != 0
-        turned = np.frombuffer(results[angle]["faces"][0]["embedding"], "<f4")
+        assert results[angle].rotation != 0
+        turned = results[angle].faces[0].embedding
         assert embedder.spec.score(float(base @ turned)) > RECOMMENDED_SCORE
 
 
@@ -73,8 +73,8 @@ def test_faces_under_the_minimum_do_not_count(detector, faces):
     strict = FacePipeline(detector.detect, embedder, min_face=30)
     lenient = FacePipeline(detector.detect, embedder, min_face=12)
     request = {"images": [image_spec(buffer.getvalue())]}
-    assert strict.run(request)["images"][0]["faces"] == []
-    assert len(lenient.run(request)["images"][0]["faces"]) == 1
+    assert strict.run(request).images[0].faces == []
+    assert len(lenient.run(request).images[0].faces) == 1
 
 
 def test_arcface_graph_in_torch_equals_onnx_runtime(detector, faces):

@@ -13,10 +13,10 @@ from gateway.dialects.cloudwalk.codes import cloudwalk_code
 from services.recognition.enrolment import accept
 from services.vision.analysis.landmarks import baidu_landmark4, baidu_landmark72
 from services.vision.tfjs import GraphModel, _same_pad
-from shared.canonical import Face
 from shared.errors import FaceError
 from shared.models import FACENET
 from shared.quality_gate import is_on, quality_score
+from shared.results import FaceAnalysis, FaceResult
 from shared.settings import Settings, load_settings
 
 
@@ -111,11 +111,12 @@ def test_baidu_points_follow_the_68():
     assert (points[58:72, 1] > points[47:58, 1].mean()).all()  # mouth below the nose
 
 
-def _analysis(**overrides) -> dict:
+def _analysis(**overrides) -> FaceAnalysis:
     quality = {"occlusion": dict.fromkeys(("left_eye", "right_eye", "nose", "mouth",
                                            "left_cheek", "right_cheek", "chin"), 0.0),
-               "blur": 0.1, "illumination": 120, "completeness": 1}
-    pose = {"yaw": 0.0, "pitch": 0.0, "roll": 0.0}
+               "blur": 0.1, "sharpness": 600.0, "illumination": 120, "completeness": 1,
+               "type": {"human": 1.0, "cartoon": 0.0}}
+    pose = {"yaw": 0.0, "pitch": 0.0, "roll": 0.0, "rotation_angle": 0}
     for key, value in overrides.items():
         if key in pose:
             pose[key] = value
@@ -123,14 +124,14 @@ def _analysis(**overrides) -> dict:
             quality["occlusion"][key] = value
         else:
             quality[key] = value
-    return {"quality": quality, "pose": pose}
+    return FaceAnalysis.model_validate({"quality": quality, "pose": pose})
 
 
-def _enrol(box, analysis: dict, rotation: int, settings: Settings) -> None:
+def _enrol(box, analysis: FaceAnalysis, rotation: int, settings: Settings) -> None:
     """Enrolment's own step (services/recognition/enrolment.accept), gated as the service's
     setting has it."""
-    face = Face(box=box, prob=0.99, points=[], embedding=np.zeros(512, np.float32),
-                analysis=analysis)
+    face = FaceResult(box=box, prob=0.99, points=[(0.0, 0.0)] * 5,
+                      embedding=np.zeros(512, np.float32), analysis=analysis)
     accept(face, rotation, FACENET, b"photo", is_on(settings), settings)
 
 
@@ -160,7 +161,7 @@ def test_quality_gate_passes_good_and_sideways_faces_and_can_be_off(monkeypatch)
     monkeypatch.setenv("FACEGATE_QUALITY_GATE", "false")
     _enrol((0, 0, 10, 10), _analysis(blur=1.0), 0, load_settings())
     assert quality_score(_analysis(blur=0.2, mouth=0.5), 0.99) == pytest.approx(0.4)
-    assert quality_score({}, 0.99) == 0.99
+    assert quality_score(FaceAnalysis(), 0.99) == 0.99
 
 
 def test_tfjs_runner_pad_reduce_and_normalise_ops(tmp_path):

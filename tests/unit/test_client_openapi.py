@@ -79,17 +79,24 @@ def _documented(method: str, path: str) -> dict:
     return document()["paths"][min(found)[1]][method.lower()]
 
 
+# What the server documents beyond a field's shape: prose, and the ranges the worker's result
+# declares (shared/results.py), which the client's plain TypedDicts cannot say.
+_NOT_SHAPE = {"title", "description", "minimum", "maximum", "additionalProperties"}
+
+
 def _normalised(node: Any, defs: dict[str, Any], names: bool = False) -> Any:
-    """A schema with $refs inlined, titles and descriptions (prose, not contract) left out,
-    and the order of unions and of required names made irrelevant. `names`: node maps
-    property names, kept whatever they are (an answer may have a field called `title`)."""
+    """A schema with $refs inlined, prose and value ranges left out (_NOT_SHAPE), and the
+    order of unions and of required names made irrelevant. `names`: node maps property names,
+    kept whatever they are (an answer may have a field called `title`)."""
     if isinstance(node, dict):
         if "$ref" in node:
             rest = {k: v for k, v in node.items() if k != "$ref"}
             return _normalised({**defs[node["$ref"].rsplit("/", 1)[-1]], **rest}, defs)
+        fixed_tuple = "prefixItems" in node  # a tuple's length is its shape
         out = {key: _normalised(value, defs, key == "properties" and not names)
                for key, value in node.items()
-               if key != "$defs" and (names or key not in ("title", "description"))}
+               if key != "$defs" and (names or (key not in _NOT_SHAPE and (
+                   fixed_tuple or key not in ("minItems", "maxItems"))))}
         if not names and isinstance(out.get("anyOf"), list):
             out["anyOf"] = sorted(out["anyOf"], key=lambda branch: json.dumps(branch,
                                                                               sort_keys=True))

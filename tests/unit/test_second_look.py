@@ -9,6 +9,7 @@ from services.vision.mtcnn import Detections
 from services.vision.pipeline import DETECT_MIN_SCORE, SECOND_LOOK_EYES, FacePipeline
 from shared.images import encode_jpeg
 from shared.models import FACENET
+from shared.results import FaceAnalysis
 from shared.tasks import image_spec
 
 PHOTO = encode_jpeg(np.full((200, 200, 3), 128, np.uint8))
@@ -44,15 +45,15 @@ def _run(detections: Detections, covered: dict[int, list[float]] | None) -> tupl
             assert job.fields == {PROBE_FIELD}
             out.append([])
             for face in job.faces:
-                x = round(face["points"][0][0])
+                x = round(face.points[0][0])
                 asked.append(x)
-                out[-1].append({PROBE_FIELD: covered[x]})
+                out[-1].append(FaceAnalysis(**{PROBE_FIELD: covered[x]}))
         return out
 
     pipeline = FacePipeline(lambda images: [detections for _ in images], _Embedder(),
                             min_face=30, analyse=analyse if covered is not None else None)
-    faces = pipeline.run({"images": [image_spec(PHOTO)]})["images"][0]["faces"]
-    return sorted(round(f["prob"], 2) for f in faces), asked
+    faces = pipeline.run({"images": [image_spec(PHOTO)]}).images[0].faces
+    return sorted(round(f.prob, 2) for f in faces), asked
 
 
 def test_a_doubted_face_counts_when_the_probe_sees_both_eyes():

@@ -19,9 +19,9 @@ from gateway.dialects.baidu.codes import baidu_code, baidu_message
 from gateway.frame import Gateway, client_address
 from gateway.inputs import image_input
 from services.recognition import catalogue
-from shared.canonical import Face
 from shared.errors import ERRORS, ErrorKind, FaceError
 from shared.images import DOCUMENT_LIMIT, SizeLimit, native_limit
+from shared.results import FaceAnalysis, FaceResult
 from shared.settings import Settings
 
 # Baidu's face_fields -> our analysis fields
@@ -143,42 +143,44 @@ def _points(points) -> list[dict]:
     return [{"x": round(float(x), 2), "y": round(float(y), 2)} for x, y in points]
 
 
-def qualities(analysis: dict) -> dict:
-    quality = analysis["quality"]
-    return {"occlusion": quality["occlusion"], "blur": quality["blur"],
-            "illumination": quality["illumination"], "completeness": quality["completeness"],
-            "type": quality["type"]}
+def qualities(analysis: FaceAnalysis) -> dict:
+    quality = analysis.quality
+    return {"occlusion": quality.occlusion.model_dump(), "blur": quality.blur,
+            "illumination": quality.illumination, "completeness": quality.completeness,
+            "type": quality.type.model_dump()}
 
 
-def face_result(face: Face, wanted: list[str]) -> dict:
+def face_result(face: FaceResult, wanted: list[str]) -> dict:
     """One face as Baidu's detect / faceverify describe it."""
     x, y, w, h = face.box
     a = face.analysis
-    pose = a.get("pose", {})
+    pose = a.pose
     out = {"location": {"left": x, "top": y, "width": w, "height": h},
            "face_probability": round(face.prob, 6),
-           "rotation_angle": pose.get("rotation_angle", 0), "yaw": pose.get("yaw", 0.0),
-           "pitch": pose.get("pitch", 0.0), "roll": pose.get("roll", 0.0)}
+           "rotation_angle": pose.rotation_angle if pose else 0,
+           "yaw": pose.yaw if pose else 0.0, "pitch": pose.pitch if pose else 0.0,
+           "roll": pose.roll if pose else 0.0}
     if "age" in wanted:
-        out["age"] = a["age"]
+        out["age"] = a.age
     if "beauty" in wanted:
-        out["beauty"] = a["beauty"]
+        out["beauty"] = a.beauty
     if "expression" in wanted:
-        out["expression"] = a["expression"]["value"]
-        out["expression_probability"] = a["expression"]["probability"]
+        out["expression"] = a.expression.value
+        out["expression_probability"] = a.expression.probability
     if "faceshape" in wanted:
-        out["faceshape"] = [{"type": k, "probability": v} for k, v in a["face_shape"].items()]
+        out["faceshape"] = [{"type": k, "probability": v}
+                            for k, v in a.face_shape.model_dump().items()]
     if "gender" in wanted:
-        out["gender"] = a["gender"]["value"]
-        out["gender_probability"] = a["gender"]["probability"]
+        out["gender"] = a.gender.value
+        out["gender_probability"] = a.gender.probability
     if "glasses" in wanted:
-        out["glasses"] = a["glasses"]["value"]
-        out["glasses_probability"] = a["glasses"]["probability"]
+        out["glasses"] = a.glasses.value
+        out["glasses_probability"] = a.glasses.probability
     if "landmark" in wanted:
-        out["landmark"] = _points(a["landmarks"]["points4"])
-        out["landmark72"] = _points(a["landmarks"]["points72"])
+        out["landmark"] = _points(a.landmarks.points4)
+        out["landmark72"] = _points(a.landmarks.points72)
     if "qualities" in wanted:
         out["qualities"] = qualities(a)
     if "faceliveness" in wanted:
-        out["faceliveness"] = a["liveness"]["score"]
+        out["faceliveness"] = a.liveness.score
     return out

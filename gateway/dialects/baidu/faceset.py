@@ -169,7 +169,7 @@ def _ext(face, liveness: bool) -> dict:
     """ext_info, an array as the document types it for identify, verify, multi-identify."""
     if not liveness:
         return {}
-    return {"ext_info": [{"faceliveness": str(face.analysis["liveness"]["score"])}]}
+    return {"ext_info": [{"faceliveness": str(face.analysis.liveness.score)}]}
 
 
 class Identify(Probe):
@@ -221,10 +221,10 @@ async def multi_identify(ctx: Recognition, request: Request, params: MultiIdenti
     for face in found.faces[:params.detect_top_num]:
         x, y, w, h = face.box
         position = {"left": x, "top": y, "width": w, "height": h,
-                    "degree": face.analysis["pose"]["rotation_angle"],
+                    "degree": face.analysis.pose.rotation_angle,
                     "prob": round(face.prob, 6)}
         if liveness:
-            live.append(str(face.analysis["liveness"]["score"]))
+            live.append(str(face.analysis.liveness.score))
         for u in await search.identify_users(ctx, request.state.app_id, groups, model,
                                              face.embedding, params.user_top_num):
             # one score per user: its best face (the document: "只返回比对最高的1个分数")

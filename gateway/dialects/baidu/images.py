@@ -19,13 +19,10 @@ from gateway.dialects.baidu.dialect import (
     image_param,
     qualities,
 )
-from services.recognition import catalogue, vision
+from services.recognition import person_check, vision
 from services.recognition.context import Recognition
-from services.recognition.scoring import cosine_score, stored_score
-from shared import quality_gate
+from services.recognition.scoring import cosine_score
 from shared.errors import ERRORS, FaceError
-from shared.quality_gate import GateLimits
-from shared.settings import OCCLUSION_REGIONS
 
 
 async def _analyse(ctx: Recognition, image: bytes, wanted: list[str], max_faces: int):
@@ -125,7 +122,7 @@ async def match(ctx: Recognition, request: Request, params: Match) -> answers.Ma
         info["qualities"] = json.dumps([qualities(f.face.analysis) for f in features])
     if any(liveness):
         info["faceliveness"] = ",".join(
-            str(f.face.analysis["liveness"]["score"]) if i < len(liveness) and liveness[i]
+            str(f.face.analysis.liveness.score) if i < len(liveness) and liveness[i]
             else "" for i, f in enumerate(features))
     if info:
         body["ext_info"] = [info]
@@ -150,68 +147,29 @@ class PersonVerify(Fields):
     faceliveness_conf: JsonObject = Field({}, description='JSON: {"faceliveness": threshold}')
 
 
-def _quality_limits(ctx: Recognition, params: PersonVerify) -> GateLimits:
-    """person/verify's quality=use: the client's quality_conf (Baidu face API v2: a threshold
-    per occlusion region, blur and illumination), the rest from the enrolment gate. Only those
-    checks: Baidu's person/verify does not judge size or pose."""
-    base = quality_gate.limits(ctx.settings)
-    occlusion, blur, light = dict(base.occlusion), base.max_blur, base.min_illumination
-    for key, value in params.quality_conf.items():
-        high = 255.0 if key == "illumination" else 1.0
-        if isinstance(value, bool) or not isinstance(value, int | float) or \
-                not 0.0 <= value <= high:
-            raise FaceError(ERRORS.PARAM_INVALID,
-                            f"quality_conf: {key} must be a number from 0 to {high:g}")
-        if key == "blur":
-            blur = float(value)
-        elif key == "illumination":
-            light = float(value)
-        elif key in OCCLUSION_REGIONS:
-            occlusion[key] = float(value)
-        else:
-            raise FaceError(ERRORS.PARAM_INVALID, f"quality_conf: unknown field {key} (blur, "
-                            f"illumination, {', '.join(OCCLUSION_REGIONS)})")
-    return GateLimits(min_illumination=light, max_blur=blur, occlusion=occlusion)
-
-
 @declare(PersonVerify)
 async def person_verify(ctx: Recognition, request: Request, params: PersonVerify
                         ) -> answers.PersonVerified:
     """No police database here: the photo is compared with the identity photo an operator
     registered for this ID number (POST /v1/identities). `result` is the similarity in [0, 1]
     (0.8 recommended, as Baidu's)."""
-    number, name, ext = params.id_card_number, params.name, params.ext_fields
     image = await image_param(ctx.settings, params.image)
-    check_quality, check_live = params.quality == "use", params.faceliveness == "use"
-    identity = await catalogue.identity(ctx, request.state.app_id, number)
-    if identity.name != name:
-        raise FaceError(ERRORS.PARAM_INVALID, "name does not match the id_card_number")
-    fields = []
-    if check_quality or "qualities" in ext:
-        fields.append("quality")
-    if check_live or "faceliveness" in ext:
-        fields.append("liveness")
-    model, [feature] = await vision.run(ctx.queue, vision.EMBED_EACH_IMAGE, [image],
-                                        {"fields": fields})
-    if feature.error is not None:
-        raise feature.error
-    analysis = feature.face.analysis
-    if check_quality:
-        quality_gate.enforce(feature.face.box, analysis, 0, _quality_limits(ctx, params))
-    if check_live:
-        threshold = float(params.faceliveness_conf.get("faceliveness",
-                                                       ctx.settings.liveness_threshold))
-        if analysis["liveness"]["score"] < threshold:
-            raise FaceError(ERRORS.LIVENESS_FAILED,
-                            f"faceliveness {analysis['liveness']['score']} < {threshold}")
-    score = stored_score(model, identity.model, identity.vector, feature.face.embedding,
-                         "the identity photo")
-    body = {"result": round(score, 6)}
+    ext = params.ext_fields
+    check = person_check.PersonCheck(
+        quality=person_check.quality_limits(ctx.settings, params.quality_conf)
+        if params.quality == "use" else None,
+        liveness=person_check.liveness_threshold(
+            ctx.settings, params.faceliveness_conf.get("faceliveness"))
+        if params.faceliveness == "use" else None,
+        measure_quality="qualities" in ext, measure_liveness="faceliveness" in ext)
+    verified = await person_check.verify_person(ctx, request.state.app_id,
+                                                params.id_card_number, params.name, image, check)
+    body = {"result": round(verified.score, 6)}
     info = {}
     if "faceliveness" in ext:
-        info["faceliveness"] = analysis["liveness"]["score"]
+        info["faceliveness"] = verified.analysis.liveness.score
     if "qualities" in ext:
-        info["qualities"] = qualities(analysis)
+        info["qualities"] = qualities(verified.analysis)
     if info:
         body["ext_info"] = info
     return body

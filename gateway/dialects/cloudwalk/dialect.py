@@ -12,8 +12,8 @@ from gateway.contract import Fields, ImageData, ImageUrl
 from gateway.dialects.cloudwalk.codes import cloudwalk_code, cloudwalk_info
 from gateway.frame import Gateway, client_address
 from gateway.inputs import image_input
-from shared.canonical import Face
 from shared.errors import ErrorKind, FaceError
+from shared.results import FaceResult
 from shared.settings import Settings
 
 SUCCESS_INFO = "成功"
@@ -37,7 +37,7 @@ class CloudWalk:
         return cloudwalk_code(kind)
 
 
-def face_box(face: Face) -> dict:
+def face_box(face: FaceResult) -> dict:
     x, y, w, h = face.box
     return {"x": x, "y": y, "width": w, "height": h}
 

@@ -91,8 +91,8 @@ async def attribute(ctx: Recognition, request: Request, params: OneImage
                     ) -> answers.Attributes:
     """age (string, years) and gender (string, -1 female / 1 male) per face."""
     result = await _analyse(ctx, params, ["age", "gender"])
-    return {"faces": [{**face_box(face), "age": str(round(face.analysis["age"])),
-                       "gender": "1" if face.analysis["gender"]["value"] == "male" else "-1"}
+    return {"faces": [{**face_box(face), "age": str(round(face.analysis.age)),
+                       "gender": "1" if face.analysis.gender.value == "male" else "-1"}
                       for face in result.image.faces]}
 
 
@@ -102,7 +102,7 @@ async def keypt(ctx: Recognition, request: Request, params: OneImage) -> answers
     result = await _analyse(ctx, params, ["landmarks"])
     faces = []
     for face in result.image.faces:
-        points = face.analysis["landmarks"]["points68"]
+        points = face.analysis.landmarks.points68
         faces.append({**face_box(face), "keypt": [{"x": round(x), "y": round(y)}
                                                   for x, y in points]})
     return {"faces": faces}

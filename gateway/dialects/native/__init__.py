@@ -6,6 +6,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
 
+from gateway.dialects import ApiRoute
 from gateway.dialects.native import (
     admin,
     gallery,
@@ -16,24 +17,24 @@ from gateway.dialects.native import (
     webhooks,
 )
 from gateway.dialects.native.dialect import Native, not_found
-from gateway.frame import Gateway, endpoint
+from gateway.frame import Gateway
 
 PREFIX = "/v1"
+FRAME = Native()
+ADMIN_FRAME = admin.NativeAdmin()
 
 
-def route_table() -> list[tuple[str, object, str, type]]:
-    """Every /v1 route: (path under the mount, handler, method, dialect class). The OpenAPI
-    document (gateway/openapi/) is generated from this same table."""
-    app_routes = [*operations.ROUTES, *gallery.ROUTES, *groups.ROUTES, *ingest.ROUTES,
-                  *people.ROUTES, *webhooks.ROUTES]
-    return ([(path, handler, method, Native) for path, handler, method in app_routes]
-            + [(path, handler, method, admin.NativeAdmin)
+def routes(gateway: Gateway | None = None) -> list[ApiRoute]:
+    """Every /v1 route, from its modules' tables: an app's calls, then the operator's."""
+    calls = [*operations.ROUTES, *gallery.ROUTES, *groups.ROUTES, *ingest.ROUTES,
+             *people.ROUTES, *webhooks.ROUTES]
+    return ([ApiRoute(PREFIX, path, method, handler, FRAME) for path, handler, method in calls]
+            + [ApiRoute(PREFIX, path, method, handler, ADMIN_FRAME)
                for path, handler, method in admin.ROUTES])
 
 
-def mount(gateway: Gateway) -> Mount:
-    dialects = {Native: Native(), admin.NativeAdmin: admin.NativeAdmin()}
-    routes = [Route(path, endpoint(gateway, dialects[kind], handler), methods=[method])
-              for path, handler, method, kind in route_table()]
-    return Mount(PREFIX, app=Starlette(routes=routes,
+def mount(gateway: Gateway, served: list[Route]) -> Mount:
+    """The /v1 mount of the routes gateway/routes.py built from `routes`: an unknown path or
+    method is answered in the native error form."""
+    return Mount(PREFIX, app=Starlette(routes=served,
                                        exception_handlers={HTTPException: not_found}))

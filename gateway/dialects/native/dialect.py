@@ -16,10 +16,10 @@ from gateway.dialects.native.codes import describe, http_status
 from gateway.frame import Gateway, client_address
 from gateway.outages import RETRY_AFTER_S
 from services.recognition import vision
-from shared.canonical import Face
 from shared.errors import ERRORS, ErrorKind, FaceError
 from shared.features import to_base64
 from shared.models import RECOMMENDED_SCORE, same_person
+from shared.results import FaceResult
 
 
 class Native:
@@ -59,7 +59,7 @@ async def not_found(request: Request, exc: HTTPException) -> JSONResponse:
                                                    f"{request.url.path}"), exc.status_code)
 
 
-def face_json(face: Face, score: float | None = None) -> dict:
+def face_json(face: FaceResult, score: float | None = None) -> dict:
     x, y, w, h = face.box
     out = {"box": {"x": x, "y": y, "width": w, "height": h},
            "probability": round(face.prob, 6),
@@ -77,10 +77,11 @@ def render(result: object) -> dict:
         image = result.image
         faces = []
         for face in image.faces:
-            out = {**face_json(face), **face.analysis}
-            if "landmarks" in face.analysis:  # the detector's 5 points stay, beside the 68
-                out["landmarks"] = {"points5": face_json(face)["landmarks"],
-                                    **face.analysis["landmarks"]}
+            out = face_json(face)
+            points5 = out["landmarks"]
+            out.update(face.analysis.shown())
+            if face.analysis.landmarks is not None:  # the detector's 5 stay, beside the 68
+                out["landmarks"] = {"points5": points5, **face.analysis.landmarks.model_dump()}
             faces.append(out)
         return {"width": image.width, "height": image.height, "fields": list(result.fields),
                 "faces": faces}

@@ -125,11 +125,6 @@ async def job_view(ctx: Recognition, app: int, job: IngestJob) -> dict:
     return body
 
 
-async def owned_job(ctx: Recognition, app: int, job_id: str) -> IngestJob | None:
-    """The app's ingestion job of that id, if it is one (None: a queued operation's job)."""
-    return await catalogue.ingest_job(ctx, app, job_id)
-
-
 Outcome = Literal[(*OUTCOMES, "pending")]  # type: ignore[valid-type]
 
 

@@ -4,7 +4,8 @@ reports queued, running, done (with the result) or failed (with the error)."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
 from pydantic import Field
@@ -12,6 +13,7 @@ from starlette.requests import Request
 
 from gateway.contract import (
     CallbackUrl,
+    Declared,
     Fields,
     ImageData,
     ImageUrl,
@@ -22,10 +24,12 @@ from gateway.contract import (
 from gateway.dialects.native import people as people_routes
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.dialect import render
-from gateway.dialects.native.ingest import job_view, owned_job
+from gateway.dialects.native.ingest import job_view
 from gateway.dialects.native.paths import JobPath
 from gateway.inputs import image_input
-from services.recognition import jobs, people, vision, webhooks
+from services.gallery.clusters import ClusterRun
+from services.gallery.ingest import IngestJob
+from services.recognition import jobs, vision, webhooks
 from services.recognition.context import Recognition
 from services.recognition.scoring import feature_similarity
 from shared import canonical
@@ -82,10 +86,71 @@ class AnalyseParams(Operation):
     max_faces: int = Field(0, ge=0, le=100, description="0: every face")
 
 
+def _no_options(params: Any) -> dict:
+    return {}
+
+
+def _detect_options(params: Any) -> dict:
+    return {"crops": params.crops, "features": params.features}
+
+
+def _analyse_options(params: Any) -> dict:
+    # checked here, not by the model: POST /v1/jobs's model serves operations without fields
+    if not params.fields:
+        raise FaceError(ERRORS.PARAM_MISSING, "fields is required")
+    return {"fields": params.fields, "max_faces": params.max_faces}
+
+
+@dataclass(frozen=True)
+class NativeOperation:
+    """One /v1 operation: run now at POST /v1<path>, or as a job (`"async": true` there, or
+    POST /v1/jobs with `op` its name). Everything about it is here, once: the vision operation
+    it runs (vision.JOB_OPERATIONS), the parameters it reads, the answer it gives, what the
+    OpenAPI document says of it, and how its parameters become the vision options."""
+
+    vision_op: vision.Operation  # its name is the operation's name: the job's `op`
+    path: str  # under /v1
+    params: type[Operation]
+    answer: type
+    summary: str
+    options: Callable[[Any], dict] = _no_options
+
+    @property
+    def name(self) -> str:
+        return self.vision_op.name
+
+
+def _native(name: str, params: type[Operation], answer: type, summary: str,
+            options: Callable[[Any], dict] = _no_options, path: str = "") -> NativeOperation:
+    """The entry of the job operation `name`; its path is /<name> unless given."""
+    return NativeOperation(vision.JOB_OPERATIONS[name], path or f"/{name}", params, answer,
+                           summary, options)
+
+
+# Every /v1 operation, in the order of the routes and of `op`'s choices
+OPERATIONS: dict[str, NativeOperation] = {op.name: op for op in (
+    _native("detect", DetectParams, Detected,
+            "Faces in the image: boxes, probabilities, the 5 landmarks; `crops` and "
+            "`features` add each face's crop and embedding.", _detect_options),
+    _native("feature", Operation, Feature,
+            "The embedding of the image's largest face (upright search included)."),
+    _native("compare", TwoImages, CompareResult,
+            "1:1: the largest faces of two images, scored and judged at the recommended "
+            "threshold."),
+    _native("compare_many", TwoImages, ComparedMany,
+            "The largest face of image_a against every face of image_b.",
+            path="/compare/many"),
+    _native("analyse", AnalyseParams, Analysed,
+            "The analysis fields asked for, per face: landmarks, age, gender, emotion, pose, "
+            "quality, liveness and the rest of docs/api.md's table.", _analyse_options),
+)}
+OpName = Literal[tuple(OPERATIONS)]  # type: ignore[valid-type]
+
+
 class JobParams(DetectParams, TwoImages):
     """POST /v1/jobs: an operation's own parameters, with `op` naming it."""
 
-    op: Literal["detect", "feature", "compare", "compare_many", "analyse"]
+    op: OpName
     fields: Analysis | None = Field(None, description="analyse's fields (required for it)")
     max_faces: int = Field(0, ge=0, le=100)
 
@@ -101,66 +166,41 @@ async def images(ctx: Recognition, params: Any, count: int) -> list[bytes]:
                               "image_b or image_b_url")]
 
 
-def _options(op: str, params: Any) -> dict:
-    if op == "detect":
-        return {"crops": params.crops, "features": params.features}
-    if op == "analyse":
-        if not params.fields:
-            raise FaceError(ERRORS.PARAM_MISSING, "fields is required")
-        return {"fields": params.fields, "max_faces": params.max_faces}
-    return {}
-
-
-async def _operate(ctx: Recognition, request: Request, params: Any, op_name: str,
+async def _operate(ctx: Recognition, request: Request, params: Any, op: NativeOperation,
                    run_async: bool) -> tuple[dict, int]:
-    op = vision.JOB_OPERATIONS[op_name]
-    options = _options(op_name, params)
+    options = op.options(params)
     if params.callback_url is not None and not run_async:
         raise FaceError(ERRORS.PARAM_INVALID, "callback_url needs async: true")
-    await webhooks.check_room(ctx, request.state.app_id, params.callback_url)
-    data = await images(ctx, params, op.images)
+    app = request.state.app_id
+    await webhooks.check_room(ctx, app, params.callback_url)
+    data = await images(ctx, params, op.vision_op.images)
     if run_async:
-        # the job remembers its app: another app's GET /v1/jobs/{id} answers 404
-        job_id = await vision.submit(ctx.queue, op, data,
-                                     {**options, "app": request.state.app_id})
-        await webhooks.watch(ctx, request.state.app_id, "operation", job_id,
-                             params.callback_url)
+        job_id = await jobs.submit_owned(ctx, app, op.vision_op, data, options)
+        await webhooks.watch(ctx, app, "operation", job_id, params.callback_url)
         return {"job_id": job_id, "status": "queued", "poll": f"/v1/jobs/{job_id}"}, 202
-    return render(await vision.run(ctx.queue, op, data, options)), 200
+    return render(await vision.run(ctx.queue, op.vision_op, data, options)), 200
 
 
-ANSWERS = {"detect": Detected, "feature": Feature, "compare": CompareResult,
-           "compare_many": ComparedMany, "analyse": Analysed}
-PARAMS = {"detect": DetectParams, "feature": Operation, "compare": TwoImages,
-          "compare_many": TwoImages, "analyse": AnalyseParams}
-SUMMARIES = {
-    "detect": "Faces in the image: boxes, probabilities, the 5 landmarks; `crops` and "
-              "`features` add each face's crop and embedding.",
-    "feature": "The embedding of the image's largest face (upright search included).",
-    "compare": "1:1: the largest faces of two images, scored and judged at the recommended "
-               "threshold.",
-    "compare_many": "The largest face of image_a against every face of image_b.",
-    "analyse": "The analysis fields asked for, per face: landmarks, age, gender, emotion, "
-               "pose, quality, liveness and the rest of docs/api.md's table.",
-}
+def operation(op: NativeOperation) -> Declared:
+    """The route of POST /v1<op.path>."""
 
-
-def operation(op_name: str):
     async def handler(ctx: Recognition, request: Request, params: Operation) -> tuple[dict, int]:
-        return await _operate(ctx, request, params, op_name, params.run_async)
+        return await _operate(ctx, request, params, op, params.run_async)
 
-    handler.__doc__ = SUMMARIES[op_name] + " `async`: run it as a job."
+    handler.__doc__ = op.summary + " `async`: run it as a job."
     # the answer, or the job it became
-    return declare(PARAMS[op_name], answer=ANSWERS[op_name] | JobQueued,
-                   statuses=(200, 202))(handler)
+    return declare(op.params, answer=op.answer | JobQueued, statuses=(200, 202))(handler)
 
 
 @declare(JobParams, statuses=(202,))
 async def create_job(ctx: Recognition, request: Request, params: JobParams
                      ) -> tuple[JobQueued, int]:
-    """Any operation (`op`: detect, feature, compare, compare_many, analyse) as a job: 202 and
-    a job id to poll."""
-    return await _operate(ctx, request, params, params.op, run_async=True)
+    return await _operate(ctx, request, params, OPERATIONS[params.op], run_async=True)
+
+
+# its summary in the document, naming the operations the table has
+create_job.handler.__doc__ = (f"Any operation (`op`: {', '.join(OPERATIONS)}) as a job: 202 "
+                              "and a job id to poll.")
 
 
 @declare(JobPath)
@@ -176,24 +216,21 @@ async def get_job(ctx: Recognition, request: Request, params: JobPath
 
 
 async def _job_body(ctx: Recognition, app: int, job_id: str) -> dict:
-    ingestion = await owned_job(ctx, app, job_id)
-    if ingestion is not None:
-        return await job_view(ctx, app, ingestion)
-    clustering = await people.clustering_job(ctx, app, job_id)
-    if clustering is not None:
-        return people_routes.job_view(clustering)
-    state = await ctx.queue.job(job_id)
-    if state.options.get("app") != app:
-        raise FaceError(ERRORS.JOB_NOT_FOUND, "no such job")
-    body = {"job_id": state.job_id, "op": state.op, "status": state.status,
-            "created": state.created}
-    if state.progress:
-        body["progress"] = state.progress
-    if state.error is not None:
-        body["error"] = describe(state.error)
-    if state.status == "done":
+    """The app's job, whichever kind, as /v1 shows it; whose it is, the core decides
+    (jobs.owned: another app's is JOB_NOT_FOUND)."""
+    job = await jobs.owned(ctx, app, job_id)
+    if isinstance(job, IngestJob):
+        return await job_view(ctx, app, job)
+    if isinstance(job, ClusterRun):
+        return people_routes.job_view(job)
+    body = {"job_id": job.job_id, "op": job.op, "status": job.status, "created": job.created}
+    if job.progress:
+        body["progress"] = job.progress
+    if job.error is not None:
+        body["error"] = describe(job.error)
+    if job.status == "done":
         try:
-            body["result"] = render(jobs.job_result(state.op, state.result, state.options))
+            body["result"] = render(jobs.job_result(job.op, job.result, job.options))
         except FaceError as exc:
             body["status"] = "failed"
             body["error"] = describe(exc)
@@ -228,11 +265,7 @@ async def similarity(ctx: Recognition, request: Request, params: FeaturePair
 
 
 ROUTES = [
-    ("/detect", operation("detect"), "POST"),
-    ("/feature", operation("feature"), "POST"),
-    ("/compare", operation("compare"), "POST"),
-    ("/compare/many", operation("compare_many"), "POST"),
-    ("/analyse", operation("analyse"), "POST"),
+    *((op.path, operation(op), "POST") for op in OPERATIONS.values()),
     ("/similarity", similarity, "POST"),
     ("/jobs", create_job, "POST"),
     ("/jobs/{job_id}", get_job, "GET"),

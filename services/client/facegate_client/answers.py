@@ -6,7 +6,7 @@ on one side that the other does not follow fails there. docs/api.md says what ea
 No `from __future__ import annotations` here: Python 3.11 reads NotRequired only from real
 annotations, not from strings."""
 
-from typing import Any, NotRequired
+from typing import Any, Literal, NotRequired
 
 # typing_extensions' TypedDict: on Python 3.11 pydantic (the contract test) reads no other
 from typing_extensions import TypedDict
@@ -52,12 +52,105 @@ class FaceJson(TypedDict):
     feature: NotRequired[str]  # detect with features
 
 
+class AnalysedLandmarks(TypedDict):
+    points5: list[Point]  # the detector's 5
+    points68: list[tuple[float, float]]  # iBUG 300-W order
+    points4: list[tuple[float, float]]  # Baidu's 4
+    points72: list[tuple[float, float]]  # Baidu's 72
+
+
+class Gender(TypedDict):
+    value: Literal["male", "female"]
+    probability: float  # 0.5-1
+
+
+class Emotions(TypedDict):
+    angry: float
+    disgust: float
+    fear: float
+    happy: float
+    sad: float
+    surprise: float
+    neutral: float
+
+
+class Emotion(TypedDict):
+    value: Literal["angry", "disgust", "fear", "happy", "sad", "surprise", "neutral"]
+    probabilities: Emotions
+
+
+class Expression(TypedDict):
+    value: Literal[0, 1, 2]  # none, smile, laugh
+    probability: float
+
+
+class Glasses(TypedDict):
+    value: Literal[0, 1, 2]  # none, glasses, sunglasses
+    probability: float
+
+
+class FaceShape(TypedDict):
+    square: float
+    triangle: float
+    oval: float
+    heart: float
+    round: float
+
+
+class Occlusion(TypedDict):
+    left_eye: float
+    right_eye: float
+    nose: float
+    mouth: float
+    left_cheek: float
+    right_cheek: float
+    chin: float
+
+
+class FaceType(TypedDict):
+    human: float
+    cartoon: float
+
+
+class Quality(TypedDict):
+    occlusion: Occlusion  # 0 clear - 1 covered
+    blur: float  # 0 sharp - 1 blurred
+    sharpness: float
+    illumination: int  # 0-255
+    completeness: Literal[0, 1]
+    type: FaceType
+
+
+class Pose(TypedDict):
+    yaw: float
+    pitch: float
+    roll: float
+    rotation_angle: int
+
+
+class Liveness(TypedDict):
+    score: float
+    threshold: float
+    live: bool
+
+
 class AnalysedFace(TypedDict):
     """A face of /v1/analyse: its box and probability, and each field asked for (docs/api.md,
     "Face analysis")."""
 
     box: Box
     probability: float
+    landmarks: NotRequired[AnalysedLandmarks]
+    age: NotRequired[float]  # years
+    gender: NotRequired[Gender]
+    emotion: NotRequired[Emotion]
+    expression: NotRequired[Expression]
+    glasses: NotRequired[Glasses]
+    face_shape: NotRequired[FaceShape]
+    beauty: NotRequired[float]  # 0-100
+    quality: NotRequired[Quality]
+    pose: NotRequired[Pose]
+    liveness: NotRequired[Liveness]
 
 
 class Detected(TypedDict):

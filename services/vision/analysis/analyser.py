@@ -31,7 +31,7 @@ from services.vision.analysis.landmarks import (
 from services.vision.analysis.liveness import liveness_input
 from services.vision.packages import package_file
 from services.vision.tfjs import GraphModel
-from shared.canonical import ANALYSIS_FIELDS
+from shared.results import ANALYSIS_FIELDS, FaceAnalysis, FaceResult
 
 HUMAN_MODELS = "human-models"
 
@@ -39,7 +39,7 @@ HUMAN_MODELS = "human-models"
 @dataclass
 class AnalysisJob:
     image: np.ndarray
-    faces: list[dict]  # canonical FaceResult dicts: box (x, y, w, h), prob, points (5)
+    faces: list[FaceResult]  # read: box (x, y, w, h) and points (5)
     fields: frozenset[str]
 
 
@@ -48,8 +48,8 @@ class _Face:
     """One face on its way through the heads."""
 
     image: np.ndarray
-    face: dict
-    out: dict  # the face's answer, filled in by the heads
+    face: FaceResult
+    out: dict  # the face's answer, filled in by the heads (FaceAnalysis's fields)
     fields: frozenset[str]
     chip: np.ndarray
     matrix: np.ndarray
@@ -75,7 +75,7 @@ class Analyser:
         self.liveness_threshold = liveness_threshold
         self.eye_probe = EyeProbe(model_dir, device)
 
-    def __call__(self, jobs: list[AnalysisJob]) -> list[list[dict]]:
+    def __call__(self, jobs: list[AnalysisJob]) -> list[list[FaceAnalysis]]:
         results: list[list[dict]] = []
         faces: list[_Face] = []  # every face asked for anything, landmarked
         for job in jobs:
@@ -100,8 +100,7 @@ class Analyser:
                 gender_chips.append(self.age_gender.chip(f.image, f.p68, 32))
                 gender_of.append(f.out)
             if f.fields & {"emotion", "expression", "liveness"}:
-                crop = upright_crop(f.image, f.face["box"],
-                                    np.asarray(f.face["points"], np.float64))
+                crop = upright_crop(f.image, f.face.box, np.asarray(f.face.points, np.float64))
                 if f.fields & {"emotion", "expression"}:
                     emotion_inputs.append(emotion_input(crop))
                     emotion_of.append((f.out, f.p68, f.fields))
@@ -110,11 +109,11 @@ class Analyser:
                     live_of.append(f.out)
         self._networks(age_chips, age_of, gender_chips, gender_of, emotion_inputs, emotion_of,
                        live_inputs, live_of)
-        return results
+        return [[FaceAnalysis(**out) for out in outs] for outs in results]
 
-    def _landmark(self, job: AnalysisJob, face: dict, out: dict, fields: frozenset[str]
+    def _landmark(self, job: AnalysisJob, face: FaceResult, out: dict, fields: frozenset[str]
                   ) -> _Face:
-        matrix = chip_transform(np.asarray(face["points"], np.float64))
+        matrix = chip_transform(np.asarray(face.points, np.float64))
         chip = warp_chip(job.image, matrix)  # one chip: landmarks, quality, glasses, eye probe
         return _Face(job.image, face, out, fields, chip, matrix,
                      self.landmarker.on_chip(chip, matrix))
@@ -134,8 +133,7 @@ class Analyser:
             out["landmarks"] = {"points68": _points(p68), "points4": _points(baidu_landmark4(p68)),
                                 "points72": _points(baidu_landmark72(p68))}
         if "pose" in fields:
-            out["pose"] = pose.head_pose(p68, np.asarray(face["points"], np.float64),
-                                         face["box"])
+            out["pose"] = pose.head_pose(p68, np.asarray(face.points, np.float64), face.box)
         if "face_shape" in fields:
             out["face_shape"] = geometry.face_shape(p68)
         if "beauty" in fields:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-EMOTIONS = ("angry", "disgust", "fear", "happy", "sad", "surprise", "neutral")
+from shared.results import EMOTIONS
+
 LAUGH_OPENING = 0.22
 _GREY = np.array([0.2989, 0.5870, 0.1140], np.float32)
 

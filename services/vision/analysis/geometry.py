@@ -21,7 +21,8 @@ import math
 
 import numpy as np
 
-SHAPES = ("square", "triangle", "oval", "heart", "round")
+from shared.results import SHAPES
+
 # ratios: length / cheek width, jaw / cheek width, chin / cheek width
 SHAPE_MEAN = np.array([1.323, 0.839, 0.495])
 SHAPE_SD = np.array([0.090, 0.031, 0.033])

@@ -7,15 +7,12 @@ RMS spread. Outputs: yaw, pitch, and roll's difference from the eye line's angle
 roll is not the eye line's angle once the head is turned). The box and the 5 points carry what
 the 68 points lose on turned faces: dlib's predictor bends a profile towards a frontal shape.
 
-The weights (head_pose.json) were fitted by `bench/pose.py --fit` on the 655 AFLW2000-3D
-photos of ../shared/datasets/pose-dev (labels from a fitted 3-D face model), with each face also
-mirrored (so a mirror image reads the negated yaw and roll, the same pitch), ridge-regularised
-and with a robust (Huber) loss. Measured out-of-fold on those photos (5 folds; see
-docs/api.md and docs/performance.md for the figures and the command): mean absolute error
-4.66 degrees yaw, 5.93 pitch, 2.41 roll for |yaw| <= 60. Beyond 60 degrees it is poor (22
-degrees yaw) but still large: 89% of faces turned more than 45 degrees read at least 35.
-AFLW is for non-commercial research, like the 68-point predictor's iBUG 300-W data: a
-commercial deployment should refit these 462 numbers on data it may use (same command).
+The weights (head_pose.json) are fitted by `bench/pose.py --fit` on the AFLW2000-3D photos of
+../shared/datasets/pose-dev, each also mirrored (a mirror image reads the negated yaw and roll),
+ridge-regularised with a robust (Huber) loss; their error, in and beyond 60 degrees of yaw, is
+in docs/api.md ("Face analysis"). AFLW is for non-commercial research, like the 68-point
+predictor's iBUG 300-W data: a commercial deployment should refit these 462 numbers on data it
+may use (same command).
 
 Signs: yaw < 0 when the nose points to the image's left, > 0 to its right; pitch > 0 when the
 face looks down, < 0 up; roll > 0 clockwise in the image (Baidu's conventions).

@@ -1,44 +1,23 @@
-"""Image-quality estimates for one face: occlusion per region, blur, illumination, completeness.
+"""Image-quality estimates for one face, measured on the landmark chip (the face aligned onto
+256 x 256 by its 5 points, landmarks.py): no trained quality model exists offline.
 
-No trained quality model exists offline, so these are measurements on the landmark chip (the
-face aligned onto 256 x 256 by its 5 points, see landmarks.py), documented as such:
-- illumination: mean luma (BT.601 Y, 0-255) inside the face outline, what Baidu defines.
-- blur: from the variance of the Laplacian inside the face, v, as BLUR_SCALE / (BLUR_SCALE + v),
-  so 0 is sharp and 1 is flat. Faces far smaller than the chip are upsampled and read blurrier,
-  which is right for recognition.
-- occlusion per region: the share of the region's pixels whose colour is not the face's own
-  skin colour. The skin colour is learnt per face from the pixels inside the face outline that a
-  strict YCrCb skin rule accepts (so a mask, scarf or sunglasses, rarely skin-coloured, do not
-  teach it), and a pixel is skin when its Cr and Cb are within CHROMA_TOLERANCE of that colour's
-  median and its luma is at least 0.4 of the median's. Each region's raw share is then rescaled
-  against what an unoccluded face shows there (eyes have whites and lashes, lips are redder):
-  REGION_BASE, about the 90th percentile over 150 LFW faces. On those faces with one of
-  insightface's four mask textures drawn over the lower face, nose, mouth and chin read 1.0
-  and the cheeks >= 0.86 in 90% of cases (bench/analysis_heads.py).
-  A beard or a skin-coloured occluder reads wrong; a grey image falls back to the face's
-  median colour. Only chip pixels that come from the photo count (a face cut by the photo's
-  edge is incomplete, not occluded).
-- eyes: colour alone misread open eyes in shadow, under make-up or behind clear glasses (15 of
-  24 LFW photos the old gate refused for an eye; the other 9 wore sunglasses or goggles). An
-  open eye is textured: bright sclera beside a dark iris and lashes. So the eye's value is the
-  colour share weighted down where the eye region has contrast ((p95 - p5 luma) / the face's
-  median luma: LFW eyes read 0.2 at their 1st percentile, the 24 photos' sunglasses 0.11-0.44,
-  their misread open eyes mostly 0.45-1.2), and a flat eye region (contrast under
-  EYE_FLAT_CONTRAST) counts as covered whatever its colour, which catches skin-coloured
-  occluders (bars over the eyes read about 0.01). That colour reading still took open eyes in
-  deep shadow, squinting in a smile or on dark skin for sunglasses (14 of 41 pairsDevTrain eye
-  refusals), so where the eye probe (eye_probe.py, a learned signal) is given, an eye counts as
-  covered only as far as both say so: the lower of the two, then the flat rule as before.
-- completeness: 0 when the face is cut off by the photo's edge so that what recognition reads
-  is missing: an eye, the nose or a corner of the mouth outside the photo (by more than
-  EDGE_TOLERANCE); else 1. Brows, lips
-  and jaw may run off the edge: a close-up that loses the chin is recognisable. (On a photo
-  cut through the brows the landmarks themselves drift: a test crop of obama.jpg put the
-  top of the nose above the photo, so such crops are often still refused.)
-  The earlier rule (brows and the whole mouth inside, the jaw at most a quarter of the face's
-  height outside) refused 23 of 4,992 LFW central crops, every one a close-up that the 150 px
-  crop cuts (reviewed by eye); this one refuses 18 of them, those whose mouth corners the
-  landmarks place beyond the edge (bench/gate.py).
+- illumination: mean luma (BT.601 Y, 0-255) inside the face outline, as Baidu defines it.
+- blur: BLUR_SCALE / (BLUR_SCALE + v), v the Laplacian's variance inside the face: 0 sharp, 1
+  flat. Faces far smaller than the chip are upsampled and read blurrier, which is right for
+  recognition.
+- occlusion per region: the share of the region's pixels not of the face's own skin colour
+  (learnt per face from the pixels a strict YCrCb rule accepts, so a mask or sunglasses do not
+  teach it; a pixel is skin within CHROMA_TOLERANCE of that colour's chroma and at least 0.4 of
+  its luma), rescaled against what an unoccluded face shows there (REGION_BASE). Only chip
+  pixels from the photo count: a face cut by the edge is incomplete, not occluded.
+- eyes: an open eye is textured, so colour counts less where the eye region has contrast, and a
+  flat eye region counts as covered whatever its colour (skin-coloured bars); where the eye
+  probe (eye_probe.py) is given, an eye is covered only as far as both readings say so.
+- completeness: 0 when an eye, the nose or a mouth corner lies outside the photo by more than
+  EDGE_TOLERANCE; brows, lips and jaw may run off the edge (a close-up that loses the chin is
+  recognisable).
+
+How each constant was chosen, with the figures: docs/performance.md, "The enrolment gate".
 """
 
 from __future__ import annotations

@@ -1,0 +1,155 @@
+"""Groups, faces and index upkeep in memory: services/gallery/faces.py and indexes.py, method for
+method, with the same FaceError kinds."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+
+from services.gallery.faces import searchable
+from services.gallery.records import FaceRow, FaceWritten, Group, ListedFace, Match, StoredFace
+from shared.errors import ERRORS, FaceError
+from shared.models import require_same_model
+from tests.fakes.tables import FaceEntry, Tables, stored_vector
+
+
+class FakeGroupFaces:
+    def __init__(self, tables: Tables) -> None:
+        self.t = tables
+
+    # groups -----------------------------------------------------------------------------
+    async def create_group(self, app: int, name: str, tag: str, model: int) -> Group:
+        if self.t.group_row(app, name) is not None:
+            raise FaceError(ERRORS.GROUP_CREATE, f"group {name} already exists")
+        with self.t.atomic():
+            return self.t.new_group(app, name, tag, model).record()
+
+    async def group(self, app: int, name: str) -> Group:
+        return self.t.lock_group(app, name)
+
+    async def delete_group(self, app: int, name: str) -> None:
+        row = self.t.group_row(app, name)
+        if row is None:
+            raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
+        with self.t.atomic():
+            self.t.drop_group(row.id)
+
+    async def groups_page(self, app: int, page: int, size: int) -> tuple[int, list[Group]]:
+        mine = self._groups(app)
+        offset = (page - 1) * size
+        return len(mine), [g.record() for g in mine[offset:offset + size]]
+
+    async def group_names(self, app: int, start: int, num: int) -> list[str]:
+        return [g.name for g in self._groups(app)[start:start + num]]
+
+    def _groups(self, app: int) -> list:
+        return sorted((g for g in self.t.groups.values() if g.app == app), key=lambda g: g.id)
+
+    async def searchable_group(self, app: int, name: str, model: int) -> Group:
+        return searchable(await self.group(app, name), model)
+
+    # faces ------------------------------------------------------------------------------
+    async def add_face(self, app: int, group_name: str, face: FaceRow, tag: str,
+                       request_key: str | None = None) -> tuple[FaceWritten, Group]:
+        with self.t.atomic():
+            group = self.t.lock_group(app, group_name)
+            written = self.t.insert_face_once(app, group, face, tag, request_key)
+            return written, group
+
+    async def delete_face(self, app: int, group_name: str, face_id: int) -> None:
+        with self.t.atomic():
+            group = self.t.lock_group(app, group_name)
+            self._entry(group, face_id)
+            self.t.drop_faces([face_id])
+            self.t.groups[group.id].face_count -= 1
+
+    async def edit_face(self, app: int, group_name: str, face_id: int, tag: str | None = None,
+                        face: FaceRow | None = None) -> None:
+        with self.t.atomic():
+            group = self.t.lock_group(app, group_name)
+            if face is not None:
+                require_same_model(group.model, face.model, f"group {group_name}")
+            entry = self._entry(group, face_id)
+            entry.updated_at = self.t.now()
+            if tag is not None:
+                entry.tag = tag
+            if face is not None:  # the model column stays: it was checked equal
+                entry.vector = stored_vector(face.vector)
+                entry.box, entry.quality = list(face.box or []), face.quality
+                entry.sha256, entry.thumbnail = face.sha256, face.thumbnail
+
+    async def face(self, app: int, group_name: str, face_id: int) -> StoredFace:
+        group = self.t.lock_group(app, group_name)  # 12357 if it is the group that is missing
+        entry = self._entry(group, face_id)
+        return StoredFace(entry.id, group.name, entry.tag, list(entry.box), entry.quality,
+                          entry.created_at, entry.updated_at)
+
+    async def faces_page(self, app: int, group_name: str, tag: str, offset: int, limit: int
+                         ) -> tuple[int, list[ListedFace]]:
+        group = await self.group(app, group_name)
+        # ILIKE '%tag%' with the tag's wildcards escaped: a plain case-insensitive substring
+        needle = tag.lower()
+        found = sorted((f for f in self.t.faces.values()
+                        if f.group_id == group.id and needle in f.tag.lower()),
+                       key=lambda f: -f.id)
+        return len(found), [self._listed(f) for f in found[offset:offset + limit]]
+
+    def _listed(self, entry: FaceEntry) -> ListedFace:
+        user = self.t.users.get(entry.user_id) if entry.user_id is not None else None
+        return ListedFace(entry.id, entry.tag, list(entry.box), entry.quality,
+                          entry.created_at, user.uid if user else None,
+                          entry.thumbnail is not None)
+
+    async def thumbnail(self, app: int, group_name: str, face_id: int) -> bytes | None:
+        group = await self.group(app, group_name)
+        return self._entry(group, face_id).thumbnail
+
+    async def face_vector(self, app: int, group_name: str, face_id: int
+                          ) -> tuple[int, np.ndarray]:
+        group = await self.group(app, group_name)
+        entry = self._entry(group, face_id)
+        return entry.model, entry.vector.copy()
+
+    def _entry(self, group: Group, face_id: int) -> FaceEntry:
+        entry = self.t.faces.get(face_id)
+        if entry is None or entry.group_id != group.id:
+            raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group.name}")
+        return entry
+
+    # search -----------------------------------------------------------------------------
+    async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
+        return self.t.search_on(group, vector, top_n)
+
+
+class FakeIndexes:
+    """Index upkeep: no index exists, only the `indexed` flag, which the fake's search
+    ignores (it is always exact). `built` lists the groups whose index was made, in order."""
+
+    def __init__(self, tables: Tables, min_faces: int) -> None:
+        self.t = tables
+        self.min_faces = min_faces
+        self.built: list[int] = []
+
+    def needs_index(self, group: Group) -> bool:
+        return not group.indexed and group.face_count >= self.min_faces
+
+    async def ensure_index(self, group: Group) -> bool:
+        if not self.needs_index(group):
+            return False
+        return self._build(group.id)
+
+    def build_soon(self, groups: Iterable[Group]) -> None:
+        """At once rather than in a background task: a test sees the outcome without waiting
+        for a task it cannot name."""
+        for group in groups:
+            if self.needs_index(group):
+                self._build(group.id)
+
+    def _build(self, group_id: int) -> bool:
+        row = self.t.groups.get(group_id)
+        if row is None:  # deleted meanwhile: CREATE INDEX would index nothing, MARK nothing
+            return True
+        row.indexed = True
+        self.built.append(group_id)
+        return True

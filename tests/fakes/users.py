@@ -1,0 +1,160 @@
+"""Baidu's users and the identity registry in memory: services/gallery/users.py and
+identities.py, method for method, with the same FaceError kinds."""
+
+from __future__ import annotations
+
+from dataclasses import replace as replace_fields
+
+import numpy as np
+
+from services.gallery.records import FaceRow, Group, Identity, UserEntry, UserMatch
+from services.gallery.users import best_users, groups_to_leave
+from shared.errors import ERRORS, FaceError
+from shared.models import require_same_model
+from tests.fakes.groups import FakeGroupFaces
+from tests.fakes.tables import IdentityRow, Tables, UserRow, cosine, stored_vector
+
+
+class FakeBaiduUsers:
+    def __init__(self, tables: Tables, groups: FakeGroupFaces) -> None:
+        self.t = tables
+        self.groups = groups
+
+    def _user(self, app: int, uid: str) -> UserRow | None:
+        return next((u for u in self.t.users.values() if u.app == app and u.uid == uid), None)
+
+    def _member_groups(self, user_id: int) -> list[tuple[int, str]]:
+        """(group id, name) of the user's groups, by group id."""
+        return sorted((g, self.t.groups[g].name) for g, u in self.t.members if u == user_id)
+
+    async def add_user_face(self, app: int, uid: str, user_info: str, groups: list[str],
+                            face: FaceRow, replace: bool, must_exist: bool = False
+                            ) -> list[Group]:
+        touched = []
+        with self.t.atomic():
+            user = self._user(app, uid)
+            if must_exist:
+                linked = user is not None and any(
+                    name in groups for _, name in self._member_groups(user.id))
+                if not linked:
+                    raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in {','.join(groups)}")
+            if user is None:
+                self.t.require_app(app)
+                user = UserRow(self.t.next_id("users"), app, uid, user_info)
+                self.t.users[user.id] = user
+            user.user_info = user_info
+            for name in groups:
+                group = self.t.open_group(app, name, face.model)
+                self.t.members.add((group.id, user.id))
+                dropped = 0
+                if replace:
+                    dropped = self.t.delete_user_faces(group.id, user.id)
+                elif self.t.user_has_image(group.id, user.id, face.sha256):
+                    raise FaceError(ERRORS.IMAGE_EXISTS, f"user {uid} in group {name}")
+                self.t.insert_face(app, group, face, uid, user_id=user.id)
+                touched.append(replace_fields(group, face_count=group.face_count - dropped + 1))
+        return touched
+
+    def _lock_user_groups(self, app: int, uid: str) -> tuple[int, list[tuple[int, str]]]:
+        user = self._user(app, uid)
+        if user is None:
+            raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid}")
+        return user.id, self._member_groups(user.id)
+
+    def _leave_group(self, group_id: int, user_id: int) -> None:
+        self.t.delete_user_faces(group_id, user_id)
+        self.t.members.discard((group_id, user_id))
+        self.t.delete_group_if_empty(group_id)  # a group goes with its last user and face
+
+    async def delete_user(self, app: int, uid: str, group: str | None = None) -> None:
+        with self.t.atomic():
+            user_id, rows = self._lock_user_groups(app, uid)
+            chosen = [r for r in rows if group is None or r[1] == group]
+            if not chosen:
+                raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in group {group}")
+            for group_id, _ in chosen:
+                self._leave_group(group_id, user_id)
+            if len(chosen) == len(rows):
+                self.t.drop_user(user_id)
+
+    async def get_user(self, app: int, uid: str, group: str | None = None) -> list[UserEntry]:
+        user = self._user(app, uid)
+        rows = [] if user is None else [
+            UserEntry(user.uid, user.user_info, name)
+            for _, name in self._member_groups(user.id) if group is None or name == group]
+        if not rows:
+            raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid}")
+        return rows
+
+    async def group_users(self, app: int, group: str, start: int, num: int
+                          ) -> list[tuple[str, str]]:
+        found = await self.groups.group(app, group)
+        users = sorted((self.t.users[u] for g, u in self.t.members if g == found.id),
+                       key=lambda u: u.id)
+        return [(u.uid, u.user_info) for u in users[start:start + num]]
+
+    async def copy_user(self, app: int, uid: str, source: str, targets: list[str]
+                        ) -> list[Group]:
+        touched = []
+        with self.t.atomic():
+            user = self._user(app, uid)
+            src = self.t.lock_group(app, source)
+            if user is None or (src.id, user.id) not in self.t.members:
+                raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in group {source}")
+            for name in targets:
+                group = self.t.open_group(app, name, src.model)
+                if (group.id, user.id) in self.t.members:
+                    raise FaceError(ERRORS.USER_IN_GROUP, f"user {uid} is in group {name}")
+                self.t.members.add((group.id, user.id))
+                copied = self.t.copy_user_faces(group.id, src.id, user.id)
+                touched.append(replace_fields(group, face_count=group.face_count + copied))
+        return touched
+
+    async def remove_user_from_groups(self, app: int, uid: str, groups: list[str]) -> None:
+        with self.t.atomic():
+            user_id, rows = self._lock_user_groups(app, uid)
+            for group_id in groups_to_leave(uid, groups, rows):
+                self._leave_group(group_id, user_id)
+
+    async def identify_users(self, app: int, groups: list[str], vector: np.ndarray, model: int,
+                             user_top: int) -> list[UserMatch]:
+        ranked = await best_users(self.groups, app, groups, vector, model, user_top)
+        return [UserMatch(group, self.t.users[user_id].uid, self.t.users[user_id].user_info,
+                          cosines) for group, user_id, cosines in ranked]
+
+    async def verify_user(self, app: int, uid: str, groups: list[str], vector: np.ndarray,
+                          model: int, top: int) -> list[float]:
+        user = self._user(app, uid)
+        held = [] if user is None else [
+            f for f in self.t.faces.values()
+            if f.user_id == user.id and self.t.groups[f.group_id].name in groups]
+        rows = sorted(((cosine(f.vector, vector), f.model) for f in held),
+                      key=lambda row: -row[0])[:top]
+        if not rows:
+            raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in {','.join(groups)}")
+        for _, model_held in rows:
+            require_same_model(model_held, model, f"user {uid}'s face")
+        return [c for c, _ in rows]
+
+
+class FakeIdentities:
+    def __init__(self, tables: Tables) -> None:
+        self.t = tables
+
+    async def put(self, app: int, id_card_number: str, name: str, vector: np.ndarray,
+                  model: int) -> bool:
+        self.t.require_app(app)
+        new = (app, id_card_number) not in self.t.identities
+        self.t.identities[(app, id_card_number)] = IdentityRow(
+            id_card_number, name, model, stored_vector(vector))
+        return new
+
+    async def get(self, app: int, id_card_number: str) -> Identity:
+        row = self.t.identities.get((app, id_card_number))
+        if row is None:
+            raise FaceError(ERRORS.IDENTITY_NOT_FOUND, f"{id_card_number} is not registered")
+        return Identity(row.id_card_number, row.name, row.model, row.vector.copy())
+
+    async def delete(self, app: int, id_card_number: str) -> None:
+        if self.t.identities.pop((app, id_card_number), None) is None:
+            raise FaceError(ERRORS.IDENTITY_NOT_FOUND, f"{id_card_number} is not registered")
