@@ -30,9 +30,8 @@ from services.vision.analysis import appearance, geometry, pose, quality
 from services.vision.analysis.analyser import Analyser, AnalysisJob
 from services.vision.analysis.landmarks import chip_transform, to_chip, warp_chip
 from services.vision.mtcnn import MTCNN
-from shared.canonical import ANALYSIS_FIELDS
 from shared.images import decode
-from shared.results import FaceResult
+from shared.results import ANALYSIS_FIELDS, FaceResult
 from shared.settings import get_settings
 from tests.support.faces import fetch
 from tests.support.masks import cartoonise, put_mask

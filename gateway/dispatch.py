@@ -26,12 +26,11 @@ from gateway.shares import CALL, JOB, Admission, Shares
 from services.recognition.ports import JobState
 from shared import tracing
 from shared.broker_internals import (
-    queue_lists,
     result_key,
     result_reader_url,
     task_accounted_for,
 )
-from shared.errors import ERRORS, FaceError
+from shared.errors import ERRORS, FaceError, job_not_found
 from shared.logs import REQUEST_ID
 from shared.settings import Settings
 from shared.tasks import (
@@ -41,11 +40,11 @@ from shared.tasks import (
     JOB_PRIORITIES,
     JOB_REQUEST_PREFIX,
     JOBS_QUEUE,
-    PRIORITY_STEPS,
     VISION_TASK,
     Chunk,
     ClusterRequest,
     make_celery,
+    queue_keys,
     send_cluster_run,
     send_ingest_chunk,
     vision_payload,
@@ -257,7 +256,7 @@ class Dispatcher:
     async def job(self, job_id: str) -> JobState:
         raw = await self._redis.get(JOB_KEY_PREFIX + job_id)
         if raw is None:
-            raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")
+            raise job_not_found(job_id)
         record = json.loads(raw)
         state = JobState(job_id, "queued", record["op"], record["options"], record["created"])
         meta_raw = await self._redis.get(result_key(self.backend, job_id))
@@ -304,7 +303,7 @@ class Dispatcher:
         if time.time() - sent < LOST_AFTER_S:
             return False
         return not await task_accounted_for(
-            self._redis, queue_lists(queue, PRIORITY_STEPS), task_id,
+            self._redis, queue_keys(queue), task_id,
             result_key(self.backend, task_id), LOST_SCAN_MAX)
 
 

@@ -1,9 +1,8 @@
 """Where facegate leans on kombu's and Celery's internals: every private attribute, Redis key
 that kombu or Celery owns, and class of theirs that facegate subclasses is used here. The
 worker's transport (workers/broker.py) and the gateway's task search and result reading
-(gateway/dispatch.py) call the named functions and classes below. (shared/tasks.queue_keys
-spells out the same queue lists as queue_lists for the gateway's metrics and shares; the unit
-test pins the two equal.)
+(gateway/dispatch.py) call the named functions and classes below; shared/tasks.queue_keys
+names a queue's lists through queue_lists.
 
 Checked against kombu 5.7.0, celery 5.7.0 and redis-py 8.1.0 (the pins in pyproject.toml).
 tests/unit/test_broker_internals.py checks that every internal listed here is still there with
@@ -152,8 +151,9 @@ class LeasingTransport(kombu_redis.Transport):
 
     @staticmethod
     def lease_interval(visibility_timeout: float) -> float:
-        """Seconds between renewals for a visibility timeout (leasing_transport sets it)."""
-        return visibility_timeout / 3
+        """Seconds between renewals for a visibility timeout: the worker's policy
+        (workers/broker.lease_interval), which leasing_transport sets."""
+        raise NotImplementedError("a LeasingTransport is made by leasing_transport()")
 
     @staticmethod
     def on_renewed() -> None:

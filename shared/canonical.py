@@ -1,12 +1,8 @@
-"""The vocabulary a vision request is written in, whatever the dialect: which faces to take,
-and which analysis fields to ask for. The request's models are shared/tasks.py; the result's
-are shared/results.py."""
+"""Which faces of an image a vision request takes, whatever the dialect. The request's models
+are shared/tasks.py; the result's, and the analysis fields one may ask for
+(ANALYSIS_FIELDS), shared/results.py."""
 
 from __future__ import annotations
 
-from shared.results import ANALYSIS_FIELDS
-
 ALL = "all"
 LARGEST = "largest"
-
-__all__ = ["ALL", "ANALYSIS_FIELDS", "LARGEST"]

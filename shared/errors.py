@@ -96,3 +96,9 @@ class ERRORS:
 BY_NAME: dict[str, ErrorKind] = {
     value.name: value for value in vars(ERRORS).values() if isinstance(value, ErrorKind)
 }
+
+
+def job_not_found(job_id: str) -> FaceError:
+    """The one answer for a job id that names no job of the caller's: unknown, expired or
+    another app's alike, so it tells nobody that someone else's id exists."""
+    return FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")

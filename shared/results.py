@@ -14,6 +14,7 @@ from typing import Annotated, Literal
 
 import numpy as np
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Discriminator,
@@ -22,6 +23,8 @@ from pydantic import (
     PlainValidator,
     Tag,
 )
+
+from shared.errors import BY_NAME
 
 # A point in the photo's pixels, [x, y]
 Point = tuple[float, float]
@@ -200,8 +203,14 @@ class ImageResult(Result):
                                   "(remove_mesh)")
 
 
+def _known_error(name: str) -> str:
+    if name not in BY_NAME:
+        raise ValueError(f"{name!r} is no error kind of shared/errors.py")
+    return name
+
+
 class ErrorBody(Result):
-    error: str  # an ErrorKind's name (shared/errors.py)
+    error: Annotated[str, AfterValidator(_known_error)]  # an ErrorKind's name
     detail: str = ""
 
 

@@ -18,8 +18,9 @@ from kombu import Queue
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from shared.broker_internals import queue_lists
-from shared.canonical import ALL, ANALYSIS_FIELDS
+from shared.canonical import ALL
 from shared.errors import ERRORS, FaceError
+from shared.results import ANALYSIS_FIELDS
 from shared.settings import Settings
 
 log = logging.getLogger("facegate.tasks")

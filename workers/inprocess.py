@@ -18,7 +18,7 @@ from typing import Any
 from services.gallery.database import Gallery
 from services.recognition import ingest, people
 from services.recognition.ports import JobState
-from shared.errors import ERRORS, FaceError
+from shared.errors import ERRORS, FaceError, job_not_found
 from shared.results import ImageError, ImageResult
 from shared.settings import Settings
 from shared.tasks import Chunk, ClusterRequest
@@ -81,7 +81,7 @@ class InProcessQueue:
 
     async def job(self, job_id: str) -> JobState:
         if job_id not in self._jobs:
-            raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")
+            raise job_not_found(job_id)
         state = self._jobs[job_id][0]
         if state.status == "done" and "error" in state.result:
             raise FaceError.from_dict(state.result["error"])

@@ -23,7 +23,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.gallery.faces import insert_face_once, lock_group
 from services.gallery.records import FaceRow, Group
-from shared.errors import ERRORS, FaceError
+from shared.errors import FaceError, job_not_found
 from shared.tasks import Chunk
 
 OUTCOMES = ("enrolled", "no_face", "low_quality", "bad_image", "cancelled", "failed")
@@ -90,7 +90,7 @@ def job_uuid(job_id: str) -> uuid.UUID:
     try:
         return uuid.UUID(job_id)
     except ValueError:
-        raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id}") from None
+        raise job_not_found(job_id) from None
 
 
 class IngestJobs:
@@ -178,7 +178,7 @@ class IngestJobs:
                 f"SELECT {_JOB_COLUMNS} FROM ingest_jobs WHERE id = %s AND app_id = %s",
                 (job_uuid(job_id), app))).fetchone()
             if row is None:
-                raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")
+                raise job_not_found(job_id)
             job = _job(row)
             job.in_flight = (await (await conn.execute(
                 "SELECT count(*) FROM ingest_chunks WHERE job_id = %s AND done_at IS NULL",
@@ -231,7 +231,7 @@ class IngestJobs:
                 "SELECT state FROM ingest_jobs WHERE id = %s AND app_id = %s FOR UPDATE",
                 (key, app))).fetchone()
             if row is None:
-                raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")
+                raise job_not_found(job_id)
             if row[0] == "running":
                 await self._close(conn, key, "cancelled")
         return await self.job(app, job_id)

@@ -17,7 +17,7 @@ from services.gallery.ingest import IngestJob
 from services.recognition import catalogue, people, vision
 from services.recognition.context import Recognition
 from services.recognition.ports import JobState
-from shared.errors import ERRORS, FaceError
+from shared.errors import job_not_found
 
 # The option under which a queued operation's record keeps its app. Records in Redis already
 # hold it under this name: renaming it orphans the jobs in flight.
@@ -43,7 +43,9 @@ async def owned(ctx: Recognition, app: int, job_id: str) -> OwnedJob:
         return clustering
     state = await ctx.queue.job(job_id)
     if state.options.get(OWNER) != app:
-        raise FaceError(ERRORS.JOB_NOT_FOUND, "no such job")
+        # word for word the unknown id's answer (the queue's): nothing tells another app
+        # that the id exists
+        raise job_not_found(job_id)
     return state
 
 

@@ -10,7 +10,7 @@ occlusion, blur and illumination, never size or pose, so those checks stay off.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from services.recognition import catalogue, vision
 from services.recognition.context import Recognition
@@ -69,8 +69,10 @@ def require_live(analysis: FaceAnalysis, threshold: float) -> None:
 class PersonCheck:
     """What the caller asks of the face besides the score."""
 
-    quality: GateLimits | None = None  # judge quality under these limits
-    liveness: float | None = None  # judge liveness at this threshold
+    judge_quality: bool = False  # by the gate's limits with `quality_conf` in place
+    quality_conf: Mapping[str, object] = field(default_factory=dict)
+    judge_liveness: bool = False  # at `liveness_conf` (None: the service's threshold)
+    liveness_conf: object = None
     measure_quality: bool = False  # report the quality readings
     measure_liveness: bool = False  # report the liveness score
 
@@ -83,23 +85,28 @@ class PersonVerified:
 
 async def verify_person(ctx: Recognition, app: int, id_card_number: str, name: str,
                         image: bytes, check: PersonCheck) -> PersonVerified:
+    """The registry's answers first (an unknown number, a wrong name), then the caller's
+    thresholds, then the model: nothing runs for a request refused by a cheaper check."""
     identity = await catalogue.identity(ctx, app, id_card_number)
     if identity.name != name:
         raise FaceError(ERRORS.PARAM_INVALID, "name does not match the id_card_number")
+    limits = quality_limits(ctx.settings, check.quality_conf) if check.judge_quality else None
+    threshold = (liveness_threshold(ctx.settings, check.liveness_conf)
+                 if check.judge_liveness else None)
     fields = []
-    if check.quality is not None or check.measure_quality:
+    if check.judge_quality or check.measure_quality:
         fields.append("quality")
-    if check.liveness is not None or check.measure_liveness:
+    if check.judge_liveness or check.measure_liveness:
         fields.append("liveness")
     model, [feature] = await vision.run(ctx.queue, vision.EMBED_EACH_IMAGE, [image],
                                         {"fields": fields})
     if feature.error is not None:
         raise feature.error
     analysis = feature.face.analysis
-    if check.quality is not None:
-        quality_gate.enforce(feature.face.box, analysis, 0, check.quality)
-    if check.liveness is not None:
-        require_live(analysis, check.liveness)
+    if limits is not None:
+        quality_gate.enforce(feature.face.box, analysis, 0, limits)
+    if threshold is not None:
+        require_live(analysis, threshold)
     score = stored_score(model, identity.model, identity.vector, feature.face.embedding,
                          "the identity photo")
     return PersonVerified(score, analysis)

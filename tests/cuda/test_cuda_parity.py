@@ -19,6 +19,7 @@ from services.vision.embedders import load_embedder
 from services.vision.mtcnn import MTCNN
 from services.vision.pipeline import FacePipeline
 from shared import canonical
+from shared.results import ANALYSIS_FIELDS
 from shared.settings import Settings
 from shared.tasks import image_spec
 
@@ -160,7 +161,7 @@ def test_analysis_agrees(settings, faces):
     for name in ["obama.jpg", "biden.jpg", "t1.jpg", "astronaut.png"]:
         image = detector.run({"images": [image_spec(faces[name])]}).images[0]
         jobs.append(AnalysisJob(as_array(faces[name]), image.faces,
-                                frozenset(canonical.ANALYSIS_FIELDS)))
+                                frozenset(ANALYSIS_FIELDS)))
     for faces_a, faces_b in zip(cpu(jobs), gpu(jobs), strict=True):
         for a, b in zip(faces_a, faces_b, strict=True):
             # dlib and the heuristics run on the CPU in both; the networks move to the GPU

@@ -17,7 +17,7 @@ from services.gallery.ingest import (
     job_uuid,
 )
 from services.gallery.records import Group
-from shared.errors import ERRORS, FaceError
+from shared.errors import FaceError, job_not_found
 from shared.tasks import Chunk
 from tests.fakes.tables import ChunkRow, ItemRow, JobRow, Tables
 
@@ -87,7 +87,7 @@ class FakeIngestJobs:
     def _job_row(self, app: int, job_id: str) -> JobRow:
         job = self.t.jobs.get(job_uuid(job_id))
         if job is None or job.app != app:
-            raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")
+            raise job_not_found(job_id)
         return job
 
     async def job(self, app: int, job_id: str) -> IngestJob:

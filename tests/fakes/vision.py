@@ -17,7 +17,7 @@ import numpy as np
 
 from services.recognition.ports import JobState
 from shared.canonical import LARGEST
-from shared.errors import ERRORS, FaceError
+from shared.errors import ERRORS, FaceError, job_not_found
 from shared.models import FACENET, ModelSpec
 from shared.results import ImageError, ImageResult, VisionResult
 from shared.tasks import Chunk, ClusterRequest
@@ -35,20 +35,27 @@ class SeenFace:
 
 
 def vision_result(model: int, images: list[list[SeenFace] | FaceError],
-                  width: int = 640, height: int = 480) -> dict:
+                  specs: list[dict] | None = None, width: int = 640, height: int = 480) -> dict:
     """A worker's result as it crosses the queue: per image its faces (the subject first) or
-    the error it reported for that image."""
+    the error it reported for that image; with the request's image specs, only what each
+    asked for (the embedding with `embed`, the analysis fields it named), as a worker does."""
     out: list[dict] = []
-    for image in images:
+    for index, image in enumerate(images):
         if isinstance(image, FaceError):
             out.append({"error": image.to_dict()})
             continue
+        spec = specs[index] if specs is not None else {"embed": True, "thumbnail": 1}
+        asked = set(spec.get("analyse", ())) if specs is not None else None
         out.append({"width": width, "height": height, "rotation": 0, "faces": [
             {"box": list(face.box), "prob": face.prob,
              "points": [[face.box[0] + face.box[2] / 2, face.box[1] + face.box[3] / 2]] * 5,
-             "embedding": np.asarray(face.embedding, "<f4").tobytes(),
-             **({"thumbnail": face.thumbnail} if face.thumbnail is not None else {}),
-             **({"analysis": face.analysis} if face.analysis is not None else {})}
+             **({"embedding": np.asarray(face.embedding, "<f4").tobytes()}
+                if spec.get("embed") else {}),
+             **({"thumbnail": face.thumbnail}
+                if face.thumbnail is not None and spec.get("thumbnail") else {}),
+             **({"analysis": {k: v for k, v in face.analysis.items()
+                              if asked is None or k in asked}}
+                if face.analysis is not None else {})}
             for face in image]})
     return {"model": model, "images": out}
 
@@ -80,7 +87,7 @@ class FakeVisionQueue:
                 images.append(FaceError(ERRORS.IMAGE_DECODE, "not a photo this fake knows"))
             else:
                 images.append(faces[:1] if spec.get("faces") == LARGEST else faces)
-        return vision_result(self.model.code, images)
+        return vision_result(self.model.code, images, specs)
 
     async def analyse(self, specs: list[dict]) -> list[ImageResult | ImageError]:
         """An ingestion chunk's engine (services.recognition.ingest.Analyse)."""
@@ -93,16 +100,13 @@ class FakeVisionQueue:
     async def submit_job(self, op: str, options: dict, request: dict) -> str:
         job_id = str(uuid.uuid4())
         state = JobState(job_id, "done", op, options, time.time())
-        try:
-            state.result = await self.call(request)
-        except FaceError as exc:
-            state.result = {"error": exc.to_dict()}
+        state.result = await self.call(request)
         self._jobs[job_id] = state
         return job_id
 
     async def job(self, job_id: str) -> JobState:
         if job_id not in self._jobs:
-            raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id}")
+            raise job_not_found(job_id)
         return self._jobs[job_id]
 
     def send_chunk(self, chunk: Chunk) -> None:

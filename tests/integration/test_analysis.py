@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from shared.canonical import ANALYSIS_FIELDS
+from shared.results import ANALYSIS_FIELDS
 from tests.conftest import b64
 from tests.support.masks import cartoonise, put_mask, put_mesh
 

@@ -11,7 +11,7 @@ import pytest
 from services.recognition import jobs, vision
 from services.recognition.context import Recognition
 from services.recognition.ports import JobState
-from shared.errors import ERRORS, FaceError
+from shared.errors import ERRORS, FaceError, job_not_found
 from shared.settings import Settings
 
 
@@ -26,7 +26,7 @@ class FakeQueue:
 
     async def job(self, job_id: str) -> JobState:
         if job_id not in self.states:
-            raise FaceError(ERRORS.JOB_NOT_FOUND, f"no job {job_id} (unknown or expired)")
+            raise job_not_found(job_id)
         return self.states[job_id]
 
 
@@ -47,16 +47,23 @@ def test_the_submitting_app_reads_its_job():
     assert state.options == {"crops": True, jobs.OWNER: 7}
 
 
-def test_another_app_is_told_there_is_no_such_job():
+def test_another_app_is_told_what_an_unknown_id_is_told():
     ctx = _ctx()
 
-    async def scenario() -> None:
+    async def scenario() -> tuple[str, FaceError, FaceError]:
         job_id = await jobs.submit_owned(ctx, 7, vision.JOB_OPERATIONS["feature"], [b"img"], {})
-        await jobs.owned(ctx, 8, job_id)
+        answers = []
+        for app, asked in ((8, job_id), (7, "0" * len(job_id))):
+            try:
+                await jobs.owned(ctx, app, asked)
+            except FaceError as exc:
+                answers.append(exc)
+        return job_id, *answers
 
-    with pytest.raises(FaceError) as caught:
-        asyncio.run(scenario())
-    assert caught.value.kind is ERRORS.JOB_NOT_FOUND and caught.value.detail == "no such job"
+    job_id, theirs, unknown = asyncio.run(scenario())
+    assert theirs.kind is unknown.kind is ERRORS.JOB_NOT_FOUND
+    # the same words but for the id asked about: nothing says the id exists
+    assert theirs.detail.replace(job_id, "ID") == unknown.detail.replace("0" * len(job_id), "ID")
 
 
 def test_an_unknown_job_is_the_queue_s_not_found():

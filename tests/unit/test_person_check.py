@@ -59,16 +59,26 @@ def test_a_wrong_name_is_refused_before_any_model_runs():
 
 
 def test_the_callers_quality_limits_and_liveness_threshold_judge_the_face():
-    blurred = person_check.quality_limits(Settings(), {"blur": 0.05})
     with pytest.raises(FaceError) as caught:
-        _verify(person_check.PersonCheck(quality=blurred))
+        _verify(person_check.PersonCheck(judge_quality=True, quality_conf={"blur": 0.05}))
     assert caught.value.kind is ERRORS.FACE_BLURRED
     with pytest.raises(FaceError) as caught:
-        _verify(person_check.PersonCheck(liveness=0.99))
+        _verify(person_check.PersonCheck(judge_liveness=True, liveness_conf=0.99))
     assert caught.value.kind is ERRORS.LIVENESS_FAILED
-    lenient = person_check.quality_limits(Settings(), {"blur": 0.5, "illumination": 10})
-    verified, _ = _verify(person_check.PersonCheck(quality=lenient, liveness=0.9))
+    verified, _ = _verify(person_check.PersonCheck(
+        judge_quality=True, quality_conf={"blur": 0.5, "illumination": 10},
+        judge_liveness=True, liveness_conf=0.9))
     assert verified.score > 0.5
+
+
+def test_the_registry_answers_before_the_callers_thresholds_are_read():
+    with pytest.raises(FaceError) as caught:  # a wrong name and a bad threshold: the name
+        _verify(person_check.PersonCheck(judge_quality=True, quality_conf={"blur": 9}),
+                name="Han Meimei")
+    assert "name does not match" in caught.value.detail
+    with pytest.raises(FaceError) as caught:  # a bad threshold: refused before the model
+        _verify(person_check.PersonCheck(judge_liveness=True, liveness_conf="high"))
+    assert caught.value.kind is ERRORS.PARAM_INVALID
 
 
 @pytest.mark.parametrize("overrides, named", [

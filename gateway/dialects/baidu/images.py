@@ -156,11 +156,9 @@ async def person_verify(ctx: Recognition, request: Request, params: PersonVerify
     image = await image_param(ctx.settings, params.image)
     ext = params.ext_fields
     check = person_check.PersonCheck(
-        quality=person_check.quality_limits(ctx.settings, params.quality_conf)
-        if params.quality == "use" else None,
-        liveness=person_check.liveness_threshold(
-            ctx.settings, params.faceliveness_conf.get("faceliveness"))
-        if params.faceliveness == "use" else None,
+        judge_quality=params.quality == "use", quality_conf=params.quality_conf,
+        judge_liveness=params.faceliveness == "use",
+        liveness_conf=params.faceliveness_conf.get("faceliveness"),
         measure_quality="qualities" in ext, measure_liveness="faceliveness" in ext)
     verified = await person_check.verify_person(ctx, request.state.app_id,
                                                 params.id_card_number, params.name, image, check)

@@ -32,7 +32,6 @@ from services.gallery.ingest import IngestJob
 from services.recognition import jobs, vision, webhooks
 from services.recognition.context import Recognition
 from services.recognition.scoring import feature_similarity
-from shared import canonical
 from shared.answers import (
     Analysed,
     ClusterJob,
@@ -50,6 +49,7 @@ from shared.errors import ERRORS, FaceError
 from shared.features import from_base64
 from shared.images import native_limit
 from shared.models import MODELS, RECOMMENDED_SCORE, same_person
+from shared.results import ANALYSIS_FIELDS
 
 
 class OneImage(Fields):
@@ -77,8 +77,8 @@ class DetectParams(Operation):
     features: bool = Field(False, description="each face's embedding, base64")
 
 
-Analysis = comma_list(canonical.ANALYSIS_FIELDS, "comma-separated (or a JSON list) among "
-                      + ", ".join(canonical.ANALYSIS_FIELDS))
+Analysis = comma_list(ANALYSIS_FIELDS, "comma-separated (or a JSON list) among "
+                      + ", ".join(ANALYSIS_FIELDS))
 
 
 class AnalyseParams(Operation):
