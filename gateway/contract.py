@@ -117,6 +117,15 @@ PersonName = Annotated[str, BeforeValidator(lambda v, info: validate_name(_text(
                                                       "Latin letters"})]
 Id = Annotated[int, Field(ge=1, le=MAX_INT)]
 Offset = Annotated[int, Field(ge=0, le=MAX_INT)]
+LEVELS_MEANING = ("strict: the full quality gate; lenient: sunglasses and turns up to "
+                  "FACEGATE_GATE_LENIENT_MAX_ANGLE (60 degrees) allowed, tiny, dark, blurred, "
+                  "masked and cut-off faces still refused; none: any detected face")
+
+
+def quality_level(unset: str, what: str = "the enrolment's quality level") -> Any:
+    """An enrolment quality level (shared/quality_gate.py), optional: `what` it is, and what
+    applies when it is `unset`."""
+    return Field(None, description=f"{what} ({LEVELS_MEANING}); unset: {unset}")
 
 
 def _comma_list(allowed: frozenset[str]) -> Callable[[Any, ValidationInfo], list[str]]:

@@ -4,21 +4,32 @@ One check per reading, in a fixed order, each refusal naming what failed (CloudW
 8466 too small, 8480 too bright, 8481 too dark, 8482 blurred, 8496 occluded, turned or cut off).
 Every threshold is a setting (FACEGATE_GATE_*) whose default was measured (bench/gate.py; the
 figures and how they were chosen: docs/api.md, "Quality gate", and docs/performance.md, "The
-enrolment gate"); FACEGATE_QUALITY_GATE=false turns it off, and a caller may ask for it or not
-per request (Baidu's registration gates only when asked). Roll is measured in the view the face
-was found in, so a photo taken sideways, which the pipeline turns upright, is not refused.
+enrolment gate"). Roll is measured in the view the face was found in, so a photo taken
+sideways, which the pipeline turns upright, is not refused.
+
+Enrolment runs at one of three levels (level_limits), chosen per request, per group or by
+FACEGATE_QUALITY_GATE (which one wins is services/recognition/enrolment.py's rule):
+- strict: every limit above;
+- lenient: neither eye gated (sunglasses) and yaw, pitch or roll up to
+  FACEGATE_GATE_LENIENT_MAX_ANGLE (60 degrees); tiny, dark, washed-out, heavily blurred, masked
+  and cut-off faces are still refused;
+- none: any detected face.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from shared.errors import ERRORS, FaceError
 from shared.results import FaceAnalysis
-from shared.settings import Settings, occlusion_limits
+from shared.settings import GATE_LEVELS, GateLevel, Settings, occlusion_limits
+
+__all__ = ["GATE_FIELDS", "GATE_LEVELS", "GateLevel", "GateLimits", "enforce", "level_limits",
+           "limits", "quality_score", "strictest"]
 
 GATE_FIELDS = ("quality", "pose")
+EYES = frozenset({"left_eye", "right_eye"})  # what sunglasses cover: lenient gates neither
 
 
 @dataclass(frozen=True)
@@ -44,10 +55,23 @@ def limits(settings: Settings) -> GateLimits:
                       settings.gate_completeness)
 
 
-def is_on(settings: Settings, requested: bool | None = None) -> bool:
-    """Whether an enrolment passes the gate: the caller's choice when it made one (Baidu's
-    quality_control), else the service's setting (FACEGATE_QUALITY_GATE)."""
-    return settings.quality_gate if requested is None else requested
+def level_limits(settings: Settings, level: GateLevel) -> GateLimits | None:
+    """What enrolment at `level` enforces (the module's docstring); None: no gate at all, so
+    the worker need not read quality and pose."""
+    if level == "none":
+        return None
+    strict = limits(settings)
+    if level == "strict":
+        return strict
+    # never stricter than strict: a FACEGATE_GATE_MAX_ANGLE set above the lenient limit holds
+    angle = max(strict.max_angle or 0.0, settings.gate_lenient_max_angle)
+    return replace(strict, max_angle=angle, occlusion={
+        region: limit for region, limit in strict.occlusion.items() if region not in EYES})
+
+
+def strictest(levels: list[GateLevel]) -> GateLevel:
+    """The strictest of `levels` (a face going into several groups meets each one's)."""
+    return min(levels, key=GATE_LEVELS.index)
 
 
 def enforce(box: tuple[int, ...] | list[int], analysis: FaceAnalysis, rotation: int,

@@ -32,6 +32,9 @@ def setting(default: Any, env: str, meaning: str, secret: bool = False, **rules:
 
 
 CommaList = Annotated[tuple[str, ...], NoDecode]  # "a,b" in the variable, not JSON
+# Enrolment quality levels (shared/quality_gate.py says what each enforces), strictest first
+GateLevel = Literal["strict", "lenient", "none"]
+GATE_LEVELS: tuple[GateLevel, ...] = ("strict", "lenient", "none")
 
 
 def occlusion_limits(items: tuple[str, ...]) -> dict[str, float]:
@@ -286,11 +289,13 @@ class Settings(BaseSettings):
         0.9, "LIVENESS_THRESHOLD",
         "single-image liveness score at or above which a face reads live (docs/performance.md "
         "has what it catches and misses)", ge=0, le=1)
-    quality_gate: bool = setting(
-        True, "QUALITY_GATE",
-        "enrolment (CloudWalk face/create and face/edit, /v1 faces, bulk, identities) refuses "
-        "faces that fail the FACEGATE_GATE_* thresholds (chosen on LFW by bench/gate.py); "
-        "`false` enrols any detected face")
+    quality_gate: GateLevel = setting(
+        "strict", "QUALITY_GATE",
+        "enrolment's quality level where neither the request nor the group names one "
+        "(CloudWalk face/create and face/edit, /v1 faces, bulk, identities): `strict` (or "
+        "`true`) refuses faces that fail the FACEGATE_GATE_* thresholds (chosen on LFW by "
+        "bench/gate.py); `lenient` gates neither eye and allows FACEGATE_GATE_LENIENT_MAX_ANGLE; "
+        "`none` (or `false`) enrols any detected face")
     thumbnail_size: int = setting(
         96, "THUMBNAIL_SIZE",
         "side in pixels of the face thumbnail stored with each enrolled face (about 3 KB, shown "
@@ -318,6 +323,10 @@ class Settings(BaseSettings):
         "most occlusion enrolled per region, `region=limit` pairs (8496)")
     gate_completeness: bool = setting(
         True, "GATE_COMPLETENESS", "refuse faces cut off by the image border (8496)")
+    gate_lenient_max_angle: float = setting(
+        60.0, "GATE_LENIENT_MAX_ANGLE",
+        "largest yaw, pitch or roll the `lenient` quality level enrols, degrees (8496)",
+        ge=0, le=180)
     baidu_register_gate: bool = setting(
         False, "BAIDU_REGISTER_GATE",
         "Baidu v2 user/add and user/update pass the quality gate even when the request has no "
@@ -343,6 +352,18 @@ class Settings(BaseSettings):
     def _comma_list(cls, value: Any) -> Any:
         if isinstance(value, str):
             return tuple(item.strip() for item in value.split(",") if item.strip())
+        return value
+
+    @field_validator("quality_gate", mode="before")
+    @classmethod
+    def _level(cls, value: Any) -> Any:
+        """The level, or the switch it was before levels: true is strict, false none."""
+        if isinstance(value, bool):
+            return "strict" if value else "none"
+        if isinstance(value, str):
+            word = value.strip().lower()
+            return {"true": "strict", "1": "strict", "yes": "strict", "on": "strict",
+                    "false": "none", "0": "none", "no": "none", "off": "none"}.get(word, word)
         return value
 
     @field_validator("log_level", mode="before")

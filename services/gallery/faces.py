@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import sql
 from services.gallery.records import (
+    GROUP_COLUMNS,
     FaceRow,
     FaceWritten,
     Group,
@@ -34,6 +35,7 @@ from services.gallery.records import (
 )
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
+from shared.settings import GateLevel
 
 HNSW_EF_SEARCH = 100
 
@@ -124,13 +126,14 @@ class GroupFaces:
         self.pool = pool
 
     # groups -----------------------------------------------------------------------------
-    async def create_group(self, app: int, name: str, tag: str, model: int) -> Group:
+    async def create_group(self, app: int, name: str, tag: str, model: int,
+                           quality: GateLevel | None = None) -> Group:
         async with self.pool.connection() as conn:
             try:
                 row = await (await conn.execute(
-                    "INSERT INTO groups (app_id, name, tag, model) VALUES (%s, %s, %s, %s) "
-                    "RETURNING id, name, tag, model, face_count, indexed",
-                    (app, name, tag, model))).fetchone()
+                    "INSERT INTO groups (app_id, name, tag, model, quality) "
+                    f"VALUES (%s, %s, %s, %s, %s) RETURNING {GROUP_COLUMNS}",
+                    (app, name, tag, model, quality))).fetchone()
             except psycopg.errors.UniqueViolation:
                 raise FaceError(ERRORS.GROUP_CREATE, f"group {name} already exists") from None
         return Group(*row)
@@ -138,8 +141,8 @@ class GroupFaces:
     async def group(self, app: int, name: str) -> Group:
         async with self.pool.connection() as conn:
             row = await (await conn.execute(
-                "SELECT id, name, tag, model, face_count, indexed FROM groups "
-                "WHERE app_id = %s AND name = %s", (app, name))).fetchone()
+                f"SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = %s AND name = %s",
+                (app, name))).fetchone()
         if row is None:
             raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
         return Group(*row)
@@ -161,7 +164,7 @@ class GroupFaces:
             total = (await (await conn.execute(
                 "SELECT count(*) FROM groups WHERE app_id = %s", (app,))).fetchone())[0]
             rows = await (await conn.execute(
-                "SELECT id, name, tag, model, face_count, indexed FROM groups WHERE app_id = %s "
+                f"SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = %s "
                 "ORDER BY id LIMIT %s OFFSET %s", (app, size, (page - 1) * size))).fetchall()
         return total, [Group(*row) for row in rows]
 

@@ -24,6 +24,7 @@ from psycopg_pool import AsyncConnectionPool
 from services.gallery.faces import insert_face_once, lock_group
 from services.gallery.records import FaceRow, Group
 from shared.errors import FaceError, job_not_found
+from shared.settings import GateLevel
 from shared.tasks import Chunk
 
 OUTCOMES = ("enrolled", "no_face", "low_quality", "bad_image", "cancelled", "failed")
@@ -73,17 +74,18 @@ class IngestJob:
     finished_at: datetime | None
     error: dict | None
     in_flight: int = 0
+    quality: GateLevel | None = None  # the level it enrols at; None: stored before levels
 
 
 _JOB_COLUMNS = ("id, app_id, group_name, total, state, done, enrolled, no_face, low_quality, "
                 "bad_image, cancelled, failed, created, created_at, started_at, finished_at, "
-                "error")
+                "error, quality")
 
 
 def _job(row) -> IngestJob:
     counts = dict(zip(OUTCOMES, row[6:12], strict=True))
     return IngestJob(str(row[0]), row[1], row[2], row[3], row[4], row[5],
-                     {k: v for k, v in counts.items() if v}, *row[12:])
+                     {k: v for k, v in counts.items() if v}, *row[12:17], quality=row[17])
 
 
 def job_uuid(job_id: str) -> uuid.UUID:
@@ -102,19 +104,20 @@ class IngestJobs:
         self.retention_s = retention_s
         self.stale_s = stale_s  # a chunk unfinished this long is sent again
 
-    async def create(self, app: int, group: str, batches: AsyncIterable[list[NewItem]]
-                     ) -> tuple[str, int]:
-        """The job and its items in one transaction (COPY), the items taken batch by batch as
-        they come (an archive read as it is stored); old finished jobs are swept. An error
-        raised by `batches` rolls everything back. Returns (job id, items)."""
+    async def create(self, app: int, group: str, batches: AsyncIterable[list[NewItem]],
+                     quality: GateLevel | None = None) -> tuple[str, int]:
+        """The job, enrolling at level `quality`, and its items in one transaction (COPY), the
+        items taken batch by batch as they come (an archive read as it is stored); old
+        finished jobs are swept. An error raised by `batches` rolls everything back. Returns
+        (job id, items)."""
         job_id = uuid.uuid4()
         total = judged = 0
         async with self.pool.connection() as conn, conn.transaction():
             await conn.execute("DELETE FROM ingest_jobs WHERE finished_at < now() - "
                                "make_interval(secs => %s)", (self.retention_s,))
             await conn.execute("INSERT INTO ingest_jobs (id, app_id, group_name, total, "
-                               "chunk_size) VALUES (%s, %s, %s, 0, %s)",
-                               (job_id, app, group, self.chunk_size))
+                               "chunk_size, quality) VALUES (%s, %s, %s, 0, %s, %s)",
+                               (job_id, app, group, self.chunk_size, quality))
             async with conn.cursor().copy("COPY ingest_items (job_id, idx, key, tag, image, url, "
                                           "status, error) FROM STDIN") as copy:
                 async for batch in batches:

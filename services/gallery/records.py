@@ -9,6 +9,8 @@ from datetime import datetime
 import numpy as np
 from pgvector import Vector
 
+from shared.settings import GateLevel
+
 MAX_TAG_BYTES = 128  # a face's (and a group's) tag, UTF-8: every dialect refuses longer ones
 
 
@@ -20,6 +22,10 @@ class Group:
     model: int
     face_count: int
     indexed: bool
+    quality: GateLevel | None = None  # its enrolments' default level; None: the service's
+
+
+GROUP_COLUMNS = "id, name, tag, model, face_count, indexed, quality"  # as Group takes them
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Statements used by more than one function of the gallery's repositories."""
 
-LOCK_GROUP = ("SELECT id, name, tag, model, face_count, indexed FROM groups "
-              "WHERE app_id = %s AND name = %s FOR UPDATE")
+from services.gallery.records import GROUP_COLUMNS
+
+LOCK_GROUP = f"SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = %s AND name = %s FOR UPDATE"
 FACE_BY_KEY = "SELECT id FROM faces WHERE group_id = %s AND request_key = %s"
 INSERT_FACE = ("INSERT INTO faces (app_id, group_id, user_id, model, embedding, box, quality, "
                "tag, image_sha256, request_key, thumbnail) "

@@ -22,6 +22,7 @@ from services.gallery.users import UserEntry
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, FaceError
 from shared.job_metrics import JOBS_FINISHED
+from shared.quality_gate import GateLevel
 
 # The core's vocabulary, which dialects read and print.
 __all__ = ["MAX_TAG_BYTES", "OUTCOMES", "App", "Group", "Identity", "IngestJob", "ItemOutcome",
@@ -47,9 +48,12 @@ def tag_text(value: str, field: str = "tag") -> str:
 
 
 # Groups and faces
-async def create_group(ctx: Recognition, app: int, name: str, tag: str) -> Group:
-    """A new group, holding the model the workers embed with now."""
-    return await ctx.gallery.groups.create_group(app, group_name(name), tag, ctx.embedder.code)
+async def create_group(ctx: Recognition, app: int, name: str, tag: str,
+                       quality: GateLevel | None = None) -> Group:
+    """A new group, holding the model the workers embed with now, with its enrolments'
+    default quality level (None: the service's setting)."""
+    return await ctx.gallery.groups.create_group(app, group_name(name), tag, ctx.embedder.code,
+                                                 quality)
 
 
 async def delete_group(ctx: Recognition, app: int, name: str) -> None:

@@ -34,6 +34,7 @@ from services.gallery.records import (
     UserMatch,
 )
 from shared.errors import FaceError
+from shared.settings import GateLevel
 from shared.tasks import Chunk
 
 
@@ -41,8 +42,10 @@ class GroupsPort(Protocol):
     """Groups and their faces (services/gallery/faces.py). Every method takes the calling app:
     a group is found by (app, name), so one app never reaches another's."""
 
-    async def create_group(self, app: int, name: str, tag: str, model: int) -> Group:
-        """A new empty group holding `model`; GROUP_CREATE if the app has one of that name."""
+    async def create_group(self, app: int, name: str, tag: str, model: int,
+                           quality: GateLevel | None = None) -> Group:
+        """A new empty group holding `model`, its enrolments' default level `quality` (None:
+        the service's); GROUP_CREATE if the app has one of that name."""
 
     async def group(self, app: int, name: str) -> Group:
         """The group, or GROUP_NOT_FOUND."""
@@ -178,9 +181,10 @@ class IndexesPort(Protocol):
 class IngestPort(Protocol):
     """Ingestion jobs, their items and chunks (services/gallery/ingest.py)."""
 
-    async def create(self, app: int, group: str, batches: AsyncIterable[list[NewItem]]
-                     ) -> tuple[str, int]:
-        """The job and all its items, or nothing; (job id, items)."""
+    async def create(self, app: int, group: str, batches: AsyncIterable[list[NewItem]],
+                     quality: GateLevel | None = None) -> tuple[str, int]:
+        """The job, enrolling at level `quality`, and all its items, or nothing; (job id,
+        items)."""
 
     async def feed(self, app: int, send: Callable[[Chunk], None]) -> list[Chunk]:
         """Chunks handed out up to the app's in-flight cap, round-robin over its running jobs;

@@ -1,13 +1,15 @@
 """Ingestion: many photos into one group, as a job stored in PostgreSQL and worked off in chunks.
 
-    gateway: cheap checks (the group exists, each inline image's header), the items stored
-      (services.gallery.ingest), the first chunks handed out -> 202 with the job id
+    gateway: cheap checks (the group exists, each inline image's header), the job's quality
+      level decided (enrolment.level: the request's, the group's, the service's) and stored
+      with its items (services.gallery.ingest), the first chunks handed out -> 202 with the
+      job id
     any worker, per chunk (run_chunk): items still pending; keys already enrolled in the group
       skip the model (a resumed load); URLs fetched here, by the worker, under the same safety
       rules as a request's (shared/urlfetch.py); the engine on the rest; each image judged by
-      the one enrolment rule (enrolment.ingest_outcome); faces and outcomes written in one
-      transaction; the next chunks handed out; the group's index built once, by the chunk that
-      completes the job
+      the one enrolment rule (enrolment.ingest_outcome) at the job's level; faces and
+      outcomes written in one transaction; the next chunks handed out; the group's index built
+      once, by the chunk that completes the job
     GET /v1/jobs/{id}: done/total, rate, ETA, counts; the items page by page
 
 Each item has an idempotency key (the client's, or the SHA-256 of its image, or of its URL):
@@ -29,6 +31,7 @@ from shared.errors import ERRORS, FaceError
 from shared.images import native_limit, probe
 from shared.job_metrics import INGEST_ITEMS, JOBS_FINISHED
 from shared.models import ModelSpec
+from shared.quality_gate import GateLevel
 from shared.results import ImageError, ImageResult
 from shared.settings import Settings
 from shared.tasks import Chunk
@@ -42,12 +45,15 @@ log = logging.getLogger("facegate.worker")
 
 
 async def submit(ctx: Recognition, app: int, group: str,
-                 batches: AsyncIterable[list[NewItem]]) -> tuple[str, int]:
+                 batches: AsyncIterable[list[NewItem]], quality: GateLevel | None = None
+                 ) -> tuple[str, int]:
     """Store the job, its items taken batch by batch as `batches` yields them (nothing is
-    stored if it raises), and hand out its first chunks; (the job id, how many items)."""
+    stored if it raises), and hand out its first chunks; (the job id, how many items). The
+    job's level is fixed now: a group default changed during a load does not change it."""
     gallery = ctx.gallery
-    await gallery.groups.group(app, group)  # 12357 now, not in the job
-    job_id, total = await gallery.ingest.create(app, group, batches)
+    held = await gallery.groups.group(app, group)  # 12357 now, not in the job
+    at = enrolment.level(quality, held.quality, ctx.settings.quality_gate)
+    job_id, total = await gallery.ingest.create(app, group, batches, at)
     await gallery.ingest.feed(app, ctx.queue.send_chunk)
     return job_id, total
 
@@ -69,7 +75,9 @@ async def run_chunk(gallery: GalleryPort, settings: Settings, model: ModelSpec, 
             outcomes += [ItemOutcome(p.index, "failed", abandoned.to_dict()) for p in rest]
         else:
             try:
-                outcomes += await _judge(settings, model, analyse, rest)
+                # a job stored before levels has none: the service's, as it had then
+                at = job.quality or settings.quality_gate
+                outcomes += await _judge(settings, model, analyse, rest, at)
             except Exception as exc:  # the engine broke on them: reported, not retried
                 log.exception("ingestion chunk %s:%d failed", chunk.job_id, chunk.start)
                 error = FaceError(ERRORS.ENGINE, type(exc).__name__).to_dict()
@@ -100,10 +108,10 @@ async def run_chunk(gallery: GalleryPort, settings: Settings, model: ModelSpec, 
 
 
 async def _judge(settings: Settings, model: ModelSpec, analyse: Analyse,
-                 items: list[PendingItem]) -> list[ItemOutcome]:
+                 items: list[PendingItem], at: GateLevel) -> list[ItemOutcome]:
     if not items:
         return []
-    gate = quality_gate.is_on(settings)
+    gate = quality_gate.level_limits(settings, at)
     fetches = asyncio.Semaphore(_FETCHES)
     size = native_limit(settings)  # ingestion takes what the native API takes
 
@@ -124,8 +132,9 @@ async def _judge(settings: Settings, model: ModelSpec, analyse: Analyse,
     readable = [(item, got) for item, got in zip(items, data, strict=True)
                 if not isinstance(got, FaceError)]
     if readable:
-        results = await analyse([vision.enrol_spec(got, gate, settings.thumbnail_size)
+        results = await analyse([vision.enrol_spec(got, gate is not None,
+                                                   settings.thumbnail_size)
                                  for _, got in readable])
-        outcomes += [enrolment.ingest_outcome(item.index, result, got, model, gate, settings)
+        outcomes += [enrolment.ingest_outcome(item.index, result, got, model, gate)
                      for (item, got), result in zip(readable, results, strict=True)]
     return outcomes

@@ -11,6 +11,7 @@ from services.gallery.faces import searchable
 from services.gallery.records import FaceRow, FaceWritten, Group, ListedFace, Match, StoredFace
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
+from shared.settings import GateLevel
 from tests.fakes.tables import FaceEntry, Tables, stored_vector
 
 
@@ -19,11 +20,12 @@ class FakeGroupFaces:
         self.t = tables
 
     # groups -----------------------------------------------------------------------------
-    async def create_group(self, app: int, name: str, tag: str, model: int) -> Group:
+    async def create_group(self, app: int, name: str, tag: str, model: int,
+                           quality: GateLevel | None = None) -> Group:
         if self.t.group_row(app, name) is not None:
             raise FaceError(ERRORS.GROUP_CREATE, f"group {name} already exists")
         with self.t.atomic():
-            return self.t.new_group(app, name, tag, model).record()
+            return self.t.new_group(app, name, tag, model, quality).record()
 
     async def group(self, app: int, name: str) -> Group:
         return self.t.lock_group(app, name)

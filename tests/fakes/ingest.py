@@ -18,6 +18,7 @@ from services.gallery.ingest import (
 )
 from services.gallery.records import Group
 from shared.errors import FaceError, job_not_found
+from shared.settings import GateLevel
 from shared.tasks import Chunk
 from tests.fakes.tables import ChunkRow, ItemRow, JobRow, Tables
 
@@ -31,8 +32,8 @@ class FakeIngestJobs:
         self.retention_s = retention_s
         self.stale_s = stale_s
 
-    async def create(self, app: int, group: str, batches: AsyncIterable[list[NewItem]]
-                     ) -> tuple[str, int]:
+    async def create(self, app: int, group: str, batches: AsyncIterable[list[NewItem]],
+                     quality: GateLevel | None = None) -> tuple[str, int]:
         # Read to the end before writing: nothing else may run between the copy and a
         # rollback (PostgreSQL would hold the transaction open instead).
         items = [item async for batch in batches for item in batch]
@@ -42,7 +43,7 @@ class FakeIngestJobs:
                         and j.finished_at < now - timedelta(seconds=self.retention_s)]:
                 del self.t.jobs[old.id]
             self.t.require_app(app)
-            job = JobRow(uuid.uuid4(), app, group, self.chunk_size, now)
+            job = JobRow(uuid.uuid4(), app, group, self.chunk_size, now, quality=quality)
             job.items = [ItemRow(i, item.key, item.tag, item.image, item.url, item.status,
                                  error=item.error) for i, item in enumerate(items)]
             judged = sum(bool(item.status) for item in items)

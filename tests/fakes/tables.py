@@ -24,6 +24,7 @@ from services.gallery.ingest import OUTCOMES, IngestJob
 from services.gallery.records import FaceRow, FaceWritten, Group, Match
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
+from shared.settings import GateLevel
 
 DIM = 512  # faces.embedding and identities.embedding are vector(512)
 
@@ -43,9 +44,11 @@ class GroupRow:
     model: int
     face_count: int = 0
     indexed: bool = False
+    quality: GateLevel | None = None
 
     def record(self) -> Group:
-        return Group(self.id, self.name, self.tag, self.model, self.face_count, self.indexed)
+        return Group(self.id, self.name, self.tag, self.model, self.face_count, self.indexed,
+                     self.quality)
 
 
 @dataclass
@@ -122,12 +125,13 @@ class JobRow:
     finished_at: datetime | None = None
     items: list[ItemRow] = field(default_factory=list)
     chunks: dict[int, ChunkRow] = field(default_factory=dict)  # by start
+    quality: GateLevel | None = None
 
     def record(self, in_flight: int = 0) -> IngestJob:
         return IngestJob(str(self.id), self.app, self.group, self.total, self.state, self.done,
                          {k: v for k, v in self.counts.items() if v}, self.created,
                          self.created_at, self.started_at, self.finished_at, self.error,
-                         in_flight)
+                         in_flight, self.quality)
 
 
 @dataclass
@@ -244,11 +248,12 @@ class Tables:
             raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
         return row.record()
 
-    def new_group(self, app: int, name: str, tag: str, model: int) -> GroupRow:
+    def new_group(self, app: int, name: str, tag: str, model: int,
+                  quality: GateLevel | None = None) -> GroupRow:
         self.require_app(app)
         if self.group_row(app, name) is not None:
             raise IntegrityError(f"group {name} exists")
-        row = GroupRow(self.next_id("groups"), app, name, tag, model)
+        row = GroupRow(self.next_id("groups"), app, name, tag, model, quality=quality)
         self.groups[row.id] = row
         return row
 

@@ -129,6 +129,27 @@ async def groups_are_made_listed_and_deleted(gallery: GalleryPort) -> None:
     assert await gallery.groups.group_names(app, 0, 10) == ["staff", "b", "d"]
 
 
+async def groups_and_jobs_keep_their_quality_level(gallery: GalleryPort) -> None:
+    """A group's default enrolment level and an ingestion job's level are stored with them;
+    none given is None (the service's setting decides)."""
+    app = await new_app(gallery, "levels")
+    lenient = await gallery.groups.create_group(app, "lenient", "", MODEL, "lenient")
+    plain = await gallery.groups.create_group(app, "plain", "", MODEL)
+    assert (lenient.quality, plain.quality) == ("lenient", None)
+    assert (await gallery.groups.group(app, "lenient")).quality == "lenient"
+    _, page = await gallery.groups.groups_page(app, 1, 10)
+    assert [(g.name, g.quality) for g in page] == [("lenient", "lenient"), ("plain", None)]
+    job_id, _ = await gallery.ingest.create(
+        app, "plain", batches([NewItem("k", "", image=b"a")]), "none")
+    other_id, _ = await gallery.ingest.create(
+        app, "plain", batches([NewItem("j", "", image=b"b")]))
+    assert (await gallery.ingest.job(app, job_id)).quality == "none"
+    assert (await gallery.ingest.job(app, other_id)).quality is None
+    chunks = await gallery.ingest.feed(app, lambda chunk: None)
+    held = {job.id: job for job, _ in [await gallery.ingest.pending(c) for c in chunks]}
+    assert (held[job_id].quality, held[other_id].quality) == ("none", None)  # what workers read
+
+
 # enrolment --------------------------------------------------------------------------------
 async def an_idempotency_key_makes_one_face(gallery: GalleryPort) -> None:
     app = await new_app(gallery, "keys")
@@ -768,6 +789,7 @@ async def clusterings_are_saved_joined_and_named(gallery: GalleryPort) -> None:
 
 CASES: list[Case] = [
     groups_are_made_listed_and_deleted,
+    groups_and_jobs_keep_their_quality_level,
     an_idempotency_key_makes_one_face,
     faces_are_paged_edited_and_deleted,
     search_ranks_by_cosine,

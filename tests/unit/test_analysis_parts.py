@@ -15,7 +15,7 @@ from services.vision.analysis.landmarks import baidu_landmark4, baidu_landmark72
 from services.vision.tfjs import GraphModel, _same_pad
 from shared.errors import FaceError
 from shared.models import FACENET
-from shared.quality_gate import is_on, quality_score
+from shared.quality_gate import level_limits, quality_score
 from shared.results import FaceAnalysis, FaceResult
 from shared.settings import Settings, load_settings
 
@@ -132,7 +132,7 @@ def _enrol(box, analysis: FaceAnalysis, rotation: int, settings: Settings) -> No
     setting has it."""
     face = FaceResult(box=box, prob=0.99, points=[(0.0, 0.0)] * 5,
                       embedding=np.zeros(512, np.float32), analysis=analysis)
-    accept(face, rotation, FACENET, b"photo", is_on(settings), settings)
+    accept(face, rotation, FACENET, b"photo", level_limits(settings, settings.quality_gate))
 
 
 @pytest.mark.parametrize("box, analysis, rotation, code", [

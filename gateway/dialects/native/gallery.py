@@ -5,16 +5,18 @@ from __future__ import annotations
 
 from starlette.requests import Request
 
-from gateway.contract import Fields, IdNumber, PersonName, declare
+from gateway.contract import Fields, IdNumber, PersonName, declare, quality_level
 from gateway.dialects.native.operations import OneImage, images
 from services.recognition import catalogue, enrolment
 from services.recognition.context import Recognition
 from shared.answers import IdentityDeleted, IdentityRecord
+from shared.quality_gate import GateLevel
 
 
 class Identity(OneImage):
     id_card_number: IdNumber
     name: PersonName
+    quality: GateLevel | None = quality_level("the service's setting (FACEGATE_QUALITY_GATE)")
 
 
 class IdentityPath(Fields):
@@ -24,12 +26,12 @@ class IdentityPath(Fields):
 @declare(Identity, statuses=(201, 200))
 async def put_identity(ctx: Recognition, request: Request, params: Identity
                        ) -> tuple[IdentityRecord, int]:
-    """An operator registers the photo of each ID number (GB 11643 checked) and name;
-    person/verify compares against it."""
+    """An operator registers the photo of each ID number (GB 11643 checked) and name, through
+    the quality gate at the `quality` level; person/verify compares against it."""
     number, name = params.id_card_number, params.name
     [image] = await images(ctx, params, 1)
     created, model = await enrolment.register_identity(ctx, request.state.app_id, number, name,
-                                                       image)
+                                                       image, params.quality)
     return {"id_card_number": number, "name": name, "created": created,
             "model": model.key}, 201 if created else 200
 

@@ -3,10 +3,11 @@ native form (JSON, HTTP status codes), plus listings the console shows (faces by
 thumbnails; a group's Baidu users).
 
 GET    /v1/groups                                 ?page=1&size=50
-POST   /v1/groups                                 {"name", "tag"}
+POST   /v1/groups                                 {"name", "tag", "quality"}
 DELETE /v1/groups/{group}
 GET    /v1/groups/{group}/faces                   ?tag=&offset=0&limit=50
-POST   /v1/groups/{group}/faces                   {"image" | "image_url", "tag", "key"}
+POST   /v1/groups/{group}/faces                   {"image" | "image_url", "tag", "key",
+                                                   "quality"}
 DELETE /v1/groups/{group}/faces/{face_id}
 GET    /v1/groups/{group}/faces/{face_id}/thumbnail   image/jpeg
 POST   /v1/groups/{group}/identify                {"image" | "image_url", "top_n"}
@@ -21,7 +22,16 @@ from pydantic import Field, model_validator
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.contract import MAX_INT, Fields, GroupName, Id, Offset, Tag, declare
+from gateway.contract import (
+    MAX_INT,
+    Fields,
+    GroupName,
+    Id,
+    Offset,
+    Tag,
+    declare,
+    quality_level,
+)
 from gateway.dialects.native.ingest import job_summary
 from gateway.dialects.native.operations import OneImage, images
 from gateway.dialects.native.paths import GroupPath
@@ -39,6 +49,7 @@ from shared.answers import (
 )
 from shared.errors import ERRORS, FaceError
 from shared.models import RECOMMENDED_SCORE, same_person
+from shared.quality_gate import GateLevel
 
 
 def _image(ctx: Recognition, params: OneImage) -> ImageSource:
@@ -74,21 +85,26 @@ async def list_groups(ctx: Recognition, request: Request, params: GroupsQuery
     total, groups = await catalogue.groups_page(ctx, request.state.app_id, params.page,
                                                 params.size)
     return {"total": total, "page": params.page, "groups": [
-        {"name": g.name, "tag": g.tag, "faces": g.face_count, "indexed": g.indexed}
-        for g in groups]}, 200
+        {"name": g.name, "tag": g.tag, "faces": g.face_count, "indexed": g.indexed,
+         "quality": g.quality} for g in groups]}, 200
 
 
 class NewGroup(Fields):
     name: GroupName
     tag: Tag = ""
+    quality: GateLevel | None = quality_level(
+        "the service's setting (FACEGATE_QUALITY_GATE)",
+        "the level of every enrolment into the group that names none, in any dialect")
 
 
 @declare(NewGroup, statuses=(201,))
 async def create_group(ctx: Recognition, request: Request, params: NewGroup
                        ) -> tuple[GroupRecord, int]:
-    """A new, empty group (409 if the name is taken)."""
-    group = await catalogue.create_group(ctx, request.state.app_id, params.name, params.tag)
-    return {"name": group.name, "tag": group.tag, "faces": 0}, 201
+    """A new, empty group (409 if the name is taken), with its enrolments' default quality
+    level when `quality` is given."""
+    group = await catalogue.create_group(ctx, request.state.app_id, params.name, params.tag,
+                                         params.quality)
+    return {"name": group.name, "tag": group.tag, "faces": 0, "quality": group.quality}, 201
 
 
 @declare(GroupPath)
@@ -119,14 +135,17 @@ class NewFace(GroupPath, OneImage):
     tag: Tag = ""
     key: str | None = Field(None, max_length=200, description="an idempotency key: a retry "
                             "with the same key returns the face it made")
+    quality: GateLevel | None = quality_level(
+        "the group's default, else the service's setting (FACEGATE_QUALITY_GATE)")
 
 
 @declare(NewFace, statuses=(201, 200))
 async def enrol(ctx: Recognition, request: Request, params: NewFace) -> tuple[Enrolled, int]:
-    """One photo's largest face into the group, through the quality gate; `key` makes a
-    retry return the face it made (created: false)."""
+    """One photo's largest face into the group, through the quality gate at the `quality`
+    level; `key` makes a retry return the face it made (created: false)."""
     written = await enrolment.enrol_face(ctx, request.state.app_id, params.group,
-                                         _image(ctx, params), params.tag, params.key)
+                                         _image(ctx, params), params.tag, params.key,
+                                         params.quality)
     return ({"face_id": written.face_id, "created": written.created, "group": params.group},
             201 if written.created else 200)
 

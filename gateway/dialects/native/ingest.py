@@ -1,6 +1,8 @@
 """/v1 ingestion: many photos into one group as a job (services/recognition/ingest.py).
 
-POST /v1/groups/{group}/faces/bulk   any form of bulk_inputs.py -> 202 {job_id, poll, items}
+POST /v1/groups/{group}/faces/bulk   any form of bulk_inputs.py -> 202 {job_id, poll, items};
+                                     ?quality= (or a field of the JSON or form) for every
+                                     item
 GET  /v1/jobs/{id}                   status, progress (done/total, rate, ETA), counts; with
                                      every item's outcome inline while the job has at most
                                      INLINE_ITEMS items
@@ -18,7 +20,7 @@ from typing import Literal
 from pydantic import Field
 from starlette.requests import Request
 
-from gateway.contract import CallbackUrl, Offset, declare
+from gateway.contract import CallbackUrl, Offset, declare, quality_level
 from gateway.dialects.native.archives import ArchiveLimits
 from gateway.dialects.native.bulk_inputs import BulkInput, items_from
 from gateway.dialects.native.codes import describe
@@ -29,6 +31,7 @@ from services.recognition.context import Recognition
 from shared.answers import JobAccepted, JobItems, JobStatus
 from shared.errors import ERRORS, FaceError
 from shared.images import native_limit
+from shared.quality_gate import GateLevel
 
 INLINE_ITEMS = 1000  # a job this small reports every item in GET /v1/jobs/{id}
 # Ingestion bodies one gateway process reads at once (each holds a database connection and a
@@ -42,6 +45,9 @@ OP = "bulk_enrol"
 
 class Bulk(BulkInput, GroupPath):
     callback_url: CallbackUrl | None = None
+    quality: GateLevel | None = quality_level(
+        "the group's default, else the service's setting (FACEGATE_QUALITY_GATE); the level "
+        "is the job's, for every item")
 
 
 @declare(Bulk, statuses=(202,), max_body_setting="ingest_max_body_bytes")
@@ -59,7 +65,8 @@ async def bulk_enrol(ctx: Recognition, request: Request, params: Bulk
         raise FaceError(ERRORS.SYSTEM_BUSY, f"this gateway is reading {READERS_AT_ONCE} "
                         "ingestion uploads already; retry in a few seconds")
     try:
-        job_id, total = await ingest.submit(ctx, app, group, in_batches(items))
+        job_id, total = await ingest.submit(ctx, app, group, in_batches(items),
+                                            params.quality)
     finally:
         READERS.release()
     await webhooks.watch(ctx, app, "ingest", job_id, params.callback_url)
@@ -108,6 +115,8 @@ def job_summary(job: IngestJob) -> dict:
                          "chunks_in_flight": job.in_flight},
             "counts": job.counts, "faces_created": job.created,
             "items": f"/v1/jobs/{job.id}/items"}
+    if job.quality:
+        body["quality"] = job.quality
     if job.finished_at:
         body["finished"] = job.finished_at.timestamp()
     if job.error:

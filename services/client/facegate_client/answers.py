@@ -251,6 +251,7 @@ class GroupRecord(TypedDict):
     tag: str
     faces: int
     indexed: NotRequired[bool]
+    quality: NotRequired[str | None]  # its enrolments' default level; null: the service's
 
 
 class GroupsPage(TypedDict):
@@ -309,6 +310,7 @@ class JobStatus(TypedDict):
     counts: dict[str, int]
     faces_created: int
     items: str  # the path of its items
+    quality: NotRequired[str]  # the level it enrols at: strict, lenient or none
     finished: NotRequired[float]
     error: NotRequired[dict[str, Any]]
     result: NotRequired[dict[str, Any]]

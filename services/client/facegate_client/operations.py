@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 
 from .answers import (
     Analysed,
@@ -49,6 +49,14 @@ from .call import (
 from .errors import ApiError, JobFailed
 
 ITEMS_PAGE = 5000
+# An enrolment's quality level (the server's docs/api.md, "Quality gate"): strict is the full
+# gate, lenient allows sunglasses and turns up to 60 degrees, none enrols any detected face;
+# None leaves it to the group's default, else the server's setting.
+Quality = Literal["strict", "lenient", "none"]
+
+
+def _level(quality: Quality | None) -> dict[str, str]:
+    return {"quality": quality} if quality else {}
 
 
 def raw(method: str, path: str, idempotent: bool, options: dict[str, Any]) -> Call[Any]:
@@ -104,10 +112,13 @@ def groups(page: int, size: int) -> Call[list[GroupRecord]]:
                    params={"page": page, "size": size})
 
 
-def create_group(name: str, tag: str, exist_ok: bool) -> Steps[bool]:
-    """True if it was made; with exist_ok an existing group is fine (False)."""
+def create_group(name: str, tag: str, exist_ok: bool, quality: Quality | None = None
+                 ) -> Steps[bool]:
+    """True if it was made; with exist_ok an existing group is fine (False). `quality`: the
+    group's default level for enrolments that name none."""
     try:
-        yield request("POST", "/v1/groups", GroupRecord, json={"name": name, "tag": tag})
+        yield request("POST", "/v1/groups", GroupRecord,
+                      json={"name": name, "tag": tag, **_level(quality)})
     except ApiError as exc:
         if exist_ok and exc.code == "GROUP_CREATE":
             return False
@@ -124,15 +135,17 @@ def faces(group: str, tag: str, offset: int, limit: int) -> Call[list[FaceRecord
                    params={"tag": tag, "offset": offset, "limit": limit})
 
 
-def enrol(group: str, image: ImageInput, tag: str, key: str | None) -> Call[Enrolled]:
-    """The photo's largest face into the group (quality gate on). A `key` makes a retry return
-    the face it made ({"face_id", "created"}); key="auto" derives one from the image (the
-    SHA-256 of its bytes, or of its URL), as bulk loads do."""
+def enrol(group: str, image: ImageInput, tag: str, key: str | None,
+          quality: Quality | None = None) -> Call[Enrolled]:
+    """The photo's largest face into the group, through the quality gate at `quality` (None:
+    the group's default, else the server's). A `key` makes a retry return the face it made
+    ({"face_id", "created"}); key="auto" derives one from the image (the SHA-256 of its bytes,
+    or of its URL), as bulk loads do."""
     data, files = image_fields(image)
     if key == "auto":
         key = (content_key(next(iter(files.values()))[1]) if files
                else url_key(data["image_url"]))
-    fields = {**data, "tag": tag, **({"key": key} if key else {})}
+    fields = {**data, "tag": tag, **({"key": key} if key else {}), **_level(quality)}
     return request("POST", f"/v1/groups/{group}/faces", Enrolled, idempotent=key is not None,
                    data=fields, files=files)
 
@@ -191,27 +204,30 @@ def name_cluster(group: str, cluster_id: int, tag: str) -> Call[ClusterNamed]:
 
 # --- bulk enrolment and jobs -------------------------------------------------------------
 def bulk_archive(group: str, archive: bytes, manifest: bytes | None,
-                 callback_url: str | None = None) -> Call[JobAccepted]:
-    """A tar (or zip) of photos into the group as a job: 202 {job_id, total, poll}."""
+                 callback_url: str | None = None, quality: Quality | None = None
+                 ) -> Call[JobAccepted]:
+    """A tar (or zip) of photos into the group as a job: 202 {job_id, total, poll}; every
+    photo judged at `quality` (None: the group's default, else the server's)."""
     files = {"archive": ("photos.tar", archive, "application/x-tar")}
     if manifest:
         files["manifest"] = ("manifest.csv", manifest, "text/csv")
     return request("POST", f"/v1/groups/{group}/faces/bulk", JobAccepted, files=files,
-                   params=_hook(callback_url))
+                   params={**_hook(callback_url), **_level(quality)})
 
 
-def bulk_items(group: str, items: list[dict[str, Any]], callback_url: str | None = None
-               ) -> Call[JobAccepted]:
+def bulk_items(group: str, items: list[dict[str, Any]], callback_url: str | None = None,
+               quality: Quality | None = None) -> Call[JobAccepted]:
     """Items {"image" (base64) | "image_url", "tag", "key"} into the group as a job."""
     return request("POST", f"/v1/groups/{group}/faces/bulk", JobAccepted,
-                   json={"items": items, **_hook(callback_url)})
+                   json={"items": items, **_hook(callback_url), **_level(quality)})
 
 
-def bulk_lines(group: str, lines: bytes, content_type: str, callback_url: str | None = None
-               ) -> Call[JobAccepted]:
+def bulk_lines(group: str, lines: bytes, content_type: str, callback_url: str | None = None,
+               quality: Quality | None = None) -> Call[JobAccepted]:
     """A CSV of URLs (text/csv) or JSON lines (application/x-ndjson) as a job."""
     return request("POST", f"/v1/groups/{group}/faces/bulk", JobAccepted, content=lines,
-                   headers={"content-type": content_type}, params=_hook(callback_url))
+                   headers={"content-type": content_type},
+                   params={**_hook(callback_url), **_level(quality)})
 
 
 def job(job_id: str) -> Call[JobStatus]:

@@ -30,6 +30,7 @@ from .answers import (
     Similarity,
 )
 from .call import Call, ImageInput, Operation, Pause, headers
+from .operations import Quality
 from .retry import next_try
 
 T = TypeVar("T")
@@ -134,9 +135,11 @@ class Facegate:
     def groups(self, page: int = 1, size: int = 1000) -> list[GroupRecord]:
         return self._run(ops.groups(page, size))
 
-    def create_group(self, name: str, tag: str = "", *, exist_ok: bool = False) -> bool:
-        """True if it was made; with exist_ok an existing group is fine (False)."""
-        return self._run(ops.create_group(name, tag, exist_ok))
+    def create_group(self, name: str, tag: str = "", *, exist_ok: bool = False,
+                     quality: Quality | None = None) -> bool:
+        """True if it was made; with exist_ok an existing group is fine (False). `quality`:
+        the group's default enrolment level (strict, lenient, none)."""
+        return self._run(ops.create_group(name, tag, exist_ok, quality))
 
     def delete_group(self, name: str) -> Deleted:
         return self._run(ops.delete_group(name))
@@ -145,10 +148,11 @@ class Facegate:
               ) -> list[FaceRecord]:
         return self._run(ops.faces(group, tag, offset, limit))
 
-    def enrol(self, group: str, image: ImageInput, tag: str = "", key: str | None = None
-              ) -> Enrolled:
-        """The photo's largest face into the group; key="auto": the image's own key."""
-        return self._run(ops.enrol(group, image, tag, key))
+    def enrol(self, group: str, image: ImageInput, tag: str = "", key: str | None = None,
+              *, quality: Quality | None = None) -> Enrolled:
+        """The photo's largest face into the group; key="auto": the image's own key;
+        `quality`: the gate's level (None: the group's default, else the server's)."""
+        return self._run(ops.enrol(group, image, tag, key, quality))
 
     def delete_face(self, group: str, face_id: int) -> Deleted:
         return self._run(ops.delete_face(group, face_id))
@@ -175,17 +179,19 @@ class Facegate:
 
     # --- bulk enrolment and jobs --------------------------------------------------------
     def bulk_archive(self, group: str, archive: bytes, manifest: bytes | None = None, *,
-                     callback_url: str | None = None
+                     callback_url: str | None = None, quality: Quality | None = None
                      ) -> JobAccepted:
-        return self._run(ops.bulk_archive(group, archive, manifest, callback_url))
+        return self._run(ops.bulk_archive(group, archive, manifest, callback_url, quality))
 
     def bulk_items(self, group: str, items: list[dict[str, Any]], *,
-                   callback_url: str | None = None) -> JobAccepted:
-        return self._run(ops.bulk_items(group, items, callback_url))
+                   callback_url: str | None = None, quality: Quality | None = None
+                   ) -> JobAccepted:
+        return self._run(ops.bulk_items(group, items, callback_url, quality))
 
     def bulk_lines(self, group: str, body: bytes, content_type: str, *,
-                   callback_url: str | None = None) -> JobAccepted:
-        return self._run(ops.bulk_lines(group, body, content_type, callback_url))
+                   callback_url: str | None = None, quality: Quality | None = None
+                   ) -> JobAccepted:
+        return self._run(ops.bulk_lines(group, body, content_type, callback_url, quality))
 
     def job(self, job_id: str) -> JobStatus:
         return self._run(ops.job(job_id))
