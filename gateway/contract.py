@@ -5,8 +5,9 @@ instance, typed.
 
 A request's parameters arrive from the query string, the path, and a form, multipart or JSON
 body (gateway/params.py); JSON keeps its types, a form's text is read in pydantic's lax mode
-("5" is 5, "true" is True). Rules every model shares (Fields): a blank value is an absent one,
-text holds no NUL character (PostgreSQL refuses them), integers stay inside PostgreSQL's bigint.
+("5" is 5, "true" is True). Rules every model shares (Fields): a blank value is an absent one
+(unless the model keeps it: KEEP_BLANK, or reads it as "clear": CLEARABLE), text holds no NUL
+character (PostgreSQL refuses them), integers stay inside PostgreSQL's bigint.
 A failure becomes the dialect's own error through FaceError: PARAM_MISSING or PARAM_INVALID
 naming the field and what is wrong with it.
 """
@@ -46,15 +47,23 @@ class Fields(BaseModel):
                               coerce_numbers_to_str=True)
     # fields where an empty value means something (a tag set to ""), not "absent"
     KEEP_BLANK: ClassVar[frozenset[str]] = frozenset()
+    # fields where null or an empty value clears a stored setting (a PATCH's), so they arrive
+    # as None and in model_fields_set, told apart from a field left out (unchanged)
+    CLEARABLE: ClassVar[frozenset[str]] = frozenset()
 
     @model_validator(mode="before")
     @classmethod
     def _blank_is_absent(cls, data: Any) -> Any:
         if not isinstance(data, dict):
             raise FaceError(ERRORS.PARAM_INVALID, "parameters must be an object")
-        return {key: value for key, value in data.items()
-                if value is not None and (key in cls.KEEP_BLANK or not (
-                    isinstance(value, str | bytes) and not value.strip()))}
+        kept = {}
+        for key, value in data.items():
+            blank = value is None or (isinstance(value, str | bytes) and not value.strip())
+            if key in cls.CLEARABLE:
+                kept[key] = None if blank else value
+            elif not blank or (value is not None and key in cls.KEEP_BLANK):
+                kept[key] = value
+        return kept
 
     @field_validator("*", mode="after")
     @classmethod

@@ -42,8 +42,10 @@ def field_schemas(model: type[Fields]) -> tuple[dict[str, dict], set[str]]:
     properties = {}
     for name, prop in schema.get("properties", {}).items():
         branches = prop.get("anyOf", [])
-        if {"type": "null"} in branches and prop.get("default", 0) is None:
+        if ({"type": "null"} in branches and prop.get("default", 0) is None
+                and name not in model.CLEARABLE):
             # optional: absent (or blank) on the wire, never a JSON null that means something
+            # (a CLEARABLE field's null does: it clears a setting, so it stays documented)
             rest = [branch for branch in branches if branch != {"type": "null"}]
             prop = {key: value for key, value in prop.items() if key not in ("anyOf", "default")}
             prop = {**rest[0], **prop} if len(rest) == 1 else {"anyOf": rest, **prop}

@@ -10,6 +10,9 @@ the REST API (POST /v1/groups/{group}/faces/bulk), with progress bars.
 - a .csv file: a header with `url` (and optionally `tag`, `key`), sent --batch rows at a time
 - a .jsonl file: one item object per line ({"image" | "image_url", "tag", "key"})
 
+--quality strict|lenient|none: the quality gate's level for every photo sent (each job keeps the
+level it was sent with); left out, the group's default decides, else the server's setting.
+
 Credentials: --app-id / --app-secret, or FACEGATE_APP_ID / FACEGATE_APP_SECRET.
 """
 
@@ -34,6 +37,7 @@ from services.cli.ingest_state import IngestState, default_state_path, item_id
 from services.client import ApiError, Facegate
 from shared.answers import JobStatus
 from shared.images import PHOTO_SUFFIXES
+from shared.settings import GATE_LEVELS, GateLevel
 
 
 @dataclass
@@ -63,10 +67,12 @@ def tar_of(photos: list[Photo]) -> tuple[bytes, bytes | None]:
     return buffer.getvalue(), manifest.getvalue().encode()
 
 
-def submit_photos(client: Facegate, group: str, photos: list[Photo]) -> dict:
-    """One job of these photos: 202 {job_id, total, poll}."""
+def submit_photos(client: Facegate, group: str, photos: list[Photo],
+                  quality: GateLevel | None = None) -> dict:
+    """One job of these photos at the gate's level `quality` (None: the group's default, else
+    the server's): 202 {job_id, total, poll}."""
     archive, manifest = tar_of(photos)
-    return client.bulk_archive(group, archive, manifest)
+    return client.bulk_archive(group, archive, manifest, quality=quality)
 
 
 def _photos(root: Path) -> Iterator[Path]:
@@ -112,7 +118,8 @@ class IngestError(Exception):
 
 def run(path: Path, group: str, base_url: str | None, app_id: str, app_secret: str,
         batch: int, create: bool, wait: bool, max_body: int = BODY_BYTES,
-        state_path: Path | None = None, fresh: bool = False) -> int:
+        state_path: Path | None = None, fresh: bool = False,
+        quality: GateLevel | None = None) -> int:
     """The command; every failure is one line on stderr (exit 1), never a traceback."""
     base_url = (base_url or os.environ.get("FACEGATE_URL") or default_url()).rstrip("/")
     state = None
@@ -127,7 +134,8 @@ def run(path: Path, group: str, base_url: str | None, app_id: str, app_secret: s
         if not fresh:
             state = IngestState.load(state.path)
         with Facegate(base_url, app_id, app_secret) as client:
-            return _ingest(client, path, group, batch, max_body, create, wait, state)
+            return _ingest(client, path, group, batch, max_body, create, wait, state,
+                           quality)
     except KeyboardInterrupt:
         where = f" (state in {state.path})" if state and state.jobs else ""
         raise SystemExit(f"facegate ingest: interrupted; run the same command again to resume"
@@ -161,15 +169,16 @@ def _reachable(base_url: str) -> None:
 
 
 def _ingest(client: Facegate, path: Path, group: str, batch: int, max_body: int,
-            create: bool, wait: bool, state: IngestState) -> int:
+            create: bool, wait: bool, state: IngestState, quality: GateLevel | None = None
+            ) -> int:
     client.jobs(limit=1)  # the credentials, checked before anything is read or sent
     if create:
         client.create_group(group, exist_ok=True)
     _forget_lost_jobs(client, state)
     if path.is_dir():
-        _send_photos(client, path, group, batch, max_body, state)
+        _send_photos(client, path, group, batch, max_body, state, quality)
     elif path.suffix.lower() in (".csv", ".jsonl", ".ndjson"):
-        _send_lines(client, path, group, batch, state)
+        _send_lines(client, path, group, batch, state, quality)
     else:
         raise IngestError("give a directory of photos, a .csv of URLs or a .jsonl of items")
     job_ids = list(state.jobs)
@@ -206,7 +215,7 @@ def _forget_lost_jobs(client: Facegate, state: IngestState) -> None:
 
 
 def _send_photos(client: Facegate, root: Path, group: str, batch: int, max_body: int,
-                 state: IngestState) -> None:
+                 state: IngestState, quality: GateLevel | None = None) -> None:
     files = list(_photos(root))
     seen = state.submitted()
     todo = []
@@ -231,12 +240,12 @@ def _send_photos(client: Facegate, root: Path, group: str, batch: int, max_body:
                 name = str(file.relative_to(root))
                 photos.append(Photo(name, data))
                 items.append(item_id(name, len(data), modified))
-            state.record(submit_photos(client, group, photos)["job_id"], items)
+            state.record(submit_photos(client, group, photos, quality)["job_id"], items)
             bar.update(sum(len(photo.data) for photo in photos))
 
 
 def _send_lines(client: Facegate, path: Path, group: str, batch: int,
-                state: IngestState) -> None:
+                state: IngestState, quality: GateLevel | None = None) -> None:
     kind = "text/csv" if path.suffix.lower() == ".csv" else "application/x-ndjson"
     lines = path.read_text(encoding="utf-8-sig").splitlines()
     header, rows = (lines[:1], lines[1:]) if kind == "text/csv" else ([], lines)
@@ -246,7 +255,7 @@ def _send_lines(client: Facegate, path: Path, group: str, batch: int,
     for chunk in tqdm(list(_batches(numbered, batch)), desc="upload", unit="job",
                       file=sys.stderr, disable=not numbered, mininterval=BAR_SECONDS):
         body = "\n".join([*header, *(row for _, row in chunk)]).encode()
-        state.record(client.bulk_lines(group, body, kind)["job_id"],
+        state.record(client.bulk_lines(group, body, kind, quality=quality)["job_id"],
                      [_line_id(n, row) for n, row in chunk])
 
 
@@ -312,5 +321,10 @@ def add_arguments(parser) -> None:
     parser.add_argument("--fresh", action="store_true",
                         help="ignore an earlier run's state and send everything again")
     parser.add_argument("--create", action="store_true", help="create the group first")
+    parser.add_argument("--quality", choices=GATE_LEVELS, default=None,
+                        help="the quality gate's level for every photo: strict (the full "
+                             "gate), lenient (sunglasses and turns up to 60 degrees allowed) "
+                             "or none (any detected face); default: the group's, else the "
+                             "server's setting")
     parser.add_argument("--no-wait", action="store_true",
                         help="print the job ids and return at once")

@@ -254,7 +254,8 @@ def main() -> None:
     if args.command == "ingest":
         raise SystemExit(ingest.run(args.path, args.group, args.url, args.app_id,
                                     args.app_secret, args.batch, args.create,
-                                    not args.no_wait, args.max_body, args.state, args.fresh))
+                                    not args.no_wait, args.max_body, args.state, args.fresh,
+                                    args.quality))
     if args.command == "app":
         if args.action != "list" and not args.name:
             parser.error(f"app {args.action} needs a name")

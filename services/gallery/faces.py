@@ -25,9 +25,11 @@ from psycopg_pool import AsyncConnectionPool
 from services.gallery import sql
 from services.gallery.records import (
     GROUP_COLUMNS,
+    KEEP,
     FaceRow,
     FaceWritten,
     Group,
+    Keep,
     ListedFace,
     Match,
     StoredFace,
@@ -143,6 +145,25 @@ class GroupFaces:
             row = await (await conn.execute(
                 f"SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = %s AND name = %s",
                 (app, name))).fetchone()
+        if row is None:
+            raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
+        return Group(*row)
+
+    async def update_group(self, app: int, name: str, quality: GateLevel | Keep | None = KEEP,
+                           tag: str | None = None) -> Group:
+        sets, values = [], []
+        if quality is not KEEP:
+            sets.append("quality = %s")
+            values.append(quality)
+        if tag is not None:
+            sets.append("tag = %s")
+            values.append(tag)
+        if not sets:  # nothing to change: the group as it is (GROUP_NOT_FOUND all the same)
+            return await self.group(app, name)
+        async with self.pool.connection() as conn:
+            row = await (await conn.execute(
+                f"UPDATE groups SET {', '.join(sets)} WHERE app_id = %s AND name = %s "
+                f"RETURNING {GROUP_COLUMNS}", (*values, app, name))).fetchone()
         if row is None:
             raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
         return Group(*row)

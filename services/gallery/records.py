@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import Enum
 
 import numpy as np
 from pgvector import Vector
@@ -26,6 +27,16 @@ class Group:
 
 
 GROUP_COLUMNS = "id, name, tag, model, face_count, indexed, quality"  # as Group takes them
+
+
+class Keep(Enum):
+    """An update's value for a column it leaves as it is, where None cannot say so because
+    None is a value of its own (a group's quality level cleared back to the service's)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 @dataclass

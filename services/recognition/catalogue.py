@@ -17,7 +17,7 @@ import re
 from services.gallery.apps import App, NewApp
 from services.gallery.identities import Identity
 from services.gallery.ingest import OUTCOMES, IngestJob, ItemOutcome, NewItem, rate
-from services.gallery.records import MAX_TAG_BYTES, Group, StoredFace
+from services.gallery.records import KEEP, MAX_TAG_BYTES, Group, Keep, StoredFace
 from services.gallery.users import UserEntry
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, FaceError
@@ -25,8 +25,8 @@ from shared.job_metrics import JOBS_FINISHED
 from shared.quality_gate import GateLevel
 
 # The core's vocabulary, which dialects read and print.
-__all__ = ["MAX_TAG_BYTES", "OUTCOMES", "App", "Group", "Identity", "IngestJob", "ItemOutcome",
-           "NewApp", "NewItem", "StoredFace", "UserEntry", "rate"]
+__all__ = ["KEEP", "MAX_TAG_BYTES", "OUTCOMES", "App", "Group", "Identity", "IngestJob",
+           "ItemOutcome", "Keep", "NewApp", "NewItem", "StoredFace", "UserEntry", "rate"]
 
 GROUP_NAME_LONGEST = 64
 GROUP_NAME = re.compile(r"^[A-Za-z0-9_]+$")
@@ -54,6 +54,15 @@ async def create_group(ctx: Recognition, app: int, name: str, tag: str,
     default quality level (None: the service's setting)."""
     return await ctx.gallery.groups.create_group(app, group_name(name), tag, ctx.embedder.code,
                                                  quality)
+
+
+async def update_group(ctx: Recognition, app: int, name: str,
+                       quality: GateLevel | Keep | None = KEEP, tag: str | None = None) -> Group:
+    """Changes a group's enrolments' default level (None: back to the service's setting; KEEP:
+    unchanged) and, when given, its tag. Enrolments from then on read it; an ingestion job
+    already submitted keeps the level it was decided at (services/recognition/ingest.py)."""
+    return await ctx.gallery.groups.update_group(
+        app, name, quality, None if tag is None else tag_text(tag))
 
 
 async def delete_group(ctx: Recognition, app: int, name: str) -> None:

@@ -23,10 +23,12 @@ from services.gallery.apps import App, NewApp
 from services.gallery.clusters import ClusterRow, ClusterRun, Vote
 from services.gallery.ingest import IngestJob, ItemOutcome, NewItem, PendingItem
 from services.gallery.records import (
+    KEEP,
     FaceRow,
     FaceWritten,
     Group,
     Identity,
+    Keep,
     ListedFace,
     Match,
     StoredFace,
@@ -49,6 +51,11 @@ class GroupsPort(Protocol):
 
     async def group(self, app: int, name: str) -> Group:
         """The group, or GROUP_NOT_FOUND."""
+
+    async def update_group(self, app: int, name: str, quality: GateLevel | Keep | None = KEEP,
+                           tag: str | None = None) -> Group:
+        """The group with its enrolments' default level set to `quality` (None: back to the
+        service's; KEEP: as it was) and its tag to `tag` when given; GROUP_NOT_FOUND."""
 
     async def delete_group(self, app: int, name: str) -> None:
         """The group and its faces (GROUP_NOT_FOUND)."""

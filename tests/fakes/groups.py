@@ -8,7 +8,16 @@ from collections.abc import Iterable
 import numpy as np
 
 from services.gallery.faces import searchable
-from services.gallery.records import FaceRow, FaceWritten, Group, ListedFace, Match, StoredFace
+from services.gallery.records import (
+    KEEP,
+    FaceRow,
+    FaceWritten,
+    Group,
+    Keep,
+    ListedFace,
+    Match,
+    StoredFace,
+)
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
 from shared.settings import GateLevel
@@ -29,6 +38,18 @@ class FakeGroupFaces:
 
     async def group(self, app: int, name: str) -> Group:
         return self.t.lock_group(app, name)
+
+    async def update_group(self, app: int, name: str, quality: GateLevel | Keep | None = KEEP,
+                           tag: str | None = None) -> Group:
+        row = self.t.group_row(app, name)
+        if row is None:
+            raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
+        with self.t.atomic():
+            if quality is not KEEP:
+                row.quality = quality
+            if tag is not None:
+                row.tag = tag
+            return row.record()
 
     async def delete_group(self, app: int, name: str) -> None:
         row = self.t.group_row(app, name)

@@ -2,7 +2,8 @@
 PostgreSQL): a photo of a man in sunglasses is refused at `strict` (the service's default) and
 enrolled at `lenient`, asked for by the request, by the group's default (kept by the database
 and applying to CloudWalk's enrolment too) or by a bulk load; `lenient` still refuses a heavily
-blurred face; Baidu's quality_control=LOW is lenient and NORMAL strict."""
+blurred face; a group's default changed by PATCH /v1/groups/{group} holds from then on;
+Baidu's quality_control=LOW is lenient and NORMAL strict."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import pytest
 from PIL import Image
 
 from services.client import ApiError, Facegate
-from tests.conftest import b64
+from tests.conftest import b64, make_app
 
 
 def _name(prefix: str) -> str:
@@ -85,6 +86,37 @@ def test_a_group_default_level_holds_for_every_dialect(facegate: Facegate, clien
     assert cloudwalk.json()["result"] == 0, cloudwalk.text
     wrong = client.post("/v1/groups", json={"name": _name("x"), "quality": "loose"})
     assert wrong.status_code == 400 and "quality must be one of" in wrong.text, wrong.text
+    facegate.delete_group(group)
+
+
+def test_a_group_default_changed_by_patch_holds_from_then_on(facegate: Facegate, client,
+                                                             stack, sunglasses):
+    group = _name("patchgate")
+    facegate.create_group(group, tag="door")
+    _refused(lambda: facegate.enrol(group, sunglasses))  # the service's strict
+    changed = facegate.update_group(group, quality="lenient")
+    assert (changed["name"], changed["tag"], changed["quality"]) == (group, "door", "lenient")
+    [row] = [g for g in facegate.groups() if g["name"] == group]
+    assert row == changed  # as GET /v1/groups lists it, kept by the database
+    assert facegate.enrol(group, sunglasses, tag="shades")["created"] is True
+    cleared = facegate.update_group(group, quality=None)  # JSON null: the service's again
+    assert (cleared["tag"], cleared["quality"], cleared["faces"]) == ("door", None, 1)
+    _refused(lambda: facegate.enrol(group, sunglasses))
+    # a form's "" clears too, a tag alone leaves the level, a bad level is a 400
+    assert client.patch(f"/v1/groups/{group}", json={"quality": "none"}).json()["quality"] \
+        == "none"
+    retagged = client.patch(f"/v1/groups/{group}", data={"tag": "lobby"}).json()
+    assert (retagged["tag"], retagged["quality"]) == ("lobby", "none")
+    assert client.patch(f"/v1/groups/{group}", data={"quality": ""}).json()["quality"] is None
+    wrong = client.patch(f"/v1/groups/{group}", json={"quality": "loose"})
+    assert wrong.status_code == 400 and "quality must be one of" in wrong.text, wrong.text
+    # another app's group is not found, and stays as it is
+    stranger = make_app(stack, _name("otherapp"))
+    with (Facegate(stack.base_url, stranger.app.api_key, stranger.secret) as other,
+          pytest.raises(ApiError) as caught):
+        other.update_group(group, quality="none")
+    assert caught.value.status == 404 and caught.value.code == "GROUP_NOT_FOUND", caught.value
+    assert [g["quality"] for g in facegate.groups() if g["name"] == group] == [None]
     facegate.delete_group(group)
 
 

@@ -150,6 +150,32 @@ async def groups_and_jobs_keep_their_quality_level(gallery: GalleryPort) -> None
     assert (held[job_id].quality, held[other_id].quality) == ("none", None)  # what workers read
 
 
+async def a_groups_level_and_tag_are_changed(gallery: GalleryPort) -> None:
+    """PATCH /v1/groups/{group}: each field given is written, one left out (KEEP, no tag)
+    stays; None clears the level back to the service's setting; another app's group is not
+    found, and nothing of it changes."""
+    app = await new_app(gallery, "relevel")
+    other = await new_app(gallery, "relevel_other")
+    await gallery.groups.create_group(app, "g", "old", MODEL, "strict")
+    await gallery.groups.create_group(other, "g", "theirs", MODEL, "strict")
+    changed = await gallery.groups.update_group(app, "g", "lenient")
+    assert (changed.name, changed.tag, changed.quality) == ("g", "old", "lenient")
+    assert await gallery.groups.group(app, "g") == changed
+    tagged = await gallery.groups.update_group(app, "g", tag="new")
+    assert (tagged.tag, tagged.quality) == ("new", "lenient")
+    cleared = await gallery.groups.update_group(app, "g", None, "")
+    assert (cleared.tag, cleared.quality) == ("", None)
+    assert await gallery.groups.update_group(app, "g") == cleared  # nothing asked: as it is
+    _, page = await gallery.groups.groups_page(app, 1, 10)
+    assert page == [cleared]
+    await refused(ERRORS.GROUP_NOT_FOUND, gallery.groups.update_group(app, "missing", "none"))
+    await refused(ERRORS.GROUP_NOT_FOUND, gallery.groups.update_group(app, "missing"))
+    third = await new_app(gallery, "relevel_third")
+    await refused(ERRORS.GROUP_NOT_FOUND, gallery.groups.update_group(third, "g", "none"))
+    theirs = await gallery.groups.group(other, "g")
+    assert (theirs.tag, theirs.quality) == ("theirs", "strict")
+
+
 # enrolment --------------------------------------------------------------------------------
 async def an_idempotency_key_makes_one_face(gallery: GalleryPort) -> None:
     app = await new_app(gallery, "keys")
@@ -790,6 +816,7 @@ async def clusterings_are_saved_joined_and_named(gallery: GalleryPort) -> None:
 CASES: list[Case] = [
     groups_are_made_listed_and_deleted,
     groups_and_jobs_keep_their_quality_level,
+    a_groups_level_and_tag_are_changed,
     an_idempotency_key_makes_one_face,
     faces_are_paged_edited_and_deleted,
     search_ranks_by_cosine,

@@ -43,6 +43,7 @@ def _client_calls() -> dict[str, Call[Any]]:
         "models": ops.models(),
         "groups": ops.groups(1, 10),
         "create_group": ops.create_group("staff", "", True),
+        "update_group": ops.update_group("staff", "lenient"),
         "delete_group": ops.delete_group("staff"),
         "faces": ops.faces("staff", "", 0, 10),
         "enrol": ops.enrol("staff", image, "alice", "auto"),

@@ -9,6 +9,7 @@ from gateway.contract import Declared
 from gateway.dialects.baidu.faceset import Registration
 from gateway.dialects.baidu.images import PersonVerify
 from gateway.dialects.cloudwalk.gallery import FaceEdit, GroupQuery
+from gateway.dialects.native.groups import GroupChange
 from gateway.dialects.native.ingest import ItemsQuery
 from gateway.dialects.native.operations import AnalyseParams
 from shared.errors import ERRORS, FaceError
@@ -76,3 +77,17 @@ def test_an_empty_tag_is_kept_where_it_means_something():
     # CloudWalk face/edit: tag="" clears the tag; absent leaves it
     assert read(FaceEdit, {"groupId": "g", "faceId": "3", "tag": ""}).tag == ""
     assert read(FaceEdit, {"groupId": "g", "faceId": "3"}).tag is None
+
+
+def test_a_clearable_field_tells_null_and_blank_from_left_out():
+    # PATCH /v1/groups/{group}: quality null or "" clears the group's level, left out keeps it
+    for cleared in (None, "", "  "):
+        change = read(GroupChange, {"group": "g", "quality": cleared})
+        assert change.quality is None and "quality" in change.model_fields_set
+    kept = read(GroupChange, {"group": "g", "tag": "t"})
+    assert "quality" not in kept.model_fields_set and kept.tag == "t"
+    assert read(GroupChange, {"group": "g", "quality": "lenient"}).quality == "lenient"
+    assert read(GroupChange, {"group": "g", "tag": ""}).tag == ""  # "" clears the tag
+    assert read(GroupChange, {"group": "g", "tag": None}).tag is None  # null: left as it is
+    error = refused(GroupChange, {"group": "g", "quality": "loose"})
+    assert error.kind is ERRORS.PARAM_INVALID and "quality" in error.detail, error.detail

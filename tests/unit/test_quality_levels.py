@@ -3,15 +3,19 @@
 enrolment.level: the request's, else the group's default, else the service's setting), and the
 rule kept on every way in, through the core on the fakes (tests/fakes): /v1 and CloudWalk
 enrolment, bulk ingestion, the identity registry and Baidu's registration with its
-quality_control."""
+quality_control; and a group's default changed after creation (PATCH /v1/groups/{group})."""
 
 from __future__ import annotations
 
 import asyncio
+import warnings
 from collections.abc import AsyncIterator
 
 import pytest
+from starlette.exceptions import StarletteDeprecationWarning
 
+from gateway.app import create_app
+from gateway.auth import Authenticator
 from gateway.dialects.baidu.faceset import QUALITY_LEVELS
 from services.gallery.ingest import NewItem
 from services.recognition import catalogue, enrolment, ingest
@@ -24,6 +28,10 @@ from shared.settings import GATE_LEVELS, Settings, SettingsError, load_settings
 from tests.fakes.gallery import FakeGallery
 from tests.fakes.vision import FakeVisionQueue, SeenFace
 from tests.support.gallery_cases import axis
+
+with warnings.catch_warnings():  # Starlette's test client asks for httpx2; httpx works
+    warnings.simplefilter("ignore", StarletteDeprecationWarning)
+    from starlette.testclient import TestClient
 
 APP = 1
 BOX = (40, 40, 120, 150)
@@ -180,6 +188,89 @@ def test_a_group_default_admits_sunglasses_and_a_request_overrides_it():
     assert _outcome(enrol("lenient_group")) is None
     assert _outcome(enrol("lenient_group", "strict")) is ERRORS.IMAGE_QUALITY
     assert asyncio.run(catalogue.group(ctx, APP, "lenient_group")).face_count == 1
+
+
+def test_a_changed_group_default_holds_from_the_next_enrolment():
+    ctx, queue, _ = _core("strict")
+    sunglasses = _photo(queue, "sunglasses")
+
+    def enrol():
+        return lambda: enrolment.enrol_face(ctx, APP, "g", _source(sunglasses), "", None)
+
+    def change(quality, tag: str | None = None):
+        return asyncio.run(catalogue.update_group(ctx, APP, "g", quality, tag))
+
+    asyncio.run(catalogue.create_group(ctx, APP, "g", "staff"))
+    assert _outcome(enrol()) is ERRORS.IMAGE_QUALITY
+    assert change("lenient").quality == "lenient"
+    assert _outcome(enrol()) is None
+    assert (change(catalogue.KEEP, "visitors").quality, change(catalogue.KEEP).tag) == (
+        "lenient", "visitors")  # a tag alone leaves the level
+    assert change(None).quality is None  # back to the service's setting
+    assert _outcome(enrol()) is ERRORS.IMAGE_QUALITY
+    assert asyncio.run(catalogue.group(ctx, APP, "g")).face_count == 1
+
+
+def test_another_apps_group_is_not_changed():
+    ctx, _, _ = _core("strict")
+    other = asyncio.run(ctx.gallery.app_admin.create("other", None)).app.id
+    asyncio.run(catalogue.create_group(ctx, other, "theirs", "", "strict"))
+    assert _outcome(lambda: catalogue.update_group(ctx, APP, "theirs", "none")) \
+        is ERRORS.GROUP_NOT_FOUND
+    assert asyncio.run(catalogue.group(ctx, other, "theirs")).quality == "strict"
+    assert _outcome(lambda: catalogue.update_group(ctx, APP, "g", tag="x" * 129)) \
+        is ERRORS.PARAM_INVALID  # the tag rule every dialect shares
+
+
+def test_patch_v1_groups_through_the_gateway_in_process():
+    """The route's parameters as the frame reads them (JSON and form alike): null and ""
+    clear the level, a field left out stays; answered as GET /v1/groups lists the group."""
+    settings = Settings(FACEGATE_EMBEDDER="facenet").changed(auth=False, redis_url="",
+                                                             database_url="")
+    app = create_app(settings, queue=FakeVisionQueue(FACENET),
+                     auth=Authenticator(None, settings, b"", None))
+    with TestClient(app) as http:
+        app.state.gateway.recognition.database = FakeGallery()  # no PostgreSQL: the fake
+        assert http.post("/v1/groups", json={"name": "g", "tag": "door"}).status_code == 201
+
+        def patch(**body) -> dict:
+            answer = http.patch("/v1/groups/g", **body)
+            assert answer.status_code == 200, answer.text
+            return answer.json()
+
+        assert patch(json={"quality": "lenient"}) == {
+            "name": "g", "tag": "door", "faces": 0, "indexed": False, "quality": "lenient"}
+        assert http.get("/v1/groups").json()["groups"] == [patch(json={})]  # nothing: as is
+        assert (patch(data={"tag": "lobby"})["quality"], patch(json={"tag": None})["tag"]) == (
+            "lenient", "lobby")  # a tag alone leaves the level; a null tag is left out
+        assert patch(json={"quality": None})["quality"] is None
+        assert patch(data={"quality": "none"})["quality"] == "none"
+        assert patch(data={"quality": ""})["quality"] is None
+        assert patch(data={"tag": ""})["tag"] == ""
+        wrong = http.patch("/v1/groups/g", json={"quality": "loose"})
+        assert wrong.status_code == 400 and "quality must be one of" in wrong.text
+        missing = http.patch("/v1/groups/nope", json={"quality": "none"})
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == \
+            "GROUP_NOT_FOUND"
+        documented = http.get("/openapi.json").json()["paths"]["/v1/groups/{group}"]["patch"]
+    body = documented["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert {"type": "null"} in body["quality"]["anyOf"]  # null means something here
+
+
+def test_a_job_submitted_before_a_change_keeps_its_level():
+    ctx, queue, gallery = _core("strict")
+    asyncio.run(catalogue.create_group(ctx, APP, "g", "", "lenient"))
+    items = [NewItem("s", "", image=_photo(queue, "sunglasses"))]
+
+    async def run() -> dict[str, int]:
+        job_id, _ = await ingest.submit(ctx, APP, "g", _batches(items), None)
+        await catalogue.update_group(ctx, APP, "g", None)  # strict from now on
+        while queue.chunks:
+            await ingest.run_chunk(gallery, ctx.settings, FACENET, queue.analyse,
+                                   queue.chunks.pop(0), queue.send_chunk)
+        return (await catalogue.ingest_job(ctx, APP, job_id)).counts
+
+    assert asyncio.run(run()) == {"enrolled": 1}
 
 
 def test_at_none_the_worker_is_not_asked_for_the_gate_readings():

@@ -4,6 +4,8 @@ thumbnails; a group's Baidu users).
 
 GET    /v1/groups                                 ?page=1&size=50
 POST   /v1/groups                                 {"name", "tag", "quality"}
+PATCH  /v1/groups/{group}                         {"quality", "tag"}: null or "" quality
+                                                  = the service's setting
 DELETE /v1/groups/{group}
 GET    /v1/groups/{group}/faces                   ?tag=&offset=0&limit=50
 POST   /v1/groups/{group}/faces                   {"image" | "image_url", "tag", "key",
@@ -23,6 +25,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from gateway.contract import (
+    LEVELS_MEANING,
     MAX_INT,
     Fields,
     GroupName,
@@ -84,9 +87,12 @@ async def list_groups(ctx: Recognition, request: Request, params: GroupsQuery
     """The app's groups, a page at a time, with their face counts."""
     total, groups = await catalogue.groups_page(ctx, request.state.app_id, params.page,
                                                 params.size)
-    return {"total": total, "page": params.page, "groups": [
-        {"name": g.name, "tag": g.tag, "faces": g.face_count, "indexed": g.indexed,
-         "quality": g.quality} for g in groups]}, 200
+    return {"total": total, "page": params.page, "groups": [_group_row(g) for g in groups]}, 200
+
+
+def _group_row(group: catalogue.Group) -> GroupRecord:
+    return {"name": group.name, "tag": group.tag, "faces": group.face_count,
+            "indexed": group.indexed, "quality": group.quality}
 
 
 class NewGroup(Fields):
@@ -105,6 +111,30 @@ async def create_group(ctx: Recognition, request: Request, params: NewGroup
     group = await catalogue.create_group(ctx, request.state.app_id, params.name, params.tag,
                                          params.quality)
     return {"name": group.name, "tag": group.tag, "faces": 0, "quality": group.quality}, 201
+
+
+class GroupChange(GroupPath):
+    """A field left out stays as it is."""
+
+    CLEARABLE = frozenset({"quality"})  # null or "": back to the service's setting
+    KEEP_BLANK = frozenset({"tag"})  # "" clears the tag
+    quality: GateLevel | None = Field(None, description=(
+        "the level of every enrolment into the group that names none, in any dialect "
+        f"({LEVELS_MEANING}); null or \"\": back to the service's setting "
+        "(FACEGATE_QUALITY_GATE); left out: unchanged"))
+    tag: Tag | None = Field(None, description="the group's new tag; left out: unchanged")
+
+
+@declare(GroupChange)
+async def update_group(ctx: Recognition, request: Request, params: GroupChange
+                       ) -> tuple[GroupRecord, int]:
+    """Changes a group's default enrolment level (`quality`; null or "": back to the
+    service's setting) or its tag; the fields left out stay. Enrolments from then on read it;
+    an ingestion job already submitted keeps its level."""
+    quality = params.quality if "quality" in params.model_fields_set else catalogue.KEEP
+    group = await catalogue.update_group(ctx, request.state.app_id, params.group, quality,
+                                         params.tag)
+    return _group_row(group), 200
 
 
 @declare(GroupPath)
@@ -229,6 +259,7 @@ async def list_jobs(ctx: Recognition, request: Request, params: JobsQuery
 ROUTES = [
     ("/groups", list_groups, "GET"),
     ("/groups", create_group, "POST"),
+    ("/groups/{group}", update_group, "PATCH"),
     ("/groups/{group}", delete_group, "DELETE"),
     ("/groups/{group}/faces", list_faces, "GET"),
     ("/groups/{group}/faces", enrol, "POST"),

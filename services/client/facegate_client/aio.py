@@ -32,7 +32,7 @@ from .answers import (
     Similarity,
 )
 from .call import Call, ImageInput, Operation, Pause, headers
-from .operations import Quality
+from .operations import KEEP, Keep, Quality
 from .retry import next_try
 
 T = TypeVar("T")
@@ -143,6 +143,12 @@ class AsyncFacegate:
         """True if it was made; with exist_ok an existing group is fine (False). `quality`:
         the group's default enrolment level (strict, lenient, none)."""
         return await self._run(ops.create_group(name, tag, exist_ok, quality))
+
+    async def update_group(self, name: str, *, quality: Quality | Keep | None = KEEP,
+                           tag: str | None = None) -> GroupRecord:
+        """Changes the group's default enrolment level (None: back to the server's setting;
+        left out: unchanged) and, when given, its tag; the group as it is then."""
+        return await self._run(ops.update_group(name, quality, tag))
 
     async def delete_group(self, name: str) -> Deleted:
         return await self._run(ops.delete_group(name))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable
+from enum import Enum
 from typing import Any, Literal
 
 from .answers import (
@@ -53,6 +54,18 @@ ITEMS_PAGE = 5000
 # gate, lenient allows sunglasses and turns up to 60 degrees, none enrols any detected face;
 # None leaves it to the group's default, else the server's setting.
 Quality = Literal["strict", "lenient", "none"]
+
+
+
+
+class Keep(Enum):
+    """update_group's value for a field it leaves as it is: None there is a value of its own
+    (the group's level cleared back to the server's setting)."""
+
+    KEEP = "keep"
+
+
+KEEP = Keep.KEEP
 
 
 def _level(quality: Quality | None) -> dict[str, str]:
@@ -124,6 +137,16 @@ def create_group(name: str, tag: str, exist_ok: bool, quality: Quality | None = 
             return False
         raise
     return True
+
+
+def update_group(name: str, quality: Quality | Keep | None = KEEP, tag: str | None = None
+                 ) -> Call[GroupRecord]:
+    """The group's default enrolment level set to `quality` (None: back to the server's
+    setting; KEEP: unchanged) and its tag to `tag` when given; the group as it is then."""
+    body: dict[str, Any] = {} if quality is KEEP else {"quality": quality}
+    if tag is not None:
+        body["tag"] = tag
+    return request("PATCH", f"/v1/groups/{name}", GroupRecord, json=body)
 
 
 def delete_group(name: str) -> Call[Deleted]:

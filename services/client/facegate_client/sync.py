@@ -30,7 +30,7 @@ from .answers import (
     Similarity,
 )
 from .call import Call, ImageInput, Operation, Pause, headers
-from .operations import Quality
+from .operations import KEEP, Keep, Quality
 from .retry import next_try
 
 T = TypeVar("T")
@@ -140,6 +140,12 @@ class Facegate:
         """True if it was made; with exist_ok an existing group is fine (False). `quality`:
         the group's default enrolment level (strict, lenient, none)."""
         return self._run(ops.create_group(name, tag, exist_ok, quality))
+
+    def update_group(self, name: str, *, quality: Quality | Keep | None = KEEP,
+                     tag: str | None = None) -> GroupRecord:
+        """Changes the group's default enrolment level (None: back to the server's setting;
+        left out: unchanged) and, when given, its tag; the group as it is then."""
+        return self._run(ops.update_group(name, quality, tag))
 
     def delete_group(self, name: str) -> Deleted:
         return self._run(ops.delete_group(name))
