@@ -33,7 +33,7 @@ from pydantic import (
 )
 from starlette.responses import Response
 
-from services.recognition import catalogue
+from services.recognition import catalogue, persons
 from shared.errors import ERRORS, FaceError
 from shared.resident_id import validate_id_number, validate_name
 
@@ -124,6 +124,17 @@ PersonName = Annotated[str, BeforeValidator(lambda v, info: validate_name(_text(
                        WithJsonSchema({"type": "string", "minLength": 1, "maxLength": 64,
                                        "description": "the name on the ID card: Chinese or "
                                                       "Latin letters"})]
+# a person's id (Baidu's uid rule, so Baidu's API can name every person) and name
+PersonId = Annotated[str, BeforeValidator(lambda v, info: persons.person_id(_text(v, info),
+                                                                            _name(info))),
+                     WithJsonSchema({"type": "string", "pattern": persons.PERSON_ID.pattern,
+                                     "description": "a person's id: 1-128 letters, digits "
+                                                    "or _ (a Baidu uid)"})]
+PersonLabel = Annotated[str, BeforeValidator(lambda v, info: persons.person_name(
+    _text(v, info), _name(info))), WithJsonSchema({
+        "type": "string", "minLength": 1, "maxLength": persons.NAME_LONGEST_BYTES,
+        "description": f"the person's name: any text of at most {persons.NAME_LONGEST_BYTES} "
+                       "bytes (Baidu's user_info)"})]
 Id = Annotated[int, Field(ge=1, le=MAX_INT)]
 Offset = Annotated[int, Field(ge=0, le=MAX_INT)]
 LEVELS_MEANING = ("strict: the full quality gate; lenient: sunglasses and turns up to "

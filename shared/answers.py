@@ -170,10 +170,45 @@ class Match(TypedDict):
     same_person: bool
 
 
+class PersonMatch(TypedDict):
+    person_id: str | None  # null: a face with no person, which counts as a person of its own
+    name: str  # the person's name, or that face's tag
+    score: float  # fused over the person's faces in the group
+    same_person: bool  # score >= the verdict's threshold at the group's size
+    face_id: int  # the person's face nearest the probe
+    faces: int  # how many of its faces the score fuses
+
+
+class Verdict(TypedDict):
+    fpir: float  # the false-positive identification rate same_person keeps
+    people: int  # the people in the group it is calibrated to
+    threshold: float  # the score a person needs there
+
+
 class IdentifyResult(TypedDict):
     group: str
     threshold: float
     matches: list[Match]
+    people: list[PersonMatch]
+    verdict: Verdict
+
+
+class PersonRecord(TypedDict):
+    person_id: str
+    name: str
+    group: str
+    faces: int
+    created: float
+
+
+class PersonCreated(PersonRecord):
+    new: bool  # false: the key named a person the app has (a retry), now in this group
+
+
+class PersonsPage(TypedDict):
+    total: int
+    offset: int
+    people: list[PersonRecord]
 
 
 class GroupRecord(TypedDict):
@@ -197,6 +232,7 @@ class FaceRecord(TypedDict):
     quality: float | None
     created: float
     uid: str | None
+    person_id: str | None  # the person it is a face of (a Baidu user: its uid), if any
     thumbnail: bool
 
 
@@ -217,6 +253,7 @@ class Deleted(TypedDict):
     name: NotRequired[str]
     face_id: NotRequired[int]
     uid: NotRequired[str]
+    person_id: NotRequired[str]
 
 
 class IdentityRecord(TypedDict):

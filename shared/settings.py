@@ -289,6 +289,11 @@ class Settings(BaseSettings):
         0.9, "LIVENESS_THRESHOLD",
         "single-image liveness score at or above which a face reads live (docs/performance.md "
         "has what it catches and misses)", ge=0, le=1)
+    identify_fpir: float = setting(
+        0.01, "IDENTIFY_FPIR",
+        "false-positive identification rate /v1 identify's `same_person` for people keeps at "
+        "any gallery size: the share of strangers matched to someone (docs/api.md, "
+        "\"Identify by person\")", gt=0, lt=0.5)
     quality_gate: GateLevel = setting(
         "strict", "QUALITY_GATE",
         "enrolment's quality level where neither the request nor the group names one "

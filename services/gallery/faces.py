@@ -17,6 +17,8 @@ repositories (Baidu users) change these tables inside their own transactions.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import psycopg
 from psycopg.rows import dict_row
@@ -32,6 +34,7 @@ from services.gallery.records import (
     Keep,
     ListedFace,
     Match,
+    PersonFace,
     StoredFace,
     vector_array,
 )
@@ -40,6 +43,7 @@ from shared.models import require_same_model
 from shared.settings import GateLevel
 
 HNSW_EF_SEARCH = 100
+PEOPLE_COUNT_SECONDS = 30.0
 
 
 async def lock_group(conn, app: int, name: str) -> Group:
@@ -61,16 +65,16 @@ async def open_group(conn, app: int, name: str, model: int) -> Group:
 
 
 async def insert_face_once(conn, app: int, group: Group, face: FaceRow, tag: str,
-                           request_key: str | None) -> FaceWritten:
-    """A face in a locked group, unless its request_key made one before (that face comes
-    back, `created` false); the model checked against the group's. The group's count in the
-    database and in `group` go up with a new face."""
+                           request_key: str | None, user_id: int | None = None) -> FaceWritten:
+    """A face in a locked group (of the person `user_id` when given), unless its request_key
+    made one before (that face comes back, `created` false); the model checked against the
+    group's. The group's count in the database and in `group` go up with a new face."""
     require_same_model(group.model, face.model, f"group {group.name}")
     if request_key:
         row = await (await conn.execute(sql.FACE_BY_KEY, (group.id, request_key))).fetchone()
         if row:
             return FaceWritten(row[0], False)
-    face_id = await insert_face(conn, app, group, face, tag, request_key)
+    face_id = await insert_face(conn, app, group, face, tag, request_key, user_id)
     group.face_count += 1
     return FaceWritten(face_id, True)
 
@@ -82,6 +86,18 @@ async def insert_face(conn, app: int, group: Group, face: FaceRow, tag: str,
         app, group.id, user_id, face.model, np.asarray(face.vector, np.float32), face.box,
         face.quality, tag, face.sha256, request_key, face.thumbnail))).fetchone()
     await conn.execute(sql.COUNT_UP, (1, group.id))
+    return row[0]
+
+
+async def person_in_group(conn, app: int, group: Group, person_id: str) -> int:
+    """The users row id of the group's person `person_id` (a Baidu uid), else
+    USER_NOT_FOUND."""
+    row = await (await conn.execute(
+        "SELECT u.id FROM users u JOIN group_users gu ON gu.user_id = u.id "
+        "WHERE u.app_id = %s AND u.uid = %s AND gu.group_id = %s",
+        (app, person_id, group.id))).fetchone()
+    if row is None:
+        raise FaceError(ERRORS.USER_NOT_FOUND, f"person {person_id} in group {group.name}")
     return row[0]
 
 
@@ -126,6 +142,7 @@ def searchable(group: Group, model: int) -> Group:
 class GroupFaces:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
+        self._people_counts: dict[int, tuple[float, int]] = {}  # group id: (when, count)
 
     # groups -----------------------------------------------------------------------------
     async def create_group(self, app: int, name: str, tag: str, model: int,
@@ -202,13 +219,17 @@ class GroupFaces:
 
     # faces ------------------------------------------------------------------------------
     async def add_face(self, app: int, group_name: str, face: FaceRow, tag: str,
-                       request_key: str | None = None) -> tuple[FaceWritten, Group]:
-        """One transaction: the face row and the group's count, or neither. With a
-        request_key, a retried enrolment returns the face it already made. Also returns the
-        group as it is after the write (for index maintenance)."""
+                       request_key: str | None = None, person: str | None = None
+                       ) -> tuple[FaceWritten, Group]:
+        """One transaction: the face row and the group's count, or neither; the face is the
+        group's person `person` when given (USER_NOT_FOUND if the group has none of that id).
+        With a request_key, a retried enrolment returns the face it already made. Also
+        returns the group as it is after the write (for index maintenance)."""
         async with self.pool.connection() as conn, conn.transaction():
             group = await lock_group(conn, app, group_name)
-            written = await insert_face_once(conn, app, group, face, tag, request_key)
+            user_id = None if person is None else await person_in_group(conn, app, group,
+                                                                         person)
+            written = await insert_face_once(conn, app, group, face, tag, request_key, user_id)
             return written, group
 
     async def delete_face(self, app: int, group_name: str, face_id: int) -> None:
@@ -255,22 +276,26 @@ class GroupFaces:
             raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
         return StoredFace(**row)
 
-    async def faces_page(self, app: int, group_name: str, tag: str, offset: int, limit: int
-                         ) -> tuple[int, list[ListedFace]]:
-        """A group's faces, newest first; `tag`: only faces whose tag contains it (any case).
-        Also the number of faces that match."""
+    async def faces_page(self, app: int, group_name: str, tag: str, offset: int, limit: int,
+                         person: str | None = None) -> tuple[int, list[ListedFace]]:
+        """A group's faces, newest first; `tag`: only faces whose tag contains it (any case);
+        `person`: only that person's (USER_NOT_FOUND if the group has none of that id). Also
+        the number of faces that match."""
         group = await self.group(app, group_name)
         pattern = "%" + tag.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         async with self.pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            user_id = None if person is None else await person_in_group(conn, app, group,
+                                                                         person)
+            where = ("f.group_id = %s AND f.tag ILIKE %s"
+                     + ("" if user_id is None else " AND f.user_id = %s"))
+            values = (group.id, pattern) + (() if user_id is None else (user_id,))
             total = (await (await cur.execute(
-                "SELECT count(*) AS n FROM faces WHERE group_id = %s AND tag ILIKE %s",
-                (group.id, pattern))).fetchone())["n"]
+                f"SELECT count(*) AS n FROM faces f WHERE {where}", values)).fetchone())["n"]
             rows = await (await cur.execute(
                 "SELECT f.id, f.tag, f.box, f.quality, f.created_at, u.uid, "
                 "f.thumbnail IS NOT NULL AS has_thumbnail FROM faces f "
-                "LEFT JOIN users u ON u.id = f.user_id WHERE f.group_id = %s AND f.tag ILIKE %s "
-                "ORDER BY f.id DESC LIMIT %s OFFSET %s",
-                (group.id, pattern, limit, offset))).fetchall()
+                f"LEFT JOIN users u ON u.id = f.user_id WHERE {where} "
+                "ORDER BY f.id DESC LIMIT %s OFFSET %s", (*values, limit, offset))).fetchall()
         return total, [ListedFace(**row) for row in rows]
 
     async def _face_columns(self, app: int, group_name: str, face_id: int, columns: str
@@ -301,6 +326,38 @@ class GroupFaces:
     async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
         async with self.pool.connection() as conn:
             return await search_on(conn, group, vector, top_n)
+
+    async def people_faces(self, group: Group, vector: np.ndarray, user_ids: list[int]
+                           ) -> list[PersonFace]:
+        """Every face the persons `user_ids` have in the group, with its cosine to `vector`:
+        what identify fuses into each candidate's score (exact, by the (group, user) index)."""
+        if not user_ids:
+            return []
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT f.user_id, u.uid, u.user_info, f.id, 1 - (f.embedding <=> %s), "
+                "f.quality FROM faces f JOIN users u ON u.id = f.user_id "
+                f"WHERE f.group_id = {int(group.id)} AND f.user_id = ANY(%s)",
+                (np.asarray(vector, np.float32), user_ids))).fetchall()
+        return [PersonFace(row[0], row[1], row[2], row[3], float(row[4]), row[5])
+                for row in rows]
+
+    async def people_count(self, group: Group) -> int:
+        """How many people the group holds: its persons with a face, and each face with no
+        person as one of its own (what identify's verdict is calibrated to). Counted by the
+        (group, user) index; cached for PEOPLE_COUNT_SECONDS, since a gallery's size moves the
+        verdict's threshold by its logarithm only."""
+        now = time.monotonic()
+        held = self._people_counts.get(group.id)
+        if held is not None and now - held[0] < PEOPLE_COUNT_SECONDS:
+            return held[1]
+        async with self.pool.connection() as conn:
+            with_person, persons = await (await conn.execute(
+                "SELECT count(*), count(DISTINCT user_id) FROM faces "
+                "WHERE group_id = %s AND user_id IS NOT NULL", (group.id,))).fetchone()
+        counted = max(1, group.face_count - with_person + persons)
+        self._people_counts[group.id] = (now, counted)
+        return counted
 
 
 async def search_on(conn, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:

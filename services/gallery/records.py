@@ -92,6 +92,29 @@ class Match:
 
 
 @dataclass
+class Person:
+    """A person of a group (a Baidu user is one): its id (Baidu's uid), name (Baidu's
+    user_info) and how many faces it has in the group."""
+
+    person_id: str
+    name: str
+    faces: int
+    created_at: datetime
+
+
+@dataclass
+class PersonFace:
+    """One face of a candidate person, as identify-by-person fuses them."""
+
+    user_id: int
+    person_id: str
+    name: str
+    face_id: int
+    cosine: float
+    quality: float | None
+
+
+@dataclass
 class Identity:
     id_card_number: str
     name: str

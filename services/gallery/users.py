@@ -1,4 +1,6 @@
-"""Baidu's users: a user (uid, user_info) belongs to one or more groups and owns faces there.
+"""Persons, which are Baidu's users: a person (uid, user_info; /v1 calls them person_id and
+name) belongs to one or more groups and owns faces there. /v1 makes persons in a group
+(POST /v1/groups/{group}/people), Baidu in user/add; either dialect reads and deletes both.
 
 The only writer of the `users` and `group_users` tables; faces and groups change through
 faces.py's functions, inside this repository's transactions. A face row is per group (so a
@@ -17,13 +19,16 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import faces
 from services.gallery.faces import GroupFaces
-from services.gallery.records import FaceRow, Group, Match, UserEntry, UserMatch
+from services.gallery.records import FaceRow, Group, Match, Person, UserEntry, UserMatch
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
 
 # How many faces a search reads per group to rank users: a user has several faces, and the
 # best faces may all be one person's.
 FACES_PER_USER_SEARCH = 5
+# a person as Person takes it, `gu` its group membership: its faces counted in that group
+PERSON_COLUMNS = ("u.uid, u.user_info, (SELECT count(*) FROM faces f WHERE f.group_id = "
+                  "gu.group_id AND f.user_id = u.id), u.created_at")
 
 
 def groups_to_leave(uid: str, groups: list[str], member: list[tuple[int, str]]) -> list[int]:
@@ -195,6 +200,76 @@ class BaiduUsers:
             user_id, rows = await self._lock_user_groups(conn, app, uid)
             for group_id in groups_to_leave(uid, groups, rows):
                 await self._leave_group(conn, group_id, user_id)
+
+    # persons, as /v1 names them --------------------------------------------------------
+    async def create_person(self, app: int, group: str, person_id: str, name: str
+                            ) -> tuple[Person, bool]:
+        """The person `person_id` in the group (GROUP_NOT_FOUND: /v1 never makes a group on
+        the way), named `name` when new; (person, created). An id the app already has (a
+        retried call, a Baidu user of another group) is that person, joining the group,
+        its name unchanged."""
+        async with self.pool.connection() as conn, conn.transaction():
+            held = await faces.lock_group(conn, app, group)
+            row = await (await conn.execute(
+                "INSERT INTO users (app_id, uid, user_info) VALUES (%s, %s, %s) "
+                "ON CONFLICT (app_id, uid) DO NOTHING RETURNING id",
+                (app, person_id, name))).fetchone()
+            user_id = row[0] if row else await self._user_id(conn, app, person_id)
+            await conn.execute("INSERT INTO group_users (group_id, user_id) VALUES (%s, %s) "
+                               "ON CONFLICT DO NOTHING", (held.id, user_id))
+            return await self._person(conn, app, held, person_id), row is not None
+
+    async def _person(self, conn, app: int, group: Group, person_id: str) -> Person:
+        row = await (await conn.execute(
+            f"SELECT {PERSON_COLUMNS} FROM users u JOIN group_users gu ON gu.user_id = u.id "
+            "WHERE gu.group_id = %s AND u.app_id = %s AND u.uid = %s",
+            (group.id, app, person_id))).fetchone()
+        if row is None:
+            raise FaceError(ERRORS.USER_NOT_FOUND, f"person {person_id} in group {group.name}")
+        return Person(*row)
+
+    async def person(self, app: int, group: str, person_id: str) -> Person:
+        """The group's person (GROUP_NOT_FOUND, USER_NOT_FOUND), with its face count there."""
+        held = await self.groups.group(app, group)
+        async with self.pool.connection() as conn:
+            return await self._person(conn, app, held, person_id)
+
+    async def persons_page(self, app: int, group: str, offset: int, limit: int
+                           ) -> tuple[int, list[Person]]:
+        """The group's persons, oldest first, and how many it has."""
+        held = await self.groups.group(app, group)
+        async with self.pool.connection() as conn:
+            total = (await (await conn.execute(
+                "SELECT count(*) FROM group_users WHERE group_id = %s", (held.id,))).fetchone())[0]
+            rows = await (await conn.execute(
+                f"SELECT {PERSON_COLUMNS} FROM group_users gu JOIN users u ON u.id = gu.user_id "
+                "WHERE gu.group_id = %s ORDER BY u.id OFFSET %s LIMIT %s",
+                (held.id, offset, limit))).fetchall()
+        return total, [Person(*row) for row in rows]
+
+    async def delete_person(self, app: int, group: str, person_id: str) -> None:
+        """The person leaves the group with its faces there; the person goes when it is in
+        no group left. Unlike Baidu's user/delete, the group stays (a /v1 group is deleted
+        by its own call)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            held = await faces.lock_group(conn, app, group)
+            person = await self._person(conn, app, held, person_id)
+            user_id = await self._user_id(conn, app, person.person_id)
+            await faces.delete_user_faces(conn, held.id, user_id)
+            await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
+                               (held.id, user_id))
+            await conn.execute("DELETE FROM users u WHERE id = %s AND NOT EXISTS "
+                               "(SELECT 1 FROM group_users WHERE user_id = u.id)", (user_id,))
+
+    async def rename_person(self, app: int, group: str, person_id: str, name: str) -> Person:
+        """The person's new name (Baidu's user_info: it is one person in every group)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            held = await faces.lock_group(conn, app, group)
+            person = await self._person(conn, app, held, person_id)
+            await conn.execute("UPDATE users SET user_info = %s, updated_at = now() "
+                               "WHERE app_id = %s AND uid = %s", (name, app, person_id))
+        person.name = name
+        return person
 
     async def identify_users(self, app: int, groups: list[str], vector: np.ndarray, model: int,
                              user_top: int) -> list[UserMatch]:

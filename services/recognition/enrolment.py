@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.gallery.ingest import ItemOutcome
-from services.gallery.records import FaceRow, FaceWritten, Group, image_hash
+from services.gallery.records import FaceRow, FaceWritten, image_hash
 from services.recognition import vision
 from services.recognition.context import ImageSource, Recognition
 from services.recognition.gallery_port import GalleryPort
@@ -70,20 +70,18 @@ async def embed_for_gallery(ctx: Recognition, image: bytes, at: GateLevel) -> Fa
     return accept(found.face, found.rotation, found.model, image, gate)
 
 
-async def write_face(gallery: GalleryPort, app: int, group: str, face: FaceToStore, tag: str,
-                     key: str | None = None) -> tuple[FaceWritten, Group]:
-    return await gallery.groups.add_face(app, group, face.row, tag, key)
-
-
 async def enrol_face(ctx: Recognition, app: int, group: str, image: ImageSource, tag: str,
-                     key: str | None = None, quality: GateLevel | None = None) -> FaceWritten:
+                     key: str | None = None, quality: GateLevel | None = None,
+                     person: str | None = None) -> FaceWritten:
     """One photo's largest face into the group, at the `quality` level asked for (else the
-    group's, else the service's)."""
+    group's, else the service's); one of the group's persons' faces when `person` is given."""
     gallery = ctx.gallery
     held = await gallery.groups.group(app, group)  # 12357 before reading the image
+    if person is not None:
+        await gallery.users.person(app, group, person)  # USER_NOT_FOUND before it, too
     face = await embed_for_gallery(ctx, await image(),
                                    level(quality, held.quality, ctx.settings.quality_gate))
-    written, after = await write_face(gallery, app, group, face, tag, key)
+    written, after = await gallery.groups.add_face(app, group, face.row, tag, key, person)
     gallery.indexes.build_soon([after])
     return written
 

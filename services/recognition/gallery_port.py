@@ -31,6 +31,8 @@ from services.gallery.records import (
     Keep,
     ListedFace,
     Match,
+    Person,
+    PersonFace,
     StoredFace,
     UserEntry,
     UserMatch,
@@ -71,10 +73,12 @@ class GroupsPort(Protocol):
         MODEL_MISMATCH, GROUP_EMPTY)."""
 
     async def add_face(self, app: int, group_name: str, face: FaceRow, tag: str,
-                       request_key: str | None = None) -> tuple[FaceWritten, Group]:
-        """One face and the group's count, or neither; the model checked in the write. A
-        request_key seen before in the group returns the face it made (created false) and
-        writes nothing. Also the group after the write."""
+                       request_key: str | None = None, person: str | None = None
+                       ) -> tuple[FaceWritten, Group]:
+        """One face and the group's count, or neither; the model checked in the write; the
+        face is the group's person `person` when given (USER_NOT_FOUND). A request_key seen
+        before in the group returns the face it made (created false) and writes nothing. Also
+        the group after the write."""
 
     async def delete_face(self, app: int, group_name: str, face_id: int) -> None:
         """GROUP_NOT_FOUND, FACE_NOT_FOUND."""
@@ -86,9 +90,10 @@ class GroupsPort(Protocol):
     async def face(self, app: int, group_name: str, face_id: int) -> StoredFace:
         """GROUP_NOT_FOUND, FACE_NOT_FOUND."""
 
-    async def faces_page(self, app: int, group_name: str, tag: str, offset: int, limit: int
-                         ) -> tuple[int, list[ListedFace]]:
-        """(faces whose tag contains `tag`, any case; a page of them, newest first)."""
+    async def faces_page(self, app: int, group_name: str, tag: str, offset: int, limit: int,
+                         person: str | None = None) -> tuple[int, list[ListedFace]]:
+        """(faces whose tag contains `tag`, any case, of the person `person` when given
+        (USER_NOT_FOUND); a page of them, newest first)."""
 
     async def thumbnail(self, app: int, group_name: str, face_id: int) -> bytes | None:
         """The face's stored JPEG, None if it has none."""
@@ -100,6 +105,13 @@ class GroupsPort(Protocol):
     async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
         """The group's top_n faces by cosine to `vector`, best first. `group` comes from one of
         the app-scoped reads above: that is where tenancy was decided."""
+
+    async def people_faces(self, group: Group, vector: np.ndarray, user_ids: list[int]
+                           ) -> list[PersonFace]:
+        """Every face of those persons in the group, with its cosine to `vector`."""
+
+    async def people_count(self, group: Group) -> int:
+        """The group's people: persons with a face, plus each face with no person."""
 
 
 class UsersPort(Protocol):
@@ -127,6 +139,25 @@ class UsersPort(Protocol):
 
     async def remove_user_from_groups(self, app: int, uid: str, groups: list[str]) -> None:
         """The user out of these groups, never out of all (USER_ONE_GROUP)."""
+
+    async def create_person(self, app: int, group: str, person_id: str, name: str
+                            ) -> tuple[Person, bool]:
+        """(the person in the group, created); an id the app has is that person, joining the
+        group with its name unchanged (GROUP_NOT_FOUND)."""
+
+    async def person(self, app: int, group: str, person_id: str) -> Person:
+        """GROUP_NOT_FOUND, USER_NOT_FOUND."""
+
+    async def persons_page(self, app: int, group: str, offset: int, limit: int
+                           ) -> tuple[int, list[Person]]:
+        """(the group's persons, a page of them oldest first)."""
+
+    async def delete_person(self, app: int, group: str, person_id: str) -> None:
+        """The person and its faces out of the group (the group stays); gone when in no
+        group."""
+
+    async def rename_person(self, app: int, group: str, person_id: str, name: str) -> Person:
+        """The person with its new name."""
 
     async def identify_users(self, app: int, groups: list[str], vector: np.ndarray, model: int,
                              user_top: int) -> list[UserMatch]:

@@ -4,15 +4,22 @@ another model (12356) or with no face (12358)."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 
 import numpy as np
 
-from services.recognition import vision
+from services.gallery.records import PersonFace
+from services.gallery.users import FACES_PER_USER_SEARCH
+from services.recognition import person_fusion, vision
 from services.recognition.context import ImageSource, Recognition
 from services.recognition.scoring import ScoredMatch, scored_matches, scores, stored_score
 from shared.models import ModelSpec
 from shared.results import FaceResult
+
+# how many nearest faces per answer are read to find the candidate people: a person has
+# several faces, and the nearest faces may all be one person's (as Baidu's identify reads)
+FACES_PER_PERSON = FACES_PER_USER_SEARCH
 
 
 @dataclass
@@ -29,15 +36,78 @@ class UserScores:
     scores: list[float]  # the user's faces, best first
 
 
+@dataclass
+class PersonIdentified:
+    """A candidate person: its score fused over all its faces in the group (person_fusion),
+    and its best face. A face with no person is a person of its own (person_id None, its tag
+    for a name)."""
+
+    person_id: str | None
+    name: str
+    score: float
+    same_person: bool
+    face_id: int  # its face nearest the probe
+    faces: int  # how many of its faces the score fuses
+
+
+@dataclass
+class Identified:
+    """identify's answer: the nearest faces, and the nearest people with the verdict
+    calibrated to the group's size (`threshold`: the score `same_person` needs among
+    `people` people to keep the false-positive identification rate `fpir`)."""
+
+    faces: list[ScoredMatch]
+    people: list[PersonIdentified]
+    threshold: float
+    people_in_group: int
+    fpir: float
+
+
 async def identify(ctx: Recognition, app: int, group: str, image: ImageSource, top_n: int
                    ) -> list[ScoredMatch]:
-    """The image's largest face against a group: the top_n closest faces, best first."""
+    """The image's largest face against a group: the top_n closest faces, best first
+    (CloudWalk's faces-only identify)."""
     gallery = ctx.gallery
     await gallery.groups.group(app, group)  # 12357 before reading the image
     probe = await vision.run(ctx.queue, vision.EMBED_LARGEST_FACE, [await image()])
     searchable = await gallery.groups.searchable_group(app, group, probe.model.code)
     return scored_matches(probe.model, await gallery.groups.search(
         searchable, probe.face.embedding, top_n))
+
+
+async def identify_people(ctx: Recognition, app: int, group: str, image: ImageSource,
+                          top_n: int) -> Identified:
+    """The image's largest face against a group: the top_n closest faces and the top_n
+    closest people, best first. People are found among the persons of the nearest
+    FACES_PER_PERSON faces per answer, then scored over every face they have."""
+    gallery = ctx.gallery
+    await gallery.groups.group(app, group)  # 12357 before reading the image
+    probe = await vision.run(ctx.queue, vision.EMBED_LARGEST_FACE, [await image()])
+    searchable = await gallery.groups.searchable_group(app, group, probe.model.code)
+    vector = probe.face.embedding
+    nearest = await gallery.groups.search(searchable, vector, top_n * FACES_PER_PERSON)
+    persons = list(dict.fromkeys(m.user_id for m in nearest if m.user_id is not None))
+    by_person: dict[int, list[PersonFace]] = defaultdict(list)
+    for face in await gallery.groups.people_faces(searchable, vector, persons):
+        by_person[face.user_id].append(face)
+    people_in_group = await gallery.groups.people_count(searchable)
+    fpir = ctx.settings.identify_fpir
+    verdict = person_fusion.verdict_cosine(probe.model, people_in_group, fpir)
+    candidates = [_fused(faces, verdict, probe.model) for faces in by_person.values()]
+    candidates += [PersonIdentified(None, m.tag, probe.model.score(fused), fused >= verdict,
+                                    m.face_id, 1)
+                   for m in nearest if m.user_id is None
+                   for fused in [person_fusion.fused_cosine([m.cosine], [None])]]
+    candidates.sort(key=lambda p: -p.score)
+    return Identified(scored_matches(probe.model, nearest[:top_n]), candidates[:top_n],
+                      probe.model.score(verdict), people_in_group, fpir)
+
+
+def _fused(faces: list[PersonFace], verdict: float, model: ModelSpec) -> PersonIdentified:
+    fused = person_fusion.fused_cosine([f.cosine for f in faces], [f.quality for f in faces])
+    best = max(faces, key=lambda f: f.cosine)
+    return PersonIdentified(best.person_id, best.name, model.score(fused), fused >= verdict,
+                            best.face_id, len(faces))
 
 
 async def identify_every_face(ctx: Recognition, app: int, group: str, image: ImageSource

@@ -16,12 +16,13 @@ from services.gallery.records import (
     Keep,
     ListedFace,
     Match,
+    PersonFace,
     StoredFace,
 )
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
 from shared.settings import GateLevel
-from tests.fakes.tables import FaceEntry, Tables, stored_vector
+from tests.fakes.tables import FaceEntry, Tables, cosine, stored_vector
 
 
 class FakeGroupFaces:
@@ -74,10 +75,12 @@ class FakeGroupFaces:
 
     # faces ------------------------------------------------------------------------------
     async def add_face(self, app: int, group_name: str, face: FaceRow, tag: str,
-                       request_key: str | None = None) -> tuple[FaceWritten, Group]:
+                       request_key: str | None = None, person: str | None = None
+                       ) -> tuple[FaceWritten, Group]:
         with self.t.atomic():
             group = self.t.lock_group(app, group_name)
-            written = self.t.insert_face_once(app, group, face, tag, request_key)
+            user_id = None if person is None else self.t.person_in_group(app, group, person)
+            written = self.t.insert_face_once(app, group, face, tag, request_key, user_id)
             return written, group
 
     async def delete_face(self, app: int, group_name: str, face_id: int) -> None:
@@ -108,13 +111,15 @@ class FakeGroupFaces:
         return StoredFace(entry.id, group.name, entry.tag, list(entry.box), entry.quality,
                           entry.created_at, entry.updated_at)
 
-    async def faces_page(self, app: int, group_name: str, tag: str, offset: int, limit: int
-                         ) -> tuple[int, list[ListedFace]]:
+    async def faces_page(self, app: int, group_name: str, tag: str, offset: int, limit: int,
+                         person: str | None = None) -> tuple[int, list[ListedFace]]:
         group = await self.group(app, group_name)
+        user_id = None if person is None else self.t.person_in_group(app, group, person)
         # ILIKE '%tag%' with the tag's wildcards escaped: a plain case-insensitive substring
         needle = tag.lower()
         found = sorted((f for f in self.t.faces.values()
-                        if f.group_id == group.id and needle in f.tag.lower()),
+                        if f.group_id == group.id and needle in f.tag.lower()
+                        and (user_id is None or f.user_id == user_id)),
                        key=lambda f: -f.id)
         return len(found), [self._listed(f) for f in found[offset:offset + limit]]
 
@@ -143,6 +148,19 @@ class FakeGroupFaces:
     # search -----------------------------------------------------------------------------
     async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
         return self.t.search_on(group, vector, top_n)
+
+    async def people_faces(self, group: Group, vector: np.ndarray, user_ids: list[int]
+                           ) -> list[PersonFace]:
+        query = stored_vector(vector)
+        return [PersonFace(f.user_id, self.t.users[f.user_id].uid,
+                           self.t.users[f.user_id].user_info, f.id, cosine(f.vector, query),
+                           f.quality)
+                for f in self.t.faces.values()
+                if f.group_id == group.id and f.user_id in user_ids]
+
+    async def people_count(self, group: Group) -> int:
+        held = [f.user_id for f in self.t.faces.values() if f.group_id == group.id]
+        return max(1, sum(u is None for u in held) + len({u for u in held if u is not None}))
 
 
 class FakeIndexes:

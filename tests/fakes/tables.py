@@ -75,6 +75,7 @@ class UserRow:
     app: int
     uid: str
     user_info: str
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -266,14 +267,14 @@ class Tables:
         return group
 
     def insert_face_once(self, app: int, group: Group, face: FaceRow, tag: str,
-                         request_key: str | None) -> FaceWritten:
+                         request_key: str | None, user_id: int | None = None) -> FaceWritten:
         require_same_model(group.model, face.model, f"group {group.name}")
         if request_key:
             found = next((f.id for f in self.faces.values()
                           if f.group_id == group.id and f.request_key == request_key), None)
             if found is not None:
                 return FaceWritten(found, False)
-        face_id = self.insert_face(app, group, face, tag, request_key)
+        face_id = self.insert_face(app, group, face, tag, request_key, user_id)
         group.face_count += 1
         return FaceWritten(face_id, True)
 
@@ -293,6 +294,13 @@ class Tables:
         self.faces[entry.id] = entry
         self.groups[group.id].face_count += 1
         return entry.id
+
+    def person_in_group(self, app: int, group: Group, person_id: str) -> int:
+        found = next((u.id for u in self.users.values() if u.app == app and u.uid == person_id
+                      and (group.id, u.id) in self.members), None)
+        if found is None:
+            raise FaceError(ERRORS.USER_NOT_FOUND, f"person {person_id} in group {group.name}")
+        return found
 
     def delete_user_faces(self, group_id: int, user_id: int) -> int:
         gone = [f.id for f in self.faces.values()

@@ -7,7 +7,7 @@ from dataclasses import replace as replace_fields
 
 import numpy as np
 
-from services.gallery.records import FaceRow, Group, Identity, UserEntry, UserMatch
+from services.gallery.records import FaceRow, Group, Identity, Person, UserEntry, UserMatch
 from services.gallery.users import best_users, groups_to_leave
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
@@ -115,6 +115,53 @@ class FakeBaiduUsers:
             user_id, rows = self._lock_user_groups(app, uid)
             for group_id in groups_to_leave(uid, groups, rows):
                 self._leave_group(group_id, user_id)
+
+    # persons ---------------------------------------------------------------------------
+    def _person(self, app: int, group: Group, person_id: str) -> Person:
+        user_id = self.t.person_in_group(app, group, person_id)
+        user = self.t.users[user_id]
+        faces = sum(f.group_id == group.id and f.user_id == user_id
+                    for f in self.t.faces.values())
+        return Person(user.uid, user.user_info, faces, user.created_at)
+
+    async def create_person(self, app: int, group: str, person_id: str, name: str
+                            ) -> tuple[Person, bool]:
+        with self.t.atomic():
+            held = self.t.lock_group(app, group)
+            user = self._user(app, person_id)
+            created = user is None
+            if user is None:
+                user = UserRow(self.t.next_id("users"), app, person_id, name)
+                self.t.users[user.id] = user
+            self.t.members.add((held.id, user.id))
+            return self._person(app, held, person_id), created
+
+    async def person(self, app: int, group: str, person_id: str) -> Person:
+        return self._person(app, await self.groups.group(app, group), person_id)
+
+    async def persons_page(self, app: int, group: str, offset: int, limit: int
+                           ) -> tuple[int, list[Person]]:
+        held = await self.groups.group(app, group)
+        users = sorted((self.t.users[u] for g, u in self.t.members if g == held.id),
+                       key=lambda u: u.id)
+        return len(users), [self._person(app, held, u.uid) for u in users[offset:offset + limit]]
+
+    async def delete_person(self, app: int, group: str, person_id: str) -> None:
+        with self.t.atomic():
+            held = self.t.lock_group(app, group)
+            user_id = self.t.person_in_group(app, held, person_id)
+            self.t.delete_user_faces(held.id, user_id)
+            self.t.members.discard((held.id, user_id))
+            if not any(u == user_id for _, u in self.t.members):
+                self.t.drop_user(user_id)
+
+    async def rename_person(self, app: int, group: str, person_id: str, name: str) -> Person:
+        with self.t.atomic():
+            held = self.t.lock_group(app, group)
+            person = self._person(app, held, person_id)
+            self.t.users[self.t.person_in_group(app, held, person_id)].user_info = name
+        person.name = name
+        return person
 
     async def identify_users(self, app: int, groups: list[str], vector: np.ndarray, model: int,
                              user_top: int) -> list[UserMatch]:

@@ -813,6 +813,47 @@ async def clusterings_are_saved_joined_and_named(gallery: GalleryPort) -> None:
     assert await clusters.run(second.id) is None
 
 
+async def persons_own_faces_and_are_fused_over_them(gallery: GalleryPort) -> None:
+    """A /v1 person is a user of its group: its faces join it at enrolment, identify reads
+    every face of a candidate, the group counts people, and deleting the person keeps the
+    group."""
+    groups, users = gallery.groups, gallery.users
+    await groups.create_group(1, "ppl", "", MODEL)
+    await refused(ERRORS.GROUP_NOT_FOUND, users.create_person(1, "nope", "ann", "Ann"))
+    ann, new = await users.create_person(1, "ppl", "ann", "Ann")
+    assert new and (ann.person_id, ann.name, ann.faces) == ("ann", "Ann", 0)
+    again, new = await users.create_person(1, "ppl", "ann", "Renamed?")
+    assert not new and again.name == "Ann"
+    await refused(ERRORS.USER_NOT_FOUND, groups.add_face(1, "ppl", row(axis(0)), "", None, "bob"))
+    ids = [(await groups.add_face(1, "ppl", row(blend(c, 0, 2 + i)), "a", None, "ann"))[0]
+           .face_id for i, c in enumerate((0.9, 0.5))]
+    lone = (await groups.add_face(1, "ppl", row(axis(7)), "x"))[0].face_id
+    assert (await users.person(1, "ppl", "ann")).faces == 2
+    total, listed = await groups.faces_page(1, "ppl", "", 0, 10, "ann")
+    assert total == 2 and sorted(f.id for f in listed) == sorted(ids)
+    assert {f.uid for f in listed} == {"ann"}
+    group = await groups.group(1, "ppl")
+    assert await groups.people_faces(group, axis(0), [NO_SUCH_FACE]) == []
+    matches = await groups.search(group, axis(0), 3)
+    user_ids = sorted({m.user_id for m in matches if m.user_id is not None})
+    assert len(user_ids) == 1
+    faces = await groups.people_faces(group, axis(0), user_ids)
+    assert sorted((f.face_id, f.person_id, f.name) for f in faces) == sorted(
+        (i, "ann", "Ann") for i in ids)
+    assert close(sorted(f.cosine for f in faces), [0.5, 0.9])
+    assert await groups.people_count(group) == 2  # ann, and the face with no person
+    renamed = await users.rename_person(1, "ppl", "ann", "Ann Lee")
+    assert renamed.name == "Ann Lee" and renamed.faces == 2
+    total, people = await users.persons_page(1, "ppl", 0, 10)
+    assert total == 1 and [p.name for p in people] == ["Ann Lee"]
+    await users.delete_person(1, "ppl", "ann")
+    await refused(ERRORS.USER_NOT_FOUND, users.person(1, "ppl", "ann"))
+    await refused(ERRORS.USER_NOT_FOUND, users.get_user(1, "ann"))
+    group = await groups.group(1, "ppl")
+    assert group.face_count == 1
+    assert [f.id for f in (await groups.faces_page(1, "ppl", "", 0, 10))[1]] == [lone]
+
+
 CASES: list[Case] = [
     groups_are_made_listed_and_deleted,
     groups_and_jobs_keep_their_quality_level,
@@ -830,4 +871,5 @@ CASES: list[Case] = [
     ingestion_cancels_and_fails_whole,
     ingestion_feeds_chunks_fairly,
     clusterings_are_saved_joined_and_named,
+    persons_own_faces_and_are_fused_over_them,
 ]

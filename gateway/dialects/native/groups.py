@@ -9,10 +9,11 @@ PATCH  /v1/groups/{group}                         {"quality", "tag"}: null or ""
 DELETE /v1/groups/{group}
 GET    /v1/groups/{group}/faces                   ?tag=&offset=0&limit=50
 POST   /v1/groups/{group}/faces                   {"image" | "image_url", "tag", "key",
-                                                   "quality"}
+                                                   "quality", "person_id"}
 DELETE /v1/groups/{group}/faces/{face_id}
 GET    /v1/groups/{group}/faces/{face_id}/thumbnail   image/jpeg
-POST   /v1/groups/{group}/identify                {"image" | "image_url", "top_n"}
+POST   /v1/groups/{group}/identify                {"image" | "image_url", "top_n"}: faces
+                                                  and people
 GET    /v1/groups/{group}/users                   ?offset=0&limit=50
 DELETE /v1/users/{uid}                            ?group=
 GET    /v1/jobs                                   ?limit=20: the app's ingestion jobs
@@ -31,6 +32,7 @@ from gateway.contract import (
     GroupName,
     Id,
     Offset,
+    PersonId,
     Tag,
     declare,
     quality_level,
@@ -38,6 +40,7 @@ from gateway.contract import (
 from gateway.dialects.native.ingest import job_summary
 from gateway.dialects.native.operations import OneImage, images
 from gateway.dialects.native.paths import GroupPath
+from gateway.dialects.native.persons import face_row
 from services.recognition import catalogue, enrolment, search
 from services.recognition.context import ImageSource, Recognition
 from shared.answers import (
@@ -62,12 +65,6 @@ def _image(ctx: Recognition, params: OneImage) -> ImageSource:
         return data
 
     return read
-
-
-def _face_row(face) -> dict:
-    return {"face_id": face.id, "tag": face.tag, "box": face.box, "quality": face.quality,
-            "created": face.created_at.timestamp(), "uid": face.uid,
-            "thumbnail": face.has_thumbnail}
 
 
 class GroupsQuery(Fields):
@@ -158,7 +155,7 @@ async def list_faces(ctx: Recognition, request: Request, params: FacesQuery
     total, faces = await catalogue.faces_page(ctx, request.state.app_id, params.group,
                                               params.tag, params.offset, params.limit)
     return {"total": total, "offset": params.offset,
-            "faces": [_face_row(f) for f in faces]}, 200
+            "faces": [face_row(f) for f in faces]}, 200
 
 
 class NewFace(GroupPath, OneImage):
@@ -167,15 +164,19 @@ class NewFace(GroupPath, OneImage):
                             "with the same key returns the face it made")
     quality: GateLevel | None = quality_level(
         "the group's default, else the service's setting (FACEGATE_QUALITY_GATE)")
+    person_id: PersonId | None = Field(None, description=(
+        "the group's person the face is of (POST /v1/groups/{group}/people); 404 if the group "
+        "has none of that id"))
 
 
 @declare(NewFace, statuses=(201, 200))
 async def enrol(ctx: Recognition, request: Request, params: NewFace) -> tuple[Enrolled, int]:
     """One photo's largest face into the group, through the quality gate at the `quality`
-    level; `key` makes a retry return the face it made (created: false)."""
+    level, as one of the faces of the person `person_id` when given; `key` makes a retry
+    return the face it made (created: false)."""
     written = await enrolment.enrol_face(ctx, request.state.app_id, params.group,
                                          _image(ctx, params), params.tag, params.key,
-                                         params.quality)
+                                         params.quality, params.person_id)
     return ({"face_id": written.face_id, "created": written.created, "group": params.group},
             201 if written.created else 200)
 
@@ -207,13 +208,21 @@ class Identify(GroupPath, OneImage):
 @declare(Identify)
 async def identify(ctx: Recognition, request: Request, params: Identify
                    ) -> tuple[IdentifyResult, int]:
-    """The photo's largest face against the group: the top_n closest faces, best first, each
-    judged at the recommended threshold."""
-    matches = await search.identify(ctx, request.state.app_id, params.group,
-                                    _image(ctx, params), params.top_n)
+    """The photo's largest face against the group: the top_n closest faces (`matches`, each
+    judged at the recommended threshold) and the top_n closest people (`people`: a person's
+    score fused over its faces, a face with no person counting as one; `same_person` at the
+    `verdict`'s threshold, which keeps the false-positive identification rate
+    FACEGATE_IDENTIFY_FPIR at the group's size)."""
+    found = await search.identify_people(ctx, request.state.app_id, params.group,
+                                         _image(ctx, params), params.top_n)
     return {"group": params.group, "threshold": RECOMMENDED_SCORE, "matches": [
         {"face_id": m.face_id, "tag": m.tag, "score": round(m.score, 6),
-         "same_person": same_person(m.score)} for m in matches]}, 200
+         "same_person": same_person(m.score)} for m in found.faces],
+        "people": [{"person_id": p.person_id, "name": p.name, "score": round(p.score, 6),
+                    "same_person": p.same_person, "face_id": p.face_id, "faces": p.faces}
+                   for p in found.people],
+        "verdict": {"fpir": found.fpir, "people": found.people_in_group,
+                    "threshold": round(found.threshold, 6)}}, 200
 
 
 class UsersQuery(GroupPath):

@@ -32,6 +32,9 @@ from .answers import (
     JobStatus,
     Models,
     OperationJob,
+    PersonCreated,
+    PersonRecord,
+    PersonsPage,
     Similarity,
 )
 from .call import (
@@ -159,16 +162,17 @@ def faces(group: str, tag: str, offset: int, limit: int) -> Call[list[FaceRecord
 
 
 def enrol(group: str, image: ImageInput, tag: str, key: str | None,
-          quality: Quality | None = None) -> Call[Enrolled]:
+          quality: Quality | None = None, person_id: str | None = None) -> Call[Enrolled]:
     """The photo's largest face into the group, through the quality gate at `quality` (None:
-    the group's default, else the server's). A `key` makes a retry return the face it made
-    ({"face_id", "created"}); key="auto" derives one from the image (the SHA-256 of its bytes,
-    or of its URL), as bulk loads do."""
+    the group's default, else the server's), as a face of the group's person `person_id` when
+    given. A `key` makes a retry return the face it made ({"face_id", "created"}); key="auto"
+    derives one from the image (the SHA-256 of its bytes, or of its URL), as bulk loads do."""
     data, files = image_fields(image)
     if key == "auto":
         key = (content_key(next(iter(files.values()))[1]) if files
                else url_key(data["image_url"]))
-    fields = {**data, "tag": tag, **({"key": key} if key else {}), **_level(quality)}
+    fields = {**data, "tag": tag, **({"key": key} if key else {}), **_level(quality),
+              **({"person_id": person_id} if person_id else {})}
     return request("POST", f"/v1/groups/{group}/faces", Enrolled, idempotent=key is not None,
                    data=fields, files=files)
 
@@ -185,6 +189,40 @@ def identify(group: str, image: ImageInput, top_n: int) -> Call[IdentifyResult]:
     data, files = image_fields(image)
     return request("POST", f"/v1/groups/{group}/identify", IdentifyResult,
                    data={**data, "top_n": top_n}, files=files)
+
+
+# --- persons: the people of a group, each with several faces -----------------------------
+def create_person(group: str, name: str, key: str | None = None) -> Call[PersonCreated]:
+    """A person in the group; `key` is its id when given (a retry returns the same person,
+    `new` false)."""
+    return request("POST", f"/v1/groups/{group}/people", PersonCreated,
+                   idempotent=key is not None,
+                   json={"name": name, **({"key": key} if key else {})})
+
+
+def people(group: str, offset: int, limit: int) -> Call[PersonsPage]:
+    return request("GET", f"/v1/groups/{group}/people", PersonsPage,
+                   params={"offset": offset, "limit": limit})
+
+
+def person(group: str, person_id: str) -> Call[PersonRecord]:
+    return request("GET", f"/v1/groups/{group}/people/{person_id}", PersonRecord)
+
+
+def rename_person(group: str, person_id: str, name: str) -> Call[PersonRecord]:
+    return request("PATCH", f"/v1/groups/{group}/people/{person_id}", PersonRecord,
+                   json={"name": name})
+
+
+def delete_person(group: str, person_id: str) -> Call[Deleted]:
+    """The person out of the group with its faces there."""
+    return request("DELETE", f"/v1/groups/{group}/people/{person_id}", Deleted)
+
+
+def person_faces(group: str, person_id: str, offset: int, limit: int
+                 ) -> Call[list[FaceRecord]]:
+    return request("GET", f"/v1/groups/{group}/people/{person_id}/faces", FacesPage,
+                   read=body_field("faces"), params={"offset": offset, "limit": limit})
 
 
 # --- clustering: who is in a group -------------------------------------------------------

@@ -27,6 +27,9 @@ from .answers import (
     JobAccepted,
     JobStatus,
     Models,
+    PersonCreated,
+    PersonRecord,
+    PersonsPage,
     Similarity,
 )
 from .call import Call, ImageInput, Operation, Pause, headers
@@ -155,10 +158,12 @@ class Facegate:
         return self._run(ops.faces(group, tag, offset, limit))
 
     def enrol(self, group: str, image: ImageInput, tag: str = "", key: str | None = None,
-              *, quality: Quality | None = None) -> Enrolled:
+              *, quality: Quality | None = None, person_id: str | None = None
+              ) -> Enrolled:
         """The photo's largest face into the group; key="auto": the image's own key;
-        `quality`: the gate's level (None: the group's default, else the server's)."""
-        return self._run(ops.enrol(group, image, tag, key, quality))
+        `quality`: the gate's level (None: the group's default, else the server's);
+        `person_id`: the group's person it is a face of."""
+        return self._run(ops.enrol(group, image, tag, key, quality, person_id))
 
     def delete_face(self, group: str, face_id: int) -> Deleted:
         return self._run(ops.delete_face(group, face_id))
@@ -168,6 +173,28 @@ class Facegate:
 
     def identify(self, group: str, image: ImageInput, top_n: int = 5) -> IdentifyResult:
         return self._run(ops.identify(group, image, top_n))
+
+    # --- persons: the people of a group, each with several faces -------------------------
+    def create_person(self, group: str, name: str, key: str | None = None
+                      ) -> PersonCreated:
+        """A person in the group; `key`: its id, yours to choose (a retry returns it)."""
+        return self._run(ops.create_person(group, name, key))
+
+    def people(self, group: str, offset: int = 0, limit: int = 50) -> PersonsPage:
+        return self._run(ops.people(group, offset, limit))
+
+    def person(self, group: str, person_id: str) -> PersonRecord:
+        return self._run(ops.person(group, person_id))
+
+    def rename_person(self, group: str, person_id: str, name: str) -> PersonRecord:
+        return self._run(ops.rename_person(group, person_id, name))
+
+    def delete_person(self, group: str, person_id: str) -> Deleted:
+        return self._run(ops.delete_person(group, person_id))
+
+    def person_faces(self, group: str, person_id: str, offset: int = 0, limit: int = 50
+                     ) -> list[FaceRecord]:
+        return self._run(ops.person_faces(group, person_id, offset, limit))
 
     # --- clustering: who is in a group --------------------------------------------------
     def cluster(self, group: str, threshold: float | None = None, *,
