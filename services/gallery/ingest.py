@@ -21,14 +21,20 @@ from datetime import datetime
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from services.gallery.faces import insert_face_once, lock_group
+from services.gallery.faces import insert_face_once, lock_group, person_in_group
 from services.gallery.records import FaceRow, Group
-from shared.errors import FaceError, job_not_found
+from shared.errors import ERRORS, FaceError, job_not_found
 from shared.settings import GateLevel
 from shared.tasks import Chunk
 
 OUTCOMES = ("enrolled", "no_face", "low_quality", "bad_image", "cancelled", "failed")
 _FEED_LOCK = 0x494E4753  # "INGS": with the app id, one feeder per app at a time
+# an item's person the job's group does not have (the first, if any)
+_MISSING_PERSONS = (
+    "SELECT i.person FROM ingest_items i WHERE i.job_id = %s AND i.person IS NOT NULL "
+    "AND NOT EXISTS (SELECT 1 FROM users u JOIN group_users gu ON gu.user_id = u.id "
+    "JOIN groups g ON g.id = gu.group_id WHERE u.app_id = %s AND g.app_id = u.app_id "
+    "AND g.name = %s AND u.uid = i.person) LIMIT 1")
 
 
 @dataclass
@@ -39,6 +45,7 @@ class NewItem:
     url: str | None = None
     status: str | None = None  # bad_image: judged at the gateway (not an image at all)
     error: dict | None = None
+    person: str | None = None  # the group's person (a users.uid) its face joins
 
 
 @dataclass
@@ -119,14 +126,19 @@ class IngestJobs:
                                "chunk_size, quality) VALUES (%s, %s, %s, 0, %s, %s)",
                                (job_id, app, group, self.chunk_size, quality))
             async with conn.cursor().copy("COPY ingest_items (job_id, idx, key, tag, image, url, "
-                                          "status, error) FROM STDIN") as copy:
+                                          "status, error, person) FROM STDIN") as copy:
                 async for batch in batches:
                     for item in batch:
                         await copy.write_row((job_id, total, item.key, item.tag, item.image,
                                               item.url, item.status,
-                                              json.dumps(item.error) if item.error else None))
+                                              json.dumps(item.error) if item.error else None,
+                                              item.person))
                         total += 1
                         judged += bool(item.status)
+            missing = await (await conn.execute(_MISSING_PERSONS,
+                                                (job_id, app, group))).fetchone()
+            if missing:  # everything rolls back: nothing of the job is stored
+                raise FaceError(ERRORS.USER_NOT_FOUND, f"person {missing[0]} in group {group}")
             await conn.execute("UPDATE ingest_jobs SET total = %s, done = %s, bad_image = %s "
                                "WHERE id = %s", (total, judged, judged, job_id))
         return str(job_id), total
@@ -301,12 +313,16 @@ class IngestJobs:
         counts = dict.fromkeys(OUTCOMES, 0)
         created = 0
         rows = []
+        persons = await self._persons(conn, key, app, group, todo)
         for outcome in todo:
             face_id, made = outcome.face_id, None
-            if outcome.face is not None:
+            person = persons.get(outcome.index)
+            if isinstance(person, FaceError):  # deleted since the job was submitted
+                outcome = ItemOutcome(outcome.index, "failed", person.to_dict())
+            elif outcome.face is not None:
                 face = outcome.face
                 written = await insert_face_once(conn, app, group, face, tags[outcome.index],
-                                                 keys[outcome.index])
+                                                 keys[outcome.index], person)
                 face_id, made = written.face_id, written.created
             elif face_id is not None:
                 made = False
@@ -325,6 +341,20 @@ class IngestJobs:
             "started_at = coalesce(started_at, now()) WHERE id = %s",
             (len(todo), counts["enrolled"], counts["no_face"], counts["low_quality"],
              counts["bad_image"], counts["failed"], created, key))
+
+    async def _persons(self, conn, key: uuid.UUID, app: int, group: Group,
+                       todo: list[ItemOutcome]) -> dict[int, int | FaceError]:
+        """The users row of each item's person (by item index), or why it has none."""
+        rows = await (await conn.execute(
+            "SELECT idx, person FROM ingest_items WHERE job_id = %s AND idx = ANY(%s) "
+            "AND person IS NOT NULL", (key, [o.index for o in todo]))).fetchall()
+        found: dict[int, int | FaceError] = {}
+        for index, person in rows:
+            try:
+                found[index] = await person_in_group(conn, app, group, person)
+            except FaceError as exc:
+                found[index] = exc
+        return found
 
     async def _close(self, conn, key: uuid.UUID, state: str,
                      error: FaceError | None = None) -> None:

@@ -17,7 +17,7 @@ from services.gallery.ingest import (
     job_uuid,
 )
 from services.gallery.records import Group
-from shared.errors import FaceError, job_not_found
+from shared.errors import ERRORS, FaceError, job_not_found
 from shared.settings import GateLevel
 from shared.tasks import Chunk
 from tests.fakes.tables import ChunkRow, ItemRow, JobRow, Tables
@@ -45,7 +45,15 @@ class FakeIngestJobs:
             self.t.require_app(app)
             job = JobRow(uuid.uuid4(), app, group, self.chunk_size, now, quality=quality)
             job.items = [ItemRow(i, item.key, item.tag, item.image, item.url, item.status,
-                                 error=item.error) for i, item in enumerate(items)]
+                                 error=item.error, person=item.person)
+                         for i, item in enumerate(items)]
+            held = self.t.group_row(app, group)
+            for item in items:
+                if item.person is not None and (held is None or not any(
+                        u.uid == item.person and u.app == app and (held.id, u.id)
+                        in self.t.members for u in self.t.users.values())):
+                    raise FaceError(ERRORS.USER_NOT_FOUND,
+                                    f"person {item.person} in group {group}")
             judged = sum(bool(item.status) for item in items)
             job.total, job.done = len(items), judged
             job.counts["bad_image"] = judged
@@ -170,9 +178,17 @@ class FakeIngestJobs:
         created = 0
         for outcome in todo:
             face_id, made = outcome.face_id, None
+            person = job.items[outcome.index].person
+            try:
+                user_id = (None if person is None
+                           else self.t.person_in_group(job.app, group, person))
+            except FaceError as exc:  # deleted since the job was submitted
+                outcome = ItemOutcome(outcome.index, "failed", exc.to_dict())
+                user_id = None
             if outcome.face is not None:
                 written = self.t.insert_face_once(job.app, group, outcome.face,
-                                                  tags[outcome.index], keys[outcome.index])
+                                                  tags[outcome.index], keys[outcome.index],
+                                                  user_id)
                 face_id, made = written.face_id, written.created
             elif face_id is not None:
                 made = False

@@ -97,6 +97,7 @@ class ItemRow:
     face_id: int | None = None
     created: bool | None = None
     error: dict | None = None
+    person: str | None = None
 
 
 @dataclass

@@ -11,6 +11,7 @@ import uuid
 import pytest
 
 from services.client import ApiError, Facegate
+from tests.conftest import b64
 
 
 def _group(facegate: Facegate) -> str:
@@ -100,3 +101,21 @@ def test_a_baidu_user_is_a_person_and_a_person_a_baidu_user(facegate: Facegate, 
     assert sorted(u["uid"] for u in users) == sorted([uid, f"{uid}b"])
     found = _ok(sdk.identifyUser(group, faces["obama2.jpg"]))["result"][0]
     assert found["uid"] == f"{uid}b" and found["user_info"] == "Barack"
+
+
+def test_bulk_items_join_their_persons_and_an_unknown_person_refuses_the_load(
+        facegate: Facegate, faces):
+    group = _group(facegate)
+    facegate.create_person(group, "Barack Obama", key="obama")
+    with pytest.raises(ApiError) as caught:
+        facegate.bulk_items(group, [{"image": b64(faces["obama.jpg"]), "person_id": "obama"},
+                                    {"image": b64(faces["biden.jpg"]), "person_id": "joe"}])
+    assert caught.value.status == 404 and caught.value.code == "USER_NOT_FOUND"
+    assert all(j["group"] != group for j in facegate.jobs(200))  # nothing stored
+    job = facegate.bulk_items(group, [
+        {"image": b64(faces[name]), "person_id": "obama", "key": name}
+        for name in ("obama.jpg", "obama2.jpg")] + [{"image": b64(faces["biden.jpg"])}])
+    done = facegate.wait_for_job(job["job_id"], timeout_s=300)
+    assert done["counts"] == {"enrolled": 3} and done["faces_created"] == 3
+    assert facegate.person(group, "obama")["faces"] == 2
+    assert {f["person_id"] for f in facegate.faces(group)} == {"obama", None}

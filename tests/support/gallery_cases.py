@@ -854,6 +854,33 @@ async def persons_own_faces_and_are_fused_over_them(gallery: GalleryPort) -> Non
     assert [f.id for f in (await groups.faces_page(1, "ppl", "", 0, 10))[1]] == [lone]
 
 
+async def bulk_items_join_their_persons(gallery: GalleryPort) -> None:
+    """A bulk item naming a person the group lacks refuses the whole job (nothing stored); a
+    person deleted after submission fails only its items."""
+    app = await new_app(gallery, "bulkppl")
+    await gallery.groups.create_group(app, "g", "", MODEL)
+    await gallery.users.create_person(app, "g", "ann", "Ann")
+    await gallery.users.create_person(app, "g", "bob", "Bob")
+    await refused(ERRORS.USER_NOT_FOUND, gallery.ingest.create(app, "g", batches(
+        [NewItem("k0", "", image=b"a", person="ann"), NewItem("k1", "", image=b"b",
+                                                             person="zed")])))
+    assert await gallery.ingest.recent(app, 10) == []
+    items = [NewItem("k0", "", image=b"a", person="ann"), NewItem("k1", "", image=b"b"),
+             NewItem("k2", "", image=b"c", person="bob")]
+    job_id, _ = await gallery.ingest.create(app, "g", batches(items))
+    await gallery.users.delete_person(app, "g", "bob")
+    whole = Chunk(job_id=job_id, start=0, stop=3)
+    keys, tags = {i: f"k{i}" for i in range(3)}, dict.fromkeys(range(3), "")
+    after, _ = await gallery.ingest.complete_chunk(whole, keys, tags, [
+        ItemOutcome(i, "enrolled", face=row(axis(i))) for i in range(3)])
+    assert after.counts == {"enrolled": 2, "failed": 1}
+    listed = await gallery.ingest.items(app, job_id, 0, 10)
+    assert [i["status"] for i in listed] == ["enrolled", "enrolled", "failed"]
+    assert listed[2]["error"]["error"] == "USER_NOT_FOUND"
+    total, faces = await gallery.groups.faces_page(app, "g", "", 0, 10, "ann")
+    assert total == 1 and faces[0].id == listed[0]["face_id"]
+
+
 CASES: list[Case] = [
     groups_are_made_listed_and_deleted,
     groups_and_jobs_keep_their_quality_level,
@@ -872,4 +899,5 @@ CASES: list[Case] = [
     ingestion_feeds_chunks_fairly,
     clusterings_are_saved_joined_and_named,
     persons_own_faces_and_are_fused_over_them,
+    bulk_items_join_their_persons,
 ]

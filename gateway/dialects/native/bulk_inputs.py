@@ -1,11 +1,14 @@
 """The forms an ingestion request may take, each turned into items (the core's NewItem):
 
-- JSON `{"items": [{"image" | "image_url", "tag", "key"}, ...]}`, or `{"urls": [...]}`
+- JSON `{"items": [{"image" | "image_url", "tag", "key", "person_id"}, ...]}`, or
+  `{"urls": [...]}`
 - JSON lines (`application/x-ndjson`): one item object per line
-- a CSV of URLs (`text/csv`): a header naming `url` and optionally `tag` and `key`
+- a CSV of URLs (`text/csv`): a header naming `url` and optionally `tag`, `key` and
+  `person_id`
 - a tar (plain, gzip, bzip2 or xz) or zip of photos: the request body (`application/x-tar`,
   `application/gzip`, `application/zip`), or the `archive` part of a multipart form with an
-  optional `manifest` part, a CSV with `file` and optionally `tag` and `key`. A photo's tag
+  optional `manifest` part, a CSV with `file` and optionally `tag`, `key` and `person_id`
+  (the group's person the face joins). A photo's tag
   defaults to its path in the archive (cut to 128 bytes). Archives are read within the limits
   of archives.py.
 
@@ -27,6 +30,7 @@ from pydantic import Field
 
 from gateway.contract import Fields
 from gateway.dialects.native.archives import ArchiveLimits, archive_files
+from services.recognition import persons
 from services.recognition.catalogue import MAX_TAG_BYTES, NewItem
 from shared.errors import ERRORS, FaceError
 from shared.images import PHOTO_SUFFIXES, SizeLimit, b64decode, content_key, probe, url_key
@@ -55,39 +59,48 @@ def _tag(given: object, index: int) -> str:
     return tag
 
 
-def inline_item(data: bytes | None, error: FaceError | None, tag: str, key: str | None
-                ) -> NewItem:
+def _person(given: object, index: int) -> str | None:
+    """An item's person_id (the group's person its face joins), checked by the core's rule;
+    that the group has it is checked when the job is submitted."""
+    if given in (None, ""):
+        return None
+    return persons.person_id(str(given), f"item {index}: person_id")
+
+
+def inline_item(data: bytes | None, error: FaceError | None, tag: str, key: str | None,
+                person: str | None = None) -> NewItem:
     """A photo sent in the request (probed by items_from, once the items are known)."""
     key = key or content_key(data or b"")
     if error is not None:
-        return NewItem(key, tag, status="bad_image", error=error.to_dict())
-    return NewItem(key, tag, image=data)
+        return NewItem(key, tag, status="bad_image", error=error.to_dict(), person=person)
+    return NewItem(key, tag, image=data, person=person)
 
 
-def url_item(url: str, tag: str, key: str | None) -> NewItem:
+def url_item(url: str, tag: str, key: str | None, person: str | None = None) -> NewItem:
     url = url.strip()
     key = key or url_key(url)
     try:
         url_target(url)  # its scheme, host and port; the addresses are checked when fetched
     except FaceError as exc:
-        return NewItem(key, tag, status="bad_image", error=exc.to_dict())
-    return NewItem(key, tag, url=url)
+        return NewItem(key, tag, status="bad_image", error=exc.to_dict(), person=person)
+    return NewItem(key, tag, url=url, person=person)
 
 
 def _object_item(item: object, index: int) -> NewItem:
     if not isinstance(item, dict):
         raise _invalid(f"item {index} must be an object")
     tag, key = _tag(item.get("tag"), index), _key(item.get("key"), index)
+    person = _person(item.get("person_id"), index)
     image, url = item.get("image"), item.get("image_url")
     if isinstance(image, str) and image.strip():
         try:
-            return inline_item(b64decode(image), None, tag, key)
+            return inline_item(b64decode(image), None, tag, key, person)
         except FaceError as exc:
-            return inline_item(None, exc, tag, key)
+            return inline_item(None, exc, tag, key, person)
     if isinstance(url, str) and url.strip():
-        return url_item(url, tag, key)
+        return url_item(url, tag, key, person)
     return inline_item(None, FaceError(ERRORS.PARAM_MISSING, "image or image_url is required"),
-                       tag, key)
+                       tag, key, person)
 
 
 def _csv_rows(data: bytes, what: str) -> list[dict[str, str]]:
@@ -103,9 +116,11 @@ def _csv_rows(data: bytes, what: str) -> list[dict[str, str]]:
 def _url_csv(data: bytes) -> Iterator[NewItem]:
     rows = _csv_rows(data, "the CSV")
     if rows and "url" not in rows[0]:
-        raise _invalid("the CSV needs a header with a `url` column (and optionally tag, key)")
+        raise _invalid("the CSV needs a header with a `url` column (and optionally tag, key, "
+                       "person_id)")
     for index, row in enumerate(rows):
-        yield url_item(row["url"], _tag(row.get("tag"), index), _key(row.get("key"), index))
+        yield url_item(row["url"], _tag(row.get("tag"), index), _key(row.get("key"), index),
+                       _person(row.get("person_id"), index))
 
 
 def _json_lines(data: bytes) -> Iterator[NewItem]:
@@ -122,7 +137,8 @@ def _archive(data: bytes, manifest: bytes | None, limits: ArchiveLimits) -> Iter
     if manifest:
         rows = _csv_rows(manifest, "manifest")
         if rows and "file" not in rows[0]:
-            raise _invalid("manifest needs a header with a `file` column (and tag, key)")
+            raise _invalid("manifest needs a header with a `file` column (and tag, key, "
+                           "person_id)")
         listed = {row["file"]: row for row in rows}
     index = 0
     for path, content in archive_files(data, limits):
@@ -134,7 +150,8 @@ def _archive(data: bytes, manifest: bytes | None, limits: ArchiveLimits) -> Iter
             continue
         row = (listed or {}).get(path, {})
         tag = row.get("tag") or path.encode()[:MAX_TAG_BYTES].decode("utf-8", "ignore")
-        yield inline_item(content, None, _tag(tag, index), _key(row.get("key"), index))
+        yield inline_item(content, None, _tag(tag, index), _key(row.get("key"), index),
+                          _person(row.get("person_id"), index))
         index += 1
 
 
@@ -145,7 +162,8 @@ def _probed(item: NewItem, size: SizeLimit) -> NewItem:
     try:
         probe(item.image, size)
     except FaceError as exc:
-        return NewItem(item.key, item.tag, status="bad_image", error=exc.to_dict())
+        return NewItem(item.key, item.tag, status="bad_image", error=exc.to_dict(),
+                       person=item.person)
     return item
 
 
@@ -153,11 +171,12 @@ class BulkInput(Fields):
     """The parameters of an ingestion request: one of its forms (the module's docstring)."""
 
     items: list[Any] | str | None = Field(None, description='JSON: [{"image" | "image_url", '
-                                          '"tag", "key"}, ...]')
+                                          '"tag", "key", "person_id"}, ...]')
     urls: list[str] | str | None = Field(None, description="JSON: a list of image URLs")
     archive: bytes | None = Field(None, description="multipart: a tar, tar.gz or zip of "
                                   "photos")
-    manifest: bytes | None = Field(None, description="multipart: a CSV with file, tag, key")
+    manifest: bytes | None = Field(None, description="multipart: a CSV with file, tag, key, "
+                                   "person_id")
     body: bytes | None = Field(None, exclude=True)  # a raw body: archive, JSON lines or CSV
 
 
