@@ -383,6 +383,8 @@ class ClusterRecord(TypedDict):
     faces: list[int]  # every face id, ascending
     representative: int  # the face closest to the cluster's centre
     name: str | None  # the tag it was named with
+    person_id: str | None  # the person most of its faces are (a confirmed cluster)
+    person: str | None  # that person's name
 
 
 class ClustersPage(TypedDict):
@@ -401,3 +403,32 @@ class ClusterNamed(TypedDict):
     cluster_id: int
     tag: str
     faces: int  # faces tagged
+
+
+class ClusterConfirmed(TypedDict):
+    group: str
+    cluster_id: int
+    person_id: str
+    name: str
+    joined: int  # faces of the cluster that became the person's
+    left: list[int]  # faces left as they were: another person's, or marked "not" this one
+    faces: int  # the person's faces in the group now
+
+
+class ClusterEdited(TypedDict):
+    group: str
+    cluster_id: int  # the cluster the faces are in now
+
+
+class FaceAssigned(TypedDict):
+    group: str
+    face_id: int
+    person_id: str | None
+    changed: bool
+
+
+class NotPerson(TypedDict):
+    group: str
+    person_id: str
+    face_id: int
+    was_theirs: bool  # the face was the person's until now

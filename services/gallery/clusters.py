@@ -29,8 +29,11 @@ _COLUMNS = ("r.id, r.app_id, r.group_id, g.name, r.score, r.state, r.total, r.do
             "r.error, r.created_at, r.started_at, r.finished_at")
 
 # A new face's cluster from its neighbours: (face ids, cosines) -> cluster ids of those that
-# have one -> the cluster to join, or None for a cluster of its own.
-Vote = Callable[[list[int], list[float], dict[int, int]], int | None]
+# have one -> the cluster of the face's person, if it has one there -> clusters it may not
+# join (another person's, or a person it is marked "not") -> the cluster to join, or None for
+# a cluster of its own.
+Vote = Callable[[list[int], list[float], dict[int, int], int | None, frozenset[int]],
+                int | None]
 
 
 @dataclass
@@ -57,6 +60,28 @@ class ClusterRow:
     faces: list[int]
     representative: int
     name: str | None
+    person_id: str | None = None  # the person most of its faces are, if any
+    person: str | None = None  # that person's name
+
+
+@dataclass
+class Constraints:
+    """What corrections fix for a clustering of the group's faces: each face's person (None:
+    nobody's) and the persons each face is marked "not"."""
+
+    persons: dict[int, int]  # face id: users row id, for faces that have a person
+    not_persons: dict[int, set[int]]  # face id: users row ids it is not
+
+
+async def unplace_faces(conn, group_id: int, face_ids: list[int]) -> None:
+    """The faces leave the group's clustering, inside the caller's transaction (a correction
+    moved them to or from a person): the next join places them again under the corrected
+    constraints (join_unassigned)."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_JOIN_LOCK, group_id))
+    await conn.execute(
+        "DELETE FROM face_clusters WHERE face_id = ANY(%s) AND run_id IN "
+        "(SELECT id FROM cluster_runs WHERE group_id = %s AND state = 'done')",
+        (face_ids, group_id))
 
 
 def run_uuid(run_id: str) -> uuid.UUID | None:
@@ -64,6 +89,27 @@ def run_uuid(run_id: str) -> uuid.UUID | None:
         return uuid.UUID(run_id)
     except ValueError:
         return None
+
+
+async def _owners(conn, key: uuid.UUID, clusters: list[int] | None = None) -> dict[int, int]:
+    """Each cluster's person: the person most of its faces are (clusters with none left
+    out)."""
+    rows = await (await conn.execute(
+        "SELECT DISTINCT ON (c.cluster) c.cluster, f.user_id FROM face_clusters c "
+        "JOIN faces f ON f.id = c.face_id WHERE c.run_id = %s AND f.user_id IS NOT NULL "
+        "AND (%s::integer[] IS NULL OR c.cluster = ANY(%s)) "
+        "GROUP BY c.cluster, f.user_id ORDER BY c.cluster, count(*) DESC, f.user_id",
+        (key, clusters, clusters))).fetchall()
+    return dict(rows)
+
+
+async def _not_persons(conn, face_ids: list[int]) -> dict[int, set[int]]:
+    marks: dict[int, set[int]] = {}
+    for face_id, user_id in await (await conn.execute(
+            "SELECT face_id, user_id FROM face_not_person WHERE face_id = ANY(%s)",
+            (face_ids,))).fetchall():
+        marks.setdefault(face_id, set()).add(user_id)
+    return marks
 
 
 class ClusterRuns:
@@ -183,22 +229,30 @@ class ClusterRuns:
             if current is None:  # replaced by a newer clustering while this one waited
                 return 0
             rows = await (await conn.execute(
-                "SELECT f.id, f.embedding, f.tag FROM faces f WHERE f.group_id = %s AND NOT "
-                "EXISTS (SELECT 1 FROM face_clusters c WHERE c.run_id = %s AND c.face_id = f.id) "
-                "ORDER BY f.id", (group.id, key))).fetchall()
-            for face_id, embedding, tag in rows:
+                "SELECT f.id, f.embedding, f.tag, f.user_id FROM faces f WHERE f.group_id = %s "
+                "AND NOT EXISTS (SELECT 1 FROM face_clusters c WHERE c.run_id = %s AND "
+                "c.face_id = f.id) ORDER BY f.id", (group.id, key))).fetchall()
+            owners = await _owners(conn, key)  # cluster: its person
+            marks = await _not_persons(conn, [row[0] for row in rows])
+            for face_id, embedding, tag, user_id in rows:
                 found = [m for m in await search_on(conn, group, vector_array(embedding), k + 1)
                          if m.face_id != face_id][:k]
                 placed = dict(await (await conn.execute(
                     "SELECT face_id, cluster FROM face_clusters WHERE run_id = %s "
                     "AND face_id = ANY(%s)", (key, [m.face_id for m in found]))).fetchall())
-                cluster = vote([m.face_id for m in found], [m.cosine for m in found], placed)
+                own = next((c for c, p in owners.items() if p == user_id), None)
+                forbidden = frozenset(c for c, p in owners.items() if p in marks.get(face_id, ())
+                                      or (user_id is not None and p != user_id))
+                cluster = vote([m.face_id for m in found], [m.cosine for m in found], placed,
+                               None if user_id is None else own, forbidden)
                 if cluster is None:
                     [cluster] = await (await conn.execute(
                         "UPDATE cluster_runs SET next_cluster = next_cluster + 1 WHERE id = %s "
                         "RETURNING next_cluster - 1", (key,))).fetchone()
                     await conn.execute("INSERT INTO clusters (run_id, cluster, representative) "
                                        "VALUES (%s, %s, %s)", (key, cluster, face_id))
+                if user_id is not None and cluster not in owners:
+                    owners[cluster] = user_id
                 elif not tag:  # an untagged face joining a named cluster takes its name
                     await conn.execute(
                         "UPDATE faces SET tag = k.name, updated_at = now() FROM clusters k "
@@ -223,10 +277,77 @@ class ClusterRuns:
                 "GROUP BY c.cluster, k.representative, k.name "
                 "ORDER BY size DESC, c.cluster LIMIT %s OFFSET %s",
                 (key, limit, offset))).fetchall()
+            owners = await _owners(conn, key, [row[0] for row in rows])
+            people = {row[0]: (row[1], row[2]) for row in await (await conn.execute(
+                "SELECT id, uid, user_info FROM users WHERE id = ANY(%s)",
+                (list(owners.values()),))).fetchall()}
         page = [ClusterRow(cluster, size, list(ids),
-                           representative if representative in ids else ids[0], name)
+                           representative if representative in ids else ids[0], name,
+                           *people.get(owners.get(cluster, 0), (None, None)))
                 for cluster, size, ids, representative, name in rows]
         return clusters, faces, page
+
+    async def constraints(self, group_id: int) -> Constraints:
+        """The group's faces' persons and "not this person" marks, for a run to respect."""
+        async with self.pool.connection() as conn:
+            persons = dict(await (await conn.execute(
+                "SELECT id, user_id FROM faces WHERE group_id = %s AND user_id IS NOT NULL",
+                (group_id,))).fetchall())
+            marks: dict[int, set[int]] = {}
+            for face_id, user_id in await (await conn.execute(
+                    "SELECT n.face_id, n.user_id FROM face_not_person n JOIN faces f "
+                    "ON f.id = n.face_id WHERE f.group_id = %s", (group_id,))).fetchall():
+                marks.setdefault(face_id, set()).add(user_id)
+        return Constraints(persons, marks)
+
+    async def edit(self, run: ClusterRun, cluster_id: int | None,
+                   face_ids: list[int] | None = None, from_cluster: int | None = None) -> int:
+        """A correction of the clustering (not of persons: it lasts until the next run):
+        `face_ids` (of any of its clusters) or every face of `from_cluster` move into
+        `cluster_id`; cluster_id None: into a new cluster (a split). The cluster they are in
+        now; CLUSTER_NOT_FOUND for a cluster or face the clustering does not have."""
+        key = uuid.UUID(run.id)
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_JOIN_LOCK, run.group_id))
+            if from_cluster is not None:
+                face_ids = [row[0] for row in await (await conn.execute(
+                    "SELECT face_id FROM face_clusters WHERE run_id = %s AND cluster = %s",
+                    (key, from_cluster))).fetchall()]
+                if not face_ids:
+                    raise FaceError(ERRORS.CLUSTER_NOT_FOUND, f"no cluster {from_cluster}")
+            face_ids = list(dict.fromkeys(face_ids or []))
+            held = {row[0] for row in await (await conn.execute(
+                "SELECT face_id FROM face_clusters WHERE run_id = %s AND face_id = ANY(%s)",
+                (key, face_ids))).fetchall()}
+            missing = [f for f in face_ids if f not in held]
+            if missing or not face_ids:
+                raise FaceError(ERRORS.CLUSTER_NOT_FOUND,
+                                f"face {missing[0]} is in no cluster of the clustering"
+                                if missing else "no faces to move")
+            if cluster_id is None:
+                [cluster_id] = await (await conn.execute(
+                    "UPDATE cluster_runs SET next_cluster = next_cluster + 1 WHERE id = %s "
+                    "RETURNING next_cluster - 1", (key,))).fetchone()
+                await conn.execute("INSERT INTO clusters (run_id, cluster, representative) "
+                                   "VALUES (%s, %s, %s)", (key, cluster_id, face_ids[0]))
+            elif not await (await conn.execute(
+                    "SELECT 1 FROM face_clusters WHERE run_id = %s AND cluster = %s",
+                    (key, cluster_id))).fetchone():
+                raise FaceError(ERRORS.CLUSTER_NOT_FOUND, f"no cluster {cluster_id}")
+            await conn.execute("UPDATE face_clusters SET cluster = %s WHERE run_id = %s AND "
+                               "face_id = ANY(%s)", (cluster_id, key, face_ids))
+        return cluster_id
+
+    async def cluster_faces(self, run: ClusterRun, cluster_id: int) -> list[int]:
+        """The cluster's face ids (CLUSTER_NOT_FOUND if it has none)."""
+        async with self.pool.connection() as conn:
+            found = [row[0] for row in await (await conn.execute(
+                "SELECT face_id FROM face_clusters WHERE run_id = %s AND cluster = %s "
+                "ORDER BY face_id", (uuid.UUID(run.id), cluster_id))).fetchall()]
+        if not found:
+            raise FaceError(ERRORS.CLUSTER_NOT_FOUND,
+                            f"no cluster {cluster_id} in group {run.group}'s clustering")
+        return found
 
     async def name(self, run: ClusterRun, cluster_id: int, tag: str) -> int:
         """Tags every face of the cluster; how many. CLUSTER_NOT_FOUND if it has none."""

@@ -101,6 +101,35 @@ async def person_in_group(conn, app: int, group: Group, person_id: str) -> int:
     return row[0]
 
 
+async def require_faces(conn, group: Group, face_ids: list[int]) -> None:
+    """FACE_NOT_FOUND naming the first of `face_ids` the group does not hold."""
+    held = {row[0] for row in await (await conn.execute(
+        "SELECT id FROM faces WHERE group_id = %s AND id = ANY(%s)",
+        (group.id, face_ids))).fetchall()}
+    missing = [f for f in face_ids if f not in held]
+    if missing:
+        raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {missing[0]} in group {group.name}")
+
+
+async def set_person(conn, group_id: int, face_ids: list[int], user_id: int | None,
+                     only: int | None = None) -> int:
+    """The faces' person (None: none), of those that are `only`'s when given; how many
+    changed."""
+    cur = await conn.execute(
+        "UPDATE faces SET user_id = %s, updated_at = now() WHERE group_id = %s AND "
+        "id = ANY(%s) AND user_id IS DISTINCT FROM %s AND (%s::bigint IS NULL OR user_id = %s)",
+        (user_id, group_id, face_ids, user_id, only, only))
+    return cur.rowcount
+
+
+async def move_person_faces(conn, group_id: int, source: int, target: int) -> list[int]:
+    """Every face of person `source` in the group becomes `target`'s; their ids."""
+    rows = await (await conn.execute(
+        "UPDATE faces SET user_id = %s, updated_at = now() WHERE group_id = %s AND "
+        "user_id = %s RETURNING id", (target, group_id, source))).fetchall()
+    return [row[0] for row in rows]
+
+
 async def delete_user_faces(conn, group_id: int, user_id: int) -> int:
     cur = await conn.execute("DELETE FROM faces WHERE group_id = %s AND user_id = %s",
                              (group_id, user_id))

@@ -18,6 +18,7 @@ import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import faces
+from services.gallery.clusters import unplace_faces
 from services.gallery.faces import GroupFaces
 from services.gallery.records import FaceRow, Group, Match, Person, UserEntry, UserMatch
 from shared.errors import ERRORS, FaceError
@@ -260,6 +261,81 @@ class BaiduUsers:
                                (held.id, user_id))
             await conn.execute("DELETE FROM users u WHERE id = %s AND NOT EXISTS "
                                "(SELECT 1 FROM group_users WHERE user_id = u.id)", (user_id,))
+
+    # corrections ------------------------------------------------------------------------
+    async def assign_faces(self, app: int, group: str, face_ids: list[int],
+                           person_id: str | None) -> int:
+        """The faces become the person's (None: nobody's), a "not this person" between them
+        cleared: moving a face to a person on purpose says it is that person. FACE_NOT_FOUND
+        if one is not the group's; USER_NOT_FOUND. How many faces changed."""
+        async with self.pool.connection() as conn, conn.transaction():
+            held = await faces.lock_group(conn, app, group)
+            user_id = (None if person_id is None
+                       else await faces.person_in_group(conn, app, held, person_id))
+            await faces.require_faces(conn, held, face_ids)
+            changed = await faces.set_person(conn, held.id, face_ids, user_id)
+            if user_id is not None:
+                await conn.execute("DELETE FROM face_not_person WHERE user_id = %s AND "
+                                   "face_id = ANY(%s)", (user_id, face_ids))
+            await unplace_faces(conn, held.id, face_ids)
+        return changed
+
+    async def confirm_faces(self, app: int, group: str, face_ids: list[int], person_id: str
+                            ) -> tuple[list[int], list[int]]:
+        """A cluster confirmed as the person: of `face_ids`, those that are nobody's and not
+        marked "not" the person become its. (the faces that joined, the faces left out:
+        another person's, or marked.) They keep their place in the clustering."""
+        async with self.pool.connection() as conn, conn.transaction():
+            held = await faces.lock_group(conn, app, group)
+            user_id = await faces.person_in_group(conn, app, held, person_id)
+            joined = [row[0] for row in await (await conn.execute(
+                "UPDATE faces f SET user_id = %s, updated_at = now() WHERE group_id = %s AND "
+                "id = ANY(%s) AND user_id IS NULL AND NOT EXISTS (SELECT 1 FROM "
+                "face_not_person n WHERE n.face_id = f.id AND n.user_id = %s) RETURNING id",
+                (user_id, held.id, face_ids, user_id))).fetchall()]
+            others = {row[0] for row in await (await conn.execute(
+                "SELECT id FROM faces WHERE group_id = %s AND id = ANY(%s) AND "
+                "user_id IS DISTINCT FROM %s", (held.id, face_ids, user_id))).fetchall()}
+        return joined, [f for f in face_ids if f in others]
+
+    async def not_person(self, app: int, group: str, person_id: str, face_id: int) -> bool:
+        """"Not this person": the face leaves the person if it was its, and never joins it
+        again (re-clustering and joins respect it). Whether it was the person's."""
+        async with self.pool.connection() as conn, conn.transaction():
+            held = await faces.lock_group(conn, app, group)
+            user_id = await faces.person_in_group(conn, app, held, person_id)
+            await faces.require_faces(conn, held, [face_id])
+            was = bool(await faces.set_person(conn, held.id, [face_id], None, only=user_id))
+            await conn.execute("INSERT INTO face_not_person (face_id, user_id) VALUES (%s, %s) "
+                               "ON CONFLICT DO NOTHING", (face_id, user_id))
+            await unplace_faces(conn, held.id, [face_id])
+        return was
+
+    async def merge_persons(self, app: int, group: str, into: str, other: str) -> Person:
+        """`other`'s faces in the group become `into`'s and `other` leaves the group (gone if
+        in no other); its "not this person" marks move to `into`, but for faces that are
+        `into`'s own. PARAM_INVALID for a person merged into itself."""
+        if into == other:
+            raise FaceError(ERRORS.PARAM_INVALID, "a person cannot be merged into itself")
+        async with self.pool.connection() as conn, conn.transaction():
+            held = await faces.lock_group(conn, app, group)
+            target = await faces.person_in_group(conn, app, held, into)
+            source = await faces.person_in_group(conn, app, held, other)
+            moved = await faces.move_person_faces(conn, held.id, source, target)
+            await conn.execute(
+                "INSERT INTO face_not_person (face_id, user_id) SELECT n.face_id, %s FROM "
+                "face_not_person n JOIN faces f ON f.id = n.face_id WHERE n.user_id = %s AND "
+                "f.group_id = %s AND f.user_id IS DISTINCT FROM %s ON CONFLICT DO NOTHING",
+                (target, source, held.id, target))
+            await conn.execute("DELETE FROM face_not_person n USING faces f WHERE "
+                               "f.id = n.face_id AND f.group_id = %s AND n.user_id = %s",
+                               (held.id, source))
+            await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
+                               (held.id, source))
+            await conn.execute("DELETE FROM users u WHERE id = %s AND NOT EXISTS "
+                               "(SELECT 1 FROM group_users WHERE user_id = u.id)", (source,))
+            await unplace_faces(conn, held.id, moved)
+            return await self._person(conn, app, held, into)
 
     async def rename_person(self, app: int, group: str, person_id: str, name: str) -> Person:
         """The person's new name (Baidu's user_info: it is one person in every group)."""

@@ -125,14 +125,57 @@ def _ordered(raw: np.ndarray, adjacency: list[list[tuple[int, float]]],
 
 
 def nearest_cluster(neighbours: list[int], cosines: list[float], placed: dict[int, int],
-                    threshold: float) -> int | None:
-    """The cluster a new face joins: the one its placed neighbours at or above `threshold`
-    weigh most, weighted as `cluster` weighs edges; None: none is close enough (a cluster of
-    its own)."""
+                    threshold: float, own: int | None = None,
+                    forbidden: frozenset[int] = frozenset()) -> int | None:
+    """The cluster a new face joins: its person's cluster (`own`) when it has one; else the
+    one its placed neighbours at or above `threshold` weigh most, weighted as `cluster` weighs
+    edges, leaving out `forbidden` clusters (another person's, or one it is marked "not");
+    None: none is close enough (a cluster of its own)."""
+    if own is not None and own not in forbidden:
+        return own
     votes: dict[int, float] = {}
     for other, cosine in zip(neighbours, cosines, strict=True):
-        if other in placed and cosine >= threshold:
+        if other in placed and cosine >= threshold and placed[other] not in forbidden:
             votes[placed[other]] = votes.get(placed[other], 0.0) + cosine - threshold + 1e-3
     if not votes:
         return None
     return max(votes.items(), key=lambda item: (item[1], -item[0]))[0]
+
+
+def constrain(labels: np.ndarray, persons: np.ndarray, not_persons: dict[int, set[int]]
+              ) -> np.ndarray:
+    """Labels that keep the corrections: every face of a person in one cluster (the one most
+    of its faces are in; where two persons would share one, the person with more faces keeps
+    it and the other gets a new one), and no face in the cluster of a person it is marked
+    "not" (such a face gets a cluster of its own). `persons[i]`: face i's person, -1 for
+    none; `not_persons`: face index -> persons it is not."""
+    out = labels.copy()
+    fresh = int(labels.max(initial=-1)) + 1
+    owner: dict[int, int] = {}  # cluster -> its person
+    counts: dict[int, int] = {}
+    people = [p for p in np.unique(persons) if p >= 0]
+    sizes = {p: int(np.sum(persons == p)) for p in people}
+    for person in sorted(people, key=lambda p: (-sizes[p], p)):
+        members = np.flatnonzero(persons == person)
+        choices, votes = np.unique(labels[members], return_counts=True)
+        ranked = [int(c) for c in choices[np.argsort(-votes, kind="stable")]
+                  if int(c) not in owner]
+        home = ranked[0] if ranked else fresh
+        if not ranked:
+            fresh += 1
+        owner[home] = int(person)
+        counts[home] = len(members)
+        out[members] = home
+    # a face with no person left in a cluster its person-less neighbours shared with an
+    # owned one stays; a face marked "not" the owner leaves
+    for face, marked in not_persons.items():
+        if persons[face] < 0 and owner.get(int(out[face])) in marked:
+            out[face] = fresh
+            fresh += 1
+    return out
+
+
+def relabel(labels: np.ndarray, vectors: np.ndarray | None) -> Clusters:
+    """Clusters numbered largest first, with representatives, from any labels (after
+    `constrain`)."""
+    return _ordered(labels, [[] for _ in range(len(labels))], vectors)

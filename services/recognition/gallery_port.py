@@ -20,7 +20,7 @@ from typing import Protocol
 import numpy as np
 
 from services.gallery.apps import App, NewApp
-from services.gallery.clusters import ClusterRow, ClusterRun, Vote
+from services.gallery.clusters import ClusterRow, ClusterRun, Constraints, Vote
 from services.gallery.ingest import IngestJob, ItemOutcome, NewItem, PendingItem
 from services.gallery.records import (
     KEEP,
@@ -159,6 +159,22 @@ class UsersPort(Protocol):
     async def rename_person(self, app: int, group: str, person_id: str, name: str) -> Person:
         """The person with its new name."""
 
+    async def assign_faces(self, app: int, group: str, face_ids: list[int],
+                           person_id: str | None) -> int:
+        """The faces become the person's (None: nobody's), its "not" marks on them cleared;
+        FACE_NOT_FOUND, USER_NOT_FOUND; how many changed."""
+
+    async def confirm_faces(self, app: int, group: str, face_ids: list[int], person_id: str
+                            ) -> tuple[list[int], list[int]]:
+        """Of the faces, those nobody's and not marked "not" the person become its: (joined,
+        left out)."""
+
+    async def not_person(self, app: int, group: str, person_id: str, face_id: int) -> bool:
+        """The face is marked "not" the person and leaves it; whether it was its."""
+
+    async def merge_persons(self, app: int, group: str, into: str, other: str) -> Person:
+        """`other`'s faces become `into`'s; `other` leaves the group."""
+
     async def identify_users(self, app: int, groups: list[str], vector: np.ndarray, model: int,
                              user_top: int) -> list[UserMatch]:
         """The best users over the groups, each with its faces' cosines, best first."""
@@ -282,6 +298,16 @@ class ClustersPort(Protocol):
                    ) -> tuple[int, int, list[ClusterRow]]: ...
 
     async def name(self, run: ClusterRun, cluster_id: int, tag: str) -> int: ...
+
+    async def constraints(self, group_id: int) -> Constraints:
+        """The group's faces' persons and "not this person" marks."""
+
+    async def edit(self, run: ClusterRun, cluster_id: int | None,
+                   face_ids: list[int] | None = None, from_cluster: int | None = None) -> int:
+        """Faces (or all of `from_cluster`'s) moved into a cluster (None: a new one)."""
+
+    async def cluster_faces(self, run: ClusterRun, cluster_id: int) -> list[int]:
+        """The cluster's face ids (CLUSTER_NOT_FOUND)."""
 
 
 class GalleryPort(Protocol):

@@ -23,14 +23,18 @@ from collections.abc import Awaitable, Callable
 
 import numpy as np
 
-from services.gallery.clusters import ClusterRow, ClusterRun
-from services.gallery.records import Group
+from services.gallery.clusters import ClusterRow, ClusterRun, Constraints
+from services.gallery.records import Group, Person
+from services.recognition import persons
 from services.recognition.clustering import (
     DEFAULT_SCORE,
     K_NEIGHBOURS,
+    Clusters,
     cluster,
+    constrain,
     exact_neighbours,
     nearest_cluster,
+    relabel,
 )
 from services.recognition.context import Recognition
 from services.recognition.gallery_port import GalleryPort
@@ -98,6 +102,8 @@ async def run(gallery: GalleryPort, request: ClusterRequest) -> ClusterRun | Non
         else:
             indices, cosines = exact_neighbours(vectors)
         found = await asyncio.to_thread(cluster, indices, cosines, threshold, 0, vectors)
+        found = corrected(found, face_ids, vectors,
+                          await gallery.clusters.constraints(group.id))
         count = await gallery.clusters.save(held.id, face_ids, found.labels,
                                             face_ids[found.representatives])
         log.info("clustered group %s: %d faces, %d clusters", group.name, len(face_ids), count)
@@ -107,6 +113,22 @@ async def run(gallery: GalleryPort, request: ClusterRequest) -> ClusterRun | Non
     if after is not None and after.state in ("done", "failed"):
         JOBS_FINISHED.labels("cluster", after.state).inc()
     return after
+
+
+def corrected(found: Clusters, face_ids: np.ndarray, vectors: np.ndarray,
+              constraints: Constraints) -> Clusters:
+    """A run's clusters with the corrections kept (clustering.constrain): each person's
+    faces together, no face with a person it is marked "not"."""
+    if not constraints.persons and not constraints.not_persons:
+        return found
+    position = {int(face): i for i, face in enumerate(face_ids)}
+    persons = np.full(len(face_ids), -1, np.int64)
+    for face, user_id in constraints.persons.items():
+        if face in position:
+            persons[position[face]] = user_id
+    marks = {position[face]: users for face, users in constraints.not_persons.items()
+             if face in position}
+    return relabel(constrain(found.labels, persons, marks), vectors)
 
 
 async def index_graph(gallery: GalleryPort, group: Group, face_ids: np.ndarray,
@@ -153,8 +175,9 @@ async def join_new_faces(gallery: GalleryPort, group: Group) -> int:
 async def _join(gallery: GalleryPort, group: Group, latest: ClusterRun) -> int:
     threshold = BY_CODE[group.model].cosine_for_score(latest.score)
 
-    def vote(neighbours: list[int], cosines: list[float], placed: dict[int, int]) -> int | None:
-        return nearest_cluster(neighbours, cosines, placed, threshold)
+    def vote(neighbours: list[int], cosines: list[float], placed: dict[int, int],
+             own: int | None, forbidden: frozenset[int]) -> int | None:
+        return nearest_cluster(neighbours, cosines, placed, threshold, own, forbidden)
 
     return await gallery.clusters.join_unassigned(latest, group, K_NEIGHBOURS, vote)
 
@@ -181,6 +204,49 @@ async def name_cluster(ctx: Recognition, app: int, group_name: str, cluster_id: 
     """Tags every face of a cluster of the latest clustering with `tag`; how many faces."""
     latest = await _joined_latest(ctx, app, group_name)
     return await ctx.gallery.clusters.name(latest, cluster_id, tag)
+
+
+async def confirm_cluster(ctx: Recognition, app: int, group_name: str, cluster_id: int,
+                          person: str | None, name: str | None
+                          ) -> tuple[Person, int, list[int]]:
+    """A cluster confirmed as a person (`person`, or a new one named `name`): its faces
+    that are nobody's and not marked "not" that person join it. (the person, how many joined,
+    the faces left as they were: another person's, or marked "not" it.)"""
+    gallery = ctx.gallery
+    latest = await _joined_latest(ctx, app, group_name)
+    faces = await gallery.clusters.cluster_faces(latest, cluster_id)
+    if person is None:
+        if not name:
+            raise FaceError(ERRORS.PARAM_MISSING, "person_id or name is required")
+        made, _ = await persons.create(ctx, app, group_name, name, None)
+        person = made.person_id
+    joined, left = await gallery.users.confirm_faces(app, group_name, faces, person)
+    return await gallery.users.person(app, group_name, person), len(joined), left
+
+
+async def split_cluster(ctx: Recognition, app: int, group_name: str, cluster_id: int,
+                        face_ids: list[int]) -> int:
+    """Faces of a cluster leave it for a new cluster, whose id comes back (PARAM_INVALID for
+    a face of another cluster)."""
+    latest = await _joined_latest(ctx, app, group_name)
+    held = await ctx.gallery.clusters.cluster_faces(latest, cluster_id)
+    outside = [f for f in face_ids if f not in held]
+    if outside:
+        raise FaceError(ERRORS.PARAM_INVALID, f"face {outside[0]} is not in cluster {cluster_id}")
+    return await ctx.gallery.clusters.edit(latest, None, face_ids)
+
+
+async def edit_clusters(ctx: Recognition, app: int, group_name: str, cluster_id: int | None,
+                        face_ids: list[int] | None = None, from_cluster: int | None = None
+                        ) -> int:
+    """Corrections of the latest clustering: merge (`from_cluster`'s faces into
+    `cluster_id`), move (`face_ids` into `cluster_id`), split (`face_ids` into a new cluster:
+    cluster_id None). They last until the group is clustered again; confirm the cluster as a
+    person to keep them. The cluster the faces are in now."""
+    if from_cluster is not None and from_cluster == cluster_id:
+        raise FaceError(ERRORS.PARAM_INVALID, "a cluster cannot be merged into itself")
+    latest = await _joined_latest(ctx, app, group_name)
+    return await ctx.gallery.clusters.edit(latest, cluster_id, face_ids, from_cluster)
 
 
 async def clustering_job(ctx: Recognition, app: int, job_id: str) -> ClusterRun | None:

@@ -69,3 +69,24 @@ async def faces(ctx: Recognition, app: int, group: str, person: str, offset: int
                 ) -> tuple[int, list[ListedFace]]:
     """The person's faces in the group, newest first."""
     return await ctx.gallery.groups.faces_page(app, group, "", offset, limit, person)
+
+
+# Corrections: persons are what lasts (a clustering is recomputed; a person's faces and its
+# "not this person" marks are kept by every run and every join: services/recognition/people.py)
+async def assign(ctx: Recognition, app: int, group: str, face_ids: list[int],
+                 person: str | None) -> int:
+    """Faces moved to a person (None: to nobody), which clears a "not this person" between
+    them; how many changed."""
+    return await ctx.gallery.users.assign_faces(app, group, face_ids, person)
+
+
+async def not_person(ctx: Recognition, app: int, group: str, person: str, face_id: int
+                     ) -> bool:
+    """"This face is not this person": it leaves the person and never joins it again
+    (until moved to it on purpose); whether it was the person's."""
+    return await ctx.gallery.users.not_person(app, group, person, face_id)
+
+
+async def merge(ctx: Recognition, app: int, group: str, into: str, other: str) -> Person:
+    """Two persons found to be one: `other`'s faces become `into`'s."""
+    return await ctx.gallery.users.merge_persons(app, group, into, other)

@@ -7,7 +7,7 @@ import uuid
 
 import numpy as np
 
-from services.gallery.clusters import ClusterRow, ClusterRun, Vote, run_uuid
+from services.gallery.clusters import ClusterRow, ClusterRun, Constraints, Vote, run_uuid
 from services.gallery.records import Group
 from shared.errors import ERRORS, FaceError
 from tests.fakes.tables import ClusterMeta, IntegrityError, RunRow, Tables
@@ -102,12 +102,19 @@ class FakeClusterRuns:
             new = sorted((f for f in self.t.faces.values()
                           if f.group_id == group.id and f.id not in held.placed),
                          key=lambda f: f.id)
+            owners = self.t.owners(held)
             for face in new:
                 found = [m for m in self.t.search_on(group, face.vector, k + 1)
                          if m.face_id != face.id][:k]
                 placed = {m.face_id: held.placed[m.face_id] for m in found
                           if m.face_id in held.placed}
-                cluster = vote([m.face_id for m in found], [m.cosine for m in found], placed)
+                marked = {u for f, u in self.t.not_persons if f == face.id}
+                user_id = face.user_id
+                own = next((c for c, p in owners.items() if p == user_id), None)
+                forbidden = frozenset(c for c, p in owners.items() if p in marked
+                                      or (user_id is not None and p != user_id))
+                cluster = vote([m.face_id for m in found], [m.cosine for m in found], placed,
+                               None if user_id is None else own, forbidden)
                 if cluster is None:
                     cluster = held.next_cluster
                     held.next_cluster += 1
@@ -117,6 +124,8 @@ class FakeClusterRuns:
                     if meta is not None and meta.name is not None:
                         face.tag, face.updated_at = meta.name, self.t.now()
                 held.placed[face.id] = cluster
+                if user_id is not None and cluster not in owners:
+                    owners[cluster] = user_id
         return len(new)
 
     async def page(self, run: ClusterRun, offset: int, limit: int
@@ -127,13 +136,57 @@ class FakeClusterRuns:
         for face_id, cluster in placed.items():
             members.setdefault(cluster, []).append(face_id)
         ordered = sorted(members.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        owners = self.t.owners(held) if held is not None else {}
         page = []
         for cluster, ids in ordered[offset:offset + limit]:
             ids = sorted(ids)
             meta = held.meta.get(cluster, ClusterMeta()) if held is not None else ClusterMeta()
             representative = meta.representative if meta.representative in ids else ids[0]
-            page.append(ClusterRow(cluster, len(ids), ids, representative, meta.name))
+            owner = self.t.users.get(owners.get(cluster, 0))
+            page.append(ClusterRow(cluster, len(ids), ids, representative, meta.name,
+                                   owner.uid if owner else None,
+                                   owner.user_info if owner else None))
         return len(members), len(placed), page
+
+    async def constraints(self, group_id: int) -> Constraints:
+        persons = {f.id: f.user_id for f in self.t.faces.values()
+                   if f.group_id == group_id and f.user_id is not None}
+        marks: dict[int, set[int]] = {}
+        for face_id, user_id in self.t.not_persons:
+            if self.t.faces[face_id].group_id == group_id:
+                marks.setdefault(face_id, set()).add(user_id)
+        return Constraints(persons, marks)
+
+    async def edit(self, run: ClusterRun, cluster_id: int | None,
+                   face_ids: list[int] | None = None, from_cluster: int | None = None) -> int:
+        held = self.t.runs[uuid.UUID(run.id)]
+        if from_cluster is not None:
+            face_ids = [f for f, c in held.placed.items() if c == from_cluster]
+            if not face_ids:
+                raise FaceError(ERRORS.CLUSTER_NOT_FOUND, f"no cluster {from_cluster}")
+        face_ids = list(dict.fromkeys(face_ids or []))
+        missing = [f for f in face_ids if f not in held.placed]
+        if missing or not face_ids:
+            raise FaceError(ERRORS.CLUSTER_NOT_FOUND,
+                            f"face {missing[0]} is in no cluster of the clustering"
+                            if missing else "no faces to move")
+        if cluster_id is None:
+            cluster_id = held.next_cluster
+            held.next_cluster += 1
+            held.meta[cluster_id] = ClusterMeta(face_ids[0])
+        elif cluster_id not in held.placed.values():
+            raise FaceError(ERRORS.CLUSTER_NOT_FOUND, f"no cluster {cluster_id}")
+        for face_id in face_ids:
+            held.placed[face_id] = cluster_id
+        return cluster_id
+
+    async def cluster_faces(self, run: ClusterRun, cluster_id: int) -> list[int]:
+        held = self.t.runs.get(uuid.UUID(run.id))
+        found = sorted(f for f, c in (held.placed.items() if held else ()) if c == cluster_id)
+        if not found:
+            raise FaceError(ERRORS.CLUSTER_NOT_FOUND,
+                            f"no cluster {cluster_id} in group {run.group}'s clustering")
+        return found
 
     async def name(self, run: ClusterRun, cluster_id: int, tag: str) -> int:
         held = self.t.runs.get(uuid.UUID(run.id))

@@ -187,6 +187,7 @@ class Tables:
         self.identities: dict[tuple[int, str], IdentityRow] = {}
         self.jobs: dict[uuid.UUID, JobRow] = {}
         self.runs: dict[uuid.UUID, RunRow] = {}
+        self.not_persons: set[tuple[int, int]] = set()  # face_not_person: (face id, user id)
         # as the first migration leaves it: the default app, with no credentials
         self.apps[self.next_id("apps")] = App(1, "default", None, None, None, None, None,
                                               self.now())
@@ -201,7 +202,8 @@ class Tables:
         self._clock = max(datetime.now(UTC), self._clock + timedelta(microseconds=1))
         return self._clock
 
-    _STATE = ("apps", "groups", "faces", "users", "members", "identities", "jobs", "runs")
+    _STATE = ("apps", "groups", "faces", "users", "members", "identities", "jobs", "runs",
+              "not_persons")
 
     @contextmanager
     def atomic(self) -> Iterator[None]:
@@ -222,6 +224,7 @@ class Tables:
     def drop_faces(self, face_ids: list[int]) -> None:
         for face_id in face_ids:
             del self.faces[face_id]
+            self.not_persons = {(f, u) for f, u in self.not_persons if f != face_id}
             for run in self.runs.values():
                 run.placed.pop(face_id, None)
                 for meta in run.meta.values():
@@ -238,6 +241,7 @@ class Tables:
     def drop_user(self, user_id: int) -> None:
         self.drop_faces([f.id for f in self.faces.values() if f.user_id == user_id])
         self.members = {(g, u) for g, u in self.members if u != user_id}
+        self.not_persons = {(f, u) for f, u in self.not_persons if u != user_id}
         del self.users[user_id]
 
     # the connection-level functions of services/gallery/faces.py -----------------------------
@@ -302,6 +306,29 @@ class Tables:
         if found is None:
             raise FaceError(ERRORS.USER_NOT_FOUND, f"person {person_id} in group {group.name}")
         return found
+
+    def require_faces(self, group: Group, face_ids: list[int]) -> None:
+        missing = [f for f in face_ids
+                   if f not in self.faces or self.faces[f].group_id != group.id]
+        if missing:
+            raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {missing[0]} in group {group.name}")
+
+    def unplace_faces(self, group_id: int, face_ids: list[int]) -> None:
+        for run in self.runs.values():
+            if run.group_id == group_id and run.state == "done":
+                for face_id in face_ids:
+                    run.placed.pop(face_id, None)
+
+    def owners(self, run: RunRow) -> dict[int, int]:
+        """clusters._owners: each cluster's person, the one most of its faces are."""
+        counts: dict[int, dict[int, int]] = {}
+        for face_id, cluster in run.placed.items():
+            user_id = self.faces[face_id].user_id
+            if user_id is not None:
+                counts.setdefault(cluster, {})
+                counts[cluster][user_id] = counts[cluster].get(user_id, 0) + 1
+        return {c: min(by.items(), key=lambda kv: (-kv[1], kv[0]))[0]
+                for c, by in counts.items()}
 
     def delete_user_faces(self, group_id: int, user_id: int) -> int:
         gone = [f.id for f in self.faces.values()

@@ -155,6 +155,75 @@ class FakeBaiduUsers:
             if not any(u == user_id for _, u in self.t.members):
                 self.t.drop_user(user_id)
 
+    async def assign_faces(self, app: int, group: str, face_ids: list[int],
+                           person_id: str | None) -> int:
+        with self.t.atomic():
+            held = self.t.lock_group(app, group)
+            user_id = (None if person_id is None
+                       else self.t.person_in_group(app, held, person_id))
+            self.t.require_faces(held, face_ids)
+            changed = 0
+            for face_id in set(face_ids):
+                face = self.t.faces[face_id]
+                if face.user_id != user_id:
+                    face.user_id, face.updated_at = user_id, self.t.now()
+                    changed += 1
+            if user_id is not None:
+                self.t.not_persons -= {(f, user_id) for f in face_ids}
+            self.t.unplace_faces(held.id, face_ids)
+        return changed
+
+    async def confirm_faces(self, app: int, group: str, face_ids: list[int], person_id: str
+                            ) -> tuple[list[int], list[int]]:
+        with self.t.atomic():
+            held = self.t.lock_group(app, group)
+            user_id = self.t.person_in_group(app, held, person_id)
+            joined = []
+            for face_id in face_ids:
+                face = self.t.faces.get(face_id)
+                if (face is not None and face.group_id == held.id and face.user_id is None
+                        and (face_id, user_id) not in self.t.not_persons):
+                    face.user_id, face.updated_at = user_id, self.t.now()
+                    joined.append(face_id)
+            left = [f for f in face_ids if f in self.t.faces
+                    and self.t.faces[f].group_id == held.id and self.t.faces[f].user_id != user_id]
+        return joined, left
+
+    async def not_person(self, app: int, group: str, person_id: str, face_id: int) -> bool:
+        with self.t.atomic():
+            held = self.t.lock_group(app, group)
+            user_id = self.t.person_in_group(app, held, person_id)
+            self.t.require_faces(held, [face_id])
+            face = self.t.faces[face_id]
+            was = face.user_id == user_id
+            if was:
+                face.user_id, face.updated_at = None, self.t.now()
+            self.t.not_persons.add((face_id, user_id))
+            self.t.unplace_faces(held.id, [face_id])
+        return was
+
+    async def merge_persons(self, app: int, group: str, into: str, other: str) -> Person:
+        if into == other:
+            raise FaceError(ERRORS.PARAM_INVALID, "a person cannot be merged into itself")
+        with self.t.atomic():
+            held = self.t.lock_group(app, group)
+            target = self.t.person_in_group(app, held, into)
+            source = self.t.person_in_group(app, held, other)
+            moved = [f for f in self.t.faces.values()
+                     if f.group_id == held.id and f.user_id == source]
+            for face in moved:
+                face.user_id, face.updated_at = target, self.t.now()
+            in_group = {f.id for f in self.t.faces.values() if f.group_id == held.id}
+            marks = {(f, u) for f, u in self.t.not_persons if u == source and f in in_group}
+            self.t.not_persons -= marks
+            self.t.not_persons |= {(f, target) for f, _ in marks
+                                   if self.t.faces[f].user_id != target}
+            self.t.members.discard((held.id, source))
+            if not any(u == source for _, u in self.t.members):
+                self.t.drop_user(source)
+            self.t.unplace_faces(held.id, [f.id for f in moved])
+            return self._person(app, held, into)
+
     async def rename_person(self, app: int, group: str, person_id: str, name: str) -> Person:
         with self.t.atomic():
             held = self.t.lock_group(app, group)

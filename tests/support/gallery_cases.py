@@ -772,8 +772,9 @@ async def clusterings_are_saved_joined_and_named(gallery: GalleryPort) -> None:
     b3 = (await gallery.groups.add_face(app, "g", row(blend(0.92, 2, 4)), ""))[0].face_id
     stranger = (await gallery.groups.add_face(app, "g", row(axis(9)), ""))[0].face_id
 
-    def vote(neighbours: list[int], cosines: list[float], placed: dict[int, int]) -> int | None:
-        return nearest_cluster(neighbours, cosines, placed, 0.5)
+    def vote(neighbours: list[int], cosines: list[float], placed: dict[int, int],
+             own: int | None, forbidden: frozenset[int]) -> int | None:
+        return nearest_cluster(neighbours, cosines, placed, 0.5, own, forbidden)
 
     group = await gallery.groups.group(app, "g")
     assert await clusters.join_unassigned(done, group, 5, vote) == 2
@@ -881,6 +882,76 @@ async def bulk_items_join_their_persons(gallery: GalleryPort) -> None:
     assert total == 1 and faces[0].id == listed[0]["face_id"]
 
 
+async def corrections_last_and_constrain_joins(gallery: GalleryPort) -> None:
+    """Persons made from clusters, faces moved, "not this person" and merges: what a later
+    join and the run's constraints read; cluster edits of the current clustering."""
+    app = await new_app(gallery, "fix")
+    groups, users, clusters = gallery.groups, gallery.users, gallery.clusters
+    group = await groups.create_group(app, "g", "", MODEL)
+    ids = [(await groups.add_face(app, "g", row(blend(c, a, 5)), ""))[0].face_id
+           for a, c in ((0, 0.95), (0, 0.9), (0, 0.85), (1, 0.95))]
+    run = await clusters.create(app, group, 0.5)
+    await clusters.start(run.id)
+    face_ids, _ = await clusters.snapshot(group.id)
+    await clusters.save(run.id, face_ids, np.array([0, 0, 0, 1]), np.array([ids[0], ids[3]]))
+    done = await clusters.run(run.id)
+    assert await clusters.cluster_faces(done, 0) == ids[:3]
+    await refused(ERRORS.CLUSTER_NOT_FOUND, clusters.cluster_faces(done, 9))
+    await users.create_person(app, "g", "ann", "Ann")
+    joined, left = await users.confirm_faces(app, "g", ids[:3], "ann")
+    assert (sorted(joined), left) == (ids[:3], [])
+    page = (await clusters.page(done, 0, 10))[2]
+    assert [(r.cluster_id, r.person_id, r.person) for r in page] == [
+        (0, "ann", "Ann"), (1, None, None)]
+    # not this person: the face leaves Ann and is no longer placed
+    assert await users.not_person(app, "g", "ann", ids[2])
+    assert not await users.not_person(app, "g", "ann", ids[2])
+    marks = await clusters.constraints(group.id)
+    assert marks.persons.keys() == {ids[0], ids[1]} and ids[2] in marks.not_persons
+    # confirming again leaves the marked face out
+    joined, left = await users.confirm_faces(app, "g", ids[:3], "ann")
+    assert (joined, left) == ([], [ids[2]])
+
+    def vote(neighbours: list[int], cosines: list[float], placed: dict[int, int],
+             own: int | None, forbidden: frozenset[int]) -> int | None:
+        return nearest_cluster(neighbours, cosines, placed, 0.5, own, forbidden)
+
+    group = await groups.group(app, "g")
+    assert await clusters.join_unassigned(done, group, 5, vote) == 1
+    page = (await clusters.page(done, 0, 10))[2]
+    placed = {f: r.cluster_id for r in page for f in r.faces}
+    assert placed[ids[2]] not in (placed[ids[0]],)  # kept apart from Ann
+    # a face of Ann enrolled later joins Ann's cluster, though it is nearer the other
+    late = (await groups.add_face(app, "g", row(blend(0.99, 1, 5)), "", None, "ann"))[0]
+    await clusters.join_unassigned(done, group, 5, vote)
+    page = (await clusters.page(done, 0, 10))[2]
+    placed = {f: r.cluster_id for r in page for f in r.faces}
+    assert placed[late.face_id] == placed[ids[0]]
+    # moved on purpose: the mark is cleared
+    assert await users.assign_faces(app, "g", [ids[2]], "ann") == 1
+    assert ids[2] not in (await clusters.constraints(group.id)).not_persons
+    await refused(ERRORS.FACE_NOT_FOUND, users.assign_faces(app, "g", [NO_SUCH_FACE], "ann"))
+    await refused(ERRORS.USER_NOT_FOUND, users.assign_faces(app, "g", [ids[3]], "zed"))
+    # merge: bob's faces become ann's and bob is gone
+    await users.create_person(app, "g", "bob", "Bob")
+    assert await users.assign_faces(app, "g", [ids[3]], "bob") == 1
+    await users.not_person(app, "g", "bob", ids[0])  # dropped: ann's own face
+    merged = await users.merge_persons(app, "g", "ann", "bob")
+    assert merged.faces == 5
+    await refused(ERRORS.USER_NOT_FOUND, users.person(app, "g", "bob"))
+    assert (await clusters.constraints(group.id)).not_persons == {}
+    await refused(ERRORS.PARAM_INVALID, users.merge_persons(app, "g", "ann", "ann"))
+    # cluster edits: split a face out, move it back, merge clusters
+    await clusters.join_unassigned(done, group, 5, vote)
+    first = (await clusters.page(done, 0, 10))[2][0]
+    made = await clusters.edit(done, None, [first.faces[0]])
+    assert await clusters.cluster_faces(done, made) == [first.faces[0]]
+    assert await clusters.edit(done, first.cluster_id, [first.faces[0]]) == first.cluster_id
+    await refused(ERRORS.CLUSTER_NOT_FOUND, clusters.edit(done, 99, [first.faces[0]]))
+    await refused(ERRORS.CLUSTER_NOT_FOUND, clusters.edit(done, first.cluster_id,
+                                                          [NO_SUCH_FACE]))
+
+
 CASES: list[Case] = [
     groups_are_made_listed_and_deleted,
     groups_and_jobs_keep_their_quality_level,
@@ -900,4 +971,5 @@ CASES: list[Case] = [
     clusterings_are_saved_joined_and_named,
     persons_own_faces_and_are_fused_over_them,
     bulk_items_join_their_persons,
+    corrections_last_and_constrain_joins,
 ]

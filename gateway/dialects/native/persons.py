@@ -8,7 +8,11 @@ GET    /v1/groups/{group}/people/{person_id}
 PATCH  /v1/groups/{group}/people/{person_id}          {"name"}
 DELETE /v1/groups/{group}/people/{person_id}          its faces in the group with it
 GET    /v1/groups/{group}/people/{person_id}/faces    ?offset=0&limit=50
-Faces join a person at enrolment: POST /v1/groups/{group}/faces {"person_id"} (groups.py).
+POST   /v1/groups/{group}/people/{person_id}/merge    {"other"}: other's faces join it
+POST   /v1/groups/{group}/people/{person_id}/not      {"face_id"}: "not this person"
+PATCH  /v1/groups/{group}/faces/{face_id}             {"person_id"}: null for nobody
+Faces join a person at enrolment: POST /v1/groups/{group}/faces {"person_id"} (groups.py),
+in bulk items, or by confirming a cluster (people.py).
 """
 
 from __future__ import annotations
@@ -16,12 +20,21 @@ from __future__ import annotations
 from pydantic import Field
 from starlette.requests import Request
 
-from gateway.contract import Offset, PersonId, PersonLabel, declare
+from gateway.contract import Id, Offset, PersonId, PersonLabel, declare
 from gateway.dialects.native.paths import GroupPath
 from services.gallery.records import ListedFace, Person
 from services.recognition import persons
 from services.recognition.context import Recognition
-from shared.answers import Deleted, FaceRecord, FacesPage, PersonCreated, PersonRecord, PersonsPage
+from shared.answers import (
+    Deleted,
+    FaceAssigned,
+    FaceRecord,
+    FacesPage,
+    NotPerson,
+    PersonCreated,
+    PersonRecord,
+    PersonsPage,
+)
 
 
 def face_row(face: ListedFace) -> FaceRecord:
@@ -118,7 +131,61 @@ async def person_faces(ctx: Recognition, request: Request, params: PersonFacesQu
     return {"total": total, "offset": params.offset, "faces": [face_row(f) for f in found]}, 200
 
 
+class PersonMerge(PersonPath):
+    other: PersonId = Field(description="the person found to be this one: its faces join "
+                            "this person and it leaves the group")
+
+
+@declare(PersonMerge)
+async def merge_people(ctx: Recognition, request: Request, params: PersonMerge
+                       ) -> tuple[PersonRecord, int]:
+    """Two persons found to be one: `other`'s faces in the group become this person's, its
+    "not this person" marks move too, and `other` leaves the group."""
+    person = await persons.merge(ctx, request.state.app_id, params.group, params.person_id,
+                                 params.other)
+    return person_row(params.group, person), 200
+
+
+class NotThisPerson(PersonPath):
+    face_id: Id
+
+
+@declare(NotThisPerson)
+async def not_this_person(ctx: Recognition, request: Request, params: NotThisPerson
+                          ) -> tuple[NotPerson, int]:
+    """"This face is not this person": it leaves the person if it was its, and no
+    clustering, join or cluster confirmation puts it with that person again (moving it to
+    the person on purpose does)."""
+    was = await persons.not_person(ctx, request.state.app_id, params.group, params.person_id,
+                                   params.face_id)
+    return {"group": params.group, "person_id": params.person_id, "face_id": params.face_id,
+            "was_theirs": was}, 200
+
+
+class FaceChange(GroupPath):
+    """A face moved to a person, or to nobody."""
+
+    CLEARABLE = frozenset({"person_id"})  # null or "": the face is nobody's
+    face_id: Id
+    person_id: PersonId | None = Field(description=(
+        "the group's person the face is of; null: nobody's"))
+
+
+@declare(FaceChange)
+async def move_face(ctx: Recognition, request: Request, params: FaceChange
+                    ) -> tuple[FaceAssigned, int]:
+    """Moves an enrolled face to a person (clearing a "not this person" between them) or,
+    with person_id null, to nobody."""
+    changed = await persons.assign(ctx, request.state.app_id, params.group, [params.face_id],
+                                   params.person_id)
+    return {"group": params.group, "face_id": params.face_id, "person_id": params.person_id,
+            "changed": bool(changed)}, 200
+
+
 ROUTES = [
+    ("/groups/{group}/people/{person_id}/merge", merge_people, "POST"),
+    ("/groups/{group}/people/{person_id}/not", not_this_person, "POST"),
+    ("/groups/{group}/faces/{face_id}", move_face, "PATCH"),
     ("/groups/{group}/people", create_person, "POST"),
     ("/groups/{group}/people", list_people, "GET"),
     ("/groups/{group}/people/{person_id}", get_person, "GET"),

@@ -13,6 +13,8 @@ import httpx
 from . import operations as ops
 from .answers import (
     Analysed,
+    ClusterConfirmed,
+    ClusterEdited,
     ClusterJob,
     ClusterNamed,
     ClusterRecord,
@@ -21,6 +23,7 @@ from .answers import (
     Deleted,
     Detected,
     Enrolled,
+    FaceAssigned,
     FaceRecord,
     Feature,
     GroupRecord,
@@ -29,6 +32,7 @@ from .answers import (
     JobAccepted,
     JobStatus,
     Models,
+    NotPerson,
     PersonCreated,
     PersonRecord,
     PersonsPage,
@@ -199,6 +203,15 @@ class AsyncFacegate:
                            ) -> list[FaceRecord]:
         return await self._run(ops.person_faces(group, person_id, offset, limit))
 
+    async def merge_people(self, group: str, person_id: str, other: str) -> PersonRecord:
+        return await self._run(ops.merge_people(group, person_id, other))
+
+    async def not_person(self, group: str, person_id: str, face_id: int) -> NotPerson:
+        return await self._run(ops.not_person(group, person_id, face_id))
+
+    async def move_face(self, group: str, face_id: int, person_id: str | None) -> FaceAssigned:
+        return await self._run(ops.move_face(group, face_id, person_id))
+
     # --- clustering: who is in a group --------------------------------------------------
     async def cluster(self, group: str, threshold: float | None = None, *,
                       callback_url: str | None = None) -> ClusterJob:
@@ -212,6 +225,21 @@ class AsyncFacegate:
 
     async def name_cluster(self, group: str, cluster_id: int, tag: str) -> ClusterNamed:
         return await self._run(ops.name_cluster(group, cluster_id, tag))
+
+    async def confirm_cluster(self, group: str, cluster_id: int, person_id: str | None = None,
+                              name: str | None = None) -> ClusterConfirmed:
+        return await self._run(ops.confirm_cluster(group, cluster_id, person_id, name))
+
+    async def merge_clusters(self, group: str, cluster_id: int, other: int) -> ClusterEdited:
+        return await self._run(ops.merge_clusters(group, cluster_id, other))
+
+    async def move_to_cluster(self, group: str, cluster_id: int, face_ids: list[int]
+                              ) -> ClusterEdited:
+        return await self._run(ops.move_to_cluster(group, cluster_id, face_ids))
+
+    async def split_cluster(self, group: str, cluster_id: int, face_ids: list[int]
+                            ) -> ClusterEdited:
+        return await self._run(ops.split_cluster(group, cluster_id, face_ids))
 
     # --- bulk enrolment and jobs --------------------------------------------------------
     async def bulk_archive(self, group: str, archive: bytes, manifest: bytes | None = None, *,

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 from .answers import (
     Analysed,
+    ClusterConfirmed,
+    ClusterEdited,
     ClusterJob,
     ClusterNamed,
     ClusterRecord,
@@ -18,6 +20,7 @@ from .answers import (
     Deleted,
     Detected,
     Enrolled,
+    FaceAssigned,
     FaceRecord,
     FacesPage,
     Feature,
@@ -31,6 +34,7 @@ from .answers import (
     JobsPage,
     JobStatus,
     Models,
+    NotPerson,
     OperationJob,
     PersonCreated,
     PersonRecord,
@@ -225,6 +229,24 @@ def person_faces(group: str, person_id: str, offset: int, limit: int
                    read=body_field("faces"), params={"offset": offset, "limit": limit})
 
 
+def merge_people(group: str, person_id: str, other: str) -> Call[PersonRecord]:
+    """`other`'s faces become `person_id`'s; `other` leaves the group."""
+    return request("POST", f"/v1/groups/{group}/people/{person_id}/merge", PersonRecord,
+                   json={"other": other})
+
+
+def not_person(group: str, person_id: str, face_id: int) -> Call[NotPerson]:
+    """"This face is not this person": kept by every later clustering and join."""
+    return request("POST", f"/v1/groups/{group}/people/{person_id}/not", NotPerson,
+                   json={"face_id": face_id})
+
+
+def move_face(group: str, face_id: int, person_id: str | None) -> Call[FaceAssigned]:
+    """The face moved to a person (None: to nobody)."""
+    return request("PATCH", f"/v1/groups/{group}/faces/{face_id}", FaceAssigned,
+                   json={"person_id": person_id})
+
+
 # --- clustering: who is in a group -------------------------------------------------------
 def cluster(group: str, threshold: float | None, callback_url: str | None = None
             ) -> Call[ClusterJob]:
@@ -261,6 +283,30 @@ def name_cluster(group: str, cluster_id: int, tag: str) -> Call[ClusterNamed]:
     """Tags every face of the cluster with `tag` (identify then answers with it)."""
     return request("POST", f"/v1/groups/{group}/clusters/{cluster_id}/name", ClusterNamed,
                    json={"tag": tag})
+
+
+def confirm_cluster(group: str, cluster_id: int, person_id: str | None = None,
+                    name: str | None = None) -> Call[ClusterConfirmed]:
+    """The cluster is a person (`person_id`, or a new one named `name`)."""
+    body = {"person_id": person_id} if person_id else {"name": name}
+    return request("POST", f"/v1/groups/{group}/clusters/{cluster_id}/confirm",
+                   ClusterConfirmed, json=body)
+
+
+def merge_clusters(group: str, cluster_id: int, other: int) -> Call[ClusterEdited]:
+    return request("POST", f"/v1/groups/{group}/clusters/{cluster_id}/merge", ClusterEdited,
+                   json={"other": other})
+
+
+def move_to_cluster(group: str, cluster_id: int, face_ids: list[int]) -> Call[ClusterEdited]:
+    return request("POST", f"/v1/groups/{group}/clusters/{cluster_id}/faces", ClusterEdited,
+                   json={"face_ids": face_ids})
+
+
+def split_cluster(group: str, cluster_id: int, face_ids: list[int]) -> Call[ClusterEdited]:
+    """The faces leave the cluster for a new one (its id comes back)."""
+    return request("POST", f"/v1/groups/{group}/clusters/{cluster_id}/split", ClusterEdited,
+                   json={"face_ids": face_ids})
 
 
 # --- bulk enrolment and jobs -------------------------------------------------------------

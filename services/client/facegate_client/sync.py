@@ -11,6 +11,8 @@ import httpx
 from . import operations as ops
 from .answers import (
     Analysed,
+    ClusterConfirmed,
+    ClusterEdited,
     ClusterJob,
     ClusterNamed,
     ClusterRecord,
@@ -19,6 +21,7 @@ from .answers import (
     Deleted,
     Detected,
     Enrolled,
+    FaceAssigned,
     FaceRecord,
     Feature,
     GroupRecord,
@@ -27,6 +30,7 @@ from .answers import (
     JobAccepted,
     JobStatus,
     Models,
+    NotPerson,
     PersonCreated,
     PersonRecord,
     PersonsPage,
@@ -196,6 +200,15 @@ class Facegate:
                      ) -> list[FaceRecord]:
         return self._run(ops.person_faces(group, person_id, offset, limit))
 
+    def merge_people(self, group: str, person_id: str, other: str) -> PersonRecord:
+        return self._run(ops.merge_people(group, person_id, other))
+
+    def not_person(self, group: str, person_id: str, face_id: int) -> NotPerson:
+        return self._run(ops.not_person(group, person_id, face_id))
+
+    def move_face(self, group: str, face_id: int, person_id: str | None) -> FaceAssigned:
+        return self._run(ops.move_face(group, face_id, person_id))
+
     # --- clustering: who is in a group --------------------------------------------------
     def cluster(self, group: str, threshold: float | None = None, *,
                 callback_url: str | None = None) -> ClusterJob:
@@ -209,6 +222,21 @@ class Facegate:
 
     def name_cluster(self, group: str, cluster_id: int, tag: str) -> ClusterNamed:
         return self._run(ops.name_cluster(group, cluster_id, tag))
+
+    def confirm_cluster(self, group: str, cluster_id: int, person_id: str | None = None,
+                        name: str | None = None) -> ClusterConfirmed:
+        return self._run(ops.confirm_cluster(group, cluster_id, person_id, name))
+
+    def merge_clusters(self, group: str, cluster_id: int, other: int) -> ClusterEdited:
+        return self._run(ops.merge_clusters(group, cluster_id, other))
+
+    def move_to_cluster(self, group: str, cluster_id: int, face_ids: list[int]
+                        ) -> ClusterEdited:
+        return self._run(ops.move_to_cluster(group, cluster_id, face_ids))
+
+    def split_cluster(self, group: str, cluster_id: int, face_ids: list[int]
+                      ) -> ClusterEdited:
+        return self._run(ops.split_cluster(group, cluster_id, face_ids))
 
     # --- bulk enrolment and jobs --------------------------------------------------------
     def bulk_archive(self, group: str, archive: bytes, manifest: bytes | None = None, *,
