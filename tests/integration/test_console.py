@@ -248,6 +248,92 @@ def test_people_page_clusters_a_group_and_names_a_person(browser, stack, console
     assert sorted(tags) == ["", "Barack Obama", "Barack Obama"]
 
 
+def test_people_page_corrects_clusters_with_clicks(browser, stack, console_app, faces):
+    """Confirm a cluster as a person, mark a face "not this person", split a face off and
+    merge it back, rename and delete the person: each by clicks, each checked through the
+    API."""
+    import httpx
+
+    from tests.conftest import app_headers
+
+    group = "console_fix"
+    http = httpx.Client(base_url=stack.base_url, headers=app_headers(console_app), timeout=180)
+    assert http.post("/v1/groups", json={"name": group}).status_code == 201
+    ids = {}
+    for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "biden.jpg"):
+        made = http.post(f"/v1/groups/{group}/faces", files={"image": faces[name]})
+        assert made.status_code == 201, made.text
+        ids[name] = made.json()["face_id"]
+
+    def clusters() -> dict[int, dict]:
+        page = http.get(f"/v1/groups/{group}/clusters").json()["clusters"]
+        return {f: c for c in page for f in c["faces"]}
+
+    def card_with(face_id: int):
+        return browser.find(f"#clusters .cluster:has(img[data-face='{face_id}'])")
+
+    def settled(script: str) -> None:
+        browser.wait.until(lambda d: d.execute_script(script))
+
+    browser.open("groups")  # away and back: the People page lists the groups as it opens
+    browser.open("people")
+    browser.driver.execute_script(
+        f"const s = document.querySelector('#people-group'); s.value = '{group}';"
+        "s.dispatchEvent(new Event('change'));")
+    browser.text_of("#people-status", "not clustered")
+    browser.click("#cluster-button")
+    browser.text_of("#people-status", "among 4 faces")
+    obama = card_with(ids["obama.jpg"])
+    obama.find_element("css selector", "input.person-name").send_keys("Barack Obama")
+    obama.find_element("css selector", "button.confirm-button").click()
+    settled(f"const c = document.querySelector(\"#clusters .cluster:has(img[data-face='"
+            f"{ids['obama.jpg']}'])\"); return c && c.dataset.person !== '';")
+    person = clusters()[ids["obama.jpg"]]["person_id"]
+    assert person and http.get(f"/v1/groups/{group}/people/{person}").json()["faces"] == 3
+
+    # "not this person" on obama3: select its thumbnail, click the button
+    settled(f"return !!document.querySelector(\"img.loaded[data-face='{ids['obama3.jpg']}']\")")
+    browser.click(f"img[data-face='{ids['obama3.jpg']}']")
+    card_with(ids["obama.jpg"]).find_element("css selector", "button.not-button").click()
+    browser.wait.until(lambda d: http.get(
+        f"/v1/groups/{group}/people/{person}").json()["faces"] == 2)
+    settled(f"const c = document.querySelector(\"#clusters .cluster:has(img[data-face='"
+            f"{ids['obama3.jpg']}'])\"); return c && c.dataset.person === '';")
+    browser.shot("people-corrections")
+
+    # split obama2 off, then merge its new cluster back with the select
+    settled(f"return !!document.querySelector(\"img.loaded[data-face='{ids['obama2.jpg']}']\")")
+    browser.click(f"img[data-face='{ids['obama2.jpg']}']")
+    card_with(ids["obama.jpg"]).find_element("css selector", "button.split-button").click()
+    browser.wait.until(lambda d: clusters()[ids["obama2.jpg"]]["cluster_id"]
+                       != clusters()[ids["obama.jpg"]]["cluster_id"])
+    home = clusters()[ids["obama.jpg"]]["cluster_id"]
+    settled(f"const c = document.querySelector(\"#clusters .cluster:has(img[data-face='"
+            f"{ids['obama2.jpg']}'])\"); return c && !c.querySelector(\"img[data-face='"
+            f"{ids['obama.jpg']}']\");")
+    browser.driver.execute_script(
+        f"const s = document.querySelector(\"#clusters .cluster:has(img[data-face='"
+        f"{ids['obama2.jpg']}']) select.merge-into\"); s.value = '{home}';"
+        "s.dispatchEvent(new Event('change'));")
+    browser.wait.until(lambda d: clusters()[ids["obama2.jpg"]]["cluster_id"] == home)
+
+    # rename and delete in the persons table
+    row = f"#person-table tr[data-person='{person}']"
+    settled(f"return !!document.querySelector(\"{row} input.rename\")")
+    browser.type(f"{row} input.rename", "Barack H. Obama")
+    browser.click(f"{row} button.rename-button")
+    browser.wait.until(lambda d: http.get(
+        f"/v1/groups/{group}/people/{person}").json().get("name") == "Barack H. Obama")
+    settled(f"return !!document.querySelector(\"{row} button.delete-person\")")
+    browser.click(f"{row} button.delete-person")
+    browser.wait.until(lambda d: http.get(
+        f"/v1/groups/{group}/people/{person}").status_code == 404)
+    faces_left = http.get(f"/v1/groups/{group}/faces").json()["faces"]
+    assert sorted(f["face_id"] for f in faces_left) == sorted(
+        [ids["obama3.jpg"], ids["biden.jpg"]])
+    http.close()
+
+
 def test_admin_manages_apps(browser):
     browser.open("apps")
     browser.type("#admin-secret", "wrong")

@@ -242,18 +242,21 @@ const CLUSTERS_PER_PAGE = 50;
 const THUMBS_PER_CLUSTER = 12;
 
 // People: a group's faces clustered by person (POST/GET /v1/groups/{g}/clusters), largest
-// cluster first, each a row of thumbnails; naming one tags its faces.
+// cluster first, each a row of thumbnails with its corrections (clusterCard), and the group's
+// persons below (personList).
 pages.people = guard(async () => {
   const select = await groupSelect("people-group", store.getItem("people_group"));
   const threshold = h("input", { id: "people-threshold", type: "number", step: "0.01", min: "0.5",
     max: "0.99", placeholder: "threshold (default 0.85)" });
   const status = h("span", { id: "people-status", class: "muted" });
   const list = h("div", { id: "clusters" });
+  const people = h("div", { id: "persons" });
   const query = new URLSearchParams(location.hash.split("?")[1] || "");
   const offset = Number(query.get("offset")) || 0;
   async function load() {
     store.setItem("people_group", select.value);
     list.replaceChildren();
+    people.replaceChildren();
     if (!select.value) return;
     const group = select.value;
     let data;
@@ -262,31 +265,17 @@ pages.people = guard(async () => {
     } catch (err) {
       if (err.code !== "CLUSTER_NOT_FOUND") throw err;
       status.textContent = "not clustered yet: press Cluster";
+      await personList(group, people, load);
       return;
     }
     status.textContent = `${data.total} people (clusters) among ${data.faces} faces, ` +
       `threshold ${data.threshold}, clustered ${new Date(data.clustered * 1000).toLocaleString()}`;
     const at = (start) => `#/people?offset=${Math.max(0, start)}`;
-    const rows = await Promise.all(data.clusters.map(async (c) => {
-      const name = h("input", { class: "cluster-name", placeholder: "name (tags its faces)", value: c.name || "" });
-      const form = h("form", { class: "row" }, name, h("button", { type: "submit", class: "secondary" }, "Name"));
-      form.addEventListener("submit", guard(async (ev) => {
-        ev.preventDefault();
-        const done = await api("POST", `/v1/groups/${enc(group)}/clusters/${c.cluster_id}/name`, { tag: name.value });
-        toast(`${done.faces} face(s) tagged "${done.tag}"`);
-        load();
-      }));
-      const shown = [c.representative, ...c.faces.filter((f) => f !== c.representative)].slice(0, THUMBS_PER_CLUSTER);
-      const thumbs = await Promise.all(shown.map((f) => thumb(group, f)));
-      return h("div", { class: "card cluster", "data-cluster": c.cluster_id },
-        h("div", { class: "row" }, h("strong", {}, c.name || `cluster ${c.cluster_id}`),
-          h("span", { class: "muted" }, `${c.size} face(s)`), form),
-        h("div", { class: "row thumbs" }, thumbs,
-          c.size > shown.length ? h("span", { class: "muted" }, `+${c.size - shown.length} more`) : null));
-    }));
+    const rows = await Promise.all(data.clusters.map((c) => clusterCard(group, c, data.clusters, load)));
     list.replaceChildren(...rows, h("div", { class: "row" },
       offset > 0 ? h("a", { href: at(offset - CLUSTERS_PER_PAGE) }, "previous") : null,
       offset + data.clusters.length < data.total ? h("a", { href: at(offset + CLUSTERS_PER_PAGE), id: "next-clusters" }, "next") : null));
+    await personList(group, people, load);
   }
   const start = h("form", { class: "row card", id: "cluster-form" }, "Group ", select, threshold,
     h("button", { type: "submit", id: "cluster-button" }, "Cluster"), status);
@@ -304,10 +293,116 @@ pages.people = guard(async () => {
   }));
   select.addEventListener("change", guard(load));
   page().replaceChildren(h("h1", {}, "People"),
-    h("p", { class: "muted" }, "A group's faces clustered by person, nobody labelled; name a cluster to tag its faces."),
-    start, list);
+    h("p", { class: "muted" }, "A group's faces clustered by person, nobody labelled. Confirm a cluster as a person " +
+      "to keep it; click faces to select them, then split them off or mark them \"not this person\". " +
+      "Persons and their marks survive re-clustering; merges and splits of clusters last until the next one."),
+    start, list, h("h2", {}, "Persons"), people);
   await load();
 });
+
+// A cluster of the People page, with its corrections: name (tags), confirm as a person,
+// merge into another cluster, split selected faces off, "not this person".
+async function clusterCard(group, c, clusters, reload) {
+  const base = `/v1/groups/${enc(group)}/clusters/${c.cluster_id}`;
+  const picked = new Set();
+  const name = h("input", { class: "cluster-name", placeholder: "name (tags its faces)", value: c.name || "" });
+  const form = h("form", { class: "row" }, name, h("button", { type: "submit", class: "secondary" }, "Name"));
+  form.addEventListener("submit", guard(async (ev) => {
+    ev.preventDefault();
+    const done = await api("POST", `${base}/name`, { tag: name.value });
+    toast(`${done.faces} face(s) tagged "${done.tag}"`);
+    reload();
+  }));
+  const who = h("input", { class: "person-name", placeholder: "person's name", value: c.person || c.name || "" });
+  const confirm = h("button", { type: "button", class: "confirm-button" },
+    c.person_id ? "Add its faces to the person" : "Confirm as person");
+  confirm.addEventListener("click", guard(async () => {
+    const body = c.person_id ? { person_id: c.person_id } : { name: who.value };
+    const done = await api("POST", `${base}/confirm`, body);
+    toast(`${done.joined} face(s) now ${done.name}` + (done.left.length ? `; ${done.left.length} left as they were` : ""));
+    reload();
+  }));
+  const split = h("button", { type: "button", class: "secondary split-button" }, "Split selected off");
+  split.addEventListener("click", guard(async () => {
+    if (!picked.size) { toast("click faces to select them first"); return; }
+    const done = await api("POST", `${base}/split`, { face_ids: [...picked] });
+    toast(`${picked.size} face(s) moved to cluster ${done.cluster_id}`);
+    reload();
+  }));
+  const notThem = c.person_id ? h("button", { type: "button", class: "danger not-button" }, "Not this person") : null;
+  if (notThem) notThem.addEventListener("click", guard(async () => {
+    if (!picked.size) { toast("click faces to select them first"); return; }
+    for (const face of picked) {
+      await api("POST", `/v1/groups/${enc(group)}/people/${enc(c.person_id)}/not`, { face_id: face });
+    }
+    toast(`${picked.size} face(s) marked not ${c.person}`);
+    reload();
+  }));
+  const merge = h("select", { class: "merge-into" }, h("option", { value: "" }, "merge into…"),
+    clusters.filter((o) => o.cluster_id !== c.cluster_id).map((o) =>
+      h("option", { value: o.cluster_id }, o.person || o.name || `cluster ${o.cluster_id}`)));
+  merge.addEventListener("change", guard(async () => {
+    if (merge.value === "") return;
+    await api("POST", `/v1/groups/${enc(group)}/clusters/${merge.value}/merge`, { other: c.cluster_id });
+    toast(`cluster ${c.cluster_id} merged into ${merge.value}`);
+    reload();
+  }));
+  const shown = [c.representative, ...c.faces.filter((f) => f !== c.representative)].slice(0, THUMBS_PER_CLUSTER);
+  const thumbs = await Promise.all(shown.map(async (f) => {
+    const img = await thumb(group, f);
+    img.classList.add("pick");
+    img.title = `face ${f}: click to select`;
+    img.addEventListener("click", () => {
+      if (picked.delete(f)) img.classList.remove("picked");
+      else { picked.add(f); img.classList.add("picked"); }
+    });
+    return img;
+  }));
+  return h("div", { class: "card cluster", "data-cluster": c.cluster_id, "data-person": c.person_id || "" },
+    h("div", { class: "row" }, h("strong", {}, c.person || c.name || `cluster ${c.cluster_id}`),
+      c.person_id ? h("span", { class: "good person-badge" }, "person") : null,
+      h("span", { class: "muted" }, `${c.size} face(s)`), form),
+    h("div", { class: "row thumbs" }, thumbs,
+      c.size > shown.length ? h("span", { class: "muted" }, `+${c.size - shown.length} more`) : null),
+    h("div", { class: "row" }, c.person_id ? null : who, confirm, split, notThem, merge));
+}
+
+// The group's persons: rename, merge one into another, delete.
+async function personList(group, into, reload) {
+  const data = await api("GET", `/v1/groups/${enc(group)}/people?limit=1000`);
+  if (!data.people.length) {
+    into.replaceChildren(h("p", { class: "muted" }, "No persons yet: confirm a cluster, or make one with POST /v1/groups/{group}/people."));
+    return;
+  }
+  const base = `/v1/groups/${enc(group)}/people`;
+  into.replaceChildren(h("table", { id: "person-table" },
+    h("tr", {}, h("th", {}, "person"), h("th", {}, "faces"), h("th", {}, "")),
+    data.people.map((p) => {
+      const name = h("input", { class: "rename", value: p.name });
+      const rename = h("button", { type: "button", class: "secondary rename-button" }, "Rename");
+      rename.addEventListener("click", guard(async () => {
+        await api("PATCH", `${base}/${enc(p.person_id)}`, { name: name.value });
+        toast(`renamed ${name.value}`);
+        reload();
+      }));
+      const merge = h("select", { class: "merge-person" }, h("option", { value: "" }, "is the same as…"),
+        data.people.filter((o) => o.person_id !== p.person_id).map((o) => h("option", { value: o.person_id }, o.name)));
+      merge.addEventListener("change", guard(async () => {
+        if (!merge.value) return;
+        await api("POST", `${base}/${enc(merge.value)}/merge`, { other: p.person_id });
+        toast(`${p.name} merged into another person`);
+        reload();
+      }));
+      const remove = h("button", { type: "button", class: "danger delete-person" }, "Delete");
+      remove.addEventListener("click", guard(async () => {
+        await api("DELETE", `${base}/${enc(p.person_id)}`);
+        toast(`${p.name} and their faces deleted`);
+        reload();
+      }));
+      return h("tr", { "data-person": p.person_id }, h("td", {}, h("div", { class: "row" }, name, rename)),
+        h("td", {}, String(p.faces)), h("td", {}, h("div", { class: "row" }, merge, remove)));
+    })));
+}
 
 function progress(job) {
   const pct = job.progress.percent;
