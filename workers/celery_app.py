@@ -19,7 +19,7 @@ import psycopg
 from celery import Celery
 from celery.app import trace as celery_trace
 from celery.apps import worker as celery_worker_app
-from celery.signals import setup_logging, task_prerun, worker_init
+from celery.signals import setup_logging, task_postrun, task_prerun, worker_init
 from kombu.exceptions import OperationalError
 
 from shared import logs, tracing
@@ -48,6 +48,9 @@ from workers.ingest import GalleryTasks
 from workers.memory import Recycler, ceiling
 
 log = logging.getLogger("facegate.worker")
+# How long a synchronous call's result stays in Redis when no gateway reads it (gateway/
+# dispatch.py deletes the ones it reads, at once): it holds embeddings and thumbnails.
+CALL_RESULT_KEEP_S = 60
 
 
 def say_as_json(message: str, stream: object = None) -> None:
@@ -134,6 +137,23 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
         payload = args[0] if args else None
         request_id = payload.get("request_id") if isinstance(payload, dict) else None
         logs.REQUEST_ID.set(request_id if isinstance(request_id, str) else "")
+
+    @task_postrun.connect(weak=False)
+    def short_lived_call_result(sender: object = None, task_id: str | None = None,
+                                args: tuple = (), **_: object) -> None:
+        # After Celery stored the result (FACEGATE_RESULT_TTL). A call's is read by its gateway
+        # as soon as it is published, and deleted; one the gateway gave up on (or died
+        # waiting for) would keep a face's embedding and thumbnail that long, outliving the
+        # face should it be enrolled and deleted meanwhile. A job's result (its payload names
+        # its copy) is read later: it keeps the job's lifetime.
+        payload = args[0] if args else None
+        if (getattr(sender, "name", None) != VISION_TASK or getattr(sender, "app", None) is not app
+                or not task_id or not isinstance(payload, dict) or payload.get(COPY_KEY_FIELD)):
+            return
+        try:
+            app.backend.client.expire(app.backend.get_key_for_task(task_id), CALL_RESULT_KEEP_S)
+        except Exception as exc:  # it expires with FACEGATE_RESULT_TTL
+            log.debug("result of %s not shortened: %s", task_id, exc)
 
     @worker_init.connect(sender=None, weak=False)
     def load_models(sender: object = None, **_: object) -> None:

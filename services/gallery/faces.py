@@ -25,6 +25,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import sql
+from services.gallery.erasure import erase_face_traces, erase_group_traces
 from services.gallery.records import (
     GROUP_COLUMNS,
     KEEP,
@@ -131,8 +132,9 @@ async def move_person_faces(conn, group_id: int, source: int, target: int) -> li
 
 
 async def delete_user_faces(conn, group_id: int, user_id: int) -> int:
-    cur = await conn.execute("DELETE FROM faces WHERE group_id = %s AND user_id = %s",
-                             (group_id, user_id))
+    cur = await conn.execute("DELETE FROM faces WHERE group_id = %s AND user_id = %s "
+                             "RETURNING id", (group_id, user_id))
+    await erase_face_traces(conn, [row[0] for row in await cur.fetchall()])
     if cur.rowcount:
         await conn.execute(sql.COUNT_UP, (-cur.rowcount, group_id))
     return cur.rowcount
@@ -220,6 +222,7 @@ class GroupFaces:
                 row = await (await conn.execute(
                     "DELETE FROM groups WHERE app_id = %s AND name = %s RETURNING id",
                     (app, name))).fetchone()  # its faces go with it (ON DELETE CASCADE)
+                await erase_group_traces(conn, app, name)
             if row is None:
                 raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
             # After the commit and CONCURRENTLY: a plain DROP INDEX would lock the whole faces
@@ -270,6 +273,7 @@ class GroupFaces:
             if row is None:
                 raise FaceError(ERRORS.FACE_NOT_FOUND, f"face {face_id} in group {group_name}")
             await conn.execute(sql.COUNT_UP, (-1, group.id))
+            await erase_face_traces(conn, [face_id])
 
     async def edit_face(self, app: int, group_name: str, face_id: int, tag: str | None = None,
                         face: FaceRow | None = None) -> None:

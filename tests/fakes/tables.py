@@ -89,7 +89,7 @@ class IdentityRow:
 @dataclass
 class ItemRow:
     index: int
-    key: str
+    key: str | None  # None once its face is deleted
     tag: str
     image: bytes | None
     url: str | None
@@ -230,6 +230,25 @@ class Tables:
                 for meta in run.meta.values():
                     if meta.representative == face_id:
                         meta.representative = None  # ON DELETE SET NULL
+        self.erase_face_traces(set(face_ids))
+
+    def erase_face_traces(self, face_ids: set[int]) -> None:
+        """services/gallery/erasure.py: the faces' ingestion items keep their outcome, not
+        their key, tag, URL or face; a cluster with no representative takes its smallest face,
+        or goes with its name when it has none."""
+        for job in self.jobs.values():
+            for item in job.items:
+                if item.face_id in face_ids:
+                    item.key, item.tag, item.url, item.image, item.face_id = \
+                        None, "", None, None, None
+        for run in self.runs.values():
+            for cluster, meta in list(run.meta.items()):
+                if meta.representative is None:
+                    members = [f for f, c in run.placed.items() if c == cluster]
+                    if members:
+                        meta.representative = min(members)
+                    else:
+                        del run.meta[cluster]
 
     def drop_group(self, group_id: int) -> None:
         self.drop_faces([f.id for f in self.faces.values() if f.group_id == group_id])

@@ -632,6 +632,43 @@ async def ingestion_records_each_outcome_once(gallery: GalleryPort) -> None:
     assert [j.id for j in await gallery.ingest.recent(app, 10)] == [job_id]
 
 
+async def a_deleted_face_leaves_no_key_in_its_ingestion_items(gallery: GalleryPort) -> None:
+    """services/gallery/erasure.py: the items that enrolled a face, or found it again by its
+    key, keep their outcome but lose their key, tag and face once it is deleted, by itself or
+    with its group; the job's counts stay what the job did."""
+    app = await new_app(gallery, "erasure")
+    await gallery.groups.create_group(app, "g", "", MODEL)
+    items = [NewItem("k0", "t0", image=b"img0"), NewItem("k1", "t1", url="http://x/1.jpg"),
+             NewItem("k2", "t2", image=b"img2")]
+    job_id, _ = await gallery.ingest.create(app, "g", batches(items))
+    keys = {i: item.key for i, item in enumerate(items)}
+    tags = {i: item.tag for i, item in enumerate(items)}
+    first, second = await gallery.ingest.feed(app, lambda chunk: None)
+    await gallery.ingest.complete_chunk(first, keys, tags, [
+        ItemOutcome(0, "enrolled", face=row(axis(0))),
+        ItemOutcome(1, "enrolled", face=row(axis(1)))])
+    f0, f1 = (await gallery.ingest.known_keys(app, "g", ["k0", "k1"])).values()
+    await gallery.ingest.complete_chunk(second, keys, tags,
+                                        [ItemOutcome(2, "enrolled", face_id=f0)])
+
+    def listed(items: list[dict]) -> list[tuple]:
+        return [(i["index"], i["key"], i["tag"], i["status"], i["face_id"], i["created"])
+                for i in items]
+
+    await gallery.groups.delete_face(app, "g", f0)
+    assert listed(await gallery.ingest.items(app, job_id, 0, 10)) == [
+        (0, None, "", "enrolled", None, True), (1, "k1", "t1", "enrolled", f1, True),
+        (2, None, "", "enrolled", None, False)]
+    assert await gallery.ingest.known_keys(app, "g", ["k0", "k2"]) == {}
+    job = await gallery.ingest.job(app, job_id)
+    assert (job.done, job.counts, job.created) == (3, {"enrolled": 3}, 2)
+
+    await gallery.groups.delete_group(app, "g")  # its faces go, and their items' keys
+    assert listed(await gallery.ingest.items(app, job_id, 1, 1)) == [
+        (1, None, "", "enrolled", None, True)]
+    assert (await gallery.ingest.job(app, job_id)).counts == {"enrolled": 3}
+
+
 async def ingestion_cancels_and_fails_whole(gallery: GalleryPort) -> None:
     app = await new_app(gallery, "cancel")
     await gallery.groups.create_group(app, "g", "", MODEL)
@@ -966,6 +1003,7 @@ CASES: list[Case] = [
     identities_are_registered_replaced_and_deleted,
     apps_are_made_found_rotated_and_revoked,
     ingestion_records_each_outcome_once,
+    a_deleted_face_leaves_no_key_in_its_ingestion_items,
     ingestion_cancels_and_fails_whole,
     ingestion_feeds_chunks_fairly,
     clusterings_are_saved_joined_and_named,

@@ -95,7 +95,7 @@ async def in_batches(items: Iterator[NewItem]) -> AsyncIterator[list[NewItem]]:
 def _outcome(item: dict) -> dict:
     out = {"index": item["index"], "key": item["key"], "tag": item["tag"],
            "status": item["status"]}
-    if item["status"] == "enrolled":
+    if item["status"] == "enrolled" and item["face_id"] is not None:  # None: face deleted
         out.update(face_id=item["face_id"], created=item["created"])
     if item["error"]:
         out["error"] = describe(FaceError.from_dict(item["error"]))

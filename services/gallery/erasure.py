@@ -1,0 +1,65 @@
+"""What deleting a face erases besides its row: the one place for that rule.
+
+A face's row holds its embedding, box, tag, image digest, thumbnail, stored region and
+idempotency key; deleting the row drops all of them, and its cluster memberships go by
+cascade. What refers to a face from elsewhere, and would outlive it, is erased here, in the
+deleting transaction, by the repositories' delete paths (faces.py: one face, a user's faces in
+a group, a whole group):
+
+- ingestion items (ingest_items): the item that enrolled the face, or found it again by its
+  key, keeps its place in its job (index, status, outcome counts: a job's report stays true to
+  what it did) but loses what identified the photo: its key, tag and URL (its image bytes were
+  already dropped when the item was done), and its face id.
+- clusters: a cluster left with no face loses its row, and with it the name it was given; a
+  cluster that lost its representative gets another of its faces as one (so rows with no
+  representative never pile up).
+
+Redis holds no face: a synchronous call's result (which carries embeddings and thumbnails) is
+deleted by the gateway once read, and one nobody reads expires within CALL_RESULT_KEEP_S
+(workers/celery_app.py); ingestion and clustering tasks carry only references. A job's own
+result (POST /v1/jobs) is the caller's answer about the photo they sent, and stays readable for
+FACEGATE_RESULT_TTL whatever the gallery deletes.
+
+Not reached from here: PostgreSQL keeps a deleted row's bytes in its data files until VACUUM
+reuses the space, in its write-ahead log until the segment is recycled, and in any backup;
+Redis in its append-only file until it is rewritten. Those are the operator's retention.
+"""
+
+from __future__ import annotations
+
+# An enrolled item's link to its face, and what named the photo, go; its outcome stays.
+_ERASE_ITEMS = ("UPDATE ingest_items SET key = NULL, tag = '', url = NULL, image = NULL, "
+                "face_id = NULL WHERE face_id = ANY(%s)")
+# The same for every enrolled item of a group's jobs (the group is going, and its faces).
+_ERASE_GROUP_ITEMS = ("UPDATE ingest_items i SET key = NULL, tag = '', url = NULL, "
+                      "image = NULL, face_id = NULL FROM ingest_jobs j WHERE j.id = i.job_id "
+                      "AND j.app_id = %s AND j.group_name = %s AND i.face_id IS NOT NULL")
+# Clusters whose representative was deleted (ON DELETE SET NULL) take their smallest face
+# left; those with none left (still NULL) go, with their name.
+_NEW_REPRESENTATIVES = (
+    "UPDATE clusters k SET representative = (SELECT min(c.face_id) FROM face_clusters c "
+    "WHERE c.run_id = k.run_id AND c.cluster = k.cluster) WHERE k.representative IS NULL")
+_EMPTIED_CLUSTERS = "DELETE FROM clusters WHERE representative IS NULL"
+
+
+async def erase_face_traces(conn, face_ids: list[int]) -> None:
+    """After the faces' rows are deleted, in the same transaction: their ingestion items
+    anonymised and the clusters they emptied gone."""
+    if not face_ids:
+        return
+    await conn.execute(_ERASE_ITEMS, (face_ids,))
+    await _tidy_clusters(conn)
+
+
+async def erase_group_traces(conn, app: int, group: str) -> None:
+    """After a group's row (and by cascade its faces and clusterings) is deleted, in the same
+    transaction: the enrolled items of its ingestion jobs anonymised."""
+    await conn.execute(_ERASE_GROUP_ITEMS, (app, group))
+
+
+async def _tidy_clusters(conn) -> None:
+    # Only rows whose representative is NULL are read (clusters_representative indexes them):
+    # the ones this transaction's deletions left, and any a clustering saved after a face it
+    # had snapshotted was deleted.
+    await conn.execute(_NEW_REPRESENTATIVES)
+    await conn.execute(_EMPTIED_CLUSTERS)
