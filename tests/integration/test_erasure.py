@@ -5,7 +5,8 @@ Faces are enrolled by each road a face can take into the gallery: the native enr
 idempotency key, a bulk ingestion job (an inline image and an image URL, each with a key), and
 a Baidu user (a person) through Baidu's own SDK. Identify and a clustering job run over them,
 and their clusters are named, so results, caches and clusters have held them. Then the faces
-are deleted (native DELETE) and the person too (Baidu's user/delete), and ALL of PostgreSQL
+are deleted (native DELETE), a person too (Baidu's user/delete) and a /v1 person with its face
+(DELETE /v1/groups/{group}/people/{id}), and ALL of PostgreSQL
 (every row of every table of the service's database: its text form, every bytea and vector
 column, every column that names a face) and ALL of Redis (every key of every database, each
 value read by its type) are searched for what identified them: their keys, tags, the person's
@@ -259,6 +260,8 @@ def test_deleting_faces_and_a_person_leaves_no_trace(stack, faces, image_server)
     bystander = f"erasure_bystander_{run}"
     group, people = f"erasure_{run}", f"erasure_people_{run}"
     names = {"A": f"erasure-cluster-{run}", "U": f"erasure-person-cluster-{run}"}
+    native, native_name = f"erasure_native_{run}", f"erasure-native-name-{run}"
+    native_photo = _photo(faces["yaoming.jpg"], seed + 50)
 
     with Facegate(stack.base_url, app.app.api_key, app.secret, timeout=300) as fg:
         # (a) the native enrolment, with an idempotency key
@@ -279,6 +282,9 @@ def test_deleting_faces_and_a_person_leaves_no_trace(stack, faces, image_server)
                                                photos["Tom_Hanks_54745.png"])
         assert "error_code" not in sdk.addUser(bystander, "stays", people,
                                                photos["astronaut.png"])
+        # (d) a /v1 person with a face of its own
+        fg.create_person(group, native_name, key=native)
+        n = fg.enrol(group, native_photo, person_id=native)["face_id"]
 
         # identify and clustering have held them
         assert fg.identify(group, photos["obama.jpg"], top_n=1)["matches"][0]["face_id"] == a
@@ -296,7 +302,7 @@ def test_deleting_faces_and_a_person_leaves_no_trace(stack, faces, image_server)
                                "WHERE s.uid = %s", (person,)).fetchone()
             needles = Needles()
             for what, face_id in (("face A", a), ("face B", b), ("face C", c),
-                                  ("person's face", u)):
+                                  ("person's face", u), ("/v1 person's face", n)):
                 _snapshot_face(conn, needles, face_id, what)
         [theirs] = [x for x in fg.all_clusters(people) if u in x["faces"]]
         assert theirs["faces"] == [u]
@@ -305,7 +311,9 @@ def test_deleting_faces_and_a_person_leaves_no_trace(stack, faces, image_server)
         needles.text.update({f"tag {k}": v for k, v in tags.items()})
         needles.text.update({f"cluster name {k}": v for k, v in names.items()})
         needles.text.update({"person's uid": person, "person's user_info": person_info,
-                             "image URL": url})
+                             "image URL": url, "/v1 person's id": native,
+                             "/v1 person's name": native_name})
+        needles.blobs["/v1 person's photo"] = _middle(native_photo)
         for name in ("obama.jpg", "obama2.jpg", "obama3.jpg", "Tom_Hanks_54745.png"):
             needles.blobs[f"photo {name}"] = _middle(photos[name])
 
@@ -328,6 +336,7 @@ def test_deleting_faces_and_a_person_leaves_no_trace(stack, faces, image_server)
         for face_id in (a, b, c):
             fg.delete_face(group, face_id)
         assert "error_code" not in sdk.deleteUser(person)
+        fg.delete_person(group, native)
 
         left_pg = scan_postgres(stack.database_url, needles)
         left_redis, read = scan_redis(stack.redis_url, needles)
