@@ -427,6 +427,14 @@ class FaceAssigned(TypedDict):
     changed: bool
 
 
+class ImportResult(TypedDict):
+    group: str
+    model: str
+    persons_created: int
+    faces_created: int
+    faces_existing: int  # their key was in the group already (a part sent twice)
+
+
 class NotPerson(TypedDict):
     group: str
     person_id: str

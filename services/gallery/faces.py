@@ -37,6 +37,7 @@ from services.gallery.records import (
     Match,
     PersonFace,
     StoredFace,
+    StoredFaceData,
     vector_array,
 )
 from shared.errors import ERRORS, FaceError
@@ -359,6 +360,20 @@ class GroupFaces:
     async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
         async with self.pool.connection() as conn:
             return await search_on(conn, group, vector, top_n)
+
+    async def export_faces(self, group: Group, after: int, limit: int) -> list[StoredFaceData]:
+        """A page of the group's faces by id, from after `after`, with everything they hold
+        (`group` from an app-scoped read)."""
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                "SELECT f.id, f.tag, f.request_key, u.uid, u.user_info, f.box, f.quality, "
+                "f.embedding, f.image_sha256, f.thumbnail, f.created_at FROM faces f "
+                "LEFT JOIN users u ON u.id = f.user_id WHERE f.group_id = %s AND f.id > %s "
+                "ORDER BY f.id LIMIT %s", (group.id, after, limit))).fetchall()
+        return [StoredFaceData(r[0], r[1], r[2], r[3], r[4], list(r[5] or []), r[6],
+                               vector_array(r[7]), bytes(r[8]) if r[8] is not None else None,
+                               bytes(r[9]) if r[9] is not None else None, r[10])
+                for r in rows]
 
     async def people_faces(self, group: Group, vector: np.ndarray, user_ids: list[int]
                            ) -> list[PersonFace]:

@@ -115,6 +115,32 @@ class PersonFace:
 
 
 @dataclass
+class StoredFaceData:
+    """Everything a face's row holds, as an export writes it and an import reads it back."""
+
+    id: int  # in its group (an import's ids are new)
+    tag: str
+    key: str | None  # its idempotency key
+    person_id: str | None
+    person_name: str | None
+    box: list[int]
+    quality: float | None
+    vector: np.ndarray
+    sha256: bytes | None
+    thumbnail: bytes | None
+    created_at: datetime | None = None
+
+
+@dataclass
+class Imported:
+    """What one import batch wrote."""
+
+    persons_created: int
+    faces_created: int
+    faces_existing: int  # their key was in the group already (a part imported twice)
+
+
+@dataclass
 class Identity:
     id_card_number: str
     name: str

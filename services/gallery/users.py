@@ -20,7 +20,16 @@ from psycopg_pool import AsyncConnectionPool
 from services.gallery import faces
 from services.gallery.clusters import unplace_faces
 from services.gallery.faces import GroupFaces
-from services.gallery.records import FaceRow, Group, Match, Person, UserEntry, UserMatch
+from services.gallery.records import (
+    FaceRow,
+    Group,
+    Imported,
+    Match,
+    Person,
+    StoredFaceData,
+    UserEntry,
+    UserMatch,
+)
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
 
@@ -261,6 +270,43 @@ class BaiduUsers:
                                (held.id, user_id))
             await conn.execute("DELETE FROM users u WHERE id = %s AND NOT EXISTS "
                                "(SELECT 1 FROM group_users WHERE user_id = u.id)", (user_id,))
+
+    async def import_faces(self, app: int, group: str, model: int, tag: str,
+                           faces_in: list[StoredFaceData]) -> tuple[Imported, Group]:
+        """One batch of an import, in one transaction: the group (made with `model` and `tag`
+        if missing; else its model must be `model`), the batch's persons (made when new, named
+        as the file says; an id the app has is that person, joining the group) and its faces,
+        each once per key (a part imported again writes nothing twice). Also the group after
+        the write."""
+        async with self.pool.connection() as conn, conn.transaction():
+            await conn.execute("INSERT INTO groups (app_id, name, tag, model) VALUES "
+                               "(%s, %s, %s, %s) ON CONFLICT (app_id, name) DO NOTHING",
+                               (app, group, tag, model))
+            held = await faces.lock_group(conn, app, group)
+            require_same_model(held.model, model, f"group {group}")
+            users: dict[str, int] = {}
+            made = created = existing = 0
+            for person_id, name in dict.fromkeys(
+                    (f.person_id, f.person_name or "") for f in faces_in if f.person_id):
+                if person_id in users:
+                    continue
+                row = await (await conn.execute(
+                    "INSERT INTO users (app_id, uid, user_info) VALUES (%s, %s, %s) "
+                    "ON CONFLICT (app_id, uid) DO NOTHING RETURNING id",
+                    (app, person_id, name))).fetchone()
+                made += row is not None
+                users[person_id] = row[0] if row else await self._user_id(conn, app, person_id)
+                await conn.execute("INSERT INTO group_users (group_id, user_id) VALUES "
+                                   "(%s, %s) ON CONFLICT DO NOTHING", (held.id, users[person_id]))
+            for face in faces_in:
+                row = FaceRow(face.vector, model, face.box, face.quality, face.sha256,
+                              face.thumbnail)
+                written = await faces.insert_face_once(
+                    conn, app, held, row, face.tag, face.key,
+                    users[face.person_id] if face.person_id else None)
+                created += written.created
+                existing += not written.created
+            return Imported(made, created, existing), held
 
     # corrections ------------------------------------------------------------------------
     async def assign_faces(self, app: int, group: str, face_ids: list[int],

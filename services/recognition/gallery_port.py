@@ -28,12 +28,14 @@ from services.gallery.records import (
     FaceWritten,
     Group,
     Identity,
+    Imported,
     Keep,
     ListedFace,
     Match,
     Person,
     PersonFace,
     StoredFace,
+    StoredFaceData,
     UserEntry,
     UserMatch,
 )
@@ -106,6 +108,9 @@ class GroupsPort(Protocol):
         """The group's top_n faces by cosine to `vector`, best first. `group` comes from one of
         the app-scoped reads above: that is where tenancy was decided."""
 
+    async def export_faces(self, group: Group, after: int, limit: int) -> list[StoredFaceData]:
+        """A page of the group's faces by id after `after`, with all they hold."""
+
     async def people_faces(self, group: Group, vector: np.ndarray, user_ids: list[int]
                            ) -> list[PersonFace]:
         """Every face of those persons in the group, with its cosine to `vector`."""
@@ -158,6 +163,11 @@ class UsersPort(Protocol):
 
     async def rename_person(self, app: int, group: str, person_id: str, name: str) -> Person:
         """The person with its new name."""
+
+    async def import_faces(self, app: int, group: str, model: int, tag: str,
+                           faces_in: list[StoredFaceData]) -> tuple[Imported, Group]:
+        """One import batch: the group (made if missing, else of `model`), its persons and
+        faces, each face once per key."""
 
     async def assign_faces(self, app: int, group: str, face_ids: list[int],
                            person_id: str | None) -> int:

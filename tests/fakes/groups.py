@@ -18,6 +18,7 @@ from services.gallery.records import (
     Match,
     PersonFace,
     StoredFace,
+    StoredFaceData,
 )
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
@@ -148,6 +149,18 @@ class FakeGroupFaces:
     # search -----------------------------------------------------------------------------
     async def search(self, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:
         return self.t.search_on(group, vector, top_n)
+
+    async def export_faces(self, group: Group, after: int, limit: int) -> list[StoredFaceData]:
+        found = sorted((f for f in self.t.faces.values()
+                        if f.group_id == group.id and f.id > after), key=lambda f: f.id)
+        out = []
+        for f in found[:limit]:
+            user = self.t.users.get(f.user_id) if f.user_id is not None else None
+            out.append(StoredFaceData(f.id, f.tag, f.request_key, user.uid if user else None,
+                                      user.user_info if user else None, list(f.box),
+                                      f.quality, f.vector.copy(), f.sha256, f.thumbnail,
+                                      f.created_at))
+        return out
 
     async def people_faces(self, group: Group, vector: np.ndarray, user_ids: list[int]
                            ) -> list[PersonFace]:

@@ -7,7 +7,16 @@ from dataclasses import replace as replace_fields
 
 import numpy as np
 
-from services.gallery.records import FaceRow, Group, Identity, Person, UserEntry, UserMatch
+from services.gallery.records import (
+    FaceRow,
+    Group,
+    Identity,
+    Imported,
+    Person,
+    StoredFaceData,
+    UserEntry,
+    UserMatch,
+)
 from services.gallery.users import best_users, groups_to_leave
 from shared.errors import ERRORS, FaceError
 from shared.models import require_same_model
@@ -154,6 +163,36 @@ class FakeBaiduUsers:
             self.t.members.discard((held.id, user_id))
             if not any(u == user_id for _, u in self.t.members):
                 self.t.drop_user(user_id)
+
+    async def import_faces(self, app: int, group: str, model: int, tag: str,
+                           faces_in: list[StoredFaceData]) -> tuple[Imported, Group]:
+        with self.t.atomic():
+            if self.t.group_row(app, group) is None:
+                self.t.new_group(app, group, tag, model)
+            held = self.t.lock_group(app, group)
+            require_same_model(held.model, model, f"group {group}")
+            users: dict[str, int] = {}
+            made = created = existing = 0
+            for face in faces_in:
+                if not face.person_id or face.person_id in users:
+                    continue
+                user = self._user(app, face.person_id)
+                if user is None:
+                    user = UserRow(self.t.next_id("users"), app, face.person_id,
+                                   face.person_name or "")
+                    self.t.users[user.id] = user
+                    made += 1
+                users[face.person_id] = user.id
+                self.t.members.add((held.id, user.id))
+            for face in faces_in:
+                row = FaceRow(face.vector, model, face.box, face.quality, face.sha256,
+                              face.thumbnail)
+                written = self.t.insert_face_once(
+                    app, held, row, face.tag, face.key,
+                    users[face.person_id] if face.person_id else None)
+                created += written.created
+                existing += not written.created
+            return Imported(made, created, existing), self.t.lock_group(app, group)
 
     async def assign_faces(self, app: int, group: str, face_ids: list[int],
                            person_id: str | None) -> int:

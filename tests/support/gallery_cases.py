@@ -989,6 +989,35 @@ async def corrections_last_and_constrain_joins(gallery: GalleryPort) -> None:
                                                           [NO_SUCH_FACE]))
 
 
+async def a_group_is_exported_and_imported(gallery: GalleryPort) -> None:
+    """Pages of a group's faces with all they hold, written back into another group (its
+    persons joining it) once per key."""
+    app = await new_app(gallery, "transfer")
+    groups, users = gallery.groups, gallery.users
+    await groups.create_group(app, "src", "", MODEL)
+    await users.create_person(app, "src", "ann", "Ann")
+    ids = [(await groups.add_face(app, "src", row(axis(i), sha=bytes([i]), thumbnail=b"jpg"),
+                                  f"t{i}", f"k{i}" if i else None, "ann" if i < 2 else None)
+            )[0].face_id for i in range(3)]
+    src = await groups.group(app, "src")
+    first = await groups.export_faces(src, 0, 2)
+    rest = await groups.export_faces(src, first[-1].id, 10)
+    assert [f.id for f in first + rest] == ids
+    assert [(f.person_id, f.person_name, f.key, f.tag) for f in first + rest] == [
+        ("ann", "Ann", None, "t0"), ("ann", "Ann", "k1", "t1"), (None, None, "k2", "t2")]
+    assert first[0].thumbnail == b"jpg" and first[0].sha256 == bytes([0])
+    assert np.allclose(rest[0].vector, axis(2))
+    for face in first + rest:
+        face.key = face.key or f"export:src:{face.id}"
+    done, group = await users.import_faces(app, "dst", MODEL, "copied", first + rest)
+    assert (done.persons_created, done.faces_created, done.faces_existing) == (0, 3, 0)
+    assert (group.name, group.face_count, group.tag) == ("dst", 3, "copied")
+    again, _ = await users.import_faces(app, "dst", MODEL, "copied", first)
+    assert (again.faces_created, again.faces_existing) == (0, 2)
+    assert (await users.person(app, "dst", "ann")).faces == 2
+    await refused(ERRORS.MODEL_MISMATCH, users.import_faces(app, "dst", OTHER, "", first))
+
+
 CASES: list[Case] = [
     groups_are_made_listed_and_deleted,
     groups_and_jobs_keep_their_quality_level,
@@ -1010,4 +1039,5 @@ CASES: list[Case] = [
     persons_own_faces_and_are_fused_over_them,
     bulk_items_join_their_persons,
     corrections_last_and_constrain_joins,
+    a_group_is_exported_and_imported,
 ]

@@ -15,6 +15,7 @@ from gateway.dialects.native import (
     operations,
     people,
     persons,
+    transfer,
     webhooks,
 )
 from gateway.dialects.native.dialect import Native, not_found
@@ -29,7 +30,7 @@ def routes(gateway: Gateway | None = None) -> list[ApiRoute]:
     """Every /v1 route, from its modules' tables: an app's calls, then the operator's."""
     calls = [*operations.ROUTES, *gallery.ROUTES, *groups.ROUTES, *ingest.ROUTES,
              *people.ROUTES, *persons.ROUTES,
-             *webhooks.ROUTES]
+             *transfer.ROUTES, *webhooks.ROUTES]
     return ([ApiRoute(PREFIX, path, method, handler, FRAME) for path, handler, method in calls]
             + [ApiRoute(PREFIX, path, method, handler, ADMIN_FRAME)
                for path, handler, method in admin.ROUTES])

@@ -28,6 +28,7 @@ from .answers import (
     Feature,
     GroupRecord,
     IdentifyResult,
+    ImportResult,
     ItemOutcome,
     JobAccepted,
     JobStatus,
@@ -211,6 +212,12 @@ class AsyncFacegate:
 
     async def move_face(self, group: str, face_id: int, person_id: str | None) -> FaceAssigned:
         return await self._run(ops.move_face(group, face_id, person_id))
+
+    async def export_group(self, group: str, after: int = 0, limit: int = 0) -> bytes:
+        return await self._run(ops.export_group(group, after, limit))
+
+    async def import_group(self, group: str, data: bytes) -> ImportResult:
+        return await self._run(ops.import_group(group, data))
 
     # --- clustering: who is in a group --------------------------------------------------
     async def cluster(self, group: str, threshold: float | None = None, *,

@@ -27,6 +27,7 @@ from .answers import (
     GroupRecord,
     GroupsPage,
     IdentifyResult,
+    ImportResult,
     ItemOutcome,
     JobAccepted,
     JobItems,
@@ -245,6 +246,18 @@ def move_face(group: str, face_id: int, person_id: str | None) -> Call[FaceAssig
     """The face moved to a person (None: to nobody)."""
     return request("PATCH", f"/v1/groups/{group}/faces/{face_id}", FaceAssigned,
                    json={"person_id": person_id})
+
+
+def export_group(group: str, after: int = 0, limit: int = 0) -> Call[bytes]:
+    """The group as its JSON-lines file (a part: `limit` faces after face id `after`)."""
+    return request("GET", f"/v1/groups/{group}/export", None, read=content,
+                   params={"after": after, "limit": limit})
+
+
+def import_group(group: str, data: bytes) -> Call[ImportResult]:
+    """An exported file into the group (made if missing); safe to send again."""
+    return request("POST", f"/v1/groups/{group}/import", ImportResult, idempotent=True,
+                   content=data, headers={"content-type": "application/x-ndjson"})
 
 
 # --- clustering: who is in a group -------------------------------------------------------

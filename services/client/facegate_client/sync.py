@@ -26,6 +26,7 @@ from .answers import (
     Feature,
     GroupRecord,
     IdentifyResult,
+    ImportResult,
     ItemOutcome,
     JobAccepted,
     JobStatus,
@@ -208,6 +209,12 @@ class Facegate:
 
     def move_face(self, group: str, face_id: int, person_id: str | None) -> FaceAssigned:
         return self._run(ops.move_face(group, face_id, person_id))
+
+    def export_group(self, group: str, after: int = 0, limit: int = 0) -> bytes:
+        return self._run(ops.export_group(group, after, limit))
+
+    def import_group(self, group: str, data: bytes) -> ImportResult:
+        return self._run(ops.import_group(group, data))
 
     # --- clustering: who is in a group --------------------------------------------------
     def cluster(self, group: str, threshold: float | None = None, *,
