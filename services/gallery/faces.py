@@ -382,13 +382,16 @@ class GroupFaces:
         if not user_ids:
             return []
         async with self.pool.connection() as conn:
+            # the norm of each person's mean vector comes with its faces (a window over the
+            # person's rows): what the template rule divides by
             rows = await (await conn.execute(
                 "SELECT f.user_id, u.uid, u.user_info, f.id, 1 - (f.embedding <=> %s), "
-                "f.quality FROM faces f JOIN users u ON u.id = f.user_id "
+                "f.quality, vector_norm(avg(f.embedding) OVER (PARTITION BY f.user_id)) "
+                "FROM faces f JOIN users u ON u.id = f.user_id "
                 f"WHERE f.group_id = {int(group.id)} AND f.user_id = ANY(%s)",
                 (np.asarray(vector, np.float32), user_ids))).fetchall()
-        return [PersonFace(row[0], row[1], row[2], row[3], float(row[4]), row[5])
-                for row in rows]
+        return [PersonFace(row[0], row[1], row[2], row[3], float(row[4]), row[5],
+                           float(row[6])) for row in rows]
 
     async def people_count(self, group: Group) -> int:
         """How many people the group holds: its persons with a face, and each face with no

@@ -112,6 +112,7 @@ class PersonFace:
     face_id: int
     cosine: float
     quality: float | None
+    template_norm: float = 1.0  # |mean of the person's face vectors| (person_fusion)
 
 
 @dataclass

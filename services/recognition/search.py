@@ -97,14 +97,15 @@ async def identify_people(ctx: Recognition, app: int, group: str, image: ImageSo
     candidates += [PersonIdentified(None, m.tag, probe.model.score(fused), fused >= verdict,
                                     m.face_id, 1)
                    for m in nearest if m.user_id is None
-                   for fused in [person_fusion.fused_cosine([m.cosine], [None])]]
+                   for fused in [person_fusion.fused_cosine([m.cosine])]]
     candidates.sort(key=lambda p: -p.score)
     return Identified(scored_matches(probe.model, nearest[:top_n]), candidates[:top_n],
                       probe.model.score(verdict), people_in_group, fpir)
 
 
 def _fused(faces: list[PersonFace], verdict: float, model: ModelSpec) -> PersonIdentified:
-    fused = person_fusion.fused_cosine([f.cosine for f in faces], [f.quality for f in faces])
+    fused = person_fusion.fused_cosine([f.cosine for f in faces],
+                                       template_norm=min(1.0, faces[0].template_norm))
     best = max(faces, key=lambda f: f.cosine)
     return PersonIdentified(best.person_id, best.name, model.score(fused), fused >= verdict,
                             best.face_id, len(faces))

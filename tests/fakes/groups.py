@@ -165,11 +165,14 @@ class FakeGroupFaces:
     async def people_faces(self, group: Group, vector: np.ndarray, user_ids: list[int]
                            ) -> list[PersonFace]:
         query = stored_vector(vector)
+        faces = [f for f in self.t.faces.values()
+                 if f.group_id == group.id and f.user_id in user_ids]
+        norms = {u: float(np.linalg.norm(np.mean([f.vector for f in faces if f.user_id == u],
+                                                 axis=0)))
+                 for u in {f.user_id for f in faces}}
         return [PersonFace(f.user_id, self.t.users[f.user_id].uid,
                            self.t.users[f.user_id].user_info, f.id, cosine(f.vector, query),
-                           f.quality)
-                for f in self.t.faces.values()
-                if f.group_id == group.id and f.user_id in user_ids]
+                           f.quality, norms[f.user_id]) for f in faces]
 
     async def people_count(self, group: Group) -> int:
         held = [f.user_id for f in self.t.faces.values() if f.group_id == group.id]

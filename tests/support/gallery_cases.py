@@ -879,6 +879,8 @@ async def persons_own_faces_and_are_fused_over_them(gallery: GalleryPort) -> Non
     assert sorted((f.face_id, f.person_id, f.name) for f in faces) == sorted(
         (i, "ann", "Ann") for i in ids)
     assert close(sorted(f.cosine for f in faces), [0.5, 0.9])
+    template = float(np.linalg.norm((blend(0.9, 0, 2) + blend(0.5, 0, 3)) / 2))
+    assert close([f.template_norm for f in faces], [template, template])
     assert await groups.people_count(group) == 2  # ann, and the face with no person
     renamed = await users.rename_person(1, "ppl", "ann", "Ann Lee")
     assert renamed.name == "Ann Lee" and renamed.faces == 2

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 
+import numpy as np
 import pytest
 
 from services.recognition import catalogue, enrolment, person_fusion, persons, search
@@ -82,8 +83,10 @@ def test_identify_ranks_people_once_each_by_their_fused_score():
         assert [p.person_id for p in found.people] == [ann.person_id, None]
         top = found.people[0]
         assert top.faces == 3 and top.name == "Ann"
+        vectors = np.stack([blend(c, 0, i + 2) for i, c in enumerate(cosines)])
         assert top.score == pytest.approx(
-            FACENET.score(person_fusion.fused_cosine(list(cosines), [0.9] * 3)), abs=1e-5)
+            FACENET.score(person_fusion.person_cosine(axis(0), vectors)), abs=1e-5)
+        assert top.score > FACENET.score(max(cosines))  # the template beats the best face
         assert found.people[1].face_id == lone and found.people[1].name == "walk-in"
         assert found.people_in_group == 2
         verdict = person_fusion.verdict_cosine(FACENET, 2, ctx.settings.identify_fpir)
