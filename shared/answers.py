@@ -364,3 +364,35 @@ class ClusterNamed(TypedDict):
     cluster_id: int
     tag: str
     faces: int  # faces tagged
+
+
+class ReembedProgress(TypedDict):
+    done: int  # faces embedded or skipped
+    total: int
+    percent: float
+
+
+class ReembedSkipped(TypedDict):
+    no_region: int  # enrolled before regions were kept
+    no_face: int  # the region showed no face to the detector
+    dropped: int  # of those, deleted at the swap (drop_faces)
+
+
+class ReembedStatus(TypedDict):
+    """A re-embedding job (POST /v1/groups/{group}/reembed, GET /v1/jobs/{id})."""
+
+    job_id: str
+    op: str  # reembed
+    status: str  # queued, running, done, failed
+    group: str
+    model: str  # the model it moves the group to
+    from_model: str  # the group's model when the job was made
+    drop_faces: bool
+    created: float
+    progress: ReembedProgress
+    skipped: ReembedSkipped
+    poll: NotRequired[str]
+    finished: NotRequired[float]
+    result: NotRequired[dict[str, Any]]  # model, faces
+    error: NotRequired[dict[str, Any]]
+    webhook: NotRequired[WebhookDelivery]

@@ -16,14 +16,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from services.gallery.database import Gallery
-from services.recognition import ingest, people
+from services.recognition import ingest, people, reembed
 from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError, job_not_found
 from shared.results import ImageError, ImageResult
 from shared.settings import Settings
-from shared.tasks import Chunk, ClusterRequest
+from shared.tasks import Chunk, ClusterRequest, ReembedChunk
 from workers.celery_app import answer_vision
 from workers.engine import Engine
+from workers.reembed import embedder_of
 
 
 class InProcessQueue:
@@ -59,6 +60,10 @@ class InProcessQueue:
     def send_cluster_run(self, request: ClusterRequest) -> None:
         """Runs the clustering as an asyncio task of this loop, as a worker would."""
         self._spawn(lambda gallery: people.run(gallery, request))
+
+    def send_reembed_chunk(self, chunk: ReembedChunk) -> None:
+        """Runs the re-embedding chunk as an asyncio task of this loop, as a worker would."""
+        self._spawn(lambda gallery: reembed.run_chunk(gallery, embedder_of(self.engine), chunk))
 
     def _spawn(self, work: Callable[[Gallery], Coroutine[Any, Any, Any]]) -> None:
         gallery = self.gallery()

@@ -80,7 +80,7 @@ async def insert_face(conn, app: int, group: Group, face: FaceRow, tag: str,
     """A face row in a locked group, and the group's count with it."""
     row = await (await conn.execute(sql.INSERT_FACE, (
         app, group.id, user_id, face.model, np.asarray(face.vector, np.float32), face.box,
-        face.quality, tag, face.sha256, request_key, face.thumbnail))).fetchone()
+        face.quality, tag, face.sha256, request_key, face.thumbnail, face.region))).fetchone()
     await conn.execute(sql.COUNT_UP, (1, group.id))
     return row[0]
 
@@ -234,9 +234,9 @@ class GroupFaces:
                 values.append(tag)
             if face is not None:
                 sets += ["embedding = %s", "box = %s", "quality = %s", "image_sha256 = %s",
-                         "thumbnail = %s"]
+                         "thumbnail = %s", "region = %s"]
                 values += [np.asarray(face.vector, np.float32), face.box or [], face.quality,
-                           face.sha256, face.thumbnail]
+                           face.sha256, face.thumbnail, face.region]
             row = await (await conn.execute(
                 f"UPDATE faces SET {', '.join(sets)} WHERE id = %s AND group_id = %s "
                 "RETURNING id", (*values, face_id, group.id))).fetchone()

@@ -60,6 +60,7 @@ class FaceRow:
     quality: float | None
     sha256: bytes | None
     thumbnail: bytes | None = None  # a small JPEG of the face, None where thumbnails are off
+    region: bytes | None = None  # the face's region (JPEG) a re-embedding reads
 
 
 @dataclass

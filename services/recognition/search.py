@@ -33,8 +33,10 @@ async def identify(ctx: Recognition, app: int, group: str, image: ImageSource, t
                    ) -> list[ScoredMatch]:
     """The image's largest face against a group: the top_n closest faces, best first."""
     gallery = ctx.gallery
-    await gallery.groups.group(app, group)  # 12357 before reading the image
-    probe = await vision.run(ctx.queue, vision.EMBED_LARGEST_FACE, [await image()])
+    held = await gallery.groups.group(app, group)  # 12357 before reading the image
+    # embedded with the group's own model (a re-embedded group's may not be the workers')
+    probe = await vision.run(ctx.queue, vision.EMBED_LARGEST_FACE, [await image()],
+                             vision.model_options(held.model, ctx.settings.embedder))
     searchable = await gallery.groups.searchable_group(app, group, probe.model.code)
     return scored_matches(probe.model, await gallery.groups.search(
         searchable, probe.face.embedding, top_n))

@@ -14,6 +14,7 @@ from gateway.dialects.native import (
     ingest,
     operations,
     people,
+    reembed,
     webhooks,
 )
 from gateway.dialects.native.dialect import Native, not_found
@@ -27,7 +28,7 @@ ADMIN_FRAME = admin.NativeAdmin()
 def routes(gateway: Gateway | None = None) -> list[ApiRoute]:
     """Every /v1 route, from its modules' tables: an app's calls, then the operator's."""
     calls = [*operations.ROUTES, *gallery.ROUTES, *groups.ROUTES, *ingest.ROUTES,
-             *people.ROUTES, *webhooks.ROUTES]
+             *people.ROUTES, *reembed.ROUTES, *webhooks.ROUTES]
     return ([ApiRoute(PREFIX, path, method, handler, FRAME) for path, handler, method in calls]
             + [ApiRoute(PREFIX, path, method, handler, ADMIN_FRAME)
                for path, handler, method in admin.ROUTES])

@@ -32,6 +32,7 @@ from .answers import (
     JobStatus,
     Models,
     OperationJob,
+    ReembedStatus,
     Similarity,
 )
 from .call import (
@@ -255,8 +256,10 @@ def bulk_lines(group: str, lines: bytes, content_type: str, callback_url: str | 
 
 def job(job_id: str) -> Call[JobStatus]:
     """A job's status: the methods here start ingestion jobs, whose status is a JobStatus (an
-    operation's or a clustering's job answers OperationJob or ClusterJob)."""
-    return request("GET", f"/v1/jobs/{job_id}", OperationJob | JobStatus | ClusterJob)
+    operation's, a clustering's or a re-embedding's job answers OperationJob, ClusterJob or
+    ReembedStatus)."""
+    return request("GET", f"/v1/jobs/{job_id}",
+                   OperationJob | JobStatus | ClusterJob | ReembedStatus)
 
 
 def jobs(limit: int) -> Call[list[JobStatus]]:
