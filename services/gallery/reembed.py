@@ -251,6 +251,7 @@ class ReembedRuns:
             if refusal is not None:
                 _end(conn, key, "failed", refusal)
                 return "refused"
+            _count(conn, key)
             dropped = 0
             if drop_faces:
                 dropped = conn.execute(
@@ -317,22 +318,34 @@ def _refusal(conn: psycopg.Connection, key: uuid.UUID) -> FaceError | None:
         "or enrol them again"))
 
 
-def _end(conn, key: uuid.UUID, state: str, error: FaceError | None, dropped: int = 0):
-    """The job ended: its final counts from the staging rows, which then go."""
-    statement_counts = (
-        "WITH c AS (SELECT count(*) AS n, count(*) FILTER (WHERE state <> 'pending') AS done, "
-        "count(*) FILTER (WHERE state = 'no_region') AS bare, "
-        "count(*) FILTER (WHERE state = 'no_face') AS blank FROM reembed_faces "
-        "WHERE job_id = %s) UPDATE reembed_jobs SET state = %s, error = %s, dropped = %s, "
-        "total = c.n, done = c.done, no_region = c.bare, no_face = c.blank, "
-        "finished_at = now() FROM c WHERE id = %s AND state IN ('queued', 'running')")
-    params = (key, state, Jsonb(error.to_dict()) if error else None, dropped, key)
+_COUNT = (
+    "WITH c AS (SELECT count(*) AS n, count(*) FILTER (WHERE state <> 'pending') AS done, "
+    "count(*) FILTER (WHERE state = 'no_region') AS bare, "
+    "count(*) FILTER (WHERE state = 'no_face') AS blank FROM reembed_faces WHERE job_id = %s) "
+    "UPDATE reembed_jobs SET total = c.n, done = c.done, no_region = c.bare, "
+    "no_face = c.blank FROM c WHERE id = %s")
+
+
+def _count(conn: psycopg.Connection, key: uuid.UUID) -> None:
+    """The job's counts from its staging rows (before faces dropped take theirs away)."""
+    conn.execute(_COUNT, (key, key))
+
+
+def _end(conn, key: uuid.UUID, state: str, error: FaceError | None, dropped: int | None = None):
+    """The job ended: its final counts (from the staging rows unless `dropped` says they were
+    counted before faces were dropped), and the staging rows gone."""
+    end = ("UPDATE reembed_jobs SET state = %s, error = %s, dropped = %s, finished_at = now() "
+           "WHERE id = %s AND state IN ('queued', 'running')")
+    params = (state, Jsonb(error.to_dict()) if error else None, dropped or 0, key)
     delete = "DELETE FROM reembed_faces WHERE job_id = %s"
     if isinstance(conn, psycopg.AsyncConnection):
         async def run() -> None:
-            await conn.execute(statement_counts, params)
+            await conn.execute(_COUNT, (key, key))
+            await conn.execute(end, params)
             await conn.execute(delete, (key,))
         return run()
-    conn.execute(statement_counts, params)
+    if dropped is None:
+        _count(conn, key)
+    conn.execute(end, params)
     conn.execute(delete, (key,))
     return None
