@@ -94,15 +94,17 @@ class GalleryTasks:
         gallery = await self._open()
         engine = self.engine()
 
-        def analyse_now(specs: list[dict]) -> list[ImageResult | ImageError]:
+        def analyse_now(specs: list[dict], model: str | None) -> list[ImageResult | ImageError]:
             with bulk_priority():
-                return engine.run({"images": specs}).images
+                return engine.run({"images": specs, "model": model}).images
 
-        async def analyse(specs: list[dict]) -> list[ImageResult | ImageError]:
+        async def analyse(specs: list[dict], model: str | None = None
+                          ) -> list[ImageResult | ImageError]:
             # Slices no larger than a bulk pass (so a pass never grows past it), all queued at
             # once (so the batchers always have the next slice waiting).
             step = engine.bulk_batch
-            parts = await asyncio.gather(*(asyncio.to_thread(analyse_now, specs[i:i + step])
+            parts = await asyncio.gather(*(asyncio.to_thread(analyse_now, specs[i:i + step],
+                                                             model)
                                            for i in range(0, len(specs), step)))
             return [image for part in parts for image in part]
 

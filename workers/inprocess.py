@@ -73,8 +73,10 @@ class InProcessQueue:
         self._chunks.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._chunks.discard)
 
-    async def _analyse(self, specs: list[dict]) -> list[ImageResult | ImageError]:
-        return (await asyncio.to_thread(self.engine.run, {"images": specs})).images
+    async def _analyse(self, specs: list[dict], model: str | None = None
+                       ) -> list[ImageResult | ImageError]:
+        return (await asyncio.to_thread(self.engine.run,
+                                        {"images": specs, "model": model})).images
 
     async def _job(self, state: JobState, request: dict) -> None:
         state.status = "running"

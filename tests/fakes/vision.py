@@ -90,7 +90,8 @@ class FakeVisionQueue:
                 images.append(faces[:1] if spec.get("faces") == LARGEST else faces)
         return vision_result(self.model.code, images, specs)
 
-    async def analyse(self, specs: list[dict]) -> list[ImageResult | ImageError]:
+    async def analyse(self, specs: list[dict], model: str | None = None
+                      ) -> list[ImageResult | ImageError]:
         """An ingestion chunk's engine (services.recognition.ingest.Analyse)."""
         return VisionResult.model_validate(self.answer(specs)).images
 
