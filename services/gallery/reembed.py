@@ -304,11 +304,14 @@ def _restage(conn, key: uuid.UUID):
 def _refusal(conn: psycopg.Connection, key: uuid.UUID) -> FaceError | None:
     """Why the swap may not happen: faces that could not be re-embedded, in a job not asked to
     drop them (they would leave the group holding two models)."""
-    drop, no_region, no_face = conn.execute(
+    row = conn.execute(
         "SELECT j.drop_faces, count(*) FILTER (WHERE s.state = 'no_region'), "
         "count(*) FILTER (WHERE s.state = 'no_face') FROM reembed_jobs j "
         "LEFT JOIN reembed_faces s ON s.job_id = j.id WHERE j.id = %s GROUP BY j.drop_faces",
         (key,)).fetchone()
+    if row is None:  # gone with its group: the swap finds it ended
+        return None
+    drop, no_region, no_face = row
     if drop or not (no_region or no_face):
         return None
     return FaceError(ERRORS.PROCESSING, (
