@@ -16,13 +16,13 @@ central 150 x 150 region; `--limit` of each of mated people, distractors and str
   scores), printed for both, with their difference;
 - the regions' size in bytes and pixels, for these crops (mostly grey: a 150 px crop holds
   little of a square twice the face's size) and for the same people's whole 250 x 250 LFW
-  photos (the region all photo).
+  photos (the region all photo: what a real enrolment stores).
 
 Time, through a private stack (embedded PostgreSQL and Redis, one Celery worker on this
 machine's CPU, as `facegate run` starts it): `--timing-faces` LFW images bulk-enrolled with A,
 then POST /v1/groups/{group}/reembed to B (drop_faces) timed from the 202 to the job's end
-(the swap and the new index included), scaled to 10,000
-faces (the work is per face: one detection on a region of at most 256 px and one embedding).
+(the swap and the new index included), scaled to 10,000 faces (the work is per face: one
+detection on a region of at most 256 px and one embedding).
 """
 
 from __future__ import annotations
@@ -196,7 +196,7 @@ def timing(root: Path, source: str, target: str, faces: int) -> None:
         spent = time.perf_counter() - started
         print(f"re-embedding job {status['status']}: {status['progress']['total']} faces "
               f"({status['skipped']}) in {spent:.1f} s through the stack: "
-              f"{spent / status['progress']['total'] * 10_000 / 60:.0f} min per 10,000 faces "
+              f"{spent / status['progress']['total'] * 10_000 / 60:.1f} min per 10,000 faces "
               f"on this machine ({os.cpu_count()} CPUs seen, FACEGATE_EMBEDDER={source}, "
               f"{target} loaded on first use)")
 

@@ -37,8 +37,9 @@ from shared.settings import Settings
 from shared.tasks import Chunk
 from shared.urlfetch import fetch_image
 
-# image specs and the embedder to run (None: the worker's own) -> what the engine made of each
-Analyse = Callable[[list[dict], str | None], Awaitable[list[ImageResult | ImageError]]]
+# image specs (and, for a group of another model than the worker's, the embedder to run: a
+# second argument) -> what the engine made of each
+Analyse = Callable[..., Awaitable[list[ImageResult | ImageError]]]
 Send = Callable[[Chunk], None]  # queue one chunk task
 _FETCHES = 8  # URLs one chunk fetches at once
 log = logging.getLogger("facegate.worker")
@@ -80,7 +81,8 @@ async def run_chunk(gallery: GalleryPort, settings: Settings, model: ModelSpec, 
                 held, name = await _group_model(gallery, job.app, job.group, model)
 
                 async def run(specs: list[dict]) -> list[ImageResult | ImageError]:
-                    return await analyse(specs, name)
+                    # the model named only where it is not the worker's own
+                    return await (analyse(specs) if name is None else analyse(specs, name))
 
                 outcomes += await _judge(settings, held, run, rest, at)
             except Exception as exc:  # the engine broke on them: reported, not retried
