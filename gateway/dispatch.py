@@ -43,10 +43,12 @@ from shared.tasks import (
     VISION_TASK,
     Chunk,
     ClusterRequest,
+    ReembedChunk,
     make_celery,
     queue_keys,
     send_cluster_run,
     send_ingest_chunk,
+    send_reembed_chunk,
     vision_payload,
 )
 
@@ -233,6 +235,9 @@ class Dispatcher:
 
     def send_cluster_run(self, request: ClusterRequest) -> None:
         send_cluster_run(self.celery, request)
+
+    def send_reembed_chunk(self, chunk: ReembedChunk) -> None:
+        send_reembed_chunk(self.celery, chunk)
 
     # Jobs: a task plus what the gateway needs to render its result later.
     async def submit_job(self, op: str, options: dict, request: dict) -> str:

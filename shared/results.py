@@ -1,7 +1,7 @@
 """What a vision worker returns, declared: the other half of the contract in shared/tasks.py.
 
 The worker's pipeline builds these models; the Celery task sends `VisionResult.model_dump()`
-(msgpack: embeddings, crops and thumbnails travel as raw bytes); the core validates what it
+(msgpack: embeddings, crops, thumbnails and regions travel as raw bytes); the core validates what it
 reads back (services/recognition/vision.py), so a renamed or mistyped field fails there, named,
 rather than as a KeyError inside a dialect. The analysis models also document /v1/analyse's
 face in /openapi.json (shared/answers.py derives AnalysedFace from FaceAnalysis), and
@@ -190,6 +190,9 @@ class FaceResult(Result):
     embedding: Embedding | None = Field(None, description="float32 (embed)")
     crop: bytes | None = Field(None, description="JPEG (crops)")
     thumbnail: bytes | None = Field(None, description="JPEG (thumbnail)")
+    region: bytes | None = Field(None, description=(
+        "JPEG, the square twice the face's size, upright, at most 256 px (region): what a "
+        "group is re-embedded from"))
     analysis: FaceAnalysis = Field(default_factory=FaceAnalysis)
 
 

@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from shared.broker_internals import queue_lists
 from shared.canonical import ALL
 from shared.errors import ERRORS, FaceError
+from shared.models import EmbedderName
 from shared.results import ANALYSIS_FIELDS
 from shared.settings import Settings
 
@@ -29,6 +30,7 @@ VISION_TASK = "facegate.vision.run"
 STATS_TASK = "facegate.worker.stats"
 INGEST_CHUNK_TASK = "facegate.ingest.chunk"  # args: [Chunk]
 CLUSTER_TASK = "facegate.cluster.run"  # args: [ClusterRequest]
+REEMBED_TASK = "facegate.reembed.chunk"  # args: [ReembedChunk]
 # Three queues, served in this order (every priority of one before the next: PRIORITIES):
 # synchronous calls, then asynchronous jobs, then bulk work (ingestion chunks, clustering).
 INTERACTIVE_QUEUE = "facegate.interactive"
@@ -45,6 +47,7 @@ CALL_PRIORITIES = (0, 1, 2, 3)
 JOB_PRIORITIES = (4, 5, 6)
 CHUNK_PRIORITY = 7
 CLUSTER_PRIORITY = 8
+REEMBED_PRIORITY = 8  # bulk work, after ingestion chunks: a group keeps serving meanwhile
 JOB_KEY_PREFIX = "facegate:job:"
 # A job's request, kept by the gateway until a worker starts the task (gateway/dispatch.py);
 # the request names its copy in this field, and the worker deletes it when it starts.
@@ -84,24 +87,29 @@ class ImageSpec(_Payload):
     crops: bool = False  # each face's pixels, as JPEG
     analyse: tuple[AnalysisField, ...] = ()
     thumbnail: Annotated[int, Field(ge=0, le=512)] = 0  # side of each face's thumbnail; 0: none
+    region: bool = False  # each face's region as JPEG (services/vision/align.py face_region)
     clean: bool = False  # remove an ID photo's mesh before detecting
     remove_mesh: bool = False  # only remove the mesh: the result is {"cleaned": JPEG}
 
 
 def image_spec(data: bytes, faces: str = ALL, rotate: bool = False, embed: bool = False,
                crops: bool = False, analyse: tuple[str, ...] | list[str] = (),
-               thumbnail: int = 0) -> dict[str, Any]:
+               thumbnail: int = 0, region: bool = False) -> dict[str, Any]:
     """One image's request, as it travels (ImageSpec's fields); `thumbnail`: the side in pixels
-    of a small upright picture of each face (0: none). Checked once, with the whole request,
-    where it is sent (vision_payload) and where it is read (read_vision), not here."""
+    of a small upright picture of each face (0: none); `region`: each face's stored region.
+    Checked once, with the whole request, where it is sent (vision_payload) and where it is
+    read (read_vision), not here."""
     return {"data": data, "faces": faces, "rotate": rotate, "embed": embed, "crops": crops,
-            "analyse": tuple(analyse), "thumbnail": thumbnail}
+            "analyse": tuple(analyse), "thumbnail": thumbnail, "region": region}
 
 
 class VisionRequest(_Payload):
     """The facegate.vision.run task's one argument."""
 
     images: list[ImageSpec] = Field(min_length=1, max_length=1000)
+    # The embedder to run (shared/models.py's names): a group's own model where it is not the
+    # worker's FACEGATE_EMBEDDER (a re-embedding, services/recognition/reembed.py); None: that.
+    model: EmbedderName | None = None
     request_id: str | None = Field(None, max_length=200)  # the gateway's, for log lines
     # The gateway span's W3C trace context, when traces are on (shared/tracing.py)
     traceparent: str | None = Field(
@@ -142,6 +150,14 @@ class ClusterRequest(_Payload):
     run_id: str = Field(pattern=_UUID)
 
 
+class ReembedChunk(_Payload):
+    """The facegate.reembed.chunk task's one argument: one chunk of a group's re-embedding
+    (services/gallery/reembed.py), its faces' regions in PostgreSQL."""
+
+    job_id: str = Field(pattern=_UUID)
+    chunk: int = Field(ge=0)
+
+
 P = TypeVar("P", bound=_Payload)
 
 
@@ -169,6 +185,10 @@ def read_cluster(payload: object) -> ClusterRequest:
     return read(ClusterRequest, payload, CLUSTER_TASK)
 
 
+def read_reembed(payload: object) -> ReembedChunk:
+    return read(ReembedChunk, payload, REEMBED_TASK)
+
+
 def vision_payload(request: VisionRequest | dict, **fields: Any) -> dict[str, Any]:
     """What the gateway sends: the request and `fields`, checked against the contract (a
     mistake is the sender's: FaceError(ENGINE) and a log line, and nothing is sent)."""
@@ -187,6 +207,12 @@ def send_cluster_run(celery: Celery, request: ClusterRequest) -> None:
     """One clustering run on the bulk queue (a worker's CPU or GPU time, not the gateway's)."""
     celery.send_task(CLUSTER_TASK, args=[request.wire()], queue=BULK_QUEUE,
                      priority=CLUSTER_PRIORITY)
+
+
+def send_reembed_chunk(celery: Celery, chunk: ReembedChunk) -> None:
+    """One chunk of a re-embedding on the bulk queue."""
+    celery.send_task(REEMBED_TASK, args=[chunk.wire()], queue=BULK_QUEUE,
+                     priority=REEMBED_PRIORITY)
 
 
 def make_celery(settings: Settings, name: str = "facegate") -> Celery:

@@ -30,12 +30,14 @@ from shared.tasks import (
     CLUSTER_TASK,
     COPY_KEY_FIELD,
     INGEST_CHUNK_TASK,
+    REEMBED_TASK,
     STATS_TASK,
     VISION_TASK,
     Chunk,
     make_celery,
     read_chunk,
     read_cluster,
+    read_reembed,
     read_vision,
     send_ingest_chunk,
 )
@@ -267,6 +269,23 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
                 metrics.TASKS.labels("cluster", exc.kind.name).inc()
                 return {"error": exc.to_dict()}
         metrics.TASKS.labels("cluster", "ok").inc()
+        return summary
+
+    # A chunk of a re-embedding (services/recognition/reembed.py) retries an outage as an
+    # ingestion chunk does; it embeds only the faces still pending.
+    @app.task(name=REEMBED_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
+              autoretry_for=(psycopg.OperationalError, OperationalError, ConnectionError),
+              retry_backoff=2, retry_backoff_max=120, max_retries=8)
+    def reembed_chunk(self, payload: object) -> dict:
+        """One chunk of a group's re-embedding (its job failed instead when its workers died
+        too often)."""
+        with task_life(self.request.id) as life:
+            try:
+                summary = runner.reembed(read_reembed(payload), life.abandoned)
+            except FaceError as exc:
+                metrics.TASKS.labels("reembed", exc.kind.name).inc()
+                return {"error": exc.to_dict()}
+        metrics.TASKS.labels("reembed", "ok").inc()
         return summary
 
     return app

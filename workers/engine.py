@@ -115,15 +115,44 @@ class Engine:
         # priority: they wait for each other anyway (the budget), and an ordinary photo's
         # decode and detection take the cores first
         self.large_work = ThreadPoolExecutor(1, "large-photos", initializer=lower_priority)
-        self.pipeline = FacePipeline(self.detect, self.embedder, self.embed_batcher,
-                                     settings.min_face_px, self.analyse_batcher,
-                                     settings.detect_min_score, settings.max_pixels,
-                                     budget=self.decode_budget, run_large=self._run_large)
+        self.settings, self._wait, self._setup = settings, wait, setup
+        self.pipeline = self._pipeline(self.embedder, self.embed_batcher)
+        # the pipelines of other embedders a request named (VisionRequest.model), made on
+        # first use: a group re-embedded to another model (services/recognition/reembed.py)
+        self._pipelines = {settings.embedder: self.pipeline}
+        self._load_lock = threading.Lock()
         log.info("engine ready: device=%s embedder=%s threads per stage=%d", self.device,
                  self.embedder.spec.key, threads)
 
+    def _pipeline(self, embedder, embed) -> FacePipeline:
+        settings = self.settings
+        return FacePipeline(self.detect, embedder, embed, settings.min_face_px,
+                            self.analyse_batcher, settings.detect_min_score,
+                            settings.max_pixels, budget=self.decode_budget,
+                            run_large=self._run_large)
+
+    def pipeline_for(self, name: str | None) -> FacePipeline:
+        """The pipeline of embedder `name` (None: FACEGATE_EMBEDDER's). Another embedder is
+        loaded once, on the first request that names it, with a batcher of its own; the
+        detector, the analysis heads and the decode budget are the process's one set."""
+        if name is None or name == self.settings.embedder:
+            return self.pipeline
+        with self._load_lock:
+            if name not in self._pipelines:
+                settings = self.settings
+                embedder = load_embedder(name, self.device, settings.model_dir,
+                                         half=settings.fp16,
+                                         channels_last=settings.channels_last)
+                batcher = MicroBatcher(embedder.embed, settings.batch_max, self._wait,
+                                       f"embed-{name}-batcher", self._setup, observer("embed"),
+                                       self.bulk_batch)
+                self._pipelines[name] = self._pipeline(embedder, batcher)
+                log.info("embedder %s loaded on request", embedder.spec.key)
+            return self._pipelines[name]
+
     def run(self, request: VisionRequest | dict) -> VisionResult:
-        return self.pipeline.run(request)
+        request = VisionRequest.model_validate(request)
+        return self.pipeline_for(request.model).run(request)
 
     def _run_large(self, part: Callable[[], list]) -> list:
         # the caller's context (its batching priority) goes with the work

@@ -18,13 +18,14 @@ import threading
 from collections.abc import Callable
 
 from services.gallery.database import Gallery
-from services.recognition import ingest, people
+from services.recognition import ingest, people, reembed
 from shared.errors import FaceError
 from shared.results import ImageError, ImageResult
 from shared.settings import Settings
-from shared.tasks import Chunk, ClusterRequest
+from shared.tasks import Chunk, ClusterRequest, ReembedChunk
 from workers.batching import bulk_priority
 from workers.engine import Engine
+from workers.reembed import embedder_of
 
 log = logging.getLogger("facegate.worker")
 GALLERY_CONNECTIONS = 4
@@ -75,20 +76,35 @@ class GalleryTasks:
             return {"job_id": request.run_id, "state": "ended"}
         return {"job_id": run.id, "state": run.state, "clusters": run.clusters}
 
+    def reembed(self, request: ReembedChunk, abandoned: FaceError | None = None) -> dict:
+        """Blocks the task thread until the re-embedding chunk is done (or, `abandoned`, its
+        job failed); a summary."""
+        return asyncio.run_coroutine_threadsafe(self._reembed(request, abandoned),
+                                                self._start()).result()
+
+    async def _reembed(self, request: ReembedChunk, abandoned: FaceError | None) -> dict:
+        job = await reembed.run_chunk(await self._open(), embedder_of(self.engine()), request,
+                                      abandoned)
+        if job is None:
+            return {"job_id": request.job_id, "state": "ended"}
+        return {"job_id": job.id, "state": job.state, "done": job.done, "total": job.total}
+
     async def _run(self, chunk: Chunk, send: Callable[[Chunk], None],
                    abandoned: FaceError | None) -> dict:
         gallery = await self._open()
         engine = self.engine()
 
-        def analyse_now(specs: list[dict]) -> list[ImageResult | ImageError]:
+        def analyse_now(specs: list[dict], model: str | None) -> list[ImageResult | ImageError]:
             with bulk_priority():
-                return engine.run({"images": specs}).images
+                return engine.run({"images": specs, "model": model}).images
 
-        async def analyse(specs: list[dict]) -> list[ImageResult | ImageError]:
+        async def analyse(specs: list[dict], model: str | None = None
+                          ) -> list[ImageResult | ImageError]:
             # Slices no larger than a bulk pass (so a pass never grows past it), all queued at
             # once (so the batchers always have the next slice waiting).
             step = engine.bulk_batch
-            parts = await asyncio.gather(*(asyncio.to_thread(analyse_now, specs[i:i + step])
+            parts = await asyncio.gather(*(asyncio.to_thread(analyse_now, specs[i:i + step],
+                                                             model)
                                            for i in range(0, len(specs), step)))
             return [image for part in parts for image in part]
 

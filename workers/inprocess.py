@@ -16,14 +16,15 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from services.gallery.database import Gallery
-from services.recognition import ingest, people
+from services.recognition import ingest, people, reembed
 from services.recognition.ports import JobState
 from shared.errors import ERRORS, FaceError, job_not_found
 from shared.results import ImageError, ImageResult
 from shared.settings import Settings
-from shared.tasks import Chunk, ClusterRequest
+from shared.tasks import Chunk, ClusterRequest, ReembedChunk
 from workers.celery_app import answer_vision
 from workers.engine import Engine
+from workers.reembed import embedder_of
 
 
 class InProcessQueue:
@@ -60,6 +61,10 @@ class InProcessQueue:
         """Runs the clustering as an asyncio task of this loop, as a worker would."""
         self._spawn(lambda gallery: people.run(gallery, request))
 
+    def send_reembed_chunk(self, chunk: ReembedChunk) -> None:
+        """Runs the re-embedding chunk as an asyncio task of this loop, as a worker would."""
+        self._spawn(lambda gallery: reembed.run_chunk(gallery, embedder_of(self.engine), chunk))
+
     def _spawn(self, work: Callable[[Gallery], Coroutine[Any, Any, Any]]) -> None:
         gallery = self.gallery()
         if gallery is None:
@@ -68,8 +73,10 @@ class InProcessQueue:
         self._chunks.add(task)  # the loop keeps only weak references to tasks
         task.add_done_callback(self._chunks.discard)
 
-    async def _analyse(self, specs: list[dict]) -> list[ImageResult | ImageError]:
-        return (await asyncio.to_thread(self.engine.run, {"images": specs})).images
+    async def _analyse(self, specs: list[dict], model: str | None = None
+                       ) -> list[ImageResult | ImageError]:
+        return (await asyncio.to_thread(self.engine.run,
+                                        {"images": specs, "model": model})).images
 
     async def _job(self, state: JobState, request: dict) -> None:
         state.status = "running"

@@ -19,6 +19,7 @@ from services.gallery.identities import Identities
 from services.gallery.indexes import Indexes
 from services.gallery.ingest import IngestJobs
 from services.gallery.migrate import migrate, pgvector_version
+from services.gallery.reembed import ReembedRuns
 from services.gallery.users import BaiduUsers
 from shared.settings import Settings
 
@@ -37,6 +38,7 @@ class Gallery:
     ingest: IngestJobs
     app_admin: AppAdmin
     clusters: ClusterRuns
+    reembeds: ReembedRuns
 
     @classmethod
     async def open(cls, database_url: str, hnsw_min_faces: int = 2000, max_size: int = 16,
@@ -68,7 +70,8 @@ class Gallery:
         return cls(pool, version, groups, BaiduUsers(pool, groups), Identities(pool),
                    AppLookup(pool), Indexes(database_url, hnsw_min_faces),
                    IngestJobs(pool, ingest_chunk, ingest_in_flight, ingest_retention_s,
-                              ingest_stale_s), AppAdmin(database_url), ClusterRuns(pool))
+                              ingest_stale_s), AppAdmin(database_url), ClusterRuns(pool),
+                   ReembedRuns(pool, database_url, hnsw_min_faces))
 
     @classmethod
     async def for_settings(cls, settings: Settings, max_size: int = 16,

@@ -86,7 +86,7 @@ async def insert_face(conn, app: int, group: Group, face: FaceRow, tag: str,
     """A face row in a locked group, and the group's count with it."""
     row = await (await conn.execute(sql.INSERT_FACE, (
         app, group.id, user_id, face.model, np.asarray(face.vector, np.float32), face.box,
-        face.quality, tag, face.sha256, request_key, face.thumbnail))).fetchone()
+        face.quality, tag, face.sha256, request_key, face.thumbnail, face.region))).fetchone()
     await conn.execute(sql.COUNT_UP, (1, group.id))
     return row[0]
 
@@ -289,9 +289,9 @@ class GroupFaces:
                 values.append(tag)
             if face is not None:
                 sets += ["embedding = %s", "box = %s", "quality = %s", "image_sha256 = %s",
-                         "thumbnail = %s"]
+                         "thumbnail = %s", "region = %s"]
                 values += [np.asarray(face.vector, np.float32), face.box or [], face.quality,
-                           face.sha256, face.thumbnail]
+                           face.sha256, face.thumbnail, face.region]
             row = await (await conn.execute(
                 f"UPDATE faces SET {', '.join(sets)} WHERE id = %s AND group_id = %s "
                 "RETURNING id", (*values, face_id, group.id))).fetchone()
@@ -367,12 +367,13 @@ class GroupFaces:
         async with self.pool.connection() as conn:
             rows = await (await conn.execute(
                 "SELECT f.id, f.tag, f.request_key, u.uid, u.user_info, f.box, f.quality, "
-                "f.embedding, f.image_sha256, f.thumbnail, f.created_at FROM faces f "
+                "f.embedding, f.image_sha256, f.thumbnail, f.created_at, f.region FROM faces f "
                 "LEFT JOIN users u ON u.id = f.user_id WHERE f.group_id = %s AND f.id > %s "
                 "ORDER BY f.id LIMIT %s", (group.id, after, limit))).fetchall()
         return [StoredFaceData(r[0], r[1], r[2], r[3], r[4], list(r[5] or []), r[6],
                                vector_array(r[7]), bytes(r[8]) if r[8] is not None else None,
-                               bytes(r[9]) if r[9] is not None else None, r[10])
+                               bytes(r[9]) if r[9] is not None else None, r[10],
+                               bytes(r[11]) if r[11] is not None else None)
                 for r in rows]
 
     async def people_faces(self, group: Group, vector: np.ndarray, user_ids: list[int]

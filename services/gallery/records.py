@@ -60,6 +60,7 @@ class FaceRow:
     quality: float | None
     sha256: bytes | None
     thumbnail: bytes | None = None  # a small JPEG of the face, None where thumbnails are off
+    region: bytes | None = None  # the face's region (JPEG) a re-embedding reads
 
 
 @dataclass
@@ -130,6 +131,7 @@ class StoredFaceData:
     sha256: bytes | None
     thumbnail: bytes | None
     created_at: datetime | None = None
+    region: bytes | None = None  # the stored face region (JPEG) a re-embedding reads
 
 
 @dataclass

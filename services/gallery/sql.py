@@ -5,11 +5,11 @@ from services.gallery.records import GROUP_COLUMNS
 LOCK_GROUP = f"SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = %s AND name = %s FOR UPDATE"
 FACE_BY_KEY = "SELECT id FROM faces WHERE group_id = %s AND request_key = %s"
 INSERT_FACE = ("INSERT INTO faces (app_id, group_id, user_id, model, embedding, box, quality, "
-               "tag, image_sha256, request_key, thumbnail) "
-               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
+               "tag, image_sha256, request_key, thumbnail, region) "
+               "VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING id")
 COPY_USER_FACES = ("INSERT INTO faces (app_id, group_id, user_id, model, embedding, box, quality, "
-                   "tag, image_sha256, thumbnail) SELECT app_id, %s, user_id, model, embedding, "
-                   "box, quality, tag, image_sha256, thumbnail FROM faces "
+                   "tag, image_sha256, thumbnail, region) SELECT app_id, %s, user_id, model, "
+                   "embedding, box, quality, tag, image_sha256, thumbnail, region FROM faces "
                    "WHERE group_id = %s AND user_id = %s")
 COUNT_UP = "UPDATE groups SET face_count = face_count + %s, updated_at = now() WHERE id = %s"
 

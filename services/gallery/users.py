@@ -300,7 +300,7 @@ class BaiduUsers:
                                    "(%s, %s) ON CONFLICT DO NOTHING", (held.id, users[person_id]))
             for face in faces_in:
                 row = FaceRow(face.vector, model, face.box, face.quality, face.sha256,
-                              face.thumbnail)
+                              face.thumbnail, face.region)
                 written = await faces.insert_face_once(
                     conn, app, held, row, face.tag, face.key,
                     users[face.person_id] if face.person_id else None)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.gallery.ingest import ItemOutcome
-from services.gallery.records import FaceRow, FaceWritten, image_hash
+from services.gallery.records import FaceRow, FaceWritten, Group, image_hash
 from services.recognition import vision
 from services.recognition.context import ImageSource, Recognition
 from services.recognition.gallery_port import GalleryPort
@@ -54,19 +54,23 @@ def baidu_default(settings: Settings) -> GateLevel:
 def accept(face: FaceResult, rotation: int, model: ModelSpec, image: bytes,
            gate: GateLimits | None) -> FaceToStore:
     """The gate when there is one (FaceError naming the first failure), the stored quality
-    score and the thumbnail the worker made (vision.enrol_spec)."""
+    score, and the thumbnail and region the worker made (vision.enrol_spec)."""
     if gate is not None:
         quality_gate.enforce(face.box, face.analysis, rotation, gate)
     return FaceToStore(model, FaceRow(face.embedding, model.code, list(face.box),
                                       quality_gate.quality_score(face.analysis, face.prob),
-                                      image_hash(image), face.thumbnail))
+                                      image_hash(image), face.thumbnail, face.region))
 
 
-async def embed_for_gallery(ctx: Recognition, image: bytes, at: GateLevel) -> FaceToStore:
-    """The image's largest face, embedded and judged at level `at`."""
+async def embed_for_gallery(ctx: Recognition, image: bytes, at: GateLevel,
+                            group: Group | None = None) -> FaceToStore:
+    """The image's largest face, embedded (with `group`'s model when given) and judged at
+    level `at`."""
     gate = quality_gate.level_limits(ctx.settings, at)
+    model = vision.model_options(group.model, ctx.settings.embedder) if group else {}
     found = await vision.run(ctx.queue, vision.ENROL, [image],
-                             {"gate": gate is not None, "thumbnail": ctx.settings.thumbnail_size})
+                             {"gate": gate is not None, "thumbnail": ctx.settings.thumbnail_size,
+                              **model})
     return accept(found.face, found.rotation, found.model, image, gate)
 
 
@@ -80,7 +84,7 @@ async def enrol_face(ctx: Recognition, app: int, group: str, image: ImageSource,
     if person is not None:
         await gallery.users.person(app, group, person)  # USER_NOT_FOUND before it, too
     face = await embed_for_gallery(ctx, await image(),
-                                   level(quality, held.quality, ctx.settings.quality_gate))
+                                   level(quality, held.quality, ctx.settings.quality_gate), held)
     written, after = await gallery.groups.add_face(app, group, face.row, tag, key, person)
     gallery.indexes.build_soon([after])
     return written
@@ -97,7 +101,7 @@ async def replace_face(ctx: Recognition, app: int, group: str, face_id: int,
         return
     held = await gallery.groups.group(app, group)
     face = await embed_for_gallery(ctx, await image(),
-                                   level(None, held.quality, ctx.settings.quality_gate))
+                                   level(None, held.quality, ctx.settings.quality_gate), held)
     await gallery.groups.edit_face(app, group, face_id, tag=tag, face=face.row)
 
 

@@ -30,15 +30,16 @@ from shared import quality_gate
 from shared.errors import ERRORS, FaceError
 from shared.images import native_limit, probe
 from shared.job_metrics import INGEST_ITEMS, JOBS_FINISHED
-from shared.models import ModelSpec
+from shared.models import BY_CODE, MODELS, ModelSpec
 from shared.quality_gate import GateLevel
 from shared.results import ImageError, ImageResult
 from shared.settings import Settings
 from shared.tasks import Chunk
 from shared.urlfetch import fetch_image
 
-# image specs -> what the engine made of each
-Analyse = Callable[[list[dict]], Awaitable[list[ImageResult | ImageError]]]
+# image specs (and, for a group of another model than the worker's, the embedder to run: a
+# second argument) -> what the engine made of each
+Analyse = Callable[..., Awaitable[list[ImageResult | ImageError]]]
 Send = Callable[[Chunk], None]  # queue one chunk task
 _FETCHES = 8  # URLs one chunk fetches at once
 log = logging.getLogger("facegate.worker")
@@ -77,7 +78,13 @@ async def run_chunk(gallery: GalleryPort, settings: Settings, model: ModelSpec, 
             try:
                 # a job stored before levels has none: the service's, as it had then
                 at = job.quality or settings.quality_gate
-                outcomes += await _judge(settings, model, analyse, rest, at)
+                held, name = await _group_model(gallery, job.app, job.group, model)
+
+                async def run(specs: list[dict]) -> list[ImageResult | ImageError]:
+                    # the model named only where it is not the worker's own
+                    return await (analyse(specs) if name is None else analyse(specs, name))
+
+                outcomes += await _judge(settings, held, run, rest, at)
             except Exception as exc:  # the engine broke on them: reported, not retried
                 log.exception("ingestion chunk %s:%d failed", chunk.job_id, chunk.start)
                 error = FaceError(ERRORS.ENGINE, type(exc).__name__).to_dict()
@@ -107,7 +114,22 @@ async def run_chunk(gallery: GalleryPort, settings: Settings, model: ModelSpec, 
     return after if job is not None else None
 
 
-async def _judge(settings: Settings, model: ModelSpec, analyse: Analyse,
+async def _group_model(gallery: GalleryPort, app: int, group: str, model: ModelSpec
+                       ) -> tuple[ModelSpec, str | None]:
+    """The model the group holds (a re-embedded group's may not be the worker's `model`) and
+    the embedder name to ask for (None: the worker's own); the worker's for a group gone (the
+    write reports that)."""
+    try:
+        held = BY_CODE[(await gallery.groups.group(app, group)).model]
+    except FaceError:
+        return model, None
+    if held == model:
+        return model, None
+    return held, next(name for name, spec in MODELS.items() if spec == held)
+
+
+async def _judge(settings: Settings, model: ModelSpec, analyse: Callable[
+                     [list[dict]], Awaitable[list[ImageResult | ImageError]]],
                  items: list[PendingItem], at: GateLevel) -> list[ItemOutcome]:
     if not items:
         return []

@@ -14,7 +14,8 @@ from __future__ import annotations
 
 from services.gallery.clusters import ClusterRun
 from services.gallery.ingest import IngestJob
-from services.recognition import catalogue, people, vision
+from services.gallery.reembed import ReembedJob
+from services.recognition import catalogue, people, reembed, vision
 from services.recognition.context import Recognition
 from services.recognition.ports import JobState
 from shared.errors import job_not_found
@@ -23,7 +24,7 @@ from shared.errors import job_not_found
 # hold it under this name: renaming it orphans the jobs in flight.
 OWNER = "app"
 
-OwnedJob = IngestJob | ClusterRun | JobState
+OwnedJob = IngestJob | ClusterRun | ReembedJob | JobState
 
 
 async def submit_owned(ctx: Recognition, app: int, op: vision.Operation, images: list[bytes],
@@ -41,6 +42,9 @@ async def owned(ctx: Recognition, app: int, job_id: str) -> OwnedJob:
     clustering = await people.clustering_job(ctx, app, job_id)
     if clustering is not None:
         return clustering
+    reembedding = await reembed.reembed_job(ctx, app, job_id)
+    if reembedding is not None:
+        return reembedding
     state = await ctx.queue.job(job_id)
     if state.options.get(OWNER) != app:
         # word for word the unknown id's answer (the queue's): nothing tells another app

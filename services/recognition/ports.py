@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from shared.errors import FaceError
-from shared.tasks import Chunk, ClusterRequest
+from shared.tasks import Chunk, ClusterRequest, ReembedChunk
 
 
 @dataclass
@@ -81,3 +81,6 @@ class VisionQueue(Protocol):
 
     def send_cluster_run(self, request: ClusterRequest) -> None:
         """Queue one clustering run (services/recognition/people.py) for any worker."""
+
+    def send_reembed_chunk(self, chunk: ReembedChunk) -> None:
+        """Queue one chunk of a re-embedding (services/recognition/reembed.py)."""

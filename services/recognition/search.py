@@ -68,11 +68,21 @@ async def identify(ctx: Recognition, app: int, group: str, image: ImageSource, t
     """The image's largest face against a group: the top_n closest faces, best first
     (CloudWalk's faces-only identify)."""
     gallery = ctx.gallery
-    await gallery.groups.group(app, group)  # 12357 before reading the image
-    probe = await vision.run(ctx.queue, vision.EMBED_LARGEST_FACE, [await image()])
+    probe = await _probe(ctx, app, group, image, vision.EMBED_LARGEST_FACE)
     searchable = await gallery.groups.searchable_group(app, group, probe.model.code)
     return scored_matches(probe.model, await gallery.groups.search(
         searchable, probe.face.embedding, top_n))
+
+
+async def _probe(ctx: Recognition, app: int, group: str, image: ImageSource,
+                 op: vision.Operation, model: int | None = None):
+    """The image run by `op` with the group's own model (a re-embedded group's may not be
+    the workers' default), the group checked first (12357 before reading the image);
+    `model`: the stored model when the caller has it already."""
+    if model is None:
+        model = (await ctx.gallery.groups.group(app, group)).model
+    return await vision.run(ctx.queue, op, [await image()],
+                            vision.model_options(model, ctx.settings.embedder))
 
 
 async def identify_people(ctx: Recognition, app: int, group: str, image: ImageSource,
@@ -81,8 +91,7 @@ async def identify_people(ctx: Recognition, app: int, group: str, image: ImageSo
     closest people, best first. People are found among the persons of the nearest
     FACES_PER_PERSON faces per answer, then scored over every face they have."""
     gallery = ctx.gallery
-    await gallery.groups.group(app, group)  # 12357 before reading the image
-    probe = await vision.run(ctx.queue, vision.EMBED_LARGEST_FACE, [await image()])
+    probe = await _probe(ctx, app, group, image, vision.EMBED_LARGEST_FACE)
     searchable = await gallery.groups.searchable_group(app, group, probe.model.code)
     vector = probe.face.embedding
     nearest = await gallery.groups.search(searchable, vector, top_n * FACES_PER_PERSON)
@@ -115,8 +124,7 @@ async def identify_every_face(ctx: Recognition, app: int, group: str, image: Ima
                               ) -> list[FaceIdentified]:
     """Every face of the image against a group: each one's closest face (M:N)."""
     gallery = ctx.gallery
-    await gallery.groups.group(app, group)  # 12357 before reading the image
-    model, found = await vision.run(ctx.queue, vision.EMBED_EVERY_FACE, [await image()])
+    model, found = await _probe(ctx, app, group, image, vision.EMBED_EVERY_FACE)
     searchable = await gallery.groups.searchable_group(app, group, model.code)
     out = []
     for face in found.faces:
@@ -129,7 +137,7 @@ async def compare_with_face(ctx: Recognition, app: int, group: str, face_id: int
                             image: ImageSource) -> float:
     """The image's largest face against one enrolled face."""
     held, stored = await ctx.gallery.groups.face_vector(app, group, face_id)  # 12357 / 12292
-    probe = await vision.run(ctx.queue, vision.EMBED_LARGEST_FACE, [await image()])
+    probe = await _probe(ctx, app, group, image, vision.EMBED_LARGEST_FACE, held)
     return stored_score(probe.model, held, stored, probe.face.embedding,
                         f"stored face {face_id}")
 

@@ -6,7 +6,7 @@ The file is JSON lines (one object per line, UTF-8), written and read a page at 
      "model": {"key", "code", "dim"}, "faces": <the group's count when exported>, "after": 0}
     {"face": {"id", "tag", "key", "person_id", "person", "box", "quality", "created",
               "embedding": <base64 of dim float32, little-endian>, "image_sha256": <hex>,
-              "thumbnail": <base64 JPEG or null>}}
+              "thumbnail": <base64 JPEG or null>, "region": <base64 JPEG or null>}}
     ...
     {"end": {"faces": <faces written>, "last_id": <the last face's id>}}
 
@@ -16,8 +16,9 @@ An import reads and checks the whole file before it writes (a bad line refuses i
 written), then writes IMPORT_BATCH faces per transaction, each face once per key (its own
 idempotency key, else one made of the exporting group and the face's id): a part imported
 twice, or an import cut short and sent again, writes nothing twice. A file of another model
-than the one this service embeds with is refused (MODEL_MISMATCH): its vectors could not be
-compared with a probe's.
+than the one this service embeds with is refused (MODEL_MISMATCH) unless the import is asked to
+re-embed it: then the group keeps the file's model and a re-embedding job
+(services/recognition/reembed.py) moves it to the service's from the stored face regions.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ import numpy as np
 
 from services.gallery.records import Group, Imported, StoredFaceData
 from services.recognition import catalogue, persons
+from services.recognition import reembed as reembed_group
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, FaceError
 from shared.models import BY_CODE, ModelSpec
@@ -56,7 +58,7 @@ def face_line(face: StoredFaceData) -> bytes:
         "created": face.created_at.timestamp() if face.created_at else None,
         "embedding": _b64(np.asarray(face.vector, "<f4").tobytes()),
         "image_sha256": face.sha256.hex() if face.sha256 else None,
-        "thumbnail": _b64(face.thumbnail)}})
+        "thumbnail": _b64(face.thumbnail), "region": _b64(face.region)}})
 
 
 async def export(ctx: Recognition, app: int, group_name: str, after: int = 0, limit: int = 0
@@ -176,7 +178,8 @@ def _face(number: int, face: object, model: ModelSpec, source: str) -> StoredFac
             box, quality, (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(
                 np.float32), None if sha is None else bytes.fromhex(str(sha)),
             _bytes(number, face.get("thumbnail"), "thumbnail"),
-            None if created is None else datetime.fromtimestamp(float(created)))
+            None if created is None else datetime.fromtimestamp(float(created)),
+            _bytes(number, face.get("region"), "region"))
     except FaceError:
         raise
     except (KeyError, TypeError, ValueError, OverflowError):
@@ -191,15 +194,20 @@ class ImportDone:
     persons_created: int
     faces_created: int
     faces_existing: int
+    reembed_job: str | None = None  # the job moving the group to the service's model
 
 
-async def import_group(ctx: Recognition, app: int, group_name: str, data: bytes) -> ImportDone:
-    """A group's file into the group `group_name` (made if missing, with the file's tag)."""
+async def import_group(ctx: Recognition, app: int, group_name: str, data: bytes,
+                       reembed: bool = False) -> ImportDone:
+    """A group's file into the group `group_name` (made if missing, with the file's tag); a
+    file of another model only with `reembed`, which then starts the group's re-embedding."""
     found = read_file(data)
-    if found.model.code != ctx.embedder.code:
+    moved = found.model.code != ctx.embedder.code
+    if moved and not reembed:
         raise FaceError(ERRORS.MODEL_MISMATCH,
                         f"the file holds {found.model.key} vectors; this service embeds with "
-                        f"{ctx.embedder.key}")
+                        f"{ctx.embedder.key} (import with reembed=true to move the group to "
+                        "it from the file's face regions)")
     catalogue.group_name(group_name)
     total = Imported(0, 0, 0)
     held: Group | None = None
@@ -212,5 +220,8 @@ async def import_group(ctx: Recognition, app: int, group_name: str, data: bytes)
                          total.faces_existing + done.faces_existing)
     if held is not None:
         ctx.gallery.indexes.build_soon([held])
+    job = None
+    if moved:
+        job = (await reembed_group.submit(ctx, app, group_name, ctx.settings.embedder)).id
     return ImportDone(group_name, found.model, total.persons_created, total.faces_created,
-                      total.faces_existing)
+                      total.faces_existing, job)

@@ -16,7 +16,7 @@ from services.recognition.scoring import cosine_score
 from shared import canonical
 from shared.errors import ERRORS, FaceError
 from shared.features import Feature
-from shared.models import BY_CODE, ModelSpec
+from shared.models import BY_CODE, MODELS, ModelSpec
 from shared.quality_gate import GATE_FIELDS
 from shared.results import FaceResult, ImageError, ImageResult, VisionResult
 from shared.tasks import image_spec
@@ -118,8 +118,21 @@ def _finish_detect(result: VisionResult, options: dict) -> DetectResult:
                         _model(result) if options.get("features") else None)
 
 
+def model_options(code: int, default: str) -> dict:
+    """The options that ask the worker for the embedder of model `code` (a group's, which a
+    re-embedding may have changed: services/recognition/reembed.py); none when it is the
+    workers' own (`default`, FACEGATE_EMBEDDER)."""
+    name = next(name for name, spec in MODELS.items() if spec.code == code)
+    return {} if name == default else {"model": name}
+
+
+def _model_field(options: dict) -> dict:
+    return {"model": options["model"]} if options.get("model") else {}
+
+
 def _plan_feature(images: list[bytes], options: dict) -> dict:
-    return {"images": [image_spec(images[0], canonical.LARGEST, rotate=True, embed=True)]}
+    return {"images": [image_spec(images[0], canonical.LARGEST, rotate=True, embed=True)],
+            **_model_field(options)}
 
 
 def _finish_feature(result: VisionResult, options: dict) -> FeatureResult:
@@ -129,15 +142,16 @@ def _finish_feature(result: VisionResult, options: dict) -> FeatureResult:
 
 def enrol_spec(image: bytes, gate: bool, thumbnail: int) -> dict:
     """One image's request for the gallery: its largest face embedded, upright, and with the
-    quality gate on its quality and pose too (the gate itself runs in enrolment.accept), and a
-    thumbnail of `thumbnail` pixels (0: none)."""
+    quality gate on its quality and pose too (the gate itself runs in enrolment.accept), a
+    thumbnail of `thumbnail` pixels (0: none), and the face's region, kept so the group can be
+    re-embedded with another model (services/recognition/reembed.py)."""
     return image_spec(image, canonical.LARGEST, rotate=True, embed=True,
-                      analyse=GATE_FIELDS if gate else (), thumbnail=thumbnail)
+                      analyse=GATE_FIELDS if gate else (), thumbnail=thumbnail, region=True)
 
 
 def _plan_enrol(images: list[bytes], options: dict) -> dict:
     return {"images": [enrol_spec(images[0], bool(options["gate"]),
-                                  int(options.get("thumbnail", 0)))]}
+                                  int(options.get("thumbnail", 0)))], **_model_field(options)}
 
 
 def _plan_analyse(images: list[bytes], options: dict) -> dict:

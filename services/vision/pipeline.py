@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from services.vision.align import square_thumbnail
+from services.vision.align import REGION_SIDE, face_region, square_thumbnail
 from services.vision.analysis.analyser import AnalysisJob
 from services.vision.analysis.eye_probe import PROBE_FIELD
 from services.vision.embedders import Embedder
@@ -77,6 +77,9 @@ DETECT_MIN_SCORE = 0.97
 # less; faces under a skin-toned bar, which MTCNN also doubts and the gate's eye check misses,
 # mostly read more (bench/gate.py's figures, docs/api.md). No faceless test photo scores 0.9.
 SECOND_LOOK_SCORE = 0.9
+# JPEG quality of a stored face region: bench/reembed.py measures its size and what
+# re-embedding from it costs in accuracy against enrolling the photos afresh
+REGION_QUALITY = 90
 SECOND_LOOK_EYES = 0.05
 
 
@@ -105,7 +108,9 @@ class Detail:
     made from the photo at its own size, which measured better (docs/performance.md, "Big
     photos"). Upright views only: a face found in a turned view keeps the copy's crop."""
 
-    GROW = 0.5  # of the box's larger side, each way: the embedders' margins and a thumbnail's
+    # of the box's larger side, each way: the embedders' margins, and the stored region's
+    # square of twice that side (align.face_region) for boxes at least half as wide as tall
+    GROW = 0.75
 
     def __init__(self, data: bytes, photo: Decoded, limit) -> None:
         self.data, self.photo, self.limit = data, photo, limit
@@ -344,10 +349,17 @@ class FacePipeline:
         if spec.crops:
             x, y, w, h = box
             face.crop = encode_jpeg(np.ascontiguousarray(image[y:y + h + 1, x:x + w + 1]))
-        if spec.thumbnail:  # from the upright view: a turned photo's face stands up
-            region = detail.region(det.boxes[k], points, spec.thumbnail) if detail else None
-            pixels, around = (region[0], region[1]) if region else (view, det.boxes[k])
-            face.thumbnail = encode_jpeg(
-                square_thumbnail(pixels, around, spec.thumbnail), quality=85)
+        if spec.region or spec.thumbnail:
+            # One picture of the face: the region kept for re-embedding, and the thumbnail
+            # made from it; from the upright view (a turned photo's face stands up), or from
+            # the photo's own pixels when the face is small in the working copy.
+            grown = detail.region(det.boxes[k], points, REGION_SIDE // 2) if detail else None
+            pixels, around = face_region(*((grown[0], grown[1]) if grown
+                                           else (view, det.boxes[k])))
+            if spec.region:
+                face.region = encode_jpeg(pixels, quality=REGION_QUALITY)
+            if spec.thumbnail:
+                face.thumbnail = encode_jpeg(
+                    square_thumbnail(pixels, around, spec.thumbnail), quality=85)
         return face
 

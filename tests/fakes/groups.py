@@ -105,6 +105,7 @@ class FakeGroupFaces:
                 entry.vector = stored_vector(face.vector)
                 entry.box, entry.quality = list(face.box or []), face.quality
                 entry.sha256, entry.thumbnail = face.sha256, face.thumbnail
+                entry.region = face.region
 
     async def face(self, app: int, group_name: str, face_id: int) -> StoredFace:
         group = self.t.lock_group(app, group_name)  # 12357 if it is the group that is missing
@@ -159,7 +160,7 @@ class FakeGroupFaces:
             out.append(StoredFaceData(f.id, f.tag, f.request_key, user.uid if user else None,
                                       user.user_info if user else None, list(f.box),
                                       f.quality, f.vector.copy(), f.sha256, f.thumbnail,
-                                      f.created_at))
+                                      f.created_at, f.region))
         return out
 
     async def people_faces(self, group: Group, vector: np.ndarray, user_ids: list[int]

@@ -67,6 +67,7 @@ class FaceEntry:
     thumbnail: bytes | None
     created_at: datetime
     updated_at: datetime
+    region: bytes | None = None
 
 
 @dataclass
@@ -314,7 +315,7 @@ class Tables:
         now = self.now()
         entry = FaceEntry(self.next_id("faces"), app, group.id, user_id, face.model,
                           stored_vector(face.vector), list(face.box), face.quality, tag,
-                          face.sha256, request_key, face.thumbnail, now, now)
+                          face.sha256, request_key, face.thumbnail, now, now, face.region)
         self.faces[entry.id] = entry
         self.groups[group.id].face_count += 1
         return entry.id

@@ -186,7 +186,7 @@ class FakeBaiduUsers:
                 self.t.members.add((held.id, user.id))
             for face in faces_in:
                 row = FaceRow(face.vector, model, face.box, face.quality, face.sha256,
-                              face.thumbnail)
+                              face.thumbnail, face.region)
                 written = self.t.insert_face_once(
                     app, held, row, face.tag, face.key,
                     users[face.person_id] if face.person_id else None)

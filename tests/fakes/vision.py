@@ -20,7 +20,7 @@ from shared.canonical import LARGEST
 from shared.errors import ERRORS, FaceError, job_not_found
 from shared.models import FACENET, ModelSpec
 from shared.results import ImageError, ImageResult, VisionResult
-from shared.tasks import Chunk, ClusterRequest
+from shared.tasks import Chunk, ClusterRequest, ReembedChunk
 
 
 @dataclass
@@ -71,6 +71,7 @@ class FakeVisionQueue:
         self.calls: list[dict] = []
         self.chunks: list[Chunk] = []
         self.cluster_runs: list[ClusterRequest] = []
+        self.reembed_chunks: list[ReembedChunk] = []
         self._jobs: dict[str, JobState] = {}
 
     def photo(self, data: bytes, *faces: SeenFace) -> bytes:
@@ -89,7 +90,8 @@ class FakeVisionQueue:
                 images.append(faces[:1] if spec.get("faces") == LARGEST else faces)
         return vision_result(self.model.code, images, specs)
 
-    async def analyse(self, specs: list[dict]) -> list[ImageResult | ImageError]:
+    async def analyse(self, specs: list[dict], model: str | None = None
+                      ) -> list[ImageResult | ImageError]:
         """An ingestion chunk's engine (services.recognition.ingest.Analyse)."""
         return VisionResult.model_validate(self.answer(specs)).images
 
@@ -114,3 +116,6 @@ class FakeVisionQueue:
 
     def send_cluster_run(self, request: ClusterRequest) -> None:
         self.cluster_runs.append(request)
+
+    def send_reembed_chunk(self, chunk: ReembedChunk) -> None:
+        self.reembed_chunks.append(chunk)

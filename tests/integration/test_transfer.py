@@ -92,3 +92,34 @@ def test_a_file_of_another_model_or_cut_short_is_refused_and_nothing_written(
     assert caught.value.status == 400 and "line 2" in str(caught.value)
     names = {g["name"] for g in facegate.groups(1, 1000)}
     assert not names & {f"a{run}", f"b{run}", f"c{run}"}
+
+
+def test_a_file_of_another_model_is_imported_and_re_embedded_when_asked(facegate: Facegate,
+                                                                        faces):
+    """An ArcFace group (re-embedded here from FaceNet's regions) exported, then imported
+    into a FaceNet service's group with reembed=true: the group holds the file's vectors,
+    then a job moves it to FaceNet from the regions the file carries, and identify finds the
+    person again."""
+    run = uuid.uuid4().hex[:8]
+    source = f"arc{run}"
+    facegate.create_group(source)
+    facegate.create_person(source, "Barack Obama", key=f"o{run}")
+    for name in ("obama.jpg", "obama2.jpg"):
+        facegate.enrol(source, faces[name], person_id=f"o{run}")
+    facegate.enrol(source, faces["biden.jpg"], tag="biden")
+    moved = facegate.wait_for_job(facegate.reembed(source, "arcface")["job_id"], timeout_s=300)
+    assert moved["status"] == "done"
+    data = facegate.export_group(source)
+    header = json.loads(data.splitlines()[0])
+    assert header["model"]["key"] == ARCFACE.key
+    assert all(json.loads(line)["face"]["region"] for line in data.splitlines()[1:-1])
+
+    with pytest.raises(ApiError) as caught:
+        facegate.import_group(f"back{run}", data)
+    assert caught.value.code == "MODEL_MISMATCH" and "reembed=true" in str(caught.value)
+    done = facegate.import_group(f"back{run}", data, reembed=True)
+    assert done["model"] == ARCFACE.key and done["faces_created"] == 3 and done["reembed_job"]
+    job = facegate.wait_for_job(done["reembed_job"], timeout_s=300)
+    assert job["status"] == "done" and job["model"] == "facenet"
+    found = facegate.identify(f"back{run}", faces["obama3.jpg"])
+    assert found["people"][0]["person_id"] == f"o{run}" and found["people"][0]["same_person"]

@@ -53,8 +53,8 @@ def blend(cosine: float, a: int = 0, b: int = 1) -> np.ndarray:
 
 def row(vector: np.ndarray, model: int = MODEL, sha: bytes | None = None,
         thumbnail: bytes | None = None, quality: float | None = 0.9,
-        box: list[int] | None = None) -> FaceRow:
-    return FaceRow(vector, model, box or [10, 20, 100, 120], quality, sha, thumbnail)
+        box: list[int] | None = None, region: bytes | None = None) -> FaceRow:
+    return FaceRow(vector, model, box or [10, 20, 100, 120], quality, sha, thumbnail, region)
 
 
 async def refused(kind: ErrorKind, call: Awaitable[object]) -> FaceError:
@@ -998,7 +998,8 @@ async def a_group_is_exported_and_imported(gallery: GalleryPort) -> None:
     groups, users = gallery.groups, gallery.users
     await groups.create_group(app, "src", "", MODEL)
     await users.create_person(app, "src", "ann", "Ann")
-    ids = [(await groups.add_face(app, "src", row(axis(i), sha=bytes([i]), thumbnail=b"jpg"),
+    ids = [(await groups.add_face(app, "src", row(axis(i), sha=bytes([i]), thumbnail=b"jpg",
+                                                  region=b"region" if i else None),
                                   f"t{i}", f"k{i}" if i else None, "ann" if i < 2 else None)
             )[0].face_id for i in range(3)]
     src = await groups.group(app, "src")
@@ -1008,12 +1009,15 @@ async def a_group_is_exported_and_imported(gallery: GalleryPort) -> None:
     assert [(f.person_id, f.person_name, f.key, f.tag) for f in first + rest] == [
         ("ann", "Ann", None, "t0"), ("ann", "Ann", "k1", "t1"), (None, None, "k2", "t2")]
     assert first[0].thumbnail == b"jpg" and first[0].sha256 == bytes([0])
+    assert (first[0].region, first[1].region) == (None, b"region")
     assert np.allclose(rest[0].vector, axis(2))
     for face in first + rest:
         face.key = face.key or f"export:src:{face.id}"
     done, group = await users.import_faces(app, "dst", MODEL, "copied", first + rest)
     assert (done.persons_created, done.faces_created, done.faces_existing) == (0, 3, 0)
     assert (group.name, group.face_count, group.tag) == ("dst", 3, "copied")
+    copied = await groups.export_faces(group, 0, 10)
+    assert [f.region for f in copied] == [None, b"region", b"region"]
     again, _ = await users.import_faces(app, "dst", MODEL, "copied", first)
     assert (again.faces_created, again.faces_existing) == (0, 2)
     assert (await users.person(app, "dst", "ann")).faces == 2

@@ -58,6 +58,7 @@ def _client_calls() -> dict[str, Call[Any]]:
         "person_faces": ops.person_faces("staff", "ann", 0, 10),
         "merge_people": ops.merge_people("staff", "ann", "ann2"),
         "export_group": ops.export_group("staff"),
+        "reembed": ops.reembed("staff", "arcface"),
         "import_group": ops.import_group("staff", b"{}\n"),
         "not_person": ops.not_person("staff", "ann", 7),
         "move_face": ops.move_face("staff", 7, "ann"),

@@ -142,10 +142,12 @@ def test_a_small_face_of_a_reduced_photo_is_cut_from_the_photos_own_pixels():
     points = np.array([[22.0, 14.0], [28.0, 14.0], [25.0, 18.0], [23.0, 21.0], [27.0, 21.0]])
     assert detail.region(box, points, need=14) is None  # big enough in the copy
     region, moved, shifted = detail.region(box, points, need=160)
-    # the photo's own pixels around the face (grown by half its side), box and points moved
-    left, top = int(80 - 56 * 0.5), int(40 - 56 * 0.5)
+    # the photo's own pixels around the face (grown by Detail.GROW of its side), box and
+    # points moved
+    grow = int(56 * Detail.GROW)
+    left, top = max(80 - grow, 0), max(40 - grow, 0)  # clipped to the photo
     assert np.array_equal(region, pixels[top:top + region.shape[0], left:left + region.shape[1]])
-    assert region.shape[:2] == (96 + 28 - top, 120 + 28 - left)
+    assert region.shape[:2] == (96 + grow - top, 120 + grow - left)
     assert moved[:4].tolist() == [80 - left, 40 - top, 120 - left, 96 - top]
     assert moved[4] == pytest.approx(0.99)
     assert np.allclose(shifted, points * 4 - [left, top])

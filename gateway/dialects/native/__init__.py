@@ -15,6 +15,7 @@ from gateway.dialects.native import (
     operations,
     people,
     persons,
+    reembed,
     transfer,
     webhooks,
 )
@@ -29,7 +30,7 @@ ADMIN_FRAME = admin.NativeAdmin()
 def routes(gateway: Gateway | None = None) -> list[ApiRoute]:
     """Every /v1 route, from its modules' tables: an app's calls, then the operator's."""
     calls = [*operations.ROUTES, *gallery.ROUTES, *groups.ROUTES, *ingest.ROUTES,
-             *people.ROUTES, *persons.ROUTES,
+             *people.ROUTES, *persons.ROUTES, *reembed.ROUTES,
              *transfer.ROUTES, *webhooks.ROUTES]
     return ([ApiRoute(PREFIX, path, method, handler, FRAME) for path, handler, method in calls]
             + [ApiRoute(PREFIX, path, method, handler, ADMIN_FRAME)

@@ -22,6 +22,7 @@ from gateway.contract import (
     declare,
 )
 from gateway.dialects.native import people as people_routes
+from gateway.dialects.native import reembed as reembed_routes
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.dialect import render
 from gateway.dialects.native.ingest import job_view
@@ -29,6 +30,7 @@ from gateway.dialects.native.paths import JobPath
 from gateway.inputs import image_input
 from services.gallery.clusters import ClusterRun
 from services.gallery.ingest import IngestJob
+from services.gallery.reembed import ReembedJob
 from services.recognition import jobs, vision, webhooks
 from services.recognition.context import Recognition
 from services.recognition.scoring import feature_similarity
@@ -43,6 +45,7 @@ from shared.answers import (
     JobStatus,
     Models,
     OperationJob,
+    ReembedStatus,
     Similarity,
 )
 from shared.errors import ERRORS, FaceError
@@ -205,7 +208,7 @@ create_job.handler.__doc__ = (f"Any operation (`op`: {', '.join(OPERATIONS)}) as
 
 @declare(JobPath)
 async def get_job(ctx: Recognition, request: Request, params: JobPath
-                  ) -> tuple[OperationJob | JobStatus | ClusterJob, int]:
+                  ) -> tuple[OperationJob | JobStatus | ClusterJob | ReembedStatus, int]:
     """A job's status: an operation's result, an ingestion job's progress and counts, or a
     clustering's progress."""
     body = await _job_body(ctx, request.state.app_id, params.job_id)
@@ -223,6 +226,8 @@ async def _job_body(ctx: Recognition, app: int, job_id: str) -> dict:
         return await job_view(ctx, app, job)
     if isinstance(job, ClusterRun):
         return people_routes.job_view(job)
+    if isinstance(job, ReembedJob):
+        return reembed_routes.job_view(job)
     body = {"job_id": job.job_id, "op": job.op, "status": job.status, "created": job.created}
     if job.progress:
         body["progress"] = job.progress

@@ -5,7 +5,8 @@ GET  /v1/groups/{group}/export   ?after=0&limit=0 -> application/x-ndjson, strea
                                  or a part: `limit` faces after face id `after`)
 POST /v1/groups/{group}/import   the file as the body (application/x-ndjson) or as the
                                  `file` part of a multipart form -> the group made or
-                                 added to; a file of another model 409 MODEL_MISMATCH
+                                 added to; a file of another model 409 MODEL_MISMATCH, or
+                                 with ?reembed=true imported and re-embedded as a job
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ async def export_group(ctx: Recognition, request: Request, params: ExportQuery) 
 class ImportFile(GroupPath):
     body: bytes | None = Field(None, exclude=True)  # the file as the request body
     file: bytes | None = Field(None, description="multipart: the exported file")
+    reembed: bool = Field(False, description=(
+        "a file of another model than the service's is imported with its model and the group "
+        "re-embedded from its stored face regions (a job: reembed_job); without it, 409"))
 
 
 @declare(ImportFile, max_body_setting="ingest_max_body_bytes")
@@ -52,10 +56,11 @@ async def import_group(ctx: Recognition, request: Request, params: ImportFile
     data = params.body or params.file
     if not data:
         raise FaceError(ERRORS.PARAM_MISSING, "the exported file is required (as the body)")
-    done = await transfer.import_group(ctx, request.state.app_id, params.group, data)
+    done = await transfer.import_group(ctx, request.state.app_id, params.group, data,
+                                       params.reembed)
     return {"group": done.group, "model": done.model.key,
             "persons_created": done.persons_created, "faces_created": done.faces_created,
-            "faces_existing": done.faces_existing}, 200
+            "faces_existing": done.faces_existing, "reembed_job": done.reembed_job}, 200
 
 
 ROUTES = [

@@ -37,6 +37,7 @@ from .answers import (
     PersonCreated,
     PersonRecord,
     PersonsPage,
+    ReembedStatus,
     Similarity,
 )
 from .call import Call, ImageInput, Operation, Pause, headers
@@ -216,8 +217,12 @@ class AsyncFacegate:
     async def export_group(self, group: str, after: int = 0, limit: int = 0) -> bytes:
         return await self._run(ops.export_group(group, after, limit))
 
-    async def import_group(self, group: str, data: bytes) -> ImportResult:
-        return await self._run(ops.import_group(group, data))
+    async def reembed(self, group: str, model: str, drop_faces: bool = False) -> ReembedStatus:
+        return await self._run(ops.reembed(group, model, drop_faces))
+
+    async def import_group(self, group: str, data: bytes, reembed: bool = False
+                           ) -> ImportResult:
+        return await self._run(ops.import_group(group, data, reembed))
 
     # --- clustering: who is in a group --------------------------------------------------
     async def cluster(self, group: str, threshold: float | None = None, *,

@@ -463,6 +463,7 @@ class ImportResult(TypedDict):
     persons_created: int
     faces_created: int
     faces_existing: int  # their key was in the group already (a part sent twice)
+    reembed_job: str | None  # a file of another model: the job re-embedding the group
 
 
 class NotPerson(TypedDict):
@@ -470,3 +471,35 @@ class NotPerson(TypedDict):
     person_id: str
     face_id: int
     was_theirs: bool  # the face was the person's until now
+
+
+class ReembedProgress(TypedDict):
+    done: int  # faces embedded or skipped
+    total: int
+    percent: float
+
+
+class ReembedSkipped(TypedDict):
+    no_region: int  # enrolled before regions were kept
+    no_face: int  # the region showed no face to the detector
+    dropped: int  # of those, deleted at the swap (drop_faces)
+
+
+class ReembedStatus(TypedDict):
+    """A re-embedding job (POST /v1/groups/{group}/reembed, GET /v1/jobs/{id})."""
+
+    job_id: str
+    op: str  # reembed
+    status: str  # queued, running, done, failed
+    group: str
+    model: str  # the model it moves the group to
+    from_model: str  # the group's model when the job was made
+    drop_faces: bool
+    created: float
+    progress: ReembedProgress
+    skipped: ReembedSkipped
+    poll: NotRequired[str]
+    finished: NotRequired[float]
+    result: NotRequired[dict[str, Any]]  # model, faces
+    error: NotRequired[dict[str, Any]]
+    webhook: NotRequired[WebhookDelivery]

@@ -40,6 +40,7 @@ from .answers import (
     PersonCreated,
     PersonRecord,
     PersonsPage,
+    ReembedStatus,
     Similarity,
 )
 from .call import (
@@ -254,10 +255,19 @@ def export_group(group: str, after: int = 0, limit: int = 0) -> Call[bytes]:
                    params={"after": after, "limit": limit})
 
 
-def import_group(group: str, data: bytes) -> Call[ImportResult]:
-    """An exported file into the group (made if missing); safe to send again."""
+def reembed(group: str, model: str, drop_faces: bool = False) -> Call[ReembedStatus]:
+    """The group moved to another embedder from its stored face regions, as a job
+    (wait_for_job); `drop_faces`: faces with no usable region are deleted at the swap."""
+    return request("POST", f"/v1/groups/{group}/reembed", ReembedStatus,
+                   json={"model": model, "drop_faces": drop_faces})
+
+
+def import_group(group: str, data: bytes, reembed: bool = False) -> Call[ImportResult]:
+    """An exported file into the group (made if missing); safe to send again. `reembed`: a
+    file of another model is imported and the group re-embedded to the server's (a job)."""
     return request("POST", f"/v1/groups/{group}/import", ImportResult, idempotent=True,
-                   content=data, headers={"content-type": "application/x-ndjson"})
+                   content=data, headers={"content-type": "application/x-ndjson"},
+                   params={"reembed": "true"} if reembed else {})
 
 
 # --- clustering: who is in a group -------------------------------------------------------
@@ -352,8 +362,10 @@ def bulk_lines(group: str, lines: bytes, content_type: str, callback_url: str | 
 
 def job(job_id: str) -> Call[JobStatus]:
     """A job's status: the methods here start ingestion jobs, whose status is a JobStatus (an
-    operation's or a clustering's job answers OperationJob or ClusterJob)."""
-    return request("GET", f"/v1/jobs/{job_id}", OperationJob | JobStatus | ClusterJob)
+    operation's, a clustering's or a re-embedding's job answers OperationJob, ClusterJob or
+    ReembedStatus)."""
+    return request("GET", f"/v1/jobs/{job_id}",
+                   OperationJob | JobStatus | ClusterJob | ReembedStatus)
 
 
 def jobs(limit: int) -> Call[list[JobStatus]]:

@@ -35,6 +35,7 @@ from .answers import (
     PersonCreated,
     PersonRecord,
     PersonsPage,
+    ReembedStatus,
     Similarity,
 )
 from .call import Call, ImageInput, Operation, Pause, headers
@@ -213,8 +214,12 @@ class Facegate:
     def export_group(self, group: str, after: int = 0, limit: int = 0) -> bytes:
         return self._run(ops.export_group(group, after, limit))
 
-    def import_group(self, group: str, data: bytes) -> ImportResult:
-        return self._run(ops.import_group(group, data))
+    def reembed(self, group: str, model: str, drop_faces: bool = False) -> ReembedStatus:
+        return self._run(ops.reembed(group, model, drop_faces))
+
+    def import_group(self, group: str, data: bytes, reembed: bool = False
+                     ) -> ImportResult:
+        return self._run(ops.import_group(group, data, reembed))
 
     # --- clustering: who is in a group --------------------------------------------------
     def cluster(self, group: str, threshold: float | None = None, *,
