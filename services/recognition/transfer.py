@@ -23,6 +23,7 @@ re-embed it: then the group keeps the file's model and a re-embedding job
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 from collections.abc import AsyncIterator, Iterator
@@ -201,14 +202,15 @@ async def import_group(ctx: Recognition, app: int, group_name: str, data: bytes,
                        reembed: bool = False) -> ImportDone:
     """A group's file into the group `group_name` (made if missing, with the file's tag); a
     file of another model only with `reembed`, which then starts the group's re-embedding."""
-    found = read_file(data)
+    catalogue.group_name(group_name)
+    # seconds of JSON and base64 for a big file: on a thread, not the gateway's event loop
+    found = await asyncio.to_thread(read_file, data)
     moved = found.model.code != ctx.embedder.code
     if moved and not reembed:
         raise FaceError(ERRORS.MODEL_MISMATCH,
                         f"the file holds {found.model.key} vectors; this service embeds with "
                         f"{ctx.embedder.key} (import with reembed=true to move the group to "
                         "it from the file's face regions)")
-    catalogue.group_name(group_name)
     total = Imported(0, 0, 0)
     held: Group | None = None
     for start in range(0, max(len(found.faces), 1), IMPORT_BATCH):

@@ -11,6 +11,8 @@ POST /v1/groups/{group}/import   the file as the body (application/x-ndjson) or 
 
 from __future__ import annotations
 
+import threading
+
 from pydantic import Field
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
@@ -21,6 +23,12 @@ from services.recognition import transfer
 from services.recognition.context import Recognition
 from shared.answers import ImportResult
 from shared.errors import ERRORS, FaceError
+
+# Imports one gateway process parses at once: a file's parsed faces take a few times its bytes
+# (each line decoded, each embedding an array), beyond the body the frame's budget holds; more
+# are answered busy, and the client retries.
+IMPORTS_AT_ONCE = 2
+IMPORTS = threading.BoundedSemaphore(IMPORTS_AT_ONCE)
 
 
 class ExportQuery(GroupPath):
@@ -56,8 +64,14 @@ async def import_group(ctx: Recognition, request: Request, params: ImportFile
     data = params.body or params.file
     if not data:
         raise FaceError(ERRORS.PARAM_MISSING, "the exported file is required (as the body)")
-    done = await transfer.import_group(ctx, request.state.app_id, params.group, data,
-                                       params.reembed)
+    if not IMPORTS.acquire(blocking=False):
+        raise FaceError(ERRORS.SYSTEM_BUSY, f"this gateway is importing {IMPORTS_AT_ONCE} files "
+                        "already; retry in a few seconds")
+    try:
+        done = await transfer.import_group(ctx, request.state.app_id, params.group, data,
+                                           params.reembed)
+    finally:
+        IMPORTS.release()
     return {"group": done.group, "model": done.model.key,
             "persons_created": done.persons_created, "faces_created": done.faces_created,
             "faces_existing": done.faces_existing, "reembed_job": done.reembed_job}, 200
