@@ -73,11 +73,18 @@ class Constraints:
     not_persons: dict[int, set[int]]  # face id: users row ids it is not
 
 
+async def lock_joins(conn, group_id: int) -> None:
+    """No join into the group's clustering until the caller's transaction ends. A correction
+    takes it right after the group's row, before any face row, in the order a join takes
+    them (this lock, then faces), so the two never wait on each other in a circle."""
+    await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_JOIN_LOCK, group_id))
+
+
 async def unplace_faces(conn, group_id: int, face_ids: list[int]) -> None:
     """The faces leave the group's clustering, inside the caller's transaction (a correction
-    moved them to or from a person): the next join places them again under the corrected
-    constraints (join_unassigned)."""
-    await conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_JOIN_LOCK, group_id))
+    moved them to or from a person, holding lock_joins): the next join places them again
+    under the corrected constraints (join_unassigned)."""
+    await lock_joins(conn, group_id)
     await conn.execute(
         "DELETE FROM face_clusters WHERE face_id = ANY(%s) AND run_id IN "
         "(SELECT id FROM cluster_runs WHERE group_id = %s AND state = 'done')",
@@ -251,8 +258,6 @@ class ClusterRuns:
                         "RETURNING next_cluster - 1", (key,))).fetchone()
                     await conn.execute("INSERT INTO clusters (run_id, cluster, representative) "
                                        "VALUES (%s, %s, %s)", (key, cluster, face_id))
-                if user_id is not None and cluster not in owners:
-                    owners[cluster] = user_id
                 elif not tag:  # an untagged face joining a named cluster takes its name
                     await conn.execute(
                         "UPDATE faces SET tag = k.name, updated_at = now() FROM clusters k "
@@ -260,6 +265,8 @@ class ClusterRuns:
                         "AND k.name IS NOT NULL", (face_id, key, cluster))
                 await conn.execute("INSERT INTO face_clusters (run_id, face_id, cluster) "
                                    "VALUES (%s, %s, %s)", (key, face_id, cluster))
+                if user_id is not None and cluster not in owners:
+                    owners[cluster] = user_id
         return len(rows)
 
     async def page(self, run: ClusterRun, offset: int, limit: int

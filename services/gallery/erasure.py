@@ -51,10 +51,32 @@ async def erase_face_traces(conn, face_ids: list[int]) -> None:
     await _tidy_clusters(conn)
 
 
-async def erase_group_traces(conn, app: int, group: str) -> None:
-    """After a group's row (and by cascade its faces and clusterings) is deleted, in the same
-    transaction: the enrolled items of its ingestion jobs anonymised."""
+def erase_face_traces_sync(conn, face_ids: list[int]) -> None:
+    """erase_face_traces on a synchronous connection (the re-embedding swap's)."""
+    if not face_ids:
+        return
+    conn.execute(_ERASE_ITEMS, (face_ids,))
+    conn.execute(_NEW_REPRESENTATIVES)
+    conn.execute(_EMPTIED_CLUSTERS)
+
+
+async def group_members(conn, app: int, group: str) -> list[int]:
+    """The users rows (persons) of a group, read before it is deleted."""
+    rows = await (await conn.execute(
+        "SELECT gu.user_id FROM group_users gu JOIN groups g ON g.id = gu.group_id "
+        "WHERE g.app_id = %s AND g.name = %s", (app, group))).fetchall()
+    return [row[0] for row in rows]
+
+
+async def erase_group_traces(conn, app: int, group: str, members: list[int]) -> None:
+    """After a group's row (and by cascade its faces, clusterings and memberships) is
+    deleted, in the same transaction: the enrolled items of its ingestion jobs anonymised,
+    and its persons (`members`, group_members) that are in no other group gone, with their
+    ids and names."""
     await conn.execute(_ERASE_GROUP_ITEMS, (app, group))
+    if members:
+        await conn.execute("DELETE FROM users u WHERE id = ANY(%s) AND NOT EXISTS "
+                           "(SELECT 1 FROM group_users WHERE user_id = u.id)", (members,))
 
 
 async def _tidy_clusters(conn) -> None:

@@ -25,7 +25,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import sql
-from services.gallery.erasure import erase_face_traces, erase_group_traces
+from services.gallery.erasure import erase_face_traces, erase_group_traces, group_members
 from services.gallery.records import (
     GROUP_COLUMNS,
     KEEP,
@@ -220,10 +220,11 @@ class GroupFaces:
     async def delete_group(self, app: int, name: str) -> None:
         async with self.pool.connection() as conn:
             async with conn.transaction():
+                members = await group_members(conn, app, name)
                 row = await (await conn.execute(
                     "DELETE FROM groups WHERE app_id = %s AND name = %s RETURNING id",
                     (app, name))).fetchone()  # its faces go with it (ON DELETE CASCADE)
-                await erase_group_traces(conn, app, name)
+                await erase_group_traces(conn, app, name, members)
             if row is None:
                 raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name}")
             # After the commit and CONCURRENTLY: a plain DROP INDEX would lock the whole faces

@@ -27,6 +27,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import sql
+from services.gallery.erasure import erase_face_traces_sync
 from services.gallery.indexes import connect
 from services.gallery.records import Group
 from shared.errors import ERRORS, FaceError
@@ -254,12 +255,14 @@ class ReembedRuns:
             _count(conn, key)
             dropped = 0
             if drop_faces:
-                dropped = conn.execute(
+                gone = [row[0] for row in conn.execute(
                     "DELETE FROM faces f USING reembed_faces s WHERE s.job_id = %s "
-                    "AND s.face_id = f.id AND s.state IN ('no_region', 'no_face')",
-                    (key,)).rowcount
+                    "AND s.face_id = f.id AND s.state IN ('no_region', 'no_face') "
+                    "RETURNING f.id", (key,)).fetchall()]
+                dropped = len(gone)
                 if dropped:
                     conn.execute(sql.COUNT_UP, (-dropped, group_id))
+                    erase_face_traces_sync(conn, gone)
             conn.execute(
                 "UPDATE faces f SET embedding = s.embedding, model = %s FROM reembed_faces s "
                 "WHERE s.job_id = %s AND s.face_id = f.id AND s.state = 'done'", (model, key))

@@ -18,7 +18,7 @@ import numpy as np
 from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import faces
-from services.gallery.clusters import unplace_faces
+from services.gallery.clusters import lock_joins, unplace_faces
 from services.gallery.faces import GroupFaces
 from services.gallery.records import (
     FaceRow,
@@ -316,6 +316,7 @@ class BaiduUsers:
         if one is not the group's; USER_NOT_FOUND. How many faces changed."""
         async with self.pool.connection() as conn, conn.transaction():
             held = await faces.lock_group(conn, app, group)
+            await lock_joins(conn, held.id)
             user_id = (None if person_id is None
                        else await faces.person_in_group(conn, app, held, person_id))
             await faces.require_faces(conn, held, face_ids)
@@ -333,6 +334,7 @@ class BaiduUsers:
         another person's, or marked.) They keep their place in the clustering."""
         async with self.pool.connection() as conn, conn.transaction():
             held = await faces.lock_group(conn, app, group)
+            await lock_joins(conn, held.id)
             user_id = await faces.person_in_group(conn, app, held, person_id)
             joined = [row[0] for row in await (await conn.execute(
                 "UPDATE faces f SET user_id = %s, updated_at = now() WHERE group_id = %s AND "
@@ -349,6 +351,7 @@ class BaiduUsers:
         again (re-clustering and joins respect it). Whether it was the person's."""
         async with self.pool.connection() as conn, conn.transaction():
             held = await faces.lock_group(conn, app, group)
+            await lock_joins(conn, held.id)
             user_id = await faces.person_in_group(conn, app, held, person_id)
             await faces.require_faces(conn, held, [face_id])
             was = bool(await faces.set_person(conn, held.id, [face_id], None, only=user_id))
@@ -365,6 +368,7 @@ class BaiduUsers:
             raise FaceError(ERRORS.PARAM_INVALID, "a person cannot be merged into itself")
         async with self.pool.connection() as conn, conn.transaction():
             held = await faces.lock_group(conn, app, group)
+            await lock_joins(conn, held.id)
             target = await faces.person_in_group(conn, app, held, into)
             source = await faces.person_in_group(conn, app, held, other)
             moved = await faces.move_person_faces(conn, held.id, source, target)

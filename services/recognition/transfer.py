@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import io
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -40,6 +41,9 @@ from shared.errors import ERRORS, FaceError
 from shared.models import BY_CODE, ModelSpec
 
 FORMAT, VERSION = "facegate-group", 1
+MAX_LINE_BYTES = 2 * 2**20  # an exported face's line is tens of KB
+MAX_KEY_CHARS = 256  # as a bulk item's key
+BOX_LIMIT = 2**31  # a box is stored as PostgreSQL integers
 EXPORT_PAGE = 500  # faces read per query while streaming
 IMPORT_BATCH = 500  # faces written per transaction
 
@@ -107,7 +111,7 @@ def read_file(data: bytes) -> ImportFile:
     """The whole file checked (PARAM_INVALID naming the line): a header first, faces, an end
     line that counts them."""
     lines: Iterator[tuple[int, bytes]] = (
-        (n, line) for n, line in enumerate(data.splitlines(), 1) if line.strip())
+        (n, _bounded(n, line)) for n, line in enumerate(io.BytesIO(data), 1) if line.strip())
     first = next(lines, None)
     if first is None:
         raise FaceError(ERRORS.PARAM_MISSING, "the file is empty")
@@ -138,6 +142,22 @@ def read_file(data: bytes) -> ImportFile:
                       model, faces)
 
 
+def _bounded(number: int, line: bytes) -> bytes:
+    """A line read one at a time, refused before it is parsed when longer than any line an
+    export writes (a face's line with its region and thumbnail is tens of KB): JSON's objects
+    take many times their text in memory."""
+    if len(line) > MAX_LINE_BYTES:
+        raise _refused(number, f"longer than {MAX_LINE_BYTES} bytes")
+    return line
+
+
+def _text(number: int, value: object, what: str) -> str:
+    text = str(value)
+    if "\x00" in text:
+        raise _refused(number, f"{what} holds a NUL character")
+    return text
+
+
 def _json(number: int, raw: bytes) -> dict:
     try:
         value = json.loads(raw)
@@ -166,16 +186,24 @@ def _face(number: int, face: object, model: ModelSpec, source: str) -> StoredFac
             raise _refused(number, f"embedding must be {model.dim} finite float32 values")
         face_id = int(face["id"])
         box = [int(v) for v in face.get("box") or []]
+        if box and (len(box) != 4 or not all(-BOX_LIMIT <= v < BOX_LIMIT for v in box)):
+            raise _refused(number, "box must be 4 integers")
         quality = None if face.get("quality") is None else float(face["quality"])
+        if quality is not None and not np.isfinite(quality):
+            raise _refused(number, "quality must be a finite number")
         person = face.get("person_id")
         sha = face.get("image_sha256")
         created = face.get("created")
+        key = _text(number, face.get("key") or f"export:{source}:{face_id}", "key")
+        if len(key) > MAX_KEY_CHARS:
+            raise _refused(number, f"key is over {MAX_KEY_CHARS} characters")
         return StoredFaceData(
-            face_id, catalogue.tag_text(str(face.get("tag") or ""), f"line {number}: tag"),
-            str(face.get("key") or f"export:{source}:{face_id}")[:256],
+            face_id, catalogue.tag_text(_text(number, face.get("tag") or "", "tag"),
+                                        f"line {number}: tag"), key,
             None if person is None else persons.person_id(str(person),
                                                          f"line {number}: person_id"),
-            persons.person_name(str(face.get("person") or ""), f"line {number}: person"),
+            persons.person_name(_text(number, face.get("person") or "", "person"),
+                                f"line {number}: person"),
             box, quality, (vector / max(float(np.linalg.norm(vector)), 1e-12)).astype(
                 np.float32), None if sha is None else bytes.fromhex(str(sha)),
             _bytes(number, face.get("thumbnail"), "thumbnail"),

@@ -253,7 +253,10 @@ class Tables:
 
     def drop_group(self, group_id: int) -> None:
         self.drop_faces([f.id for f in self.faces.values() if f.group_id == group_id])
+        members = {u for g, u in self.members if g == group_id}
         self.members = {(g, u) for g, u in self.members if g != group_id}
+        for user_id in members - {u for _, u in self.members}:  # in no group left: erased
+            self.drop_user(user_id)
         for run_id in [r.id for r in self.runs.values() if r.group_id == group_id]:
             del self.runs[run_id]
         del self.groups[group_id]

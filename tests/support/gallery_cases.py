@@ -892,6 +892,14 @@ async def persons_own_faces_and_are_fused_over_them(gallery: GalleryPort) -> Non
     group = await groups.group(1, "ppl")
     assert group.face_count == 1
     assert [f.id for f in (await groups.faces_page(1, "ppl", "", 0, 10))[1]] == [lone]
+    # deleting a group erases its persons that are in no other group
+    await groups.create_group(1, "ppl2", "", MODEL)
+    await users.create_person(1, "ppl2", "solo", "Solo")
+    await users.create_person(1, "ppl2", "both", "Both")
+    await users.create_person(1, "ppl", "both", "Both")
+    await groups.delete_group(1, "ppl2")
+    await refused(ERRORS.USER_NOT_FOUND, users.get_user(1, "solo"))
+    assert [e.group for e in await users.get_user(1, "both")] == ["ppl"]
 
 
 async def bulk_items_join_their_persons(gallery: GalleryPort) -> None:
