@@ -4,6 +4,7 @@ person_fusion.py holds the rule and the verdict; this prints the figures behind 
 
     .venv/bin/python -m bench.person_fusion [--embedder facenet] [--draws 20]
     .venv/bin/python -m bench.person_fusion --calibrate --embedder NAME  # TAILS[...] literal
+    .venv/bin/python -m bench.person_fusion --strangers --embedder NAME  # STRANGERS[...] literal
     .venv/bin/python -m bench.person_fusion --choose-fillers             # the filler model
     .venv/bin/python -m bench.person_fusion --quality                    # read quality first
 
@@ -37,6 +38,11 @@ images with no face are left out.
    DevTest probes against the 2,129 DevTrain people and against as many fillers; the strangers
    matched in the largest gallery are named (LFW holds a few people under two names and photos
    of two people: they match at any gallery size).
+3. The stranger model (`--strangers`): on DevTrain alone, each image a stranger against one
+   image of each other person; the FPIR over random groups of 30 to 2,000 people (exact:
+   hypergeometric over each stranger's count of people at or above the cosine) at the
+   independence formula's cosines, the stranger spread that fits it best, and the
+   STRANGERS grid computed from it (person_fusion's docstring has the model).
 """
 
 from __future__ import annotations
@@ -67,6 +73,14 @@ SIZES = (1_000, 2_600, 10_000, 100_000)  # 2,600: the most real people a gallery
 # the single-face tail's knots (rates) and the range its extrapolation's slope is fitted on
 KNOT_RATES = (0.5, 0.2, 0.1, 3e-2, 1e-2, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)
 SLOPE_RATES = np.logspace(-3, -5, 9)
+# the stranger model: the tail's knot it keeps, how finely its spread is integrated, and the
+# group sizes its spread is fitted at on DevTrain
+STRANGER_ANCHOR = 1e-5
+STRANGER_POINTS = 400
+STRANGER_FIT_PEOPLE = (30, 100, 300, 1_000, 2_000)
+# the verdict's grid: group sizes (half decades) and FPIRs it is computed at
+GRID_PEOPLE = tuple(round(10 ** (e / 2)) for e in range(17))
+GRID_FPIRS = (0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)
 
 
 @dataclass
@@ -266,6 +280,114 @@ def check_tail(faces: Faces, tail: person_fusion.ImpostorTail) -> None:
         shown = [f"{np.mean(x >= cosine):.2e}" if rate * len(x) >= 3 else "-"
                  for x in (within, across)]
         print(f"    {rate:.0e}: cosine {cosine:.4f}  {shown[0]:>9}  {shown[1]:>9}")
+
+
+# ---------------------------------------------------------------- the stranger model
+
+
+@dataclass
+class Strangers:
+    """Strangers as a mixture: stranger s matches one person at cosine t with probability
+    P(N(mean_s, spread_s) >= t), each s weighing the same."""
+
+    mean: np.ndarray
+    spread: np.ndarray
+
+    def rates(self, cosine: np.ndarray | float, factor: float) -> np.ndarray:
+        """p_s(cosine) per stranger s (rows) for each cosine (columns), times `factor`."""
+        z = (np.atleast_1d(cosine)[None, :] - self.mean[:, None]) / self.spread[:, None]
+        return np.minimum(1.0, factor * np.exp(np.interp(z, _Z, _LOG_UPPER)))
+
+    def fpir(self, rates: np.ndarray, people: float) -> np.ndarray:
+        """The share of strangers matched to anyone among `people` persons, per column."""
+        return np.mean(-np.expm1(people * np.log1p(-np.minimum(rates, 1 - 1e-16))), axis=0)
+
+
+# the normal upper tail's log on a fine grid (numpy has no erfc)
+_Z = np.linspace(-10.0, 37.0, 47_001)
+_LOG_UPPER = np.log(np.array([max(0.5 * math.erfc(z / math.sqrt(2.0)), 1e-300) for z in _Z]))
+
+
+def stranger_model(tail: person_fusion.ImpostorTail, spread: float) -> Strangers:
+    """The single-face tail past 1e-3 is close to a normal one (straight in the normal
+    quantile, slope tail.slope): split its variance into a per-stranger location, normal with
+    sd `spread` (how much strangers differ in resembling people at large), and the rest per
+    comparison. spread 0 is the independence formula; the mixture keeps the tail's 1e-5 knot."""
+    rate = STRANGER_ANCHOR
+    z = person_fusion._NORMAL.inv_cdf(1 - rate)
+    centre = dict(tail.knots)[rate] - z * tail.slope
+    u = np.array([person_fusion._NORMAL.inv_cdf((k + 0.5) / STRANGER_POINTS)
+                  for k in range(STRANGER_POINTS)])
+    rest = math.sqrt(tail.slope ** 2 - spread ** 2)
+    return Strangers(centre + spread * u, np.full(STRANGER_POINTS, rest))
+
+
+def measured_fpir(scores: np.ndarray, cosine: float, people: int) -> float:
+    """Mean over strangers (rows: cosines to one image of each other person, -inf for their
+    own) of the chance that some of `people` persons drawn at random reaches `cosine`: exact,
+    hypergeometric (1 - C(n - c, N) / C(n, N))."""
+    n = scores.shape[1] - 1
+    counts = (scores >= cosine).sum(axis=1)
+    i = np.arange(people)
+    miss = [np.sum(np.log(np.maximum(n - c - i, 0) / (n - i))) if c + people <= n else -np.inf
+            for c in counts]
+    return float(np.mean(-np.expm1(np.array(miss))))
+
+
+def stranger_grid(strangers: Strangers, factor: float) -> tuple[tuple[float, ...], ...]:
+    """verdict cosines for GRID_FPIRS (rows) x GRID_PEOPLE (columns) under the model: where the
+    mean over strangers of 1 - (1 - p_s)^N equals the FPIR."""
+    cosines = np.linspace(-0.2, 1.2, 14_001)
+    rates = strangers.rates(cosines, factor)
+    rows = []
+    for fpir in GRID_FPIRS:
+        row = []
+        for people in GRID_PEOPLE:
+            curve = strangers.fpir(rates, people)  # falling with the cosine
+            j = int(np.argmax(curve <= fpir))  # the first at or below, refined linearly
+            a, b = curve[j - 1], curve[j]
+            w = (a - fpir) / (a - b) if a > b else 0.0
+            row.append(round(float(cosines[j - 1] + w * (cosines[j] - cosines[j - 1])), 4))
+        rows.append(tuple(row))
+    return tuple(rows)
+
+
+def calibrate_strangers(faces: Faces, model: ModelSpec, seed: int) -> None:
+    """On DevTrain: each image a stranger against one image of every other person; the FPIR
+    measured (exactly, over random groups of N) at the independence formula's cosines, and the
+    spread that the mixture fits it with; then the STRANGERS grid from the chosen spread."""
+    train = faces.subset(faces.train)
+    tail = person_fusion.TAILS[model.key]
+    rng = np.random.default_rng(seed)
+    one = np.array([rng.choice(g) for g in train.by_person().values()])
+    scores = train.vectors @ train.vectors[one].T
+    scores[train.person[:, None] == train.person[one][None, :]] = -np.inf
+    points = []
+    for people in STRANGER_FIT_PEOPLE:
+        for fpir in (0.01, 0.001):
+            cosine = tail.cosine_at(person_fusion.stranger_rate(people, fpir))
+            points.append((people, fpir, cosine, measured_fpir(scores, cosine, people)))
+    print(f"\nStranger model of {model.key} on DevTrain ({len(train.vectors)} strangers against "
+          f"one image of each of the other {len(one) - 1} people; one-face templates, factor 1):")
+    print("  FPIR at the independence formula's cosine for each target, measured and fitted by"
+          " spread")
+    print(f"    {'spread':>7} " + " ".join(f"{n:>6,}:{f:<5.1%}" for n, f, _, _ in points)
+          + "  rms log error")
+    print(f"    {'measured':>7} " + " ".join(f"{m:>12.3%}" for *_, m in points))
+    best = (math.inf, 0.0)
+    for spread in np.arange(0.0, tail.slope * 0.9, 0.005):
+        mixture = stranger_model(tail, float(spread))
+        fitted = [float(mixture.fpir(mixture.rates(c, 1.0), n)[0]) for n, _, c, _ in points]
+        error = math.sqrt(np.mean([math.log(p / m) ** 2 for p, (*_, m) in
+                                   zip(fitted, points, strict=True)]))
+        best = min(best, (error, round(float(spread), 3)))
+        print(f"    {spread:>7.3f} " + " ".join(f"{p:>12.3%}" for p in fitted) + f"  {error:.3f}")
+    spread = best[1]
+    grid = stranger_grid(stranger_model(tail, spread), tail.factor)
+    print(f"  chosen spread {spread} (tail slope {tail.slope}, factor {tail.factor})")
+    print(f"services/recognition/person_fusion.py STRANGERS[{model.key!r}] = StrangerGrid(\n"
+          f"    spread={spread},\n    people={GRID_PEOPLE},\n    fpirs={GRID_FPIRS},\n"
+          f"    cosines=(\n" + "".join(f"        {row},\n" for row in grid) + "    ))")
 
 
 # ---------------------------------------------------------------- fillers
@@ -472,6 +594,8 @@ def main() -> None:
     parser.add_argument("--calibrate", action="store_true",
                         help="print the model's TAILS literal and its held-out check")
     parser.add_argument("--choose-fillers", action="store_true")
+    parser.add_argument("--strangers", action="store_true",
+                        help="print the model's STRANGERS literal (the verdict's grid)")
     parser.add_argument("--skip-fusion", action="store_true")
     args = parser.parse_args()
     model = model_for(args.embedder)
@@ -481,6 +605,9 @@ def main() -> None:
           f"DevTest {(~faces.train).sum()} of {len(np.unique(faces.person[~faces.train]))}")
     if args.calibrate:
         calibrate(faces, model, args.seed)
+        return
+    if args.strangers:
+        calibrate_strangers(faces, model, args.seed)
         return
     if args.choose_fillers:
         choose_fillers(faces, args.seed)

@@ -19,24 +19,34 @@ SQL, pgvector's avg(embedding) is the unnormalised template and its cosine dista
 it: 1 - (avg(embedding) <=> probe) is the same number.
 
 The verdict (verdict_cosine): a stranger probing a group of N people (faces without a person
-one each) is matched when any of them scores at or above the threshold t; with p(t) the chance
-that one person does, FPIR = 1 - (1 - p(t))^N, so t is where p(t) = 1 - (1 - fpir)^(1/N).
-p(t) is a single face's impostor tail measured on LFW DevTrain (every pair of different people,
-about 5.9 million), times the model's `factor`: a template of m faces matches a stranger more
-often than one face (p_m / p_1 measured up to about 2 for m = 2..5), and the factor is the
-geometric middle, so a group of one-face people and one of many-face people sit on either side
-of the target. Beyond the measured tail (a false-match rate of 1e-5) t is extrapolated linearly
-in the normal quantile of p (the slope fitted between 1e-3 and 1e-5), checked on DevTest down to
-about 1e-6. The formula treats a stranger's scores against different people as independent;
-where strangers differ in how much they resemble people at large, the true FPIR is lower (the
-formula is concave in p). Measured, the FPIR falls below the target as the group grows
-(docs/performance.md): the verdict errs towards fewer false identifications.
-The constants below are literals printed by `bench/person_fusion.py --calibrate`.
+one each) is matched when any of them scores at or above the threshold t. p(t), the chance that
+one person does, is a single face's impostor tail measured on LFW DevTrain (every pair of
+different people, about 5.9 million), times the model's `factor`: a template of m faces matches
+a stranger more often than one face (p_m / p_1 measured up to about 2 for m = 2..5), and the
+factor is the geometric middle, so a group of one-face people and one of many-face people sit
+on either side of the target. Beyond the measured tail (a false-match rate of 1e-5) t is
+extrapolated linearly in the normal quantile of p (the slope fitted between 1e-3 and 1e-5),
+checked on DevTest down to about 1e-6.
+
+Treating a stranger's scores against different people as independent gives
+FPIR = 1 - (1 - p(t))^N, but strangers differ: a few resemble many people, most resemble none,
+so the share matched grows more slowly with N (measured on DevTrain: 0.78% at 1,000 people
+where independence says 1%). The stranger model (STRANGERS) keeps the tail and splits it: past
+1e-3 it is close to a normal tail (the straight line above, sd = slope), whose variance is
+divided between each stranger's own location, normal with sd `spread`, and the rest per
+comparison; FPIR(N, t) = mean over strangers of 1 - (1 - p_s(t))^N. `spread` is the one number
+fitted, on DevTrain (FPIR measured over random groups of 30 to 2,000 people); spread 0 is the
+independence formula. The model's thresholds are solved offline on a fine grid of cosines
+at half-decade group sizes and FPIRs, and read here by interpolation in log N and log fpir, so
+the verdict costs microseconds. A model without a STRANGERS grid keeps the independence formula.
+The constants below are literals printed by `bench/person_fusion.py --calibrate` (TAILS) and
+`--strangers` (STRANGERS); docs/performance.md has the FPIR they keep on DevTest.
 """
 
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -140,6 +150,144 @@ TAILS: dict[str, ImpostorTail] = {
 }
 
 
+@dataclass(frozen=True)
+class StrangerGrid:
+    """One model's verdict cosines under the stranger model, at `fpirs` (rows, falling) x
+    `people` (columns, rising); between them linear in log people and log fpir, outside them
+    the nearest edge (a stricter cosine past the largest fpir, a looser one below the smallest:
+    both beyond what the model can be checked on)."""
+
+    spread: float  # sd of a stranger's own location (the model's one fitted number)
+    people: tuple[int, ...]
+    fpirs: tuple[float, ...]
+    cosines: tuple[tuple[float, ...], ...]
+
+    def cosine_at(self, people: int, fpir: float) -> float:
+        x = _position([math.log(n) for n in self.people], math.log(max(1, people)))
+        y = _position([-math.log(f) for f in self.fpirs], -math.log(fpir))
+        (i, u), (j, v) = y, x
+        row = [a * (1 - v) + b * v for a, b in
+               ((self.cosines[r][j], self.cosines[r][j + 1]) for r in (i, i + 1))]
+        return min(1.0, row[0] * (1 - u) + row[1] * u)
+
+
+def _position(knots: list[float], value: float) -> tuple[int, float]:
+    """(k, w): value lies w of the way from knots[k] to knots[k + 1], clamped to the ends."""
+    k = min(max(bisect_left(knots, value) - 1, 0), len(knots) - 2)
+    w = (value - knots[k]) / (knots[k + 1] - knots[k])
+    return k, min(max(w, 0.0), 1.0)
+
+
+# Printed by `.venv/bin/python -m bench.person_fusion --strangers --embedder NAME`. ArcFace has
+# none: its fitted spread is 0 (DevTrain's FPIR does not fall with N), the independence formula.
+STRANGERS: dict[str, StrangerGrid] = {
+    "facenet-vggface2-m32": StrangerGrid(
+        spread=0.075,
+        people=(
+            1, 3, 10, 32, 100, 316, 1000, 3162, 10000,
+            31623, 100000, 316228, 1000000, 3162278, 10000000, 31622777, 100000000,
+        ),
+        fpirs=(
+            0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001, 3e-05, 1e-05,
+        ),
+        cosines=(
+            (
+                0.194, 0.2627, 0.3275, 0.3808, 0.4264, 0.4675, 0.5049, 0.5394, 0.5715,
+                0.6017, 0.6302, 0.6574, 0.6833, 0.7082, 0.7321, 0.7552, 0.7775,
+            ),
+            (
+                0.2844, 0.3456, 0.4036, 0.4524, 0.4951, 0.5342, 0.5702, 0.6035, 0.6348,
+                0.6643, 0.6923, 0.719, 0.7445, 0.769, 0.7927, 0.8155, 0.8376,
+            ),
+            (
+                0.3596, 0.4137, 0.466, 0.5112, 0.5513, 0.5886, 0.6232, 0.6555, 0.6859,
+                0.7147, 0.7422, 0.7684, 0.7936, 0.8178, 0.8412, 0.8637, 0.8856,
+            ),
+            (
+                0.4168, 0.4656, 0.5137, 0.5559, 0.594, 0.6298, 0.6633, 0.6948, 0.7246,
+                0.7529, 0.7799, 0.8058, 0.8306, 0.8546, 0.8777, 0.9, 0.9217,
+            ),
+            (
+                0.4714, 0.5155, 0.5597, 0.599, 0.6348, 0.6688, 0.7009, 0.7313, 0.7602,
+                0.7878, 0.8143, 0.8398, 0.8643, 0.888, 0.911, 0.9332, 0.9548,
+            ),
+            (
+                0.516, 0.5566, 0.5977, 0.6346, 0.6685, 0.7008, 0.7315, 0.7607, 0.7886,
+                0.8153, 0.841, 0.8657, 0.8896, 0.9128, 0.9352, 0.957, 0.9781,
+            ),
+            (
+                0.5606, 0.598, 0.6362, 0.6708, 0.7028, 0.7334, 0.7626, 0.7905, 0.8172,
+                0.8429, 0.8677, 0.8916, 0.9147, 0.9372, 0.959, 0.9801, 1.0007,
+            ),
+            (
+                0.5981, 0.6331, 0.669, 0.7018, 0.7322, 0.7614, 0.7894, 0.8162, 0.842,
+                0.8668, 0.8908, 0.914, 0.9364, 0.9583, 0.9795, 1.0001, 1.0202,
+            ),
+            (
+                0.6364, 0.6691, 0.703, 0.7339, 0.7628, 0.7907, 0.8175, 0.8432, 0.868,
+                0.8919, 0.9151, 0.9375, 0.9593, 0.9805, 1.0012, 1.0213, 1.0409,
+            ),
+            (
+                0.6691, 0.7001, 0.7323, 0.7618, 0.7895, 0.8163, 0.8421, 0.8669, 0.8909,
+                0.9141, 0.9366, 0.9584, 0.9796, 1.0002, 1.0204, 1.04, 1.0592,
+            ),
+        ),
+    ),
+    "facenet-vggface2": StrangerGrid(
+        spread=0.075,
+        people=(
+            1, 3, 10, 32, 100, 316, 1000, 3162, 10000,
+            31623, 100000, 316228, 1000000, 3162278, 10000000, 31622777, 100000000,
+        ),
+        fpirs=(
+            0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001, 3e-05, 1e-05,
+        ),
+        cosines=(
+            (
+                0.2271, 0.289, 0.3487, 0.3981, 0.4406, 0.4789, 0.5138, 0.5461, 0.5761,
+                0.6044, 0.6311, 0.6565, 0.6808, 0.7041, 0.7265, 0.7482, 0.7691,
+            ),
+            (
+                0.3119, 0.3682, 0.4222, 0.4679, 0.5078, 0.5444, 0.578, 0.6093, 0.6386,
+                0.6662, 0.6925, 0.7175, 0.7415, 0.7645, 0.7867, 0.8081, 0.8288,
+            ),
+            (
+                0.3827, 0.4332, 0.4823, 0.5248, 0.5625, 0.5975, 0.63, 0.6603, 0.6889,
+                0.716, 0.7417, 0.7664, 0.79, 0.8127, 0.8347, 0.8559, 0.8764,
+            ),
+            (
+                0.4367, 0.4826, 0.5281, 0.5679, 0.6039, 0.6376, 0.6692, 0.6988, 0.7269,
+                0.7535, 0.7789, 0.8032, 0.8265, 0.849, 0.8707, 0.8917, 0.9121,
+            ),
+            (
+                0.4885, 0.5302, 0.572, 0.6092, 0.6431, 0.6753, 0.7056, 0.7343, 0.7616,
+                0.7877, 0.8127, 0.8367, 0.8599, 0.8822, 0.9038, 0.9247, 0.9451,
+            ),
+            (
+                0.5308, 0.5692, 0.6082, 0.6431, 0.6753, 0.7058, 0.7348, 0.7624, 0.7888,
+                0.814, 0.8383, 0.8616, 0.8842, 0.906, 0.9271, 0.9477, 0.9676,
+            ),
+            (
+                0.5731, 0.6085, 0.6447, 0.6775, 0.7078, 0.7368, 0.7644, 0.7907, 0.816,
+                0.8402, 0.8636, 0.8862, 0.908, 0.9292, 0.9497, 0.9696, 0.9891,
+            ),
+            (
+                0.6086, 0.6418, 0.6759, 0.7069, 0.7357, 0.7633, 0.7898, 0.8151, 0.8394,
+                0.8628, 0.8854, 0.9073, 0.9285, 0.9491, 0.969, 0.9885, 1.0074,
+            ),
+            (
+                0.6449, 0.6759, 0.708, 0.7373, 0.7646, 0.791, 0.8163, 0.8406, 0.864,
+                0.8866, 0.9084, 0.9296, 0.9501, 0.9701, 0.9895, 1.0084, 1.0269,
+            ),
+            (
+                0.6759, 0.7053, 0.7357, 0.7637, 0.7899, 0.8152, 0.8395, 0.8629, 0.8856,
+                0.9074, 0.9286, 0.9492, 0.9692, 0.9886, 1.0076, 1.0261, 1.0441,
+            ),
+        ),
+    ),
+}
+
+
 def stranger_rate(people: int, fpir: float) -> float:
     """The chance per person that keeps a stranger's chance of matching any of `people`
     persons at `fpir`: 1 - (1 - fpir)^(1/people)."""
@@ -152,6 +300,11 @@ def verdict_cosine(model: ModelSpec, people: int, fpir: float) -> float:
     """The fused cosine at or above which a candidate is `same_person` in a group of `people`
     persons (a face without a person counts as one), so that a stranger is matched to anyone
     with probability about `fpir`."""
+    if not 0.0 < fpir < 1.0:
+        raise ValueError(f"fpir must be between 0 and 1, not {fpir}")
+    grid = STRANGERS.get(model.key)
+    if grid is not None:
+        return grid.cosine_at(people, fpir)
     tail = TAILS[model.key]
     return tail.cosine_at(stranger_rate(people, fpir) / tail.factor)
 
