@@ -79,8 +79,6 @@ STRANGER_ANCHOR = 1e-5
 STRANGER_POINTS = 400
 STRANGER_FIT_PEOPLE = (30, 100, 300, 1_000, 2_000)
 # the verdict's grid: group sizes (half decades) and FPIRs it is computed at
-GRID_PEOPLE = tuple(round(10 ** (e / 2)) for e in range(17))
-GRID_FPIRS = (0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)
 
 
 @dataclass
@@ -335,14 +333,14 @@ def measured_fpir(scores: np.ndarray, cosine: float, people: int) -> float:
 
 
 def stranger_grid(strangers: Strangers, factor: float) -> tuple[tuple[float, ...], ...]:
-    """verdict cosines for GRID_FPIRS (rows) x GRID_PEOPLE (columns) under the model: where the
-    mean over strangers of 1 - (1 - p_s)^N equals the FPIR."""
+    """verdict cosines for GRID_FPIRS (rows) x GRID_PEOPLE (columns) of person_fusion under the
+    model: where the mean over strangers of 1 - (1 - p_s)^N equals the FPIR."""
     cosines = np.linspace(-0.2, 1.2, 14_001)
     rates = strangers.rates(cosines, factor)
     rows = []
-    for fpir in GRID_FPIRS:
+    for fpir in person_fusion.GRID_FPIRS:
         row = []
-        for people in GRID_PEOPLE:
+        for people in person_fusion.GRID_PEOPLE:
             curve = strangers.fpir(rates, people)  # falling with the cosine
             j = int(np.argmax(curve <= fpir))  # the first at or below, refined linearly
             a, b = curve[j - 1], curve[j]
@@ -386,7 +384,7 @@ def calibrate_strangers(faces: Faces, model: ModelSpec, seed: int) -> None:
     grid = stranger_grid(stranger_model(tail, spread), tail.factor)
     print(f"  chosen spread {spread} (tail slope {tail.slope}, factor {tail.factor})")
     print(f"services/recognition/person_fusion.py STRANGERS[{model.key!r}] = StrangerGrid(\n"
-          f"    spread={spread},\n    people={GRID_PEOPLE},\n    fpirs={GRID_FPIRS},\n"
+          f"    spread={spread},\n    people=GRID_PEOPLE,\n    fpirs=GRID_FPIRS,\n"
           f"    cosines=(\n" + "".join(f"        {row},\n" for row in grid) + "    ))")
 
 

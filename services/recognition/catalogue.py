@@ -41,10 +41,15 @@ def group_name(value: str, field: str = "group", longest: int = GROUP_NAME_LONGE
     return value
 
 
-def tag_text(value: str, field: str = "tag") -> str:
-    if len(value.encode("utf-8")) > MAX_TAG_BYTES:
-        raise FaceError(ERRORS.PARAM_INVALID, f"{field} is over {MAX_TAG_BYTES} bytes")
+def bounded_text(value: str, field: str, longest: int) -> str:
+    """`value` if its UTF-8 is at most `longest` bytes, else PARAM_INVALID naming `field`."""
+    if len(value.encode("utf-8")) > longest:
+        raise FaceError(ERRORS.PARAM_INVALID, f"{field} is over {longest} bytes")
     return value
+
+
+def tag_text(value: str, field: str = "tag") -> str:
+    return bounded_text(value, field, MAX_TAG_BYTES)
 
 
 # Groups and faces

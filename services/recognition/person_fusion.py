@@ -178,18 +178,18 @@ def _position(knots: list[float], value: float) -> tuple[int, float]:
     return k, min(max(w, 0.0), 1.0)
 
 
+# The grid's axes, the same for every model: group sizes 10^0, 10^0.5, ... 10^8, and the FPIRs
+# a verdict may be asked for (FACEGATE_IDENTIFY_FPIR).
+GRID_PEOPLE: tuple[int, ...] = tuple(round(10 ** (e / 2)) for e in range(17))
+GRID_FPIRS: tuple[float, ...] = (0.3, 0.1, 0.03, 0.01, 3e-3, 1e-3, 3e-4, 1e-4, 3e-5, 1e-5)
+
 # Printed by `.venv/bin/python -m bench.person_fusion --strangers --embedder NAME`. ArcFace has
 # none: its fitted spread is 0 (DevTrain's FPIR does not fall with N), the independence formula.
 STRANGERS: dict[str, StrangerGrid] = {
     "facenet-vggface2-m32": StrangerGrid(
         spread=0.075,
-        people=(
-            1, 3, 10, 32, 100, 316, 1000, 3162, 10000,
-            31623, 100000, 316228, 1000000, 3162278, 10000000, 31622777, 100000000,
-        ),
-        fpirs=(
-            0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001, 3e-05, 1e-05,
-        ),
+        people=GRID_PEOPLE,
+        fpirs=GRID_FPIRS,
         cosines=(
             (
                 0.194, 0.2627, 0.3275, 0.3808, 0.4264, 0.4675, 0.5049, 0.5394, 0.5715,
@@ -235,13 +235,8 @@ STRANGERS: dict[str, StrangerGrid] = {
     ),
     "facenet-vggface2": StrangerGrid(
         spread=0.075,
-        people=(
-            1, 3, 10, 32, 100, 316, 1000, 3162, 10000,
-            31623, 100000, 316228, 1000000, 3162278, 10000000, 31622777, 100000000,
-        ),
-        fpirs=(
-            0.3, 0.1, 0.03, 0.01, 0.003, 0.001, 0.0003, 0.0001, 3e-05, 1e-05,
-        ),
+        people=GRID_PEOPLE,
+        fpirs=GRID_FPIRS,
         cosines=(
             (
                 0.2271, 0.289, 0.3487, 0.3981, 0.4406, 0.4789, 0.5138, 0.5461, 0.5761,

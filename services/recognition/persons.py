@@ -13,6 +13,7 @@ import re
 import secrets
 
 from services.gallery.records import ListedFace, Person
+from services.recognition.catalogue import bounded_text
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, FaceError
 
@@ -28,9 +29,7 @@ def person_id(value: str, field: str = "person_id") -> str:
 
 
 def person_name(value: str, field: str = "name") -> str:
-    if len(value.encode("utf-8")) > NAME_LONGEST_BYTES:
-        raise FaceError(ERRORS.PARAM_INVALID, f"{field} is over {NAME_LONGEST_BYTES} bytes")
-    return value
+    return bounded_text(value, field, NAME_LONGEST_BYTES)
 
 
 def new_person_id() -> str:
