@@ -37,7 +37,9 @@ images with no face are left out.
    comes from a DevTest person, so no probe meets itself. The check printed first compares
    DevTest probes against the 2,129 DevTrain people and against as many fillers; the strangers
    matched in the largest gallery are named (LFW holds a few people under two names and photos
-   of two people: they match at any gallery size).
+   of two people: they match at any gallery size). `--choose-fillers` ends with the chosen
+   fillers made from fewer parents than fillers, as the large galleries are (pool_check):
+   they then match far fewer strangers than real people do, so those rows understate.
 3. The stranger model (`--strangers`): on DevTrain alone, each image a stranger against one
    image of each other person; the FPIR over random groups of 30 to 2,000 people (exact:
    hypergeometric over each stranger's count of people at or above the cosine) at the
@@ -460,6 +462,23 @@ def choose_fillers(faces: Faces, seed: int) -> None:
             print(f"  clusters {clusters}, weights {weights}:")
             worst = compare(part[2].vectors, real, fake, "    ")
             print(f"    worst |log share ratio| {worst:.2f}")
+    pool_check(parents, real, part[2].vectors, rng, seed)
+
+
+def pool_check(parents: np.ndarray, real: np.ndarray, probes: np.ndarray,
+               rng: np.random.Generator, seed: int) -> None:
+    """The chosen fillers made from fewer parents than fillers, as the verdict's large
+    galleries are (2,129 DevTrain parents for up to 97,000 fillers: 1 to about 46): blends
+    of one small pool resemble each other, so a probe near none of its parents meets none of
+    them, and a gallery of fillers matches fewer strangers than as many real people would."""
+    print(f"\nThe chosen fillers ({FILLER_CLUSTERS} clusters, weights {FILLER_WEIGHTS}), "
+          f"{len(real)} of them, from fewer parents:")
+    for ratio in (1, 10, 46):
+        pool = parents[rng.choice(len(parents), len(real) // ratio, replace=False)]
+        clusters = FILLER_CLUSTERS if len(pool) >= 10 * FILLER_CLUSTERS else 1
+        print(f"  {len(pool)} parents (1 to {ratio}), {clusters} cluster(s):")
+        compare(probes, real, Fillers(pool, clusters, FILLER_WEIGHTS, seed).chunk(0, len(real)),
+                "    ")
 
 
 # ---------------------------------------------------------------- the verdict
