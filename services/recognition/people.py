@@ -17,6 +17,7 @@ the default, DEFAULT_SCORE, was chosen on half of LFW View 1 (docs/performance.m
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -215,12 +216,20 @@ async def confirm_cluster(ctx: Recognition, app: int, group_name: str, cluster_i
     gallery = ctx.gallery
     latest = await _joined_latest(ctx, app, group_name)
     faces = await gallery.clusters.cluster_faces(latest, cluster_id)
+    made = person is None
     if person is None:
         if not name:
             raise FaceError(ERRORS.PARAM_MISSING, "person_id or name is required")
-        made, _ = await persons.create(ctx, app, group_name, name, None)
-        person = made.person_id
-    joined, left = await gallery.users.confirm_faces(app, group_name, faces, person)
+        person = (await persons.create(ctx, app, group_name, name, None))[0].person_id
+    try:
+        joined, left = await gallery.users.confirm_faces(app, group_name, faces, person)
+    except BaseException:
+        # the person made for this call goes with it (it holds no face: the faces join in one
+        # transaction), so a failed confirmation leaves nothing behind and a retry makes one
+        if made:
+            with contextlib.suppress(Exception):
+                await persons.delete(ctx, app, group_name, person)
+        raise
     return await gallery.users.person(app, group_name, person), len(joined), left
 
 

@@ -9,7 +9,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from services.recognition import catalogue, enrolment, person_fusion, persons, search
+from services.recognition import catalogue, enrolment, people, person_fusion, persons, search
 from shared.errors import ERRORS, FaceError
 from shared.models import FACENET
 from tests.fakes.vision import SeenFace
@@ -112,5 +112,31 @@ def test_the_verdict_needs_a_higher_score_in_a_larger_gallery():
         small = await threshold_with(2)
         large = await threshold_with(300)
         assert large > small
+
+    asyncio.run(scenario())
+
+
+def test_a_cluster_confirmation_that_fails_leaves_no_person_made_for_it(monkeypatch):
+    ctx, queue, _ = core()
+
+    async def scenario() -> None:
+        await catalogue.create_group(ctx, APP, "staff", "")
+        face = await face_of(ctx, queue, "a", axis(2))
+
+        async def latest(*_):
+            return None
+
+        async def cluster_faces(*_):
+            return [face]
+
+        async def outage(*_):
+            raise ConnectionError("the database went away")
+
+        monkeypatch.setattr(people, "_joined_latest", latest)
+        monkeypatch.setattr(ctx.gallery.clusters, "cluster_faces", cluster_faces)
+        monkeypatch.setattr(ctx.gallery.users, "confirm_faces", outage)
+        with pytest.raises(ConnectionError):
+            await people.confirm_cluster(ctx, APP, "staff", 1, None, "Ann Lee")
+        assert (await persons.page(ctx, APP, "staff", 0, 10))[0] == 0
 
     asyncio.run(scenario())
