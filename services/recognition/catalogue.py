@@ -22,6 +22,7 @@ from services.gallery.users import UserEntry
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, FaceError
 from shared.job_metrics import JOBS_FINISHED
+from shared.models import BY_CODE
 from shared.quality_gate import GateLevel
 
 # The core's vocabulary, which dialects read and print.
@@ -182,3 +183,28 @@ async def set_app_qps(ctx: Recognition, name_or_key: str, qps: int | None) -> Ap
 
 async def revoke_app(ctx: Recognition, name_or_key: str) -> App:
     return await ctx.gallery.app_admin.revoke(name_or_key)
+
+
+async def existing_groups(ctx: Recognition, app: int, names: list[str]) -> list[Group]:
+    """Those of `names` that exist, once each (Baidu's calls name several groups at once and
+    make the missing ones on first use)."""
+    found = []
+    for name in dict.fromkeys(names):
+        try:
+            found.append(await ctx.gallery.groups.group(app, name))
+        except FaceError as exc:
+            if exc.kind is not ERRORS.GROUP_NOT_FOUND:
+                raise
+    return found
+
+
+def shared_model(groups: list[Group]) -> int | None:
+    """The one model groups used together hold, so one probe vector serves them all (a
+    re-embedded group's is not the workers' default); None when there are none.
+    MODEL_MISMATCH when they differ: their vectors cannot be compared with one probe's."""
+    models = {g.model for g in groups}
+    if len(models) > 1:
+        names = ", ".join(f"{g.name} ({BY_CODE[g.model].key})" for g in groups)
+        raise FaceError(ERRORS.MODEL_MISMATCH, f"groups of different models ({names}) cannot "
+                        "be used in one call: name them one at a time")
+    return next(iter(models), None)

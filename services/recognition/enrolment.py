@@ -17,12 +17,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.gallery.ingest import ItemOutcome
-from services.gallery.records import FaceRow, FaceWritten, Group, image_hash
-from services.recognition import vision
+from services.gallery.records import FaceRow, FaceWritten, image_hash
+from services.recognition import catalogue, vision
 from services.recognition.context import ImageSource, Recognition
-from services.recognition.gallery_port import GalleryPort
 from shared import quality_gate
-from shared.errors import ERRORS, FaceError
+from shared.errors import FaceError
 from shared.models import ModelSpec
 from shared.quality_gate import GateLevel, GateLimits
 from shared.results import FaceResult, ImageError, ImageResult
@@ -63,11 +62,12 @@ def accept(face: FaceResult, rotation: int, model: ModelSpec, image: bytes,
 
 
 async def embed_for_gallery(ctx: Recognition, image: bytes, at: GateLevel,
-                            group: Group | None = None) -> FaceToStore:
-    """The image's largest face, embedded (with `group`'s model when given) and judged at
-    level `at`."""
+                            model_code: int | None = None) -> FaceToStore:
+    """The image's largest face, embedded (with model `model_code`, a group's, when given;
+    else the workers' own) and judged at level `at`."""
     gate = quality_gate.level_limits(ctx.settings, at)
-    model = vision.model_options(group.model, ctx.settings.embedder) if group else {}
+    model = (vision.model_options(model_code, ctx.settings.embedder)
+             if model_code is not None else {})
     found = await vision.run(ctx.queue, vision.ENROL, [image],
                              {"gate": gate is not None, "thumbnail": ctx.settings.thumbnail_size,
                               **model})
@@ -83,8 +83,8 @@ async def enrol_face(ctx: Recognition, app: int, group: str, image: ImageSource,
     held = await gallery.groups.group(app, group)  # 12357 before reading the image
     if person is not None:
         await gallery.users.person(app, group, person)  # USER_NOT_FOUND before it, too
-    face = await embed_for_gallery(ctx, await image(),
-                                   level(quality, held.quality, ctx.settings.quality_gate), held)
+    at = level(quality, held.quality, ctx.settings.quality_gate)
+    face = await embed_for_gallery(ctx, await image(), at, held.model)
     written, after = await gallery.groups.add_face(app, group, face.row, tag, key, person)
     gallery.indexes.build_soon([after])
     return written
@@ -101,7 +101,7 @@ async def replace_face(ctx: Recognition, app: int, group: str, face_id: int,
         return
     held = await gallery.groups.group(app, group)
     face = await embed_for_gallery(ctx, await image(),
-                                   level(None, held.quality, ctx.settings.quality_gate), held)
+                                   level(None, held.quality, ctx.settings.quality_gate), held.model)
     await gallery.groups.edit_face(app, group, face_id, tag=tag, face=face.row)
 
 
@@ -112,28 +112,14 @@ async def register_user_face(ctx: Recognition, app: int, uid: str, user_info: st
     created on first use), at the `quality` level asked for, else the strictest default of
     the groups that have one, else baidu_default."""
     gallery = ctx.gallery
-    defaults = await _group_defaults(gallery, app, groups)
+    held = await catalogue.existing_groups(ctx, app, groups)  # the others: made on first use
+    defaults = [g.quality for g in held if g.quality is not None]
     at = level(quality, quality_gate.strictest(defaults) if defaults else None,
                baidu_default(ctx.settings))
-    face = await embed_for_gallery(ctx, image, at)
+    face = await embed_for_gallery(ctx, image, at, catalogue.shared_model(held))
     touched = await gallery.users.add_user_face(app, uid, user_info, groups, face.row,
                                                 replace=replace, must_exist=must_exist)
     gallery.indexes.build_soon(touched)
-
-
-async def _group_defaults(gallery: GalleryPort, app: int, names: list[str]) -> list[GateLevel]:
-    """The default levels of those of `names` that exist and have one."""
-    found = []
-    for name in names:
-        try:
-            held = await gallery.groups.group(app, name)
-        except FaceError as exc:
-            if exc.kind is not ERRORS.GROUP_NOT_FOUND:
-                raise
-            continue  # made on first use, with no default
-        if held.quality is not None:
-            found.append(held.quality)
-    return found
 
 
 async def copy_user_faces(ctx: Recognition, app: int, uid: str, source: str,

@@ -11,7 +11,7 @@ import numpy as np
 
 from services.gallery.records import PersonFace
 from services.gallery.users import FACES_PER_USER_SEARCH
-from services.recognition import person_fusion, vision
+from services.recognition import catalogue, person_fusion, vision
 from services.recognition.context import ImageSource, Recognition
 from services.recognition.scoring import ScoredMatch, scored_matches, scores, stored_score
 from shared.models import ModelSpec
@@ -83,6 +83,16 @@ async def _probe(ctx: Recognition, app: int, group: str, image: ImageSource,
         model = (await ctx.gallery.groups.group(app, group)).model
     return await vision.run(ctx.queue, op, [await image()],
                             vision.model_options(model, ctx.settings.embedder))
+
+
+async def probe_for_groups(ctx: Recognition, app: int, groups: list[str], image: bytes,
+                           op: vision.Operation, options: dict):
+    """The image run by `op` with the one model the named groups hold (Baidu's calls search
+    several at once; catalogue.shared_model), the workers' own when none of them exists (the
+    search then answers that)."""
+    code = catalogue.shared_model(await catalogue.existing_groups(ctx, app, groups))
+    model = vision.model_options(code, ctx.settings.embedder) if code is not None else {}
+    return await vision.run(ctx.queue, op, [image], {**options, **model})
 
 
 async def identify_people(ctx: Recognition, app: int, group: str, image: ImageSource,

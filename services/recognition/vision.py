@@ -177,12 +177,13 @@ class ImageFeature:
 
 
 def _plan_features(images: list[bytes], options: dict) -> dict:
-    """Many images, each its largest face embedded (Baidu match). options: `fields` to analyse
-    too, `clean`: per image, remove an ID-photo mesh first."""
+    """Many images, each its largest face embedded (Baidu match, identify, verify). options:
+    `fields` to analyse too, `clean`: per image, remove an ID-photo mesh first, `model`."""
     clean = options.get("clean") or [False] * len(images)
     return {"images": [{**image_spec(image, canonical.LARGEST, rotate=True, embed=True,
                                      analyse=options.get("fields", ())),
-                        "clean": bool(wash)} for image, wash in zip(images, clean, strict=True)]}
+                        "clean": bool(wash)} for image, wash in zip(images, clean, strict=True)],
+            **_model_field(options)}
 
 
 def _finish_features(result: VisionResult, options: dict) -> tuple[ModelSpec, list[ImageFeature]]:
@@ -238,7 +239,7 @@ def _finish_compare_many(result: VisionResult, options: dict) -> CompareManyResu
 
 def _plan_embed_all(images: list[bytes], options: dict) -> dict:
     return {"images": [image_spec(images[0], canonical.ALL, rotate=False, embed=True,
-                                  analyse=options.get("fields", ()))]}
+                                  analyse=options.get("fields", ()))], **_model_field(options)}
 
 
 def _finish_embed_all(result: VisionResult, options: dict) -> tuple[ModelSpec, ImageResult]:

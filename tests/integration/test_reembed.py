@@ -182,3 +182,40 @@ def test_every_way_into_the_gallery_stores_the_face_region(stack, test_app, clie
         (f"{baidu}_copy", "regions_user")]
     # a region is a few KB of JPEG, and more than its thumbnail
     assert all(thumbnail < region < 64_000 for _, _, region, thumbnail in rows)
+
+
+def test_baidu_calls_use_a_re_embedded_groups_model(stack, test_app, client, sdk, faces):
+    """Baidu's identify, verify, multi-identify and user/add embed with the model the named
+    groups hold, so a group moved to another model keeps serving Baidu's clients; groups of
+    two models in one call are refused (216100), not searched with the wrong vector."""
+    group = f"rb_{uuid.uuid4().hex[:8]}"
+    other = f"{group}_old"
+
+    def ok(answer: dict) -> dict:
+        assert answer.get("error_code", 0) == 0, answer
+        return answer
+
+    ok(sdk.addUser("rb_obama", "Barack Obama", group, faces["obama.jpg"]))
+    ok(sdk.addUser("rb_biden", "Joe Biden", group, faces["biden.jpg"]))
+    ok(sdk.addUser("rb_yao", "Yao Ming", other, faces["yaoming.jpg"]))
+    answer = client.post(f"/v1/groups/{group}/reembed", json={"model": TARGET})
+    assert answer.status_code == 202, answer.text
+    assert _wait(client, answer.json()["job_id"], _ended)["status"] == "done"
+
+    found = ok(sdk.identifyUser(group, faces["obama2.jpg"], {"user_top_num": 2}))
+    assert found["result"][0]["uid"] == "rb_obama" and found["result"][0]["scores"][0] > 80
+    verified = ok(sdk.verifyUser("rb_obama", group, faces["obama2.jpg"]))
+    assert verified["result"][0] > 80
+    many = ok(sdk.multiIdentify(group, faces["obama2.jpg"]))
+    assert many["result"][0]["uid"] == "rb_obama"
+    ok(sdk.addUser("rb_obama", "Barack Obama", group, faces["obama3.jpg"]))
+    with psycopg.connect(stack.database_url, autocommit=True) as db:
+        models = db.execute(
+            "SELECT DISTINCT f.model FROM faces f JOIN groups g ON g.id = f.group_id "
+            "JOIN apps a ON a.id = g.app_id WHERE a.api_key = %s AND g.name = %s",
+            (test_app.app.api_key, group)).fetchall()
+    assert models == [(MODELS[TARGET].code,)]
+
+    mixed = sdk.identifyUser(f"{group},{other}", faces["obama2.jpg"])
+    assert mixed["error_code"] == 216100 and "different models" in mixed["error_msg"], mixed
+    assert ok(sdk.identifyUser(other, faces["yaoming.jpg"]))["result"][0]["uid"] == "rb_yao"

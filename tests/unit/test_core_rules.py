@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from services.gallery.ingest import NewItem
-from services.gallery.records import FaceRow
+from services.gallery.records import FaceRow, Group
 from services.recognition import catalogue, enrolment, ingest, people, search
 from services.recognition.context import Recognition
 from shared.errors import ERRORS, ErrorKind, FaceError
@@ -253,3 +253,19 @@ def test_without_a_database_only_image_operations_remain():
         _ = ctx.gallery
     assert caught.value.kind is ERRORS.SERVICE_ACCESS
     assert asyncio.run(catalogue.ingest_job(ctx, APP, "any")) is None
+
+
+def test_groups_used_in_one_call_hold_one_model():
+    """Baidu names several groups in one call; one probe vector must suit them all."""
+    def group(name: str, model: int) -> Group:
+        return Group(1, name, "", model, 0, False)
+
+    assert catalogue.shared_model([]) is None
+    assert catalogue.shared_model([group("a", FACENET.code), group("b", FACENET.code)]) == \
+        FACENET.code
+    assert catalogue.shared_model([group("a", ARCFACE.code)]) == ARCFACE.code
+    with pytest.raises(FaceError) as caught:
+        catalogue.shared_model([group("a", FACENET.code), group("b", ARCFACE.code)])
+    assert caught.value.kind is ERRORS.MODEL_MISMATCH
+    assert f"b ({ARCFACE.key})" in str(caught.value)
+

@@ -158,10 +158,11 @@ class Probe(Fields):
     ext_fields: Liveness = []
 
 
-async def _probe(ctx: Recognition, params: Probe, liveness: bool):
+async def _probe(ctx: Recognition, app: int, params: Probe, liveness: bool):
     image = await image_param(ctx.settings, params.image)
-    model, [feature] = await vision.run(ctx.queue, vision.EMBED_EACH_IMAGE, [image],
-                                        {"fields": ["liveness"] if liveness else []})
+    model, [feature] = await search.probe_for_groups(
+        ctx, app, params.group_id, image, vision.EMBED_EACH_IMAGE,
+        {"fields": ["liveness"] if liveness else []})
     if feature.error is not None:
         raise feature.error
     return model, feature.face
@@ -182,7 +183,7 @@ class Identify(Probe):
 async def identify(ctx: Recognition, request: Request, params: Identify
                    ) -> answers.Identified:
     liveness = "faceliveness" in params.ext_fields
-    model, face = await _probe(ctx, params, liveness)
+    model, face = await _probe(ctx, request.state.app_id, params, liveness)
     users = await search.identify_users(ctx, request.state.app_id, params.group_id, model,
                                         face.embedding, params.user_top_num)
     result = [{"group_id": u.group, "uid": u.uid, "user_info": u.user_info,
@@ -198,7 +199,7 @@ class Verify(Probe):
 @declare(Verify)
 async def verify(ctx: Recognition, request: Request, params: Verify) -> answers.Verified:
     liveness = "faceliveness" in params.ext_fields
-    model, face = await _probe(ctx, params, liveness)
+    model, face = await _probe(ctx, request.state.app_id, params, liveness)
     scores = await search.verify_user(ctx, request.state.app_id, params.uid, params.group_id,
                                       model, face.embedding, params.top_num)
     result = [baidu_score(s) for s in scores]
@@ -217,8 +218,8 @@ async def multi_identify(ctx: Recognition, request: Request, params: MultiIdenti
     liveness = "faceliveness" in params.ext_fields
     image = await image_param(ctx.settings, params.image)
     fields = ["pose", "liveness"] if liveness else ["pose"]
-    model, found = await vision.run(ctx.queue, vision.EMBED_EVERY_FACE, [image],
-                                    {"fields": fields})
+    model, found = await search.probe_for_groups(ctx, request.state.app_id, groups, image,
+                                                 vision.EMBED_EVERY_FACE, {"fields": fields})
     result, live = [], []
     for face in found.faces[:params.detect_top_num]:
         x, y, w, h = face.box
