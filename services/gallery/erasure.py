@@ -74,9 +74,20 @@ async def erase_group_traces(conn, app: int, group: str, members: list[int]) -> 
     and its persons (`members`, group_members) that are in no other group gone, with their
     ids and names."""
     await conn.execute(_ERASE_GROUP_ITEMS, (app, group))
-    if members:
-        await conn.execute("DELETE FROM users u WHERE id = ANY(%s) AND NOT EXISTS "
-                           "(SELECT 1 FROM group_users WHERE user_id = u.id)", (members,))
+    await drop_unheld_persons(conn, members)
+
+
+async def drop_unheld_persons(conn, user_ids: list[int]) -> None:
+    """Those persons (users rows) that are in no group any more go. Their rows are locked
+    first: a call adding one to a group holds its row until it commits (users.claim_user),
+    so the DELETE, whose snapshot is taken after the lock, sees that membership and keeps
+    the person; a call that comes after finds no row and makes a new one."""
+    if not user_ids:
+        return
+    await conn.execute("SELECT id FROM users WHERE id = ANY(%s) ORDER BY id FOR UPDATE",
+                       (user_ids,))
+    await conn.execute("DELETE FROM users u WHERE id = ANY(%s) AND NOT EXISTS "
+                       "(SELECT 1 FROM group_users WHERE user_id = u.id)", (user_ids,))
 
 
 async def _tidy_clusters(conn) -> None:

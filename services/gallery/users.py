@@ -19,6 +19,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.gallery import faces
 from services.gallery.clusters import lock_joins, unplace_faces
+from services.gallery.erasure import drop_unheld_persons
 from services.gallery.faces import GroupFaces
 from services.gallery.records import (
     FaceRow,
@@ -52,6 +53,17 @@ def groups_to_leave(uid: str, groups: list[str], member: list[tuple[int, str]]) 
     if len(set(groups)) >= len(held):
         raise FaceError(ERRORS.USER_ONE_GROUP, "use faceset/user/delete")
     return [held[name] for name in set(groups)]
+
+
+async def claim_user(conn, app: int, uid: str, name: str) -> tuple[int, bool]:
+    """The app's user (person) `uid`, made named `name` when new, its row locked until the
+    transaction ends, so a concurrent deletion of a person in no group waits and then sees
+    the membership this transaction adds (erasure.drop_unheld_persons): (id, created)."""
+    row = await (await conn.execute(
+        "INSERT INTO users (app_id, uid, user_info) VALUES (%s, %s, %s) "
+        "ON CONFLICT (app_id, uid) DO UPDATE SET user_info = users.user_info "
+        "RETURNING id, xmax = 0", (app, uid, name))).fetchone()
+    return row[0], bool(row[1])
 
 
 class GroupSearch(Protocol):
@@ -161,7 +173,7 @@ class BaiduUsers:
             for group_id, _ in chosen:
                 await self._leave_group(conn, group_id, user_id)
             if len(chosen) == len(rows):
-                await conn.execute("DELETE FROM users WHERE id = %s", (user_id,))
+                await drop_unheld_persons(conn, [user_id])
 
     async def get_user(self, app: int, uid: str, group: str | None = None) -> list[UserEntry]:
         async with self.pool.connection() as conn:
@@ -220,14 +232,10 @@ class BaiduUsers:
         its name unchanged."""
         async with self.pool.connection() as conn, conn.transaction():
             held = await faces.lock_group(conn, app, group)
-            row = await (await conn.execute(
-                "INSERT INTO users (app_id, uid, user_info) VALUES (%s, %s, %s) "
-                "ON CONFLICT (app_id, uid) DO NOTHING RETURNING id",
-                (app, person_id, name))).fetchone()
-            user_id = row[0] if row else await self._user_id(conn, app, person_id)
+            user_id, created = await claim_user(conn, app, person_id, name)
             await conn.execute("INSERT INTO group_users (group_id, user_id) VALUES (%s, %s) "
                                "ON CONFLICT DO NOTHING", (held.id, user_id))
-            return await self._person(conn, app, held, person_id), row is not None
+            return await self._person(conn, app, held, person_id), created
 
     async def _person(self, conn, app: int, group: Group, person_id: str) -> Person:
         row = await (await conn.execute(
@@ -268,8 +276,7 @@ class BaiduUsers:
             await faces.delete_user_faces(conn, held.id, user_id)
             await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
                                (held.id, user_id))
-            await conn.execute("DELETE FROM users u WHERE id = %s AND NOT EXISTS "
-                               "(SELECT 1 FROM group_users WHERE user_id = u.id)", (user_id,))
+            await drop_unheld_persons(conn, [user_id])
 
     async def import_faces(self, app: int, group: str, model: int, tag: str,
                            faces_in: list[StoredFaceData]) -> tuple[Imported, Group]:
@@ -290,12 +297,8 @@ class BaiduUsers:
                     (f.person_id, f.person_name or "") for f in faces_in if f.person_id):
                 if person_id in users:
                     continue
-                row = await (await conn.execute(
-                    "INSERT INTO users (app_id, uid, user_info) VALUES (%s, %s, %s) "
-                    "ON CONFLICT (app_id, uid) DO NOTHING RETURNING id",
-                    (app, person_id, name))).fetchone()
-                made += row is not None
-                users[person_id] = row[0] if row else await self._user_id(conn, app, person_id)
+                users[person_id], created_now = await claim_user(conn, app, person_id, name)
+                made += created_now
                 await conn.execute("INSERT INTO group_users (group_id, user_id) VALUES "
                                    "(%s, %s) ON CONFLICT DO NOTHING", (held.id, users[person_id]))
             for face in faces_in:
@@ -382,8 +385,7 @@ class BaiduUsers:
                                (held.id, source))
             await conn.execute("DELETE FROM group_users WHERE group_id = %s AND user_id = %s",
                                (held.id, source))
-            await conn.execute("DELETE FROM users u WHERE id = %s AND NOT EXISTS "
-                               "(SELECT 1 FROM group_users WHERE user_id = u.id)", (source,))
+            await drop_unheld_persons(conn, [source])
             await unplace_faces(conn, held.id, moved)
             return await self._person(conn, app, held, into)
 

@@ -16,7 +16,9 @@ import pytest
 from services.cli.embedded import EmbeddedPostgres
 from services.gallery.database import Gallery
 from services.gallery.migrate import migrate
-from tests.support.gallery_cases import CASES, OPTIONS, Case
+from services.gallery.users import claim_user
+from shared.errors import ERRORS, FaceError
+from tests.support.gallery_cases import CASES, MODEL, OPTIONS, Case, new_app
 
 TEMPLATE = "gallery_cases_template"
 
@@ -55,6 +57,39 @@ def test_postgres_gallery(case: Case, database: str):
         gallery = await Gallery.open(database, max_size=4, run_migrations=False, **OPTIONS)
         try:
             await case(gallery)
+        finally:
+            await gallery.close()
+
+    asyncio.run(run())
+
+
+def test_a_person_joining_a_group_while_its_only_group_is_deleted_is_kept(database: str):
+    """The group deletion's erasure drops persons left in no group; one that another call
+    is adding to a group at that moment (create_person in another group: its row claimed,
+    the membership written, not yet committed) waits for that call and is kept, with its
+    name, in the group it joined."""
+    async def run() -> None:
+        gallery = await Gallery.open(database, max_size=4, run_migrations=False, **OPTIONS)
+        try:
+            app = await new_app(gallery, "race")
+            await gallery.groups.create_group(app, "old", "", MODEL)
+            joined = await gallery.groups.create_group(app, "new", "", MODEL)
+            await gallery.users.create_person(app, "old", "ann", "Ann")
+            async with await psycopg.AsyncConnection.connect(database) as joining:
+                async with joining.transaction():
+                    user_id, created = await claim_user(joining, app, "ann", "Other name")
+                    assert not created
+                    await joining.execute("INSERT INTO group_users (group_id, user_id) "
+                                          "VALUES (%s, %s)", (joined.id, user_id))
+                    deleting = asyncio.create_task(gallery.groups.delete_group(app, "old"))
+                    await asyncio.sleep(1.0)
+                    assert not deleting.done()  # it waits on the person's row
+                await deleting
+            person = await gallery.users.person(app, "new", "ann")
+            assert (person.person_id, person.name) == ("ann", "Ann")
+            with pytest.raises(FaceError) as caught:
+                await gallery.groups.group(app, "old")
+            assert caught.value.kind is ERRORS.GROUP_NOT_FOUND
         finally:
             await gallery.close()
 
