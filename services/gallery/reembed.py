@@ -55,7 +55,7 @@ class ReembedJob:
     from_model: int
     model: int
     drop_faces: bool
-    state: str  # queued, running, done, failed
+    state: str  # queued, running, done, failed, cancelled
     chunks: int
     total: int
     done: int
@@ -200,6 +200,27 @@ class ReembedRuns:
         async with self.pool.connection() as conn, conn.transaction():
             return await _restage(conn, uuid.UUID(job_id))
 
+    async def cancel(self, job_id: str, app: int) -> tuple[ReembedJob, bool] | None:
+        """The app's job ended `cancelled` if it was queued or running (else as it was): its
+        staged vectors go, the group keeps its model and vectors and may be re-embedded
+        again. The swap holds the job's row, so a cancel lands before it (no swap) or after
+        it (the job is done). (the job, whether this call ended it); None when the app has
+        no such job."""
+        key = job_uuid(job_id)
+        if key is None:
+            return None
+        async with self.pool.connection() as conn, conn.transaction():
+            row = await (await conn.execute(
+                "SELECT app_id, state FROM reembed_jobs WHERE id = %s FOR UPDATE",
+                (key,))).fetchone()
+            if row is None or row[0] != app:
+                return None
+            ended = row[1] in ("queued", "running")
+            if ended:
+                await _end(conn, key, "cancelled", None)
+        job = await self.job(job_id, app)
+        return None if job is None else (job, ended)
+
     async def fail(self, job_id: str, error: FaceError) -> None:
         key = uuid.UUID(job_id)
         async with self.pool.connection() as conn, conn.transaction():
@@ -287,14 +308,15 @@ class ReembedRuns:
 
 def _restage(conn, key: uuid.UUID):
     """Faces of the job's group that have no staging row, or changed since theirs was made,
-    staged (again) in LATE_CHUNK: the row count, or a coroutine of it on an async
-    connection."""
+    staged (again) in LATE_CHUNK while the job runs (none for a cancelled one): the row
+    count, or a coroutine of it on an async connection."""
     statement = (
         "INSERT INTO reembed_faces (job_id, face_id, chunk, state, seen) "
         "SELECT j.id, f.id, %s, CASE WHEN f.region IS NULL THEN 'no_region' ELSE 'pending' END, "
         "f.updated_at FROM reembed_jobs j JOIN faces f ON f.group_id = j.group_id "
         "LEFT JOIN reembed_faces s ON s.job_id = j.id AND s.face_id = f.id "
-        "WHERE j.id = %s AND (s.face_id IS NULL OR s.seen < f.updated_at) "
+        "WHERE j.id = %s AND j.state = 'running' "
+        "AND (s.face_id IS NULL OR s.seen < f.updated_at) "
         "ON CONFLICT (job_id, face_id) DO UPDATE SET chunk = excluded.chunk, "
         "state = excluded.state, seen = excluded.seen, embedding = NULL")
     if isinstance(conn, psycopg.AsyncConnection):

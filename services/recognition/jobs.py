@@ -53,6 +53,15 @@ async def owned(ctx: Recognition, app: int, job_id: str) -> OwnedJob:
     return state
 
 
+async def cancel(ctx: Recognition, app: int, job_id: str) -> IngestJob | ReembedJob:
+    """Cancels the app's ingestion job or re-embedding; JOB_NOT_FOUND for any other id (a
+    clustering and a queued operation run to their end)."""
+    reembedding = await reembed.cancel(ctx, app, job_id)
+    if reembedding is not None:
+        return reembedding
+    return await catalogue.cancel_job(ctx, app, job_id)
+
+
 def job_result(op: str, result: dict, options: dict) -> object:
     """A finished job's canonical result."""
     return vision.JOB_OPERATIONS[op].finish(result, options)

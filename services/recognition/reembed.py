@@ -11,6 +11,7 @@ a model change without re-enrolling.
     the chunk that leaves none pending (finish): the swap, one transaction; a face enrolled or
       changed during the job is embedded first (LATE_CHUNK) and the swap tried again
     GET /v1/jobs/{id}: progress, and the faces skipped (no region stored, no face found)
+    POST /v1/jobs/{id}/cancel: the job ends `cancelled`, its staged vectors go, no swap
 
 Until the swap the group serves its old vectors with its old model. A group holds one model,
 so faces that cannot be re-embedded (enrolled before regions were kept, or whose region shows
@@ -82,6 +83,22 @@ async def reembed_job(ctx: Recognition, app: int, job_id: str) -> ReembedJob | N
         return None
     runs = getattr(ctx.database, "reembeds", None)
     return None if runs is None else await runs.job(job_id, app)
+
+
+async def cancel(ctx: Recognition, app: int, job_id: str) -> ReembedJob | None:
+    """The app's re-embedding cancelled (services/gallery/reembed.py ReembedRuns.cancel): a
+    chunk in a worker's hands stages nothing more and no swap follows. None when the id is
+    not one of the app's re-embeddings."""
+    runs = getattr(ctx.database, "reembeds", None) if ctx.database is not None else None
+    if runs is None:
+        return None
+    cancelled = await runs.cancel(job_id, app)
+    if cancelled is None:
+        return None
+    job, ended = cancelled
+    if ended:
+        JOBS_FINISHED.labels("reembed", "cancelled").inc()
+    return job
 
 
 async def run_chunk(gallery: object, embed: EmbedRegions, request: ReembedChunk,

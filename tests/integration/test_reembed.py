@@ -219,3 +219,55 @@ def test_baidu_calls_use_a_re_embedded_groups_model(stack, test_app, client, sdk
     mixed = sdk.identifyUser(f"{group},{other}", faces["obama2.jpg"])
     assert mixed["error_code"] == 216100 and "different models" in mixed["error_msg"], mixed
     assert ok(sdk.identifyUser(other, faces["yaoming.jpg"]))["result"][0]["uid"] == "rb_yao"
+
+
+def test_a_cancelled_re_embedding_leaves_the_group_as_it_was_and_free(
+        stack, test_app, client, facegate: Facegate, face_paths):
+    """POST /v1/jobs/{id}/cancel on a re-embedding whose vectors are all staged and whose swap
+    waits on the group's row: no swap follows, the staged vectors go, the group answers with
+    its old model and index, and a new re-embedding of it is accepted and completes."""
+    default = Settings().embedder
+    group = f"rcancel_{uuid.uuid4().hex[:8]}"
+    facegate.create_group(group)
+    for name in ("obama", "biden", "yaoming"):
+        facegate.enrol(group, face_paths[f"{name}.jpg"], tag=name)
+    facegate.enrol(group, face_paths["Tom_Hanks_54745.png"], tag="hanks")
+    before = facegate.identify(group, face_paths["obama2.jpg"], top_n=2)["matches"]
+
+    with psycopg.connect(stack.database_url, autocommit=True) as db:
+        group_id, _, indexed = _group_row(db, test_app.app.api_key, group)
+        assert indexed
+        with psycopg.connect(stack.database_url) as holder:
+            holder.execute("SELECT id FROM groups WHERE id = %s FOR NO KEY UPDATE",
+                           (group_id,))
+            answer = client.post(f"/v1/groups/{group}/reembed", json={"model": TARGET})
+            assert answer.status_code == 202, answer.text
+            job_id = answer.json()["job_id"]
+            staged = _wait(client, job_id, lambda j: j["progress"]["done"] == 4 or _ended(j))
+            assert staged["status"] == "running", staged
+            cancelled = client.post(f"/v1/jobs/{job_id}/cancel")
+            assert cancelled.status_code == 200, cancelled.text
+            assert cancelled.json()["op"] == "reembed"
+            assert cancelled.json()["status"] == "cancelled"
+            holder.rollback()
+        # the swap, let go, finds the job ended and builds the group's index again
+        deadline = time.monotonic() + 120
+        while not _group_row(db, test_app.app.api_key, group)[2]:
+            assert time.monotonic() < deadline, "the group's index was not built again"
+            time.sleep(0.25)
+        assert _group_row(db, test_app.app.api_key, group)[1] == MODELS[default].code
+        assert db.execute("SELECT count(*) FROM faces WHERE group_id = %s AND model <> %s",
+                          (group_id, MODELS[default].code)).fetchone()[0] == 0
+        assert db.execute("SELECT count(*) FROM reembed_faces WHERE job_id = %s",
+                          (job_id,)).fetchone()[0] == 0
+    assert _job(client, job_id)["status"] == "cancelled"
+    again = client.post(f"/v1/jobs/{job_id}/cancel")  # cancelling twice changes nothing
+    assert again.status_code == 200 and again.json()["status"] == "cancelled"
+    assert client.post(f"/v1/jobs/{uuid.uuid4()}/cancel").status_code == 404
+    assert facegate.identify(group, face_paths["obama2.jpg"], top_n=2)["matches"] == before
+
+    answer = client.post(f"/v1/groups/{group}/reembed", json={"model": TARGET})
+    assert answer.status_code == 202, answer.text
+    assert _wait(client, answer.json()["job_id"], _ended)["status"] == "done"
+    found = facegate.identify(group, face_paths["obama2.jpg"], top_n=1)["matches"][0]
+    assert found["tag"] == "obama" and found["same_person"]

@@ -7,7 +7,8 @@ GET  /v1/jobs/{id}                   status, progress (done/total, rate, ETA), c
                                      every item's outcome inline while the job has at most
                                      INLINE_ITEMS items
 GET  /v1/jobs/{id}/items             ?offset=0&limit=500&status=enrolled: a page of outcomes
-POST /v1/jobs/{id}/cancel            items not yet done become `cancelled`
+POST /v1/jobs/{id}/cancel            items not yet done become `cancelled` (a re-embedding
+                                     is cancelled here too: reembed.py)
 """
 
 from __future__ import annotations
@@ -21,14 +22,15 @@ from pydantic import Field
 from starlette.requests import Request
 
 from gateway.contract import CallbackUrl, Offset, declare, quality_level
+from gateway.dialects.native import reembed as reembed_routes
 from gateway.dialects.native.archives import ArchiveLimits
 from gateway.dialects.native.bulk_inputs import BulkInput, items_from
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.paths import GroupPath, JobPath
-from services.recognition import catalogue, ingest, webhooks
+from services.recognition import catalogue, ingest, jobs, webhooks
 from services.recognition.catalogue import OUTCOMES, IngestJob, NewItem, rate
 from services.recognition.context import Recognition
-from shared.answers import JobAccepted, JobItems, JobStatus
+from shared.answers import JobAccepted, JobItems, JobStatus, ReembedStatus
 from shared.errors import ERRORS, FaceError
 from shared.images import native_limit
 from shared.quality_gate import GateLevel
@@ -159,10 +161,13 @@ async def job_items(ctx: Recognition, request: Request, params: ItemsQuery
 
 @declare(JobPath)
 async def cancel_job(ctx: Recognition, request: Request, params: JobPath
-                     ) -> tuple[JobStatus, int]:
-    """Cancels an ingestion job: items not yet done become `cancelled`."""
-    job = await catalogue.cancel_job(ctx, request.state.app_id, params.job_id)
-    return await job_view(ctx, request.state.app_id, job), 200
+                     ) -> tuple[JobStatus | ReembedStatus, int]:
+    """Cancels an ingestion job (items not yet done become `cancelled`) or a re-embedding
+    (no swap: the group keeps its model and vectors)."""
+    job = await jobs.cancel(ctx, request.state.app_id, params.job_id)
+    if isinstance(job, IngestJob):
+        return await job_view(ctx, request.state.app_id, job), 200
+    return reembed_routes.job_view(job), 200
 
 
 ROUTES = [

@@ -3,6 +3,7 @@
 
 POST /v1/groups/{group}/reembed   {"model", "drop_faces"} -> 202 {job_id, poll}
 GET  /v1/jobs/{id}                its progress and skipped faces (operations.py)
+POST /v1/jobs/{id}/cancel         cancelled: no swap, the group as it was (ingest.py)
 """
 
 from __future__ import annotations

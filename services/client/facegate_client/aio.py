@@ -282,7 +282,7 @@ class AsyncFacegate:
     async def all_job_items(self, job_id: str, status: str | None = None) -> list[ItemOutcome]:
         return await self._run(ops.all_job_items(job_id, status))
 
-    async def cancel_job(self, job_id: str) -> JobStatus:
+    async def cancel_job(self, job_id: str) -> JobStatus | ReembedStatus:
         return await self._run(ops.cancel_job(job_id))
 
     async def wait_for_jobs(self, job_ids: list[str], *, poll_s: float = 1.0,

@@ -490,7 +490,7 @@ class ReembedStatus(TypedDict):
 
     job_id: str
     op: str  # reembed
-    status: str  # queued, running, done, failed
+    status: str  # queued, running, done, failed, cancelled
     group: str
     model: str  # the model it moves the group to
     from_model: str  # the group's model when the job was made

@@ -392,8 +392,9 @@ def all_job_items(job_id: str, status: str | None) -> Steps[list[ItemOutcome]]:
         offset = page[-1]["index"] + 1
 
 
-def cancel_job(job_id: str) -> Call[JobStatus]:
-    return request("POST", f"/v1/jobs/{job_id}/cancel", JobStatus)
+def cancel_job(job_id: str) -> Call[JobStatus | ReembedStatus]:
+    """An ingestion job cancelled (a re-embedding's answer is a ReembedStatus)."""
+    return request("POST", f"/v1/jobs/{job_id}/cancel", JobStatus | ReembedStatus)
 
 
 def wait_for_jobs(job_ids: list[str], poll_s: float, timeout_s: float | None,

@@ -279,7 +279,7 @@ class Facegate:
     def all_job_items(self, job_id: str, status: str | None = None) -> list[ItemOutcome]:
         return self._run(ops.all_job_items(job_id, status))
 
-    def cancel_job(self, job_id: str) -> JobStatus:
+    def cancel_job(self, job_id: str) -> JobStatus | ReembedStatus:
         return self._run(ops.cancel_job(job_id))
 
     def wait_for_jobs(self, job_ids: list[str], *, poll_s: float = 1.0,
