@@ -33,7 +33,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from services.gallery.apps import App
-from services.recognition import catalogue, people
+from services.recognition import catalogue, people, reembed
 from services.recognition.context import Recognition
 from services.recognition.ports import WebhookEntry, WebhookOutbox
 from shared.errors import ERRORS, FaceError
@@ -149,6 +149,15 @@ async def job_event(ctx: Recognition, entry: WebhookEntry) -> dict | None:
         state, error = run.state, run.error
         event.update(group=run.group, clusters=run.clusters)
         finished = run.finished_at.timestamp() if run.finished_at else None
+    elif entry.kind == "reembed":
+        moving = await reembed.reembed_job(ctx, entry.app, entry.job_id)
+        if moving is None:
+            return {**event, "status": "failed", "error": _gone()}
+        state, error = moving.state, moving.error
+        event.update(group=moving.group, model=reembed.model_name(moving.model),
+                     faces=moving.total - moving.dropped, skipped=moving.skipped,
+                     dropped=moving.dropped)
+        finished = moving.finished_at.timestamp() if moving.finished_at else None
     else:
         try:
             job_state = await ctx.queue.job(entry.job_id)

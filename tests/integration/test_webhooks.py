@@ -133,6 +133,22 @@ def test_a_clustering_job_is_announced(client, faces, receiver):
     assert event["job_id"] == answer.json()["job_id"] and event["clusters"] >= 1
 
 
+def test_a_re_embedding_is_announced_with_its_model_and_faces(client, faces, receiver):
+    group = f"hookr{uuid.uuid4().hex[:8]}"
+    assert client.post("/v1/groups", json={"name": group}).status_code == 201
+    for name in ("obama.jpg", "biden.jpg"):
+        assert client.post(f"/v1/groups/{group}/faces",
+                           json={"image": b64(faces[name])}).status_code in (200, 201)
+    answer = client.post(f"/v1/groups/{group}/reembed",
+                         json={"model": "arcface", "callback_url": receiver.url})
+    assert answer.status_code == 202, answer.text
+    event = _checked(client, receiver.wait(1, timeout=180)[0])
+    assert event["kind"] == "reembed" and event["status"] == "done"
+    assert event["job_id"] == answer.json()["job_id"] and event["group"] == group
+    assert event["model"] == "arcface" and event["faces"] == 2 and event["skipped"] == 0
+    assert _delivered(client, event["job_id"])["webhook"]["attempts"] == 1
+
+
 def test_each_app_has_its_own_secret(stack, client):
     other = make_app(stack, f"hooks-{uuid.uuid4().hex[:6]}")
     import httpx

@@ -1,7 +1,7 @@
 """/v1 re-embedding: a group moved to another model from the face regions stored at enrolment
 (services/recognition/reembed.py), without re-enrolling.
 
-POST /v1/groups/{group}/reembed   {"model", "drop_faces"} -> 202 {job_id, poll}
+POST /v1/groups/{group}/reembed   {"model", "drop_faces", "callback_url"} -> 202 {job_id, poll}
 GET  /v1/jobs/{id}                its progress and skipped faces (operations.py)
 POST /v1/jobs/{id}/cancel         cancelled: no swap, the group as it was (ingest.py)
 """
@@ -11,10 +11,10 @@ from __future__ import annotations
 from pydantic import Field
 from starlette.requests import Request
 
-from gateway.contract import declare
+from gateway.contract import CallbackUrl, declare
 from gateway.dialects.native.codes import describe
 from gateway.dialects.native.paths import GroupPath
-from services.recognition import reembed
+from services.recognition import reembed, webhooks
 from services.recognition.context import Recognition
 from services.recognition.reembed import ReembedJob, model_name
 from shared.answers import ReembedStatus
@@ -49,6 +49,7 @@ class Reembedding(GroupPath):
         "drop the faces that cannot be re-embedded (enrolled before regions were kept, or no "
         "face found in the region); without it such faces refuse the swap and the job fails "
         "with the group unchanged"))
+    callback_url: CallbackUrl | None = None
 
 
 @declare(Reembedding, statuses=(202,))
@@ -57,8 +58,10 @@ async def start_reembedding(ctx: Recognition, request: Request, params: Reembedd
     """Re-embeds the group's faces with another model from the regions stored at enrolment, as
     a job on the workers: 202 and a job id to poll. The group serves its old model until every
     face is done, then every vector and the group's model change in one transaction."""
-    job = await reembed.submit(ctx, request.state.app_id, params.group, params.model,
-                               params.drop_faces)
+    app = request.state.app_id
+    await webhooks.check_room(ctx, app, params.callback_url)
+    job = await reembed.submit(ctx, app, params.group, params.model, params.drop_faces)
+    await webhooks.watch(ctx, app, OP, job.id, params.callback_url)
     return {**job_view(job), "poll": f"/v1/jobs/{job.id}"}, 202
 
 

@@ -217,8 +217,9 @@ class AsyncFacegate:
     async def export_group(self, group: str, after: int = 0, limit: int = 0) -> bytes:
         return await self._run(ops.export_group(group, after, limit))
 
-    async def reembed(self, group: str, model: str, drop_faces: bool = False) -> ReembedStatus:
-        return await self._run(ops.reembed(group, model, drop_faces))
+    async def reembed(self, group: str, model: str, drop_faces: bool = False, *,
+                      callback_url: str | None = None) -> ReembedStatus:
+        return await self._run(ops.reembed(group, model, drop_faces, callback_url))
 
     async def import_group(self, group: str, data: bytes, reembed: bool = False
                            ) -> ImportResult:

@@ -255,11 +255,15 @@ def export_group(group: str, after: int = 0, limit: int = 0) -> Call[bytes]:
                    params={"after": after, "limit": limit})
 
 
-def reembed(group: str, model: str, drop_faces: bool = False) -> Call[ReembedStatus]:
+def reembed(group: str, model: str, drop_faces: bool = False, callback_url: str | None = None
+            ) -> Call[ReembedStatus]:
     """The group moved to another embedder from its stored face regions, as a job
-    (wait_for_job); `drop_faces`: faces with no usable region are deleted at the swap."""
-    return request("POST", f"/v1/groups/{group}/reembed", ReembedStatus,
-                   json={"model": model, "drop_faces": drop_faces})
+    (wait_for_job; cancel_job stops it before the swap); `drop_faces`: faces with no usable
+    region are deleted at the swap; `callback_url`: POSTed, signed, when the job ends."""
+    body: dict[str, Any] = {"model": model, "drop_faces": drop_faces}
+    if callback_url:
+        body["callback_url"] = callback_url
+    return request("POST", f"/v1/groups/{group}/reembed", ReembedStatus, json=body)
 
 
 def import_group(group: str, data: bytes, reembed: bool = False) -> Call[ImportResult]:

@@ -214,8 +214,9 @@ class Facegate:
     def export_group(self, group: str, after: int = 0, limit: int = 0) -> bytes:
         return self._run(ops.export_group(group, after, limit))
 
-    def reembed(self, group: str, model: str, drop_faces: bool = False) -> ReembedStatus:
-        return self._run(ops.reembed(group, model, drop_faces))
+    def reembed(self, group: str, model: str, drop_faces: bool = False, *,
+                callback_url: str | None = None) -> ReembedStatus:
+        return self._run(ops.reembed(group, model, drop_faces, callback_url))
 
     def import_group(self, group: str, data: bytes, reembed: bool = False
                      ) -> ImportResult:
