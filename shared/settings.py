@@ -305,6 +305,12 @@ class Settings(BaseSettings):
         96, "THUMBNAIL_SIZE",
         "side in pixels of the face thumbnail stored with each enrolled face (about 3 KB, shown "
         "by the console); 0 stores none", ge=0, le=512)
+    keep_regions: bool = setting(
+        True, "KEEP_REGIONS",
+        "store each enrolled face's region (a JPEG of twice the face, at most 256 px: about "
+        "13 KB) so a group can be re-embedded with another model without its photos; `false` "
+        "stores none, and imports drop the file's (such faces cannot be re-embedded: the job "
+        "counts them as `no_region`)")
     admin_secret: str = setting(
         "", "ADMIN_SECRET",
         "the admin credential for app management (`/v1/admin/apps`, the console's Apps page), "

@@ -340,7 +340,8 @@ def _refusal(conn: psycopg.Connection, key: uuid.UUID) -> FaceError | None:
     if drop or not (no_region or no_face):
         return None
     return FaceError(ERRORS.PROCESSING, (
-        f"{no_region} faces have no stored region (enrolled before regions were kept) and "
+        f"{no_region} faces have no stored region (enrolled before regions were kept, or with "
+        f"FACEGATE_KEEP_REGIONS=false) and "
         f"{no_face} regions showed no face: a group holds one model, so the swap was refused "
         "and the group keeps its vectors; re-embed with drop_faces true to drop those faces, "
         "or enrol them again"))

@@ -70,6 +70,7 @@ async def embed_for_gallery(ctx: Recognition, image: bytes, at: GateLevel,
              if model_code is not None else {})
     found = await vision.run(ctx.queue, vision.ENROL, [image],
                              {"gate": gate is not None, "thumbnail": ctx.settings.thumbnail_size,
+                              "region": ctx.settings.keep_regions,
                               **model})
     return accept(found.face, found.rotation, found.model, image, gate)
 

@@ -155,7 +155,8 @@ async def _judge(settings: Settings, model: ModelSpec, analyse: Callable[
                 if not isinstance(got, FaceError)]
     if readable:
         results = await analyse([vision.enrol_spec(got, gate is not None,
-                                                   settings.thumbnail_size)
+                                                   settings.thumbnail_size,
+                                                   settings.keep_regions)
                                  for _, got in readable])
         outcomes += [enrolment.ingest_outcome(item.index, result, got, model, gate)
                      for (item, got), result in zip(readable, results, strict=True)]

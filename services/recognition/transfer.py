@@ -29,6 +29,7 @@ import io
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from dataclasses import replace as replace_fields
 from datetime import datetime
 
 import numpy as np
@@ -239,12 +240,13 @@ async def import_group(ctx: Recognition, app: int, group_name: str, data: bytes,
                         f"the file holds {found.model.key} vectors; this service embeds with "
                         f"{ctx.embedder.key} (import with reembed=true to move the group to "
                         "it from the file's face regions)")
+    faces = found.faces if ctx.settings.keep_regions else [  # FACEGATE_KEEP_REGIONS=false
+        replace_fields(face, region=None) for face in found.faces]
     total = Imported(0, 0, 0)
     held: Group | None = None
-    for start in range(0, max(len(found.faces), 1), IMPORT_BATCH):
+    for start in range(0, max(len(faces), 1), IMPORT_BATCH):
         done, held = await ctx.gallery.users.import_faces(
-            app, group_name, found.model.code, found.tag,
-            found.faces[start:start + IMPORT_BATCH])
+            app, group_name, found.model.code, found.tag, faces[start:start + IMPORT_BATCH])
         total = Imported(total.persons_created + done.persons_created,
                          total.faces_created + done.faces_created,
                          total.faces_existing + done.faces_existing)

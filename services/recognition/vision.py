@@ -140,18 +140,20 @@ def _finish_feature(result: VisionResult, options: dict) -> FeatureResult:
     return FeatureResult(_model(result), face, rotation)
 
 
-def enrol_spec(image: bytes, gate: bool, thumbnail: int) -> dict:
+def enrol_spec(image: bytes, gate: bool, thumbnail: int, region: bool = True) -> dict:
     """One image's request for the gallery: its largest face embedded, upright, and with the
     quality gate on its quality and pose too (the gate itself runs in enrolment.accept), a
-    thumbnail of `thumbnail` pixels (0: none), and the face's region, kept so the group can be
-    re-embedded with another model (services/recognition/reembed.py)."""
+    thumbnail of `thumbnail` pixels (0: none), and, with `region` (FACEGATE_KEEP_REGIONS), the
+    face's region, kept so the group can be re-embedded with another model
+    (services/recognition/reembed.py)."""
     return image_spec(image, canonical.LARGEST, rotate=True, embed=True,
-                      analyse=GATE_FIELDS if gate else (), thumbnail=thumbnail, region=True)
+                      analyse=GATE_FIELDS if gate else (), thumbnail=thumbnail, region=region)
 
 
 def _plan_enrol(images: list[bytes], options: dict) -> dict:
     return {"images": [enrol_spec(images[0], bool(options["gate"]),
-                                  int(options.get("thumbnail", 0)))], **_model_field(options)}
+                                  int(options.get("thumbnail", 0)),
+                                  bool(options.get("region", True)))], **_model_field(options)}
 
 
 def _plan_analyse(images: list[bytes], options: dict) -> dict:

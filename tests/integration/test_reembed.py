@@ -11,9 +11,10 @@ import uuid
 
 import httpx
 import psycopg
+import pytest
 from PIL import Image
 
-from services.client import Facegate
+from services.client import Facegate, JobFailed
 from shared.models import MODELS
 from shared.settings import Settings
 
@@ -271,3 +272,31 @@ def test_a_cancelled_re_embedding_leaves_the_group_as_it_was_and_free(
     assert _wait(client, answer.json()["job_id"], _ended)["status"] == "done"
     found = facegate.identify(group, face_paths["obama2.jpg"], top_n=1)["matches"][0]
     assert found["tag"] == "obama" and found["same_person"]
+
+
+def test_regions_can_be_switched_off(stack, facegate: Facegate, face_paths):
+    """FACEGATE_KEEP_REGIONS=false (a gateway of its own): an enrolment stores no region, an
+    import drops the file's, and such a group's re-embedding counts its faces as no_region."""
+    from tests.conftest import make_app
+
+    url = stack.start_extra_gateway({"FACEGATE_KEEP_REGIONS": "false"})
+    app = make_app(stack, f"noregions_{uuid.uuid4().hex[:6]}")
+    source = f"withregions_{uuid.uuid4().hex[:8]}"
+    facegate.create_group(source)
+    facegate.enrol(source, face_paths["biden.jpg"], tag="biden")
+    exported = facegate.export_group(source)
+    with Facegate(url, app.app.api_key, app.secret, timeout=180) as fg:
+        fg.create_group("plain")
+        fg.enrol("plain", face_paths["obama.jpg"], tag="obama")
+        fg.import_group("copied", exported)
+        with psycopg.connect(stack.database_url, autocommit=True) as db:
+            rows = db.execute(
+                "SELECT g.name, f.region IS NULL, f.thumbnail IS NULL FROM faces f "
+                "JOIN groups g ON g.id = f.group_id WHERE g.app_id = %s ORDER BY g.name",
+                (app.app.id,)).fetchall()
+        assert rows == [("copied", True, False), ("plain", True, False)]
+        job = fg.reembed("plain", TARGET)
+        with pytest.raises(JobFailed) as failed:
+            fg.wait_for_job(job["job_id"], poll_s=0.25, timeout_s=120)
+        assert "FACEGATE_KEEP_REGIONS" in str(failed.value)
+        assert fg.job(job["job_id"])["skipped"]["no_region"] == 1
