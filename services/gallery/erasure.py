@@ -81,7 +81,8 @@ async def drop_unheld_persons(conn, user_ids: list[int]) -> None:
     """Those persons (users rows) that are in no group any more go. Their rows are locked
     first: a call adding one to a group holds its row until it commits (users.claim_user),
     so the DELETE, whose snapshot is taken after the lock, sees that membership and keeps
-    the person; a call that comes after finds no row and makes a new one."""
+    the person; a call that comes after finds no row and makes a new one. A group's deletion
+    locks every member's row this way, in one statement, until it commits."""
     if not user_ids:
         return
     await conn.execute("SELECT id FROM users WHERE id = ANY(%s) ORDER BY id FOR UPDATE",

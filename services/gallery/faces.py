@@ -189,6 +189,13 @@ class GroupFaces:
                 raise FaceError(ERRORS.GROUP_CREATE, f"group {name} already exists") from None
         return Group(*row)
 
+    async def groups_named(self, app: int, names: list[str]) -> list[Group]:
+        async with self.pool.connection() as conn:
+            rows = await (await conn.execute(
+                f"SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = %s AND name = ANY(%s) "
+                "ORDER BY name", (app, list(names)))).fetchall()
+        return [Group(*row) for row in rows]
+
     async def group(self, app: int, name: str) -> Group:
         async with self.pool.connection() as conn:
             row = await (await conn.execute(

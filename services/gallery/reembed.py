@@ -210,21 +210,22 @@ class ReembedRuns:
         if key is None:
             return None
         async with self.pool.connection() as conn, conn.transaction():
-            row = await (await conn.execute(
-                "SELECT app_id, state FROM reembed_jobs WHERE id = %s FOR UPDATE",
-                (key,))).fetchone()
-            if row is None or row[0] != app:
+            row = await (await conn.execute(  # another app's job: not even locked
+                "SELECT state FROM reembed_jobs WHERE id = %s AND app_id = %s FOR UPDATE",
+                (key, app))).fetchone()
+            if row is None:
                 return None
-            ended = row[1] in ("queued", "running")
+            ended = row[0] in ("queued", "running")
             if ended:
                 await _end(conn, key, "cancelled", None)
         job = await self.job(job_id, app)
         return None if job is None else (job, ended)
 
-    async def fail(self, job_id: str, error: FaceError) -> None:
+    async def fail(self, job_id: str, error: FaceError) -> bool:
+        """The job failed with `error`, if it had not ended: whether this call ended it."""
         key = uuid.UUID(job_id)
         async with self.pool.connection() as conn, conn.transaction():
-            await _end(conn, key, "failed", error)
+            return await _end(conn, key, "failed", error)
 
     def swap(self, job_id: str) -> str:
         """The swap, synchronously (run it in a thread: an index build takes minutes): 'done';
@@ -362,16 +363,18 @@ def _count(conn: psycopg.Connection, key: uuid.UUID) -> None:
 
 def _end(conn, key: uuid.UUID, state: str, error: FaceError | None, dropped: int | None = None):
     """The job ended: its final counts (from the staging rows unless `dropped` says they were
-    counted before faces were dropped), and the staging rows gone."""
+    counted before faces were dropped), and the staging rows gone. Whether it had not ended
+    before (a coroutine of it on an async connection; None on a synchronous one)."""
     end = ("UPDATE reembed_jobs SET state = %s, error = %s, dropped = %s, finished_at = now() "
            "WHERE id = %s AND state IN ('queued', 'running')")
     params = (state, Jsonb(error.to_dict()) if error else None, dropped or 0, key)
     delete = "DELETE FROM reembed_faces WHERE job_id = %s"
     if isinstance(conn, psycopg.AsyncConnection):
-        async def run() -> None:
+        async def run() -> bool:
             await conn.execute(_COUNT, (key, key))
-            await conn.execute(end, params)
+            ended = (await conn.execute(end, params)).rowcount > 0
             await conn.execute(delete, (key,))
+            return ended
         return run()
     if dropped is None:
         _count(conn, key)

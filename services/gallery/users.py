@@ -130,12 +130,14 @@ class BaiduUsers:
                     "WHERE gu.user_id = %s AND g.name = ANY(%s)", (user_id, groups))).fetchone()
                 if not linked:
                     raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in {','.join(groups)}")
+            # the groups before the user's row, the order a group's deletion locks them in
+            # (erasure.drop_unheld_persons), so the two never wait on each other in a circle
+            opened = [await faces.open_group(conn, app, name, face.model) for name in groups]
             user_id = (await (await conn.execute(
                 "INSERT INTO users (app_id, uid, user_info) VALUES (%s, %s, %s) "
                 "ON CONFLICT (app_id, uid) DO UPDATE SET user_info = EXCLUDED.user_info, "
                 "updated_at = now() RETURNING id", (app, uid, user_info))).fetchone())[0]
-            for name in groups:
-                group = await faces.open_group(conn, app, name, face.model)
+            for name, group in zip(groups, opened, strict=True):
                 await conn.execute("INSERT INTO group_users (group_id, user_id) VALUES (%s, %s) "
                                    "ON CONFLICT DO NOTHING", (group.id, user_id))
                 dropped = 0
@@ -293,8 +295,14 @@ class BaiduUsers:
             require_same_model(held.model, model, f"group {group}")
             users: dict[str, int] = {}
             made = created = existing = 0
-            for person_id, name in dict.fromkeys(
-                    (f.person_id, f.person_name or "") for f in faces_in if f.person_id):
+            named = dict.fromkeys(
+                (f.person_id, f.person_name or "") for f in faces_in if f.person_id)
+            # the persons that exist, locked in id order first (as drop_unheld_persons locks
+            # them), then the new ones made in person_id order: two imports, or an import and
+            # a deletion, never wait on each other in a circle
+            await conn.execute("SELECT id FROM users WHERE app_id = %s AND uid = ANY(%s) "
+                               "ORDER BY id FOR UPDATE", (app, [p for p, _ in named]))
+            for person_id, name in sorted(named, key=lambda pair: pair[0]):
                 if person_id in users:
                     continue
                 users[person_id], created_now = await claim_user(conn, app, person_id, name)

@@ -158,9 +158,10 @@ async def job_items(ctx: Recognition, app: int, job_id: str, offset: int, limit:
 
 
 async def cancel_job(ctx: Recognition, app: int, job_id: str) -> IngestJob:
+    before = await ctx.gallery.ingest.job(app, job_id)
     job = await ctx.gallery.ingest.cancel(app, job_id)
-    if job.state == "cancelled":
-        JOBS_FINISHED.labels("ingest", "cancelled").inc()
+    if job.state == "cancelled" and before.state != "cancelled":
+        JOBS_FINISHED.labels("ingest", "cancelled").inc()  # once, not at every repeat
     return job
 
 
@@ -186,16 +187,9 @@ async def revoke_app(ctx: Recognition, name_or_key: str) -> App:
 
 
 async def existing_groups(ctx: Recognition, app: int, names: list[str]) -> list[Group]:
-    """Those of `names` that exist, once each (Baidu's calls name several groups at once and
-    make the missing ones on first use)."""
-    found = []
-    for name in dict.fromkeys(names):
-        try:
-            found.append(await ctx.gallery.groups.group(app, name))
-        except FaceError as exc:
-            if exc.kind is not ERRORS.GROUP_NOT_FOUND:
-                raise
-    return found
+    """Those of `names` that exist, once each, in one read (Baidu's calls name up to a few
+    hundred groups at once and make the missing ones on first use)."""
+    return await ctx.gallery.groups.groups_named(app, list(dict.fromkeys(names)))
 
 
 def shared_model(groups: list[Group]) -> int | None:

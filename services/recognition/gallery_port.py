@@ -56,6 +56,9 @@ class GroupsPort(Protocol):
     async def group(self, app: int, name: str) -> Group:
         """The group, or GROUP_NOT_FOUND."""
 
+    async def groups_named(self, app: int, names: list[str]) -> list[Group]:
+        """Those of the named groups that exist, by name (the others left out)."""
+
     async def update_group(self, app: int, name: str, quality: GateLevel | Keep | None = KEEP,
                            tag: str | None = None) -> Group:
         """The group with its enrolments' default level set to `quality` (None: back to the

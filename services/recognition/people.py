@@ -17,7 +17,6 @@ the default, DEFAULT_SCORE, was chosen on half of LFW View 1 (docs/performance.m
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -223,14 +222,23 @@ async def confirm_cluster(ctx: Recognition, app: int, group_name: str, cluster_i
         person = (await persons.create(ctx, app, group_name, name, None))[0].person_id
     try:
         joined, left = await gallery.users.confirm_faces(app, group_name, faces, person)
-    except BaseException:
-        # the person made for this call goes with it (it holds no face: the faces join in one
-        # transaction), so a failed confirmation leaves nothing behind and a retry makes one
+    except Exception:
+        # the person made for this call goes with it, so a failed confirmation leaves nothing
+        # behind and a retry makes one; only while it holds no face (the faces join in one
+        # transaction, which may have committed before the error reached here)
         if made:
-            with contextlib.suppress(Exception):
-                await persons.delete(ctx, app, group_name, person)
+            await _drop_if_faceless(ctx, app, group_name, person)
         raise
     return await gallery.users.person(app, group_name, person), len(joined), left
+
+
+async def _drop_if_faceless(ctx: Recognition, app: int, group_name: str, person: str) -> None:
+    try:
+        if (await ctx.gallery.users.person(app, group_name, person)).faces == 0:
+            await persons.delete(ctx, app, group_name, person)
+    except Exception as exc:  # the outage that failed the call, most likely: logged, not raised
+        log.warning("the person %s made for a failed cluster confirmation stays: %s", person,
+                    type(exc).__name__)
 
 
 async def split_cluster(ctx: Recognition, app: int, group_name: str, cluster_id: int,

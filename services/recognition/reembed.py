@@ -77,11 +77,14 @@ async def submit(ctx: Recognition, app: int, group_name: str, model: str,
     return job
 
 
+def _runs(ctx: Recognition) -> ReembedRuns | None:
+    """The deployment's re-embeddings (none without PostgreSQL)."""
+    return None if ctx.database is None else getattr(ctx.database, "reembeds", None)
+
+
 async def reembed_job(ctx: Recognition, app: int, job_id: str) -> ReembedJob | None:
     """The re-embedding a job id names, if it is one of this app's."""
-    if ctx.database is None:
-        return None
-    runs = getattr(ctx.database, "reembeds", None)
+    runs = _runs(ctx)
     return None if runs is None else await runs.job(job_id, app)
 
 
@@ -89,10 +92,8 @@ async def cancel(ctx: Recognition, app: int, job_id: str) -> ReembedJob | None:
     """The app's re-embedding cancelled (services/gallery/reembed.py ReembedRuns.cancel): a
     chunk in a worker's hands stages nothing more and no swap follows. None when the id is
     not one of the app's re-embeddings."""
-    runs = getattr(ctx.database, "reembeds", None) if ctx.database is not None else None
-    if runs is None:
-        return None
-    cancelled = await runs.cancel(job_id, app)
+    runs = _runs(ctx)
+    cancelled = None if runs is None else await runs.cancel(job_id, app)
     if cancelled is None:
         return None
     job, ended = cancelled
@@ -140,14 +141,24 @@ async def finish(gallery: object, embed: EmbedRegions, job: ReembedJob, name: st
             log.info("re-embedding %s of group %s into %s: %s", job.id, job.group, name, outcome)
             if outcome != "ended":  # this call ended it
                 JOBS_FINISHED.labels("reembed", "done" if outcome == "done" else "failed").inc()
+            else:  # cancelled (or its group deleted) after an earlier try dropped the index
+                await _index_again(gallery, job)
             return outcome
         await _embed_chunk(runs, embed, job, LATE_CHUNK, name)
     await _fail(runs, job, FaceError(ERRORS.SYSTEM_BUSY, (
         f"group {job.group} kept changing during the swap; re-embed it again")))
-    # the tries dropped its index: built again over the old vectors
-    group = await gallery.groups.group(job.app, job.group)  # type: ignore[attr-defined]
-    await gallery.indexes.ensure_index(group)  # type: ignore[attr-defined]
+    await _index_again(gallery, job)
     return "failed"
+
+
+async def _index_again(gallery: object, job: ReembedJob) -> None:
+    """The group's index, which a swap that found faces still waiting dropped, built again
+    over the vectors the group holds (nothing when the group is gone or already indexed)."""
+    try:
+        group = await gallery.groups.group(job.app, job.group)  # type: ignore[attr-defined]
+    except FaceError:
+        return
+    await gallery.indexes.ensure_index(group)  # type: ignore[attr-defined]
 
 
 async def _embed_chunk(runs: ReembedRuns, embed: EmbedRegions, job: ReembedJob, chunk: int,
@@ -160,5 +171,5 @@ async def _embed_chunk(runs: ReembedRuns, embed: EmbedRegions, job: ReembedJob, 
 
 
 async def _fail(runs: ReembedRuns, job: ReembedJob, error: FaceError) -> None:
-    await runs.fail(job.id, error)
-    JOBS_FINISHED.labels("reembed", "failed").inc()
+    if await runs.fail(job.id, error):  # not counted twice, nor after a cancel
+        JOBS_FINISHED.labels("reembed", "failed").inc()

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -86,10 +87,10 @@ async def _probe(ctx: Recognition, app: int, group: str, image: ImageSource,
 
 
 async def probe_for_groups(ctx: Recognition, app: int, groups: list[str], image: bytes,
-                           op: vision.Operation, options: dict):
+                           op: vision.Operation, options: dict) -> Any:
     """The image run by `op` with the one model the named groups hold (Baidu's calls search
     several at once; catalogue.shared_model), the workers' own when none of them exists (the
-    search then answers that)."""
+    search then answers that): what `op` finishes with."""
     code = catalogue.shared_model(await catalogue.existing_groups(ctx, app, groups))
     model = vision.model_options(code, ctx.settings.embedder) if code is not None else {}
     return await vision.run(ctx.queue, op, [image], {**options, **model})

@@ -155,8 +155,10 @@ async def job_event(ctx: Recognition, entry: WebhookEntry) -> dict | None:
             return {**event, "status": "failed", "error": _gone()}
         state, error = moving.state, moving.error
         event.update(group=moving.group, model=reembed.model_name(moving.model),
-                     faces=moving.total - moving.dropped, skipped=moving.skipped,
-                     dropped=moving.dropped)
+                     from_model=reembed.model_name(moving.from_model),
+                     skipped=moving.skipped, dropped=moving.dropped)
+        if state == "done":  # the faces the group now holds in `model`
+            event["faces"] = moving.total - moving.dropped
         finished = moving.finished_at.timestamp() if moving.finished_at else None
     else:
         try:

@@ -41,6 +41,10 @@ class FakeGroupFaces:
     async def group(self, app: int, name: str) -> Group:
         return self.t.lock_group(app, name)
 
+    async def groups_named(self, app: int, names: list[str]) -> list[Group]:
+        rows = (self.t.group_row(app, name) for name in sorted(set(names)))
+        return [row.record() for row in rows if row is not None]
+
     async def update_group(self, app: int, name: str, quality: GateLevel | Keep | None = KEEP,
                            tag: str | None = None) -> Group:
         row = self.t.group_row(app, name)

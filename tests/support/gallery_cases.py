@@ -127,6 +127,12 @@ async def groups_are_made_listed_and_deleted(gallery: GalleryPort) -> None:
     await refused(ERRORS.GROUP_NOT_FOUND, gallery.groups.group(app, "c"))
     await refused(ERRORS.GROUP_NOT_FOUND, gallery.groups.delete_group(app, "c"))
     assert await gallery.groups.group_names(app, 0, 10) == ["staff", "b", "d"]
+    # several at once, once each, by name: the missing and another app's left out
+    other = await new_app(gallery, "groups_other")
+    await gallery.groups.create_group(other, "e", "", MODEL)
+    named = await gallery.groups.groups_named(app, ["staff", "c", "b", "staff", "e"])
+    assert [g.name for g in named] == ["b", "staff"] and named[1] == made
+    assert await gallery.groups.groups_named(app, []) == []
 
 
 async def groups_and_jobs_keep_their_quality_level(gallery: GalleryPort) -> None:

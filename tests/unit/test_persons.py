@@ -140,3 +140,34 @@ def test_a_cluster_confirmation_that_fails_leaves_no_person_made_for_it(monkeypa
         assert (await persons.page(ctx, APP, "staff", 0, 10))[0] == 0
 
     asyncio.run(scenario())
+
+
+def test_a_cluster_confirmation_whose_faces_joined_before_the_error_keeps_them(monkeypatch):
+    """The error came after the faces' transaction committed (a reply lost): the person made
+    for the call holds them, so it stays, faces and all."""
+    ctx, queue, _ = core()
+
+    async def scenario() -> None:
+        await catalogue.create_group(ctx, APP, "staff", "")
+        face = await face_of(ctx, queue, "a", axis(2))
+        confirm = ctx.gallery.users.confirm_faces
+
+        async def latest(*_):
+            return None
+
+        async def cluster_faces(*_):
+            return [face]
+
+        async def committed_then_lost(*args):
+            await confirm(*args)
+            raise ConnectionError("the reply was lost")
+
+        monkeypatch.setattr(people, "_joined_latest", latest)
+        monkeypatch.setattr(ctx.gallery.clusters, "cluster_faces", cluster_faces)
+        monkeypatch.setattr(ctx.gallery.users, "confirm_faces", committed_then_lost)
+        with pytest.raises(ConnectionError):
+            await people.confirm_cluster(ctx, APP, "staff", 1, None, "Ann Lee")
+        total, [ann] = await persons.page(ctx, APP, "staff", 0, 10)
+        assert total == 1 and ann.name == "Ann Lee" and ann.faces == 1
+
+    asyncio.run(scenario())
