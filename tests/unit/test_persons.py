@@ -116,6 +116,20 @@ def test_the_verdict_needs_a_higher_score_in_a_larger_gallery():
     asyncio.run(scenario())
 
 
+def _confirmation_failing(monkeypatch, ctx, face: int, confirm_faces) -> None:
+    """confirm_cluster on a latest clustering whose cluster holds `face`, with the gallery's
+    confirm_faces replaced by `confirm_faces`."""
+    async def latest(*_):
+        return None
+
+    async def cluster_faces(*_):
+        return [face]
+
+    monkeypatch.setattr(people, "_joined_latest", latest)
+    monkeypatch.setattr(ctx.gallery.clusters, "cluster_faces", cluster_faces)
+    monkeypatch.setattr(ctx.gallery.users, "confirm_faces", confirm_faces)
+
+
 def test_a_cluster_confirmation_that_fails_leaves_no_person_made_for_it(monkeypatch):
     ctx, queue, _ = core()
 
@@ -123,18 +137,10 @@ def test_a_cluster_confirmation_that_fails_leaves_no_person_made_for_it(monkeypa
         await catalogue.create_group(ctx, APP, "staff", "")
         face = await face_of(ctx, queue, "a", axis(2))
 
-        async def latest(*_):
-            return None
-
-        async def cluster_faces(*_):
-            return [face]
-
         async def outage(*_):
             raise ConnectionError("the database went away")
 
-        monkeypatch.setattr(people, "_joined_latest", latest)
-        monkeypatch.setattr(ctx.gallery.clusters, "cluster_faces", cluster_faces)
-        monkeypatch.setattr(ctx.gallery.users, "confirm_faces", outage)
+        _confirmation_failing(monkeypatch, ctx, face, outage)
         with pytest.raises(ConnectionError):
             await people.confirm_cluster(ctx, APP, "staff", 1, None, "Ann Lee")
         assert (await persons.page(ctx, APP, "staff", 0, 10))[0] == 0
@@ -152,19 +158,11 @@ def test_a_cluster_confirmation_whose_faces_joined_before_the_error_keeps_them(m
         face = await face_of(ctx, queue, "a", axis(2))
         confirm = ctx.gallery.users.confirm_faces
 
-        async def latest(*_):
-            return None
-
-        async def cluster_faces(*_):
-            return [face]
-
         async def committed_then_lost(*args):
             await confirm(*args)
             raise ConnectionError("the reply was lost")
 
-        monkeypatch.setattr(people, "_joined_latest", latest)
-        monkeypatch.setattr(ctx.gallery.clusters, "cluster_faces", cluster_faces)
-        monkeypatch.setattr(ctx.gallery.users, "confirm_faces", committed_then_lost)
+        _confirmation_failing(monkeypatch, ctx, face, committed_then_lost)
         with pytest.raises(ConnectionError):
             await people.confirm_cluster(ctx, APP, "staff", 1, None, "Ann Lee")
         total, [ann] = await persons.page(ctx, APP, "staff", 0, 10)
