@@ -14,6 +14,7 @@ import os
 import threading
 import time
 import types
+from collections.abc import Callable
 
 import psycopg
 from celery import Celery
@@ -237,55 +238,50 @@ def create_worker_app(settings: Settings, engine: Engine | None = None,
     def send_chunk(chunk: Chunk) -> None:
         send_ingest_chunk(app, chunk)
 
+    # What a job's task does around its work: the deliveries counted (its workers dying too
+    # often hands the work `abandoned`), a FaceError answered as the result, the outcome
+    # counted under `kind`.
+    def run_job(task_id: str | None, kind: str,
+                work: Callable[[FaceError | None], dict]) -> dict:
+        with task_life(task_id) as life:
+            try:
+                summary = work(life.abandoned)
+            except FaceError as exc:
+                metrics.TASKS.labels(kind, exc.kind.name).inc()
+                return {"error": exc.to_dict()}
+        metrics.TASKS.labels(kind, "ok").inc()
+        return summary
+
+    # A job's task is taken again if its worker dies, and retries an outage with backoff.
+    job_task = {"bind": True, "acks_late": True, "reject_on_worker_lost": True,
+                "autoretry_for": (psycopg.OperationalError, OperationalError, ConnectionError),
+                "retry_backoff": 2, "retry_backoff_max": 120, "max_retries": 8}
+
     # A database or broker outage mid-chunk: the chunk runs again later (idempotent: what it
     # wrote is found by its items' status), for about 10 minutes; after that the job's feeder
     # sends the chunk again once it is stale (services/gallery/ingest.py).
-    @app.task(name=INGEST_CHUNK_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
-              autoretry_for=(psycopg.OperationalError, OperationalError, ConnectionError),
-              retry_backoff=2, retry_backoff_max=120, max_retries=8)
+    @app.task(name=INGEST_CHUNK_TASK, **job_task)
     def ingest_chunk(self, payload: object) -> dict:
         """One chunk of an ingestion job (workers/ingest.py); a chunk whose workers died too
         often has its items fail instead, and the job goes on."""
-        with task_life(self.request.id) as life:
-            try:
-                summary = runner.run(read_chunk(payload), send_chunk, life.abandoned)
-            except FaceError as exc:
-                metrics.TASKS.labels("ingest_chunk", exc.kind.name).inc()
-                return {"error": exc.to_dict()}
-        metrics.TASKS.labels("ingest_chunk", "ok").inc()
-        return summary
+        return run_job(self.request.id, "ingest_chunk", lambda abandoned: runner.run(
+            read_chunk(payload), send_chunk, abandoned))
 
     # A clustering run (services/recognition/people.py) retries an outage as a chunk does;
     # it starts over each time and saves in one transaction.
-    @app.task(name=CLUSTER_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
-              autoretry_for=(psycopg.OperationalError, OperationalError, ConnectionError),
-              retry_backoff=2, retry_backoff_max=120, max_retries=8)
+    @app.task(name=CLUSTER_TASK, **job_task)
     def cluster_run(self, payload: object) -> dict:
         """One clustering run of a group (failed instead when its workers died too often)."""
-        with task_life(self.request.id) as life:
-            try:
-                summary = runner.cluster(read_cluster(payload), life.abandoned)
-            except FaceError as exc:
-                metrics.TASKS.labels("cluster", exc.kind.name).inc()
-                return {"error": exc.to_dict()}
-        metrics.TASKS.labels("cluster", "ok").inc()
-        return summary
+        return run_job(self.request.id, "cluster", lambda abandoned: runner.cluster(
+            read_cluster(payload), abandoned))
 
     # A chunk of a re-embedding (services/recognition/reembed.py) retries an outage as an
     # ingestion chunk does; it embeds only the faces still pending.
-    @app.task(name=REEMBED_TASK, bind=True, acks_late=True, reject_on_worker_lost=True,
-              autoretry_for=(psycopg.OperationalError, OperationalError, ConnectionError),
-              retry_backoff=2, retry_backoff_max=120, max_retries=8)
+    @app.task(name=REEMBED_TASK, **job_task)
     def reembed_chunk(self, payload: object) -> dict:
         """One chunk of a group's re-embedding (its job failed instead when its workers died
         too often)."""
-        with task_life(self.request.id) as life:
-            try:
-                summary = runner.reembed(read_reembed(payload), life.abandoned)
-            except FaceError as exc:
-                metrics.TASKS.labels("reembed", exc.kind.name).inc()
-                return {"error": exc.to_dict()}
-        metrics.TASKS.labels("reembed", "ok").inc()
-        return summary
+        return run_job(self.request.id, "reembed", lambda abandoned: runner.reembed(
+            read_reembed(payload), abandoned))
 
     return app
