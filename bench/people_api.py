@@ -2,6 +2,7 @@
 `verdict` against the best face (`matches`), as a client sees them.
 
     LFW_VIEW1=/work/shared/datasets/lfw-view1 .venv/bin/python -m bench.people_api [--photos 3]
+    ... -m bench.people_api --photos 1 --in-process --draws 20   # the same split, many draws
 
 A private stack (embedded Redis and PostgreSQL, one Celery worker, the gateway; FaceNet, the
 group's quality level `none`, as bench/person_fusion.py enrols every image with a face). Of View
@@ -17,6 +18,13 @@ face (matches[0]'s tag); FNIR at FPIR 1% for both, the threshold set on the stra
 scores (bench/open_set.py's definitions); and the verdict as shipped: the share of strangers
 with any person judged `same_person` (its FPIR, target FACEGATE_IDENTIFY_FPIR) and the share of
 mated probes whose own person is not first and `same_person` (its FNIR).
+
+`--in-process` draws the same split `--draws` times (seeds `--seed` onwards) from the cached
+embeddings of bench/lfw_calibrate.py (the same pipeline) and prints only the verdict's FPIR:
+one draw's ~1,000 strangers give a handful of matches, too few to read a 1% target from, and
+the stack takes minutes a draw. For a seed both modes match the same strangers (each gallery
+person's template against each stranger's image, the verdict at the gallery's
+effective_people).
 """
 
 from __future__ import annotations
@@ -25,19 +33,23 @@ import argparse
 import base64
 import random
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
 from bench.lfw import DEFAULT_ROOT, central_jpeg, view1_names
+from bench.lfw_calibrate import product_embeddings
 from bench.open_set import fnir, threshold_at_fpir
 from bench.person_fusion import interval
 from bench.stack import bench_stack, client_for
 from services.client import Facegate
+from services.recognition import person_fusion
+from shared.models import model_for
 
 BULK_ITEMS = 400  # items per bulk job: a JSON body of a few MB
+FPIR = 0.01  # FACEGATE_IDENTIFY_FPIR's default, what the stack's verdict keeps
 
 
 def split(root: Path, photos: int, seed: int
@@ -82,13 +94,46 @@ def enrol(fg: Facegate, root: Path, group: str, gallery: dict[str, list[str]]) -
     return ids
 
 
+def in_process(root: Path, photos: int, seeds: range) -> None:
+    """The verdict's FPIR on `seeds` draws of split(), FaceNet in process (see the docstring)."""
+    model = model_for("facenet")
+    vectors, found = product_embeddings(root, "facenet")
+    row = {name: k for k, name in enumerate(view1_names(root)) if found[k]}
+    unit = vectors / np.linalg.norm(np.where(found[:, None], vectors, 1.0), axis=1, keepdims=True)
+    matched = probed = 0
+    shares = []
+    for seed in seeds:
+        gallery, _, strangers = split(root, photos, seed)
+        faces = [[row[i] for i in images if i in row] for images in gallery.values()]
+        faces = [f for f in faces if f]
+        templates = np.array([unit[f].mean(axis=0) for f in faces])
+        templates /= np.linalg.norm(templates, axis=1, keepdims=True)
+        probes = unit[[row[i] for _, i in strangers if i in row]]
+        sizes = Counter(len(f) for f in faces)
+        cosine = person_fusion.verdict_cosine(
+            model, person_fusion.effective_people(model, sizes), FPIR)
+        hits = int(np.sum((probes @ templates.T).max(axis=1) >= cosine))
+        matched, probed = matched + hits, probed + len(probes)
+        shares.append(hits / len(probes))
+        print(f"  seed {seed}: {len(faces):,} people, verdict score {model.score(cosine):.3f}, "
+              f"{hits} of {len(probes)} strangers matched ({hits / len(probes):.2%})")
+    print(f"  {len(shares)} draws, {photos} photo(s): the verdict's FPIR {matched / probed:.2%} "
+          f"({matched} of {probed} stranger probes; draws {min(shares):.2%} to "
+          f"{max(shares):.2%}; target {FPIR:.0%})")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
     parser.add_argument("--photos", type=int, default=3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--url", help="a running facegate (FACEGATE_APP_ID/SECRET set)")
+    parser.add_argument("--in-process", action="store_true")
+    parser.add_argument("--draws", type=int, default=20, help="with --in-process")
     args = parser.parse_args()
+    if args.in_process:
+        in_process(args.root, args.photos, range(args.seed, args.seed + args.draws))
+        return
     gallery, mated, strangers = split(args.root, args.photos, args.seed)
     probes = [(p, image) for p, images in mated.items() for image in images]
     print(f"LFW View 1 through the API, {args.photos} photos per person: {len(gallery)} people "

@@ -25,21 +25,22 @@ images with no face are left out.
    the threshold on the strangers' best person scores so that a share x of them match anyone
    (bench/open_set.py's definitions) and counts the mated searches not found at rank 1 at or
    above it. "ratio" is the rule's FNIR over the best face's in the same draws.
-2. The verdict (default run): in galleries of 1k, 2.6k (all real), 10k and 100k people, the
-   FPIR measured at verdict_cosine(model, people, fpir) for fpir 1% and 0.1%, and the FNIR it
-   costs (mated searches not found at rank 1 at or above that cosine). DevTest's
-   people are halved; one half is in the gallery (k = 1 or 3 photos each, the rest of their
-   photos probe: mated), every image of the other half probes as a stranger, then the halves
-   swap. The gallery is filled with DevTrain's people (up to k photos each), then, past LFW's
-   3,095 people, with fillers: single-face identities each the normalised blend of two DevTrain
-   people's face vectors (drawn within one of FILLER_CLUSTERS k-means clusters, weights
-   FILLER_WEIGHTS; `--choose-fillers` prints the choice, made on DevTrain alone). No filler
-   comes from a DevTest person, so no probe meets itself. The check printed first compares
-   DevTest probes against the 2,129 DevTrain people and against as many fillers; the strangers
-   matched in the largest gallery are named (LFW holds a few people under two names and photos
-   of two people: they match at any gallery size). `--choose-fillers` ends with the chosen
-   fillers made from fewer parents than fillers, as the large galleries are (pool_check):
-   they then match far fewer strangers than real people do, so those rows understate.
+2. The verdict (default run): in galleries of 1k, 2.6k (all real), 10k and 100k people, the FPIR
+   measured at verdict_cosine(model, effective_people(gallery), fpir) for fpir 1% and 0.1% (the
+   cosine printed: the two halves' mean), and the FNIR it costs (mated searches not found at
+   rank 1 at or above that cosine). DevTest's people are halved; one half is in the gallery (k =
+   1 or 3 photos each, the rest of their photos probe: mated), every image of the other half
+   probes as a stranger, then the halves swap. The gallery is filled with DevTrain's people (up
+   to k photos each), then, past LFW's 3,095 people, with fillers: single-face identities each
+   the normalised blend of two DevTrain people's face vectors (drawn within one of
+   FILLER_CLUSTERS k-means clusters, weights FILLER_WEIGHTS; `--choose-fillers` prints the
+   choice, made on DevTrain alone). No filler comes from a DevTest person, so no probe meets
+   itself. The check printed first compares DevTest probes against the 2,129 DevTrain people and
+   against as many fillers; the strangers matched in the largest gallery are named (LFW holds a
+   few people under two names and photos of two people: they match at any gallery size).
+   `--choose-fillers` ends with the chosen fillers made from fewer parents than fillers, as the
+   large galleries are (pool_check): they then match far fewer strangers than real people do, so
+   those rows understate.
 3. The stranger model (`--strangers`): on DevTrain alone, each image a stranger against one
    image of each other person; the FPIR over random groups of 30 to 2,000 people (exact:
    hypergeometric over each stranger's count of people at or above the cosine) at the
@@ -52,6 +53,7 @@ from __future__ import annotations
 import argparse
 import math
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -258,12 +260,12 @@ def calibrate(faces: Faces, model: ModelSpec, seed: int) -> person_fusion.Impost
     print("  template of m faces: p_m / p_1 at the single face's FMR 1e-3, 1e-4")
     for m, values in ratios.items():
         print(f"    m={m}: {values[0]:.2f}, {values[1]:.2f}")
-    factor = round(math.sqrt(max(max(v) for v in ratios.values())), 2)
-    tail = person_fusion.ImpostorTail(knots, round(slope, 4), factor)
-    print(f"  TAIL_FACTOR = sqrt(largest ratio) = {factor}")
+    templates = tuple((m, round(values[1], 2)) for m, values in ratios.items())
+    tail = person_fusion.ImpostorTail(knots, round(slope, 4), templates)
+    print(f"  templates: the ratios at 1e-4, nearer the rates a verdict works at: {templates}")
     print(f"services/recognition/person_fusion.py TAILS[{model.key!r}] = ImpostorTail(\n"
           f"    knots=({', '.join(f'({r:g}, {c})' for r, c in knots)}),\n"
-          f"    slope={tail.slope}, factor={factor})")
+          f"    slope={tail.slope}, templates={templates})")
     check_tail(faces, tail)
     return tail
 
@@ -293,10 +295,10 @@ class Strangers:
     mean: np.ndarray
     spread: np.ndarray
 
-    def rates(self, cosine: np.ndarray | float, factor: float) -> np.ndarray:
-        """p_s(cosine) per stranger s (rows) for each cosine (columns), times `factor`."""
+    def rates(self, cosine: np.ndarray | float) -> np.ndarray:
+        """p_s(cosine) per stranger s (rows) for each cosine (columns): one face's rate."""
         z = (np.atleast_1d(cosine)[None, :] - self.mean[:, None]) / self.spread[:, None]
-        return np.minimum(1.0, factor * np.exp(np.interp(z, _Z, _LOG_UPPER)))
+        return np.minimum(1.0, np.exp(np.interp(z, _Z, _LOG_UPPER)))
 
     def fpir(self, rates: np.ndarray, people: float) -> np.ndarray:
         """The share of strangers matched to anyone among `people` persons, per column."""
@@ -334,11 +336,11 @@ def measured_fpir(scores: np.ndarray, cosine: float, people: int) -> float:
     return float(np.mean(-np.expm1(np.array(miss))))
 
 
-def stranger_grid(strangers: Strangers, factor: float) -> tuple[tuple[float, ...], ...]:
+def stranger_grid(strangers: Strangers) -> tuple[tuple[float, ...], ...]:
     """verdict cosines for GRID_FPIRS (rows) x GRID_PEOPLE (columns) of person_fusion under the
     model: where the mean over strangers of 1 - (1 - p_s)^N equals the FPIR."""
     cosines = np.linspace(-0.2, 1.2, 14_001)
-    rates = strangers.rates(cosines, factor)
+    rates = strangers.rates(cosines)
     rows = []
     for fpir in person_fusion.GRID_FPIRS:
         row = []
@@ -377,14 +379,14 @@ def calibrate_strangers(faces: Faces, model: ModelSpec, seed: int) -> None:
     best = (math.inf, 0.0)
     for spread in np.arange(0.0, tail.slope * 0.9, 0.005):
         mixture = stranger_model(tail, float(spread))
-        fitted = [float(mixture.fpir(mixture.rates(c, 1.0), n)[0]) for n, _, c, _ in points]
+        fitted = [float(mixture.fpir(mixture.rates(c), n)[0]) for n, _, c, _ in points]
         error = math.sqrt(np.mean([math.log(p / m) ** 2 for p, (*_, m) in
                                    zip(fitted, points, strict=True)]))
         best = min(best, (error, round(float(spread), 3)))
         print(f"    {spread:>7.3f} " + " ".join(f"{p:>12.3%}" for p in fitted) + f"  {error:.3f}")
     spread = best[1]
-    grid = stranger_grid(stranger_model(tail, spread), tail.factor)
-    print(f"  chosen spread {spread} (tail slope {tail.slope}, factor {tail.factor})")
+    grid = stranger_grid(stranger_model(tail, spread))
+    print(f"  chosen spread {spread} (tail slope {tail.slope}; the grid is in one-face people)")
     print(f"services/recognition/person_fusion.py STRANGERS[{model.key!r}] = StrangerGrid(\n"
           f"    spread={spread},\n    people=GRID_PEOPLE,\n    fpirs=GRID_FPIRS,\n"
           f"    cosines=(\n" + "".join(f"        {row},\n" for row in grid) + "    ))")
@@ -525,13 +527,14 @@ def verdict_table(faces: Faces, model: ModelSpec, seed: int) -> None:
     people = np.array(sorted(groups))
     halves = np.array_split(rng.permutation(people), 2)
     train_groups = list(train.by_person().values())
-    print(f"\nVerdict of {model.key}: `same_person` at verdict_cosine(model, people, fpir), "
+    print(f"\nVerdict of {model.key}: `same_person` at verdict_cosine(model, effective people, fpir), "
           f"fused by {person_fusion.FUSION_RULE}")
     for k in (1, 3):
         # DevTrain's people, up to k photos each: the same for both halves
         train_faces = [train.vectors[rng.permutation(g)[:k]] for g in train_groups]
         train_templates = normalised(np.array([f.mean(axis=0) for f in train_faces]))
         rows: dict[tuple[int, float], list[int]] = {}
+        used: dict[tuple[int, float], list[float]] = {}  # each half's verdict cosine
         shown: dict[int, tuple[int, int, int]] = {}
         hits: list[str] = []
         for h in (0, 1):
@@ -554,6 +557,11 @@ def verdict_table(faces: Faces, model: ModelSpec, seed: int) -> None:
             n_mated = len(mated)
             for size, cut in zip(SIZES, cuts, strict=True):
                 from_train = min(len(train_groups), size - len(gallery))
+                # the verdict counts the gallery as the product does: by its people's face counts
+                counted = Counter(len(enrol[p]) for p in gallery)
+                counted.update(len(f) for f in train_faces[:from_train])
+                counted[1] += cut
+                effective = person_fusion.effective_people(model, counted)
                 rest = np.maximum(train_scores[:, :from_train].max(axis=1), filler_best[cut])
                 mate = own[np.arange(n_mated), mate_col]
                 others = own[:n_mated].copy()
@@ -564,7 +572,7 @@ def verdict_table(faces: Faces, model: ModelSpec, seed: int) -> None:
                 if k == 1 and size == SIZES[-1]:
                     # who the strangers matched at the largest gallery's 1% cosine: a real
                     # person (the name) or a filler
-                    cosine = person_fusion.verdict_cosine(model, size, 0.01)
+                    cosine = person_fusion.verdict_cosine(model, effective, 0.01)
                     train_names = [train.names[g[0]].split("/")[0] for g in train_groups]
                     for j in np.flatnonzero(stranger_best >= cosine):
                         image = test.names[stranger_images[j]]
@@ -576,7 +584,8 @@ def verdict_table(faces: Faces, model: ModelSpec, seed: int) -> None:
                         hits.append(f"{image} {stranger_best[j]:.3f}: " + (
                             who if score >= stranger_best[j] else "a filler"))
                 for fpir in (0.01, 0.001):
-                    cosine = person_fusion.verdict_cosine(model, size, fpir)
+                    cosine = person_fusion.verdict_cosine(model, effective, fpir)
+                    used.setdefault((size, fpir), []).append(cosine)
                     counts = rows.setdefault((size, fpir), [0, 0, 0, 0])
                     counts[0] += int(np.sum(stranger_best >= cosine))
                     counts[1] += len(stranger_best)
@@ -587,7 +596,7 @@ def verdict_table(faces: Faces, model: ModelSpec, seed: int) -> None:
               f"{'(95%)':>13} {'strangers':>13} {'FNIR':>7} {'mated':>9}")
         for size in SIZES:
             for fpir in (0.01, 0.001):
-                cosine = person_fusion.verdict_cosine(model, size, fpir)
+                cosine = float(np.mean(used[(size, fpir)]))
                 fp, n, fn, m = rows[(size, fpir)]
                 print(f"    {size:>7,} {fpir:>6.1%} {cosine:>7.4f} {model.score(cosine):>6.3f}"
                       f" {fp / n:>7.2%} {interval(fp, n):>13} {fp:>5}/{n:<7} {fn / m:>7.2%}"

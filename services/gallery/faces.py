@@ -174,7 +174,8 @@ def searchable(group: Group, model: int) -> Group:
 class GroupFaces:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self.pool = pool
-        self._people_counts: dict[int, tuple[float, int]] = {}  # group id: (when, count)
+        # group id: (when, faces per person -> persons)
+        self._people_sizes: dict[int, tuple[float, dict[int, int]]] = {}
 
     # groups -----------------------------------------------------------------------------
     async def create_group(self, app: int, name: str, tag: str, model: int,
@@ -402,22 +403,26 @@ class GroupFaces:
         return [PersonFace(row[0], row[1], row[2], row[3], float(row[4]), row[5],
                            float(row[6])) for row in rows]
 
-    async def people_count(self, group: Group) -> int:
-        """How many people the group holds: its persons with a face, and each face with no
-        person as one of its own (what identify's verdict is calibrated to). Counted by the
+    async def people_sizes(self, group: Group) -> dict[int, int]:
+        """The group's people by how many faces each has (faces -> persons), each face with no
+        person a person of one face: what identify's verdict is calibrated to. Counted by the
         (group, user) index; cached for PEOPLE_COUNT_SECONDS, since a gallery's size moves the
         verdict's threshold by its logarithm only."""
         now = time.monotonic()
-        held = self._people_counts.get(group.id)
+        held = self._people_sizes.get(group.id)
         if held is not None and now - held[0] < PEOPLE_COUNT_SECONDS:
-            return held[1]
+            return dict(held[1])
         async with self.pool.connection() as conn:
-            with_person, persons = await (await conn.execute(
-                "SELECT count(*), count(DISTINCT user_id) FROM faces "
-                "WHERE group_id = %s AND user_id IS NOT NULL", (group.id,))).fetchone()
-        counted = max(1, group.face_count - with_person + persons)
-        self._people_counts[group.id] = (now, counted)
-        return counted
+            rows = await (await conn.execute(
+                "SELECT faces, count(*) FROM (SELECT count(*) AS faces FROM faces "
+                "WHERE group_id = %s AND user_id IS NOT NULL GROUP BY user_id) AS persons "
+                "GROUP BY faces", (group.id,))).fetchall()
+        sizes = {int(faces): int(persons) for faces, persons in rows}
+        alone = group.face_count - sum(faces * persons for faces, persons in sizes.items())
+        if alone > 0:
+            sizes[1] = sizes.get(1, 0) + alone
+        self._people_sizes[group.id] = (now, sizes)
+        return dict(sizes)
 
 
 async def search_on(conn, group: Group, vector: np.ndarray, top_n: int) -> list[Match]:

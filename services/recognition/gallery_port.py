@@ -118,8 +118,9 @@ class GroupsPort(Protocol):
                            ) -> list[PersonFace]:
         """Every face of those persons in the group, with its cosine to `vector`."""
 
-    async def people_count(self, group: Group) -> int:
-        """The group's people: persons with a face, plus each face with no person."""
+    async def people_sizes(self, group: Group) -> dict[int, int]:
+        """The group's people by their number of faces (faces -> persons): persons with a
+        face, each face with no person a person of one face."""
 
 
 class UsersPort(Protocol):

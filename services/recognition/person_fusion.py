@@ -20,13 +20,15 @@ it: 1 - (avg(embedding) <=> probe) is the same number.
 
 The verdict (verdict_cosine): a stranger probing a group of N people (faces without a person
 one each) is matched when any of them scores at or above the threshold t. p(t), the chance that
-one person does, is a single face's impostor tail measured on LFW DevTrain (every pair of
-different people, about 5.9 million), times the model's `factor`: a template of m faces matches
-a stranger more often than one face (p_m / p_1 measured up to about 2 for m = 2..5), and the
-factor is the geometric middle, so a group of one-face people and one of many-face people sit
-on either side of the target. Beyond the measured tail (a false-match rate of 1e-5) t is
-extrapolated linearly in the normal quantile of p (the slope fitted between 1e-3 and 1e-5),
-checked on DevTest down to about 1e-6.
+one face does, is a single face's impostor tail measured on LFW DevTrain (every pair of
+different people, about 5.9 million). A template of m faces matches a stranger more often than
+one face: its rate is p_m = r(m) * p(t), r measured on DevTrain for m = 2, 3 and 5 (about 1.6,
+1.9 and 2.2 for FaceNet, `ImpostorTail.templates`). So a group counts as its effective people,
+the sum of r(m) over its people (effective_people: a group of one-face people is its head
+count, one of five-face people about twice it), and the verdict is solved for one-face people
+at that count. Beyond the measured tail (a false-match rate of 1e-5) t is extrapolated
+linearly in the normal quantile of p (the slope fitted between 1e-3 and 1e-5), checked on
+DevTest down to about 1e-6.
 
 Treating a stranger's scores against different people as independent gives
 FPIR = 1 - (1 - p(t))^N, but strangers differ: a few resemble many people, most resemble none,
@@ -47,7 +49,7 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
 
@@ -102,7 +104,18 @@ class ImpostorTail:
 
     knots: tuple[tuple[float, float], ...]  # (rate, cosine), rate falling, cosine rising
     slope: float
-    factor: float  # TAIL_FACTOR: a person's rate over a single face's at the same cosine
+    # (m, r): a template of m faces matches a stranger r times as often as one face at the
+    # same cosine (measured at a single face's false-match rate 1e-4), m rising
+    templates: tuple[tuple[int, float], ...]
+
+    def template_factor(self, faces: int) -> float:
+        """r(m) for a person of `faces` faces: 1 for one, linear in m between the measured
+        sizes, the largest measured size's beyond it (the ratio still grows there, slowly)."""
+        if faces <= 1:
+            return 1.0
+        sizes = [1] + [m for m, _ in self.templates]
+        ratios = [1.0] + [r for _, r in self.templates]
+        return float(np.interp(faces, sizes, ratios))
 
     def cosine_at(self, rate: float) -> float:
         """The cosine at or above which a share `rate` of impostor pairs lies."""
@@ -136,17 +149,17 @@ TAILS: dict[str, ImpostorTail] = {
         knots=((0.5, 0.0307), (0.2, 0.1472), (0.1, 0.2136), (0.03, 0.3097), (0.01, 0.3824),
                (0.003, 0.4488), (0.001, 0.5001), (0.0003, 0.5485), (0.0001, 0.5872),
                (3e-05, 0.6258), (1e-05, 0.6611)),
-        slope=0.1361, factor=1.49),
+        slope=0.1361, templates=((2, 1.61), (3, 1.85), (5, 2.21))),
     "facenet-vggface2": ImpostorTail(
         knots=((0.5, 0.0457), (0.2, 0.163), (0.1, 0.2297), (0.03, 0.3255), (0.01, 0.3968),
                (0.003, 0.4618), (0.001, 0.5118), (0.0003, 0.5577), (0.0001, 0.5941),
                (3e-05, 0.6326), (1e-05, 0.6663)),
-        slope=0.1305, factor=1.65),
+        slope=0.1305, templates=((2, 1.94), (3, 2.19), (5, 2.72))),
     "arcface-mbf-w600k": ImpostorTail(
         knots=((0.5, 0.0055), (0.2, 0.0612), (0.1, 0.0911), (0.03, 0.1335), (0.01, 0.1667),
                (0.003, 0.1997), (0.001, 0.2279), (0.0003, 0.2569), (0.0001, 0.2828),
                (3e-05, 0.3102), (1e-05, 0.3389)),
-        slope=0.0941, factor=1.35),
+        slope=0.0941, templates=((2, 1.34), (3, 1.55), (5, 1.83))),
 }
 
 
@@ -162,7 +175,7 @@ class StrangerGrid:
     fpirs: tuple[float, ...]
     cosines: tuple[tuple[float, ...], ...]
 
-    def cosine_at(self, people: int, fpir: float) -> float:
+    def cosine_at(self, people: float, fpir: float) -> float:
         x = _position([math.log(n) for n in self.people], math.log(max(1, people)))
         y = _position([-math.log(f) for f in self.fpirs], -math.log(fpir))
         (i, u), (j, v) = y, x
@@ -192,44 +205,44 @@ STRANGERS: dict[str, StrangerGrid] = {
         fpirs=GRID_FPIRS,
         cosines=(
             (
-                0.194, 0.2627, 0.3275, 0.3808, 0.4264, 0.4675, 0.5049, 0.5394, 0.5715,
-                0.6017, 0.6302, 0.6574, 0.6833, 0.7082, 0.7321, 0.7552, 0.7775,
+                0.152, 0.2347, 0.3063, 0.3631, 0.411, 0.4537, 0.4923, 0.5277, 0.5606,
+                0.5914, 0.6205, 0.6481, 0.6745, 0.6997, 0.7239, 0.7473, 0.7698,
             ),
             (
-                0.2844, 0.3456, 0.4036, 0.4524, 0.4951, 0.5342, 0.5702, 0.6035, 0.6348,
-                0.6643, 0.6923, 0.719, 0.7445, 0.769, 0.7927, 0.8155, 0.8376,
+                0.255, 0.3228, 0.3848, 0.4362, 0.4806, 0.5211, 0.558, 0.5922, 0.6242,
+                0.6543, 0.6827, 0.7099, 0.7358, 0.7607, 0.7846, 0.8077, 0.83,
             ),
             (
-                0.3596, 0.4137, 0.466, 0.5112, 0.5513, 0.5886, 0.6232, 0.6555, 0.6859,
-                0.7147, 0.7422, 0.7684, 0.7936, 0.8178, 0.8412, 0.8637, 0.8856,
+                0.3365, 0.3942, 0.4492, 0.4961, 0.5377, 0.576, 0.6115, 0.6445, 0.6756,
+                0.7049, 0.7328, 0.7595, 0.785, 0.8095, 0.8332, 0.856, 0.8781,
             ),
             (
-                0.4168, 0.4656, 0.5137, 0.5559, 0.594, 0.6298, 0.6633, 0.6948, 0.7246,
-                0.7529, 0.7799, 0.8058, 0.8306, 0.8546, 0.8777, 0.9, 0.9217,
+                0.397, 0.4482, 0.4982, 0.5418, 0.581, 0.6177, 0.6519, 0.6841, 0.7144,
+                0.7432, 0.7707, 0.7969, 0.8221, 0.8464, 0.8697, 0.8923, 0.9142,
             ),
             (
-                0.4714, 0.5155, 0.5597, 0.599, 0.6348, 0.6688, 0.7009, 0.7313, 0.7602,
-                0.7878, 0.8143, 0.8398, 0.8643, 0.888, 0.911, 0.9332, 0.9548,
+                0.4541, 0.4998, 0.5454, 0.5858, 0.6225, 0.6573, 0.69, 0.7209, 0.7503,
+                0.7784, 0.8053, 0.8311, 0.8559, 0.8799, 0.9031, 0.9256, 0.9474,
             ),
             (
-                0.516, 0.5566, 0.5977, 0.6346, 0.6685, 0.7008, 0.7315, 0.7607, 0.7886,
-                0.8153, 0.841, 0.8657, 0.8896, 0.9128, 0.9352, 0.957, 0.9781,
+                0.5003, 0.5422, 0.5844, 0.6222, 0.6569, 0.6898, 0.721, 0.7507, 0.779,
+                0.8062, 0.8322, 0.8573, 0.8815, 0.9048, 0.9275, 0.9495, 0.9709,
             ),
             (
-                0.5606, 0.598, 0.6362, 0.6708, 0.7028, 0.7334, 0.7626, 0.7905, 0.8172,
-                0.8429, 0.8677, 0.8916, 0.9147, 0.9372, 0.959, 0.9801, 1.0007,
+                0.5463, 0.5847, 0.6238, 0.6592, 0.6918, 0.723, 0.7526, 0.781, 0.8081,
+                0.8341, 0.8592, 0.8834, 0.9068, 0.9295, 0.9515, 0.9729, 0.9937,
             ),
             (
-                0.5981, 0.6331, 0.669, 0.7018, 0.7322, 0.7614, 0.7894, 0.8162, 0.842,
-                0.8668, 0.8908, 0.914, 0.9364, 0.9583, 0.9795, 1.0001, 1.0202,
+                0.5848, 0.6206, 0.6574, 0.6908, 0.7217, 0.7515, 0.7799, 0.8071, 0.8332,
+                0.8583, 0.8826, 0.906, 0.9287, 0.9508, 0.9722, 0.993, 1.0133,
             ),
             (
-                0.6364, 0.6691, 0.703, 0.7339, 0.7628, 0.7907, 0.8175, 0.8432, 0.868,
-                0.8919, 0.9151, 0.9375, 0.9593, 0.9805, 1.0012, 1.0213, 1.0409,
+                0.624, 0.6574, 0.692, 0.7235, 0.7529, 0.7812, 0.8084, 0.8344, 0.8595,
+                0.8837, 0.9072, 0.9299, 0.9519, 0.9733, 0.9941, 1.0143, 1.0341,
             ),
             (
-                0.6691, 0.7001, 0.7323, 0.7618, 0.7895, 0.8163, 0.8421, 0.8669, 0.8909,
-                0.9141, 0.9366, 0.9584, 0.9796, 1.0002, 1.0204, 1.04, 1.0592,
+                0.6574, 0.689, 0.7218, 0.7519, 0.78, 0.8071, 0.8333, 0.8584, 0.8827,
+                0.9061, 0.9289, 0.9509, 0.9723, 0.9932, 1.0135, 1.0333, 1.0526,
             ),
         ),
     ),
@@ -239,71 +252,78 @@ STRANGERS: dict[str, StrangerGrid] = {
         fpirs=GRID_FPIRS,
         cosines=(
             (
-                0.2271, 0.289, 0.3487, 0.3981, 0.4406, 0.4789, 0.5138, 0.5461, 0.5761,
-                0.6044, 0.6311, 0.6565, 0.6808, 0.7041, 0.7265, 0.7482, 0.7691,
+                0.1782, 0.2563, 0.3238, 0.3774, 0.4224, 0.4627, 0.499, 0.5323, 0.5633,
+                0.5923, 0.6196, 0.6456, 0.6704, 0.6941, 0.7169, 0.7389, 0.7601,
             ),
             (
-                0.3119, 0.3682, 0.4222, 0.4679, 0.5078, 0.5444, 0.578, 0.6093, 0.6386,
-                0.6662, 0.6925, 0.7175, 0.7415, 0.7645, 0.7867, 0.8081, 0.8288,
+                0.2769, 0.3413, 0.4001, 0.4487, 0.4907, 0.5288, 0.5637, 0.596, 0.6261,
+                0.6544, 0.6812, 0.7068, 0.7312, 0.7546, 0.7771, 0.7988, 0.8199,
             ),
             (
-                0.3827, 0.4332, 0.4823, 0.5248, 0.5625, 0.5975, 0.63, 0.6603, 0.6889,
-                0.716, 0.7417, 0.7664, 0.79, 0.8127, 0.8347, 0.8559, 0.8764,
+                0.3551, 0.41, 0.4623, 0.5069, 0.5463, 0.5826, 0.6161, 0.6473, 0.6766,
+                0.7043, 0.7307, 0.7558, 0.7798, 0.8029, 0.8252, 0.8467, 0.8675,
             ),
             (
-                0.4367, 0.4826, 0.5281, 0.5679, 0.6039, 0.6376, 0.6692, 0.6988, 0.7269,
-                0.7535, 0.7789, 0.8032, 0.8265, 0.849, 0.8707, 0.8917, 0.9121,
+                0.413, 0.4619, 0.5096, 0.5511, 0.5884, 0.6232, 0.6557, 0.6861, 0.7149,
+                0.7421, 0.768, 0.7928, 0.8165, 0.8393, 0.8614, 0.8827, 0.9033,
             ),
             (
-                0.4885, 0.5302, 0.572, 0.6092, 0.6431, 0.6753, 0.7056, 0.7343, 0.7616,
-                0.7877, 0.8127, 0.8367, 0.8599, 0.8822, 0.9038, 0.9247, 0.9451,
+                0.4677, 0.5114, 0.555, 0.5935, 0.6285, 0.6615, 0.6926, 0.722, 0.7499,
+                0.7765, 0.802, 0.8264, 0.8499, 0.8726, 0.8945, 0.9157, 0.9363,
             ),
             (
-                0.5308, 0.5692, 0.6082, 0.6431, 0.6753, 0.7058, 0.7348, 0.7624, 0.7888,
-                0.814, 0.8383, 0.8616, 0.8842, 0.906, 0.9271, 0.9477, 0.9676,
+                0.512, 0.552, 0.5923, 0.6284, 0.6614, 0.6927, 0.7224, 0.7506, 0.7775,
+                0.8032, 0.8278, 0.8516, 0.8745, 0.8966, 0.918, 0.9388, 0.959,
             ),
             (
-                0.5731, 0.6085, 0.6447, 0.6775, 0.7078, 0.7368, 0.7644, 0.7907, 0.816,
-                0.8402, 0.8636, 0.8862, 0.908, 0.9292, 0.9497, 0.9696, 0.9891,
+                0.5559, 0.5926, 0.63, 0.6636, 0.6947, 0.7243, 0.7525, 0.7794, 0.8051,
+                0.8298, 0.8536, 0.8765, 0.8986, 0.92, 0.9408, 0.961, 0.9807,
             ),
             (
-                0.6086, 0.6418, 0.6759, 0.7069, 0.7357, 0.7633, 0.7898, 0.8151, 0.8394,
-                0.8628, 0.8854, 0.9073, 0.9285, 0.9491, 0.969, 0.9885, 1.0074,
+                0.5927, 0.6269, 0.662, 0.6937, 0.7232, 0.7514, 0.7784, 0.8042, 0.8289,
+                0.8527, 0.8757, 0.8979, 0.9194, 0.9402, 0.9604, 0.9801, 0.9993,
             ),
             (
-                0.6449, 0.6759, 0.708, 0.7373, 0.7646, 0.791, 0.8163, 0.8406, 0.864,
-                0.8866, 0.9084, 0.9296, 0.9501, 0.9701, 0.9895, 1.0084, 1.0269,
+                0.6301, 0.662, 0.6949, 0.7249, 0.7528, 0.7797, 0.8054, 0.8301, 0.8539,
+                0.8768, 0.899, 0.9204, 0.9412, 0.9614, 0.9811, 1.0002, 1.0189,
             ),
             (
-                0.6759, 0.7053, 0.7357, 0.7637, 0.7899, 0.8152, 0.8395, 0.8629, 0.8856,
-                0.9074, 0.9286, 0.9492, 0.9692, 0.9886, 1.0076, 1.0261, 1.0441,
+                0.662, 0.6921, 0.7233, 0.7518, 0.7785, 0.8043, 0.829, 0.8529, 0.8758,
+                0.898, 0.9195, 0.9403, 0.9606, 0.9802, 0.9994, 1.0181, 1.0363,
             ),
         ),
     ),
 }
 
 
-def stranger_rate(people: int, fpir: float) -> float:
+def stranger_rate(people: float, fpir: float) -> float:
     """The chance per person that keeps a stranger's chance of matching any of `people`
     persons at `fpir`: 1 - (1 - fpir)^(1/people)."""
     if not 0.0 < fpir < 1.0:
         raise ValueError(f"fpir must be between 0 and 1, not {fpir}")
-    return -math.expm1(math.log1p(-fpir) / max(1, people))
+    return -math.expm1(math.log1p(-fpir) / max(1.0, people))
 
 
-def verdict_cosine(model: ModelSpec, people: int, fpir: float) -> float:
+def effective_people(model: ModelSpec, sizes: Mapping[int, int]) -> float:
+    """A group's size as the verdict counts it, in one-face people: each person weighs r(m)
+    for its m faces (ImpostorTail.template_factor). `sizes`: faces per person -> how many
+    persons have that many (a face without a person is a person of one face)."""
+    tail = TAILS[model.key]
+    return sum(count * tail.template_factor(faces) for faces, count in sizes.items())
+
+
+def verdict_cosine(model: ModelSpec, people: float, fpir: float) -> float:
     """The fused cosine at or above which a candidate is `same_person` in a group of `people`
-    persons (a face without a person counts as one), so that a stranger is matched to anyone
-    with probability about `fpir`."""
+    one-face people (effective_people), so that a stranger is matched to anyone with
+    probability about `fpir`."""
     if not 0.0 < fpir < 1.0:
         raise ValueError(f"fpir must be between 0 and 1, not {fpir}")
     grid = STRANGERS.get(model.key)
     if grid is not None:
         return grid.cosine_at(people, fpir)
-    tail = TAILS[model.key]
-    return tail.cosine_at(stranger_rate(people, fpir) / tail.factor)
+    return TAILS[model.key].cosine_at(stranger_rate(people, fpir))
 
 
-def verdict_score(model: ModelSpec, people: int, fpir: float) -> float:
+def verdict_score(model: ModelSpec, people: float, fpir: float) -> float:
     """verdict_cosine as the calibrated score clients see (model.score)."""
     return model.score(verdict_cosine(model, people, fpir))

@@ -110,9 +110,11 @@ async def identify_people(ctx: Recognition, app: int, group: str, image: ImageSo
     by_person: dict[int, list[PersonFace]] = defaultdict(list)
     for face in await gallery.groups.people_faces(searchable, vector, persons):
         by_person[face.user_id].append(face)
-    people_in_group = await gallery.groups.people_count(searchable)
+    sizes = await gallery.groups.people_sizes(searchable)
+    people_in_group = max(1, sum(sizes.values()))
     fpir = ctx.settings.identify_fpir
-    verdict = person_fusion.verdict_cosine(probe.model, people_in_group, fpir)
+    verdict = person_fusion.verdict_cosine(
+        probe.model, person_fusion.effective_people(probe.model, sizes), fpir)
     candidates = [_fused(faces, verdict, probe.model) for faces in by_person.values()]
     candidates += [PersonIdentified(None, m.tag, probe.model.score(fused), fused >= verdict,
                                     m.face_id, 1)

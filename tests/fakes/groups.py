@@ -3,6 +3,7 @@ method, with the same FaceError kinds."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 import numpy as np
@@ -179,9 +180,12 @@ class FakeGroupFaces:
                            self.t.users[f.user_id].user_info, f.id, cosine(f.vector, query),
                            f.quality, norms[f.user_id]) for f in faces]
 
-    async def people_count(self, group: Group) -> int:
+    async def people_sizes(self, group: Group) -> dict[int, int]:
         held = [f.user_id for f in self.t.faces.values() if f.group_id == group.id]
-        return max(1, sum(u is None for u in held) + len({u for u in held if u is not None}))
+        persons = Counter(u for u in held if u is not None)
+        sizes = Counter(persons.values())
+        sizes[1] += sum(u is None for u in held)
+        return {faces: n for faces, n in sizes.items() if n}
 
 
 class FakeIndexes:

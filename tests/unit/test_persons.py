@@ -89,7 +89,10 @@ def test_identify_ranks_people_once_each_by_their_fused_score():
         assert top.score > FACENET.score(max(cosines))  # the template beats the best face
         assert found.people[1].face_id == lone and found.people[1].name == "walk-in"
         assert found.people_in_group == 2
-        verdict = person_fusion.verdict_cosine(FACENET, 2, ctx.settings.identify_fpir)
+        # the verdict counts ann by her three faces, the lone face as one
+        counted = person_fusion.effective_people(FACENET, {3: 1, 1: 1})
+        assert counted > 2
+        verdict = person_fusion.verdict_cosine(FACENET, counted, ctx.settings.identify_fpir)
         assert found.threshold == pytest.approx(FACENET.score(verdict), abs=1e-6)
         assert [p.same_person for p in found.people] == [
             p.score >= found.threshold for p in found.people]
