@@ -527,8 +527,8 @@ def verdict_table(faces: Faces, model: ModelSpec, seed: int) -> None:
     people = np.array(sorted(groups))
     halves = np.array_split(rng.permutation(people), 2)
     train_groups = list(train.by_person().values())
-    print(f"\nVerdict of {model.key}: `same_person` at verdict_cosine(model, effective people, fpir), "
-          f"fused by {person_fusion.FUSION_RULE}")
+    print(f"\nVerdict of {model.key}: `same_person` at verdict_cosine(model, effective people, "
+          f"fpir), fused by {person_fusion.FUSION_RULE}")
     for k in (1, 3):
         # DevTrain's people, up to k photos each: the same for both halves
         train_faces = [train.vectors[rng.permutation(g)[:k]] for g in train_groups]
