@@ -18,6 +18,7 @@ repositories (Baidu users) change these tables inside their own transactions.
 from __future__ import annotations
 
 import time
+from dataclasses import replace as replace_fields
 
 import numpy as np
 import psycopg
@@ -59,11 +60,25 @@ async def lock_group(conn, app: int, name: str) -> Group:
 
 async def open_group(conn, app: int, name: str, model: int) -> Group:
     """The group, created on first use (as Baidu does), locked; its model must be `model`."""
-    await conn.execute("INSERT INTO groups (app_id, name, model) VALUES (%s, %s, %s) "
-                       "ON CONFLICT (app_id, name) DO NOTHING", (app, name, model))
-    group = await lock_group(conn, app, name)
-    require_same_model(group.model, model, f"group {name}")
-    return group
+    return (await open_groups(conn, app, [name], model))[0]
+
+
+async def open_groups(conn, app: int, names: list[str], model: int) -> list[Group]:
+    """The named groups (in the order of `names`), created on first use and locked; each
+    group's model must be `model`. Every write that holds several groups locks them in id
+    order (here, and users' _lock_user_groups), so two such writes never wait on each other in
+    a circle; the missing ones are created first, in name order, for the same reason."""
+    wanted = sorted(set(names))
+    for name in wanted:
+        await conn.execute("INSERT INTO groups (app_id, name, model) VALUES (%s, %s, %s) "
+                           "ON CONFLICT (app_id, name) DO NOTHING", (app, name, model))
+    rows = await (await conn.execute(
+        f"SELECT {GROUP_COLUMNS} FROM groups WHERE app_id = %s AND name = ANY(%s) "
+        "ORDER BY id FOR UPDATE", (app, wanted))).fetchall()
+    held = {group.name: group for group in (Group(*row) for row in rows)}
+    for name in names:
+        require_same_model(held[name].model, model, f"group {name}")
+    return [replace_fields(held[name]) for name in names]
 
 
 async def insert_face_once(conn, app: int, group: Group, face: FaceRow, tag: str,

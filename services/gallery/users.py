@@ -132,7 +132,7 @@ class BaiduUsers:
                     raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in {','.join(groups)}")
             # the groups before the user's row, the order a group's deletion locks them in
             # (erasure.drop_unheld_persons), so the two never wait on each other in a circle
-            opened = [await faces.open_group(conn, app, name, face.model) for name in groups]
+            opened = await faces.open_groups(conn, app, groups, face.model)
             user_id = (await (await conn.execute(
                 "INSERT INTO users (app_id, uid, user_info) VALUES (%s, %s, %s) "
                 "ON CONFLICT (app_id, uid) DO UPDATE SET user_info = EXCLUDED.user_info, "
@@ -203,13 +203,19 @@ class BaiduUsers:
         touched = []
         async with self.pool.connection() as conn, conn.transaction():
             user_id = await self._user_id(conn, app, uid)
-            src = await faces.lock_group(conn, app, source)
+            model = await (await conn.execute(
+                "SELECT model FROM groups WHERE app_id = %s AND name = %s",
+                (app, source))).fetchone()
+            if model is None:
+                raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {source}")
+            # the source with the targets, all locked in id order (faces.open_groups); a
+            # source deleted meanwhile comes back empty here, and its user is not found
+            src, *opened = await faces.open_groups(conn, app, [source, *targets], model[0])
             if user_id is None or not await (await conn.execute(
                     "SELECT 1 FROM group_users WHERE group_id = %s AND user_id = %s",
                     (src.id, user_id))).fetchone():
                 raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in group {source}")
-            for name in targets:
-                group = await faces.open_group(conn, app, name, src.model)
+            for name, group in zip(targets, opened, strict=True):
                 cur = await conn.execute("INSERT INTO group_users (group_id, user_id) "
                                          "VALUES (%s, %s) ON CONFLICT DO NOTHING",
                                          (group.id, user_id))

@@ -18,7 +18,7 @@ from services.gallery.database import Gallery
 from services.gallery.migrate import migrate
 from services.gallery.users import claim_user
 from shared.errors import ERRORS, FaceError
-from tests.support.gallery_cases import CASES, MODEL, OPTIONS, Case, new_app
+from tests.support.gallery_cases import CASES, MODEL, OPTIONS, Case, axis, new_app, row
 
 TEMPLATE = "gallery_cases_template"
 
@@ -90,6 +90,35 @@ def test_a_person_joining_a_group_while_its_only_group_is_deleted_is_kept(databa
             with pytest.raises(FaceError) as caught:
                 await gallery.groups.group(app, "old")
             assert caught.value.kind is ERRORS.GROUP_NOT_FOUND
+        finally:
+            await gallery.close()
+
+    asyncio.run(run())
+
+
+def test_a_copy_waiting_on_its_target_holds_no_group_behind_it(database: str):
+    """Baidu's user/copy locks its source and targets in id order, as user/delete and user/add
+    do, so writes over several groups never wait on each other in a circle (a deadlock, which
+    PostgreSQL breaks by failing one: 503). Copying from b (created second) to a, while a is
+    busy, the copy waits holding nothing: a user/add into b goes on meanwhile. Locked in
+    request order, the copy would hold b while it waits, and the add would wait behind it."""
+    async def run() -> None:
+        gallery = await Gallery.open(database, max_size=4, run_migrations=False, **OPTIONS)
+        try:
+            app = await new_app(gallery, "order")
+            a = await gallery.groups.create_group(app, "a", "", MODEL)
+            await gallery.users.add_user_face(app, "u", "", ["b"], row(axis(1)), False)
+            async with await psycopg.AsyncConnection.connect(database) as busy:
+                async with busy.transaction():
+                    await busy.execute("SELECT id FROM groups WHERE id = %s FOR UPDATE", (a.id,))
+                    copying = asyncio.create_task(gallery.users.copy_user(app, "u", "b", ["a"]))
+                    await asyncio.sleep(0.5)
+                    assert not copying.done()  # it waits on a
+                    await asyncio.wait_for(gallery.users.add_user_face(
+                        app, "w", "", ["b"], row(axis(2)), False), timeout=10)
+                copied = await copying
+            assert [(g.name, g.face_count) for g in copied] == [("a", 1)]
+            assert {e.group for e in await gallery.users.get_user(app, "u")} == {"a", "b"}
         finally:
             await gallery.close()
 
