@@ -11,7 +11,7 @@ after an approximate search:
   queries name the group as a literal so the planner uses that index; the graph holds only that
   group's faces, so there is nothing to filter away.
 
-The connection-level functions (lock_group, open_group, insert_face, ...) are how other
+The connection-level functions (lock_group, open_groups, insert_face, ...) are how other
 repositories (Baidu users) change these tables inside their own transactions.
 """
 
@@ -58,16 +58,15 @@ async def lock_group(conn, app: int, name: str) -> Group:
     return Group(*row)
 
 
-async def open_group(conn, app: int, name: str, model: int) -> Group:
-    """The group, created on first use (as Baidu does), locked; its model must be `model`."""
-    return (await open_groups(conn, app, [name], model))[0]
-
-
-async def open_groups(conn, app: int, names: list[str], model: int) -> list[Group]:
-    """The named groups (in the order of `names`), created on first use and locked; each
-    group's model must be `model`. Every write that holds several groups locks them in id
-    order (here, and users' _lock_user_groups), so two such writes never wait on each other in
-    a circle; the missing ones are created first, in name order, for the same reason."""
+async def open_groups(conn, app: int, names: list[str], model: int, *, check_model: bool = True
+                      ) -> list[Group]:
+    """The named groups (in the order of `names`), created on first use with `model` (as
+    Baidu does) and locked; with check_model each must hold `model` (else the caller checks).
+    Every write that holds several groups locks them in id order (here, and users'
+    _lock_user_groups), so two such writes never wait on each other in a circle; the missing
+    ones are created first, in name order, for the same reason. A group deleted between its
+    INSERT (which takes no lock on a row already there) and the lock is GROUP_NOT_FOUND, as
+    lock_group answers."""
     wanted = sorted(set(names))
     for name in wanted:
         await conn.execute("INSERT INTO groups (app_id, name, model) VALUES (%s, %s, %s) "
@@ -77,7 +76,10 @@ async def open_groups(conn, app: int, names: list[str], model: int) -> list[Grou
         "ORDER BY id FOR UPDATE", (app, wanted))).fetchall()
     held = {group.name: group for group in (Group(*row) for row in rows)}
     for name in names:
-        require_same_model(held[name].model, model, f"group {name}")
+        if name not in held:
+            raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {name} (deleted meanwhile)")
+        if check_model:
+            require_same_model(held[name].model, model, f"group {name}")
     return [replace_fields(held[name]) for name in names]
 
 
@@ -428,12 +430,16 @@ class GroupFaces:
         if held is not None and now - held[0] < PEOPLE_COUNT_SECONDS:
             return dict(held[1])
         async with self.pool.connection() as conn:
+            # the group's face count and its persons' in one statement (one snapshot), so the
+            # faces with no person are their difference at one moment
             rows = await (await conn.execute(
-                "SELECT faces, count(*) FROM (SELECT count(*) AS faces FROM faces "
-                "WHERE group_id = %s AND user_id IS NOT NULL GROUP BY user_id) AS persons "
-                "GROUP BY faces", (group.id,))).fetchall()
-        sizes = {int(faces): int(persons) for faces, persons in rows}
-        alone = group.face_count - sum(faces * persons for faces, persons in sizes.items())
+                "SELECT g.face_count, p.faces, p.persons FROM groups g LEFT JOIN ("
+                "SELECT faces, count(*) AS persons FROM (SELECT count(*) AS faces FROM faces "
+                "WHERE group_id = %s AND user_id IS NOT NULL GROUP BY user_id) AS each_person "
+                "GROUP BY faces) AS p ON true WHERE g.id = %s", (group.id, group.id))).fetchall()
+        sizes = {int(faces): int(persons) for _, faces, persons in rows if faces is not None}
+        total = int(rows[0][0]) if rows else group.face_count
+        alone = total - sum(faces * persons for faces, persons in sizes.items())
         if alone > 0:
             sizes[1] = sizes.get(1, 0) + alone
         self._people_sizes[group.id] = (now, sizes)

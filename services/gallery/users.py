@@ -208,14 +208,17 @@ class BaiduUsers:
                 (app, source))).fetchone()
             if model is None:
                 raise FaceError(ERRORS.GROUP_NOT_FOUND, f"group {source}")
-            # the source with the targets, all locked in id order (faces.open_groups); a
-            # source deleted meanwhile comes back empty here, and its user is not found
-            src, *opened = await faces.open_groups(conn, app, [source, *targets], model[0])
+            # the source with the targets, all locked in id order (faces.open_groups); the
+            # checks then go as they always did: the user, then each target's model (against
+            # the locked source's: a re-embedding may have changed it since the read above)
+            src, *opened = await faces.open_groups(conn, app, [source, *targets], model[0],
+                                                   check_model=False)
             if user_id is None or not await (await conn.execute(
                     "SELECT 1 FROM group_users WHERE group_id = %s AND user_id = %s",
                     (src.id, user_id))).fetchone():
                 raise FaceError(ERRORS.USER_NOT_FOUND, f"user {uid} in group {source}")
             for name, group in zip(targets, opened, strict=True):
+                require_same_model(group.model, src.model, f"group {name}")
                 cur = await conn.execute("INSERT INTO group_users (group_id, user_id) "
                                          "VALUES (%s, %s) ON CONFLICT DO NOTHING",
                                          (group.id, user_id))

@@ -96,12 +96,27 @@ def test_a_person_joining_a_group_while_its_only_group_is_deleted_is_kept(databa
     asyncio.run(run())
 
 
-def test_a_copy_waiting_on_its_target_holds_no_group_behind_it(database: str):
-    """Baidu's user/copy locks its source and targets in id order, as user/delete and user/add
-    do, so writes over several groups never wait on each other in a circle (a deadlock, which
-    PostgreSQL breaks by failing one: 503). Copying from b (created second) to a, while a is
-    busy, the copy waits holding nothing: a user/add into b goes on meanwhile. Locked in
-    request order, the copy would hold b while it waits, and the add would wait behind it."""
+async def _waiting_on_a_lock(database: str) -> None:
+    """Until some backend of the database waits on a lock (at most 10 s)."""
+    async with await psycopg.AsyncConnection.connect(database, autocommit=True) as watch:
+        for _ in range(200):
+            row = await (await watch.execute(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND wait_event_type = 'Lock'")).fetchone()
+            if row[0]:
+                return
+            await asyncio.sleep(0.05)
+    raise AssertionError("nothing waits on a lock")
+
+
+@pytest.mark.parametrize("write", ["copy", "add"])
+def test_a_write_waiting_on_one_of_its_groups_holds_none_behind_it(database: str, write: str):
+    """Baidu's user/copy and user/add lock all their groups in id order, as user/delete does,
+    so writes over several groups never wait on each other in a circle (a deadlock, which
+    PostgreSQL breaks by failing one: 503). Group a is older than b and busy: a copy from b to
+    a, or an add to [b, a], waits on a holding nothing, so a user/add into b goes on
+    meanwhile. Locked in request order, either would hold b while it waits, and the second
+    add would wait behind it."""
     async def run() -> None:
         gallery = await Gallery.open(database, max_size=4, run_migrations=False, **OPTIONS)
         try:
@@ -111,14 +126,18 @@ def test_a_copy_waiting_on_its_target_holds_no_group_behind_it(database: str):
             async with await psycopg.AsyncConnection.connect(database) as busy:
                 async with busy.transaction():
                     await busy.execute("SELECT id FROM groups WHERE id = %s FOR UPDATE", (a.id,))
-                    copying = asyncio.create_task(gallery.users.copy_user(app, "u", "b", ["a"]))
-                    await asyncio.sleep(0.5)
-                    assert not copying.done()  # it waits on a
+                    waiting = asyncio.create_task(
+                        gallery.users.copy_user(app, "u", "b", ["a"]) if write == "copy" else
+                        gallery.users.add_user_face(app, "v", "", ["b", "a"], row(axis(3)),
+                                                    False))
+                    await _waiting_on_a_lock(database)
+                    assert not waiting.done()
                     await asyncio.wait_for(gallery.users.add_user_face(
                         app, "w", "", ["b"], row(axis(2)), False), timeout=10)
-                copied = await copying
-            assert [(g.name, g.face_count) for g in copied] == [("a", 1)]
-            assert {e.group for e in await gallery.users.get_user(app, "u")} == {"a", "b"}
+                touched = await waiting
+            assert sorted(g.name for g in touched) == (["a"] if write == "copy" else ["a", "b"])
+            who = "u" if write == "copy" else "v"
+            assert {e.group for e in await gallery.users.get_user(app, who)} == {"a", "b"}
         finally:
             await gallery.close()
 

@@ -463,6 +463,13 @@ async def baidu_users_join_leave_and_move(gallery: GalleryPort) -> None:
     await refused(ERRORS.USER_IN_GROUP, users.copy_user(app, "u2", "g1", ["g2"]))
     await refused(ERRORS.USER_NOT_FOUND, users.copy_user(app, "nobody", "g1", ["g2"]))
     await refused(ERRORS.GROUP_NOT_FOUND, users.copy_user(app, "u2", "no", ["g2"]))
+    # a target of another model: the user is checked first, and nothing is made on the way
+    await gallery.groups.create_group(app, "ga", "", OTHER)
+    await refused(ERRORS.USER_NOT_FOUND, users.copy_user(app, "nobody", "g1", ["ga"]))
+    await refused(ERRORS.MODEL_MISMATCH, users.copy_user(app, "u2", "g1", ["g5", "ga"]))
+    await refused(ERRORS.GROUP_NOT_FOUND, gallery.groups.group(app, "g5"))
+    assert [e.group for e in await users.get_user(app, "u2")] == ["g1", "g2", "g4"]
+    await gallery.groups.delete_group(app, "ga")
 
     await refused(ERRORS.USER_ONE_GROUP,
                   users.remove_user_from_groups(app, "u2", ["g1", "g2", "g4"]))
