@@ -237,9 +237,10 @@ class IngestJobs:
                  "face_id": face_id, "created": created, "error": error}
                 for idx, key, tag, status, face_id, created, error in rows]
 
-    async def cancel(self, app: int, job_id: str) -> IngestJob:
+    async def cancel(self, app: int, job_id: str) -> tuple[IngestJob, bool]:
         """Items not yet done become `cancelled`; a chunk in a worker's hands writes nothing
-        once it sees the job cancelled (complete_chunk locks the job row)."""
+        once it sees the job cancelled (complete_chunk locks the job row). (the job, whether
+        this call ended it)."""
         key = job_uuid(job_id)
         async with self.pool.connection() as conn, conn.transaction():
             row = await (await conn.execute(
@@ -247,9 +248,10 @@ class IngestJobs:
                 (key, app))).fetchone()
             if row is None:
                 raise job_not_found(job_id)
-            if row[0] == "running":
+            ended = row[0] == "running"
+            if ended:
                 await self._close(conn, key, "cancelled")
-        return await self.job(app, job_id)
+        return await self.job(app, job_id), ended
 
     async def pending(self, chunk: Chunk) -> tuple[IngestJob | None, list[PendingItem]]:
         """The chunk's job (None once it is no longer running) and its items still to do."""

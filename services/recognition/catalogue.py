@@ -158,9 +158,8 @@ async def job_items(ctx: Recognition, app: int, job_id: str, offset: int, limit:
 
 
 async def cancel_job(ctx: Recognition, app: int, job_id: str) -> IngestJob:
-    before = await ctx.gallery.ingest.job(app, job_id)
-    job = await ctx.gallery.ingest.cancel(app, job_id)
-    if job.state == "cancelled" and before.state != "cancelled":
+    job, ended = await ctx.gallery.ingest.cancel(app, job_id)
+    if ended:
         JOBS_FINISHED.labels("ingest", "cancelled").inc()  # once, not at every repeat
     return job
 

@@ -269,7 +269,8 @@ class IngestPort(Protocol):
     async def items(self, app: int, job_id: str, offset: int, limit: int,
                     status: str | None = None) -> list[dict]: ...
 
-    async def cancel(self, app: int, job_id: str) -> IngestJob: ...
+    async def cancel(self, app: int, job_id: str) -> tuple[IngestJob, bool]:
+        """(the job, whether this call ended it: it was running)."""
 
     async def pending(self, chunk: Chunk) -> tuple[IngestJob | None, list[PendingItem]]:
         """The chunk's job (None once it is not running) and its items still to do."""

@@ -123,12 +123,13 @@ class FakeIngestJobs:
                  "face_id": i.face_id, "created": i.created, "error": i.error}
                 for i in rows[:limit]]
 
-    async def cancel(self, app: int, job_id: str) -> IngestJob:
+    async def cancel(self, app: int, job_id: str) -> tuple[IngestJob, bool]:
         with self.t.atomic():
             job = self._job_row(app, job_id)
-            if job.state == "running":
+            ended = job.state == "running"
+            if ended:
                 self._close(job, "cancelled")
-        return await self.job(app, job_id)
+        return await self.job(app, job_id), ended
 
     async def pending(self, chunk: Chunk) -> tuple[IngestJob | None, list[PendingItem]]:
         job = self.t.jobs.get(job_uuid(chunk.job_id))

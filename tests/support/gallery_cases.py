@@ -688,11 +688,13 @@ async def ingestion_cancels_and_fails_whole(gallery: GalleryPort) -> None:
     three = [NewItem(f"k{i}", "", image=b"img") for i in range(3)]
     keys, tags = {i: f"k{i}" for i in range(3)}, dict.fromkeys(range(3), "")
     first, _ = await gallery.ingest.create(app, "g", batches(three[:2], three[2:]))
-    cancelled = await gallery.ingest.cancel(app, first)
+    cancelled, ended = await gallery.ingest.cancel(app, first)
+    assert ended
     assert (cancelled.state, cancelled.done, cancelled.counts) == \
         ("cancelled", 3, {"cancelled": 3})
     assert cancelled.finished_at is not None
-    again = await gallery.ingest.cancel(app, first)
+    again, ended = await gallery.ingest.cancel(app, first)
+    assert not ended
     assert (again.state, again.done, again.counts) == ("cancelled", 3, {"cancelled": 3})
     assert await gallery.ingest.feed(app, lambda chunk: None) == []
     whole = Chunk(job_id=first, start=0, stop=3)
