@@ -120,12 +120,18 @@ def test_an_ingestion_job_is_announced_with_its_counts_after_a_failed_attempt(cl
     assert webhook["attempts"] == 2 and webhook["last_status"] == 204
 
 
-def test_a_clustering_job_is_announced(client, faces, receiver):
-    group = f"hookc{uuid.uuid4().hex[:8]}"
+def _group_of_two_faces(client, faces, prefix: str) -> str:
+    """A new group holding obama's and biden's faces: its name."""
+    group = f"{prefix}{uuid.uuid4().hex[:8]}"
     assert client.post("/v1/groups", json={"name": group}).status_code == 201
     for name in ("obama.jpg", "biden.jpg"):
         assert client.post(f"/v1/groups/{group}/faces",
                            json={"image": b64(faces[name])}).status_code in (200, 201)
+    return group
+
+
+def test_a_clustering_job_is_announced(client, faces, receiver):
+    group = _group_of_two_faces(client, faces, "hookc")
     answer = client.post(f"/v1/groups/{group}/clusters", json={"callback_url": receiver.url})
     assert answer.status_code == 202, answer.text
     event = _checked(client, receiver.wait(1, timeout=120)[0])
@@ -134,11 +140,7 @@ def test_a_clustering_job_is_announced(client, faces, receiver):
 
 
 def test_a_re_embedding_is_announced_with_its_model_and_faces(client, faces, receiver):
-    group = f"hookr{uuid.uuid4().hex[:8]}"
-    assert client.post("/v1/groups", json={"name": group}).status_code == 201
-    for name in ("obama.jpg", "biden.jpg"):
-        assert client.post(f"/v1/groups/{group}/faces",
-                           json={"image": b64(faces[name])}).status_code in (200, 201)
+    group = _group_of_two_faces(client, faces, "hookr")
     answer = client.post(f"/v1/groups/{group}/reembed",
                          json={"model": "arcface", "callback_url": receiver.url})
     assert answer.status_code == 202, answer.text
